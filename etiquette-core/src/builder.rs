@@ -1,0 +1,140 @@
+//! Settings for a queue, validated when it is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::queue::Etiquette;
+use crate::{BuildError, Spawner};
+
+/// What [`Decorum::add_task`](crate::Decorum::add_task) does when the queue
+/// is at capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnFull {
+    /// Wait, first come first served, until a place frees up: backpressure
+    /// reaches the caller.
+    #[default]
+    Wait,
+    /// Return [`AddTaskError::Full`](crate::AddTaskError::Full) at once.
+    Reject,
+}
+
+/// Configures and builds an [`Etiquette`] queue.
+///
+/// ```
+/// use etiquette_core::{Etiquette, OnFull};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), etiquette_core::BuildError> {
+/// let etiquette = Etiquette::builder()
+///     .max_concurrent_tasks(8)
+///     .queue_capacity(256)
+///     .on_full(OnFull::Reject)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+#[derive(Clone)]
+pub struct Builder {
+    pub(crate) max_concurrent_tasks: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) on_full: OnFull,
+    pub(crate) spawner: Option<Arc<dyn Spawner>>,
+}
+
+impl Builder {
+    /// Tasks allowed to run at once when none is set.
+    pub const DEFAULT_MAX_CONCURRENT_TASKS: usize = 16;
+    /// Accepted tasks allowed to wait for a slot when none is set.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+    /// Starts from the defaults: 16 concurrent tasks, a queue of 1024,
+    /// waiting when full, and the tokio runtime current at `build()`.
+    pub const fn new() -> Self {
+        Self {
+            max_concurrent_tasks: Self::DEFAULT_MAX_CONCURRENT_TASKS,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            on_full: OnFull::Wait,
+            spawner: None,
+        }
+    }
+
+    /// How many tasks may run at the same time. Each slot is one small idle
+    /// future on the executor until work arrives.
+    pub const fn max_concurrent_tasks(mut self, max: usize) -> Self {
+        self.max_concurrent_tasks = max;
+        self
+    }
+
+    /// How many accepted tasks may wait for a slot. Running tasks do not
+    /// count against it.
+    pub const fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// What `add_task` does when the queue is full.
+    pub const fn on_full(mut self, on_full: OnFull) -> Self {
+        self.on_full = on_full;
+        self
+    }
+
+    /// The executor to run tasks on. Without one, `build()` uses the tokio
+    /// runtime it is called from (feature `tokio`).
+    pub fn spawner(mut self, spawner: impl Spawner) -> Self {
+        self.spawner = Some(Arc::new(spawner));
+        self
+    }
+
+    /// Validates the settings and starts the queue's workers.
+    ///
+    /// # Errors
+    /// [`BuildError`] for a zero or oversized setting, when no executor is
+    /// available, or when the executor refuses the workers.
+    pub fn build(self) -> Result<Etiquette, BuildError> {
+        if self.max_concurrent_tasks == 0 {
+            return Err(BuildError::ZeroConcurrency);
+        }
+        if self.queue_capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        if self.queue_capacity > Semaphore::MAX_PERMITS
+            || u32::try_from(self.max_concurrent_tasks).is_err()
+        {
+            return Err(BuildError::TooLarge);
+        }
+        let spawner = match self.spawner.clone() {
+            Some(spawner) => spawner,
+            None => default_spawner().ok_or(BuildError::NoRuntime)?,
+        };
+        Etiquette::start(&self, spawner)
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_concurrent_tasks", &self.max_concurrent_tasks)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("on_full", &self.on_full)
+            .field("custom_spawner", &self.spawner.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn default_spawner() -> Option<Arc<dyn Spawner>> {
+    crate::TokioSpawner::try_current().map(|spawner| Arc::new(spawner) as Arc<dyn Spawner>)
+}
+
+#[cfg(not(feature = "tokio"))]
+fn default_spawner() -> Option<Arc<dyn Spawner>> {
+    None
+}

@@ -1,0 +1,77 @@
+//! A semaphored background queue: a request handler hands work off and
+//! returns at once, while a bounded pool runs at most N tasks at a time, and
+//! shutdown accounts for every task it ever accepted.
+//!
+//! ```
+//! use etiquette_core::Etiquette;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // At start-up: at most 16 tasks run at once.
+//! let etiquette = Etiquette::initiate(16)?;
+//!
+//! // In a request handler: hand work off, get an id back at once.
+//! let decorum = etiquette.decorum();
+//! let id = decorum.add_task(async { println!("sending the welcome email") }).await?;
+//! println!("accepted task {id}");
+//!
+//! // At shutdown: stop intake, run what was accepted, report.
+//! let report = etiquette.release().await;
+//! assert_eq!(report.completed, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # The pattern
+//!
+//! * [`Etiquette`] is the queue. Build it once, before the server starts,
+//!   with [`Etiquette::initiate`] or [`Etiquette::builder`]; there is no
+//!   global state, so a process may hold any number of queues.
+//! * [`Decorum`] is the handle handlers receive (the web adapters inject it).
+//!   [`Decorum::add_task`] waits for room when the queue is full
+//!   (backpressure); [`Decorum::try_add_task`] fails at once with
+//!   [`AddTaskError::Full`] instead, which adapters turn into
+//!   `503 Service Unavailable` with `Retry-After`.
+//! * Tasks start in the order they were accepted, and never more than
+//!   `max_concurrent_tasks` run at once, whatever they do: a task that
+//!   panics is caught, logged and counted, and its slot serves the next task.
+//! * [`Etiquette::release`] closes intake and waits for every accepted task;
+//!   [`Etiquette::release_timeout`] cancels what is left when a deadline
+//!   passes. Either way the [`ReleaseReport`] accounts for every accepted
+//!   task: `accepted == completed + failed + cancelled`.
+//!
+//! # Runtimes
+//!
+//! The queue runs its workers through the [`Spawner`] trait and uses tokio
+//! only for its runtime-agnostic `sync` primitives. The default `tokio`
+//! feature adds [`TokioSpawner`], bound to the runtime current when the queue
+//! is built, so tasks handed over from actix-web's per-worker runtimes still
+//! run on the application's main runtime.
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `tokio` | yes     | [`TokioSpawner`] and [`Etiquette::initiate`] |
+//!
+//! # Observability
+//!
+//! Each task runs inside a `tracing` span `task` with a `task_id` field,
+//! created where the task was added, so it nests under the request's span.
+//! Failures are logged with the error's source chain, panics with their
+//! message. [`Etiquette::stats`] returns a cheap [`Stats`] snapshot.
+
+mod builder;
+mod error;
+mod job;
+mod queue;
+mod spawner;
+mod stats;
+mod task;
+mod worker;
+
+pub use builder::{Builder, OnFull};
+pub use error::{AddTaskError, BuildError, SpawnError};
+pub use queue::{Decorum, Etiquette};
+#[cfg(feature = "tokio")]
+pub use spawner::TokioSpawner;
+pub use spawner::{BoxFuture, Spawner};
+pub use stats::{ReleaseReport, Stats};
+pub use task::{BoxError, TaskId, TaskOutput};

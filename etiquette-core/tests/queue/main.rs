@@ -1,0 +1,8 @@
+//! Behaviour of `etiquette-core` as a user observes it. The same suite runs
+//! on tokio and on a `futures` thread pool (see `executors.rs`); what only
+//! tokio can show (paused clock, runtime binding) is in `tokio_runtime.rs`.
+
+mod behaviour;
+mod executors;
+mod support;
+mod tokio_runtime;

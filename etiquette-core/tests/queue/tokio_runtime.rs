@@ -1,0 +1,164 @@
+//! What only tokio can show: virtual time, runtime binding, executor loss.
+
+use std::time::Duration;
+
+use etiquette_core::{BuildError, Builder, Etiquette, TokioSpawner};
+use tokio::time::Instant;
+
+use crate::support::{Gate, receive_n, signals};
+
+#[test]
+fn settings_are_validated_without_panicking() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    assert_eq!(
+        Etiquette::initiate(0).unwrap_err(),
+        BuildError::ZeroConcurrency
+    );
+    assert_eq!(
+        Builder::new().queue_capacity(0).build().unwrap_err(),
+        BuildError::ZeroCapacity
+    );
+    assert_eq!(
+        Builder::new()
+            .queue_capacity(usize::MAX)
+            .build()
+            .unwrap_err(),
+        BuildError::TooLarge
+    );
+    assert_eq!(
+        Builder::new()
+            .max_concurrent_tasks(usize::MAX)
+            .build()
+            .unwrap_err(),
+        BuildError::TooLarge
+    );
+}
+
+#[test]
+fn building_outside_a_runtime_is_an_error() {
+    let error = Etiquette::initiate(4).unwrap_err();
+    assert_eq!(error, BuildError::NoRuntime);
+    assert!(error.to_string().contains("tokio runtime"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_shapes_the_timeline() {
+    // Like the original's sleeper: 6 tasks of 3 s, 2 at a time, take 9 s.
+    let etiquette = Etiquette::initiate(2).unwrap();
+    let decorum = etiquette.decorum();
+    let start = Instant::now();
+    for _ in 0..6 {
+        decorum
+            .add_task(async { tokio::time::sleep(Duration::from_secs(3)).await })
+            .await
+            .unwrap();
+    }
+    let report = etiquette.release().await;
+    assert_eq!(report.completed, 6);
+    assert_eq!(start.elapsed(), Duration::from_secs(9));
+}
+
+#[tokio::test(start_paused = true)]
+async fn release_timeout_fires_exactly_at_the_deadline() {
+    let etiquette = Etiquette::initiate(2).unwrap();
+    let decorum = etiquette.decorum();
+    for _ in 0..2 {
+        decorum
+            .add_task(async { tokio::time::sleep(Duration::from_secs(10)).await })
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        decorum
+            .add_task(async { tokio::time::sleep(Duration::from_secs(60)).await })
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let report = etiquette.release_timeout(Duration::from_secs(30)).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    // The two 10 s tasks finished at 10 s; two 60 s tasks were then running
+    // and one was still queued at 30 s.
+    assert_eq!((report.completed, report.cancelled), (2, 3));
+}
+
+#[test]
+fn tasks_run_on_the_runtime_the_queue_was_built_on() {
+    // As under actix-web: the handler's runtime stops, the queue's does not.
+    let main_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let etiquette = main_runtime.block_on(async { Etiquette::initiate(4).unwrap() });
+    let decorum = etiquette.decorum();
+    let gate = Gate::closed();
+    let (done, mut dones) = signals();
+
+    let worker_runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    worker_runtime.block_on(async {
+        for index in 0..8 {
+            let (gate, done) = (gate.clone(), done.clone());
+            decorum
+                .add_task(async move {
+                    gate.pass().await;
+                    done.send(index).unwrap();
+                })
+                .await
+                .unwrap();
+        }
+    });
+    drop(worker_runtime);
+
+    gate.open();
+    main_runtime.block_on(async {
+        assert_eq!(receive_n(&mut dones, 8).await.len(), 8);
+        assert_eq!(etiquette.release().await.completed, 8);
+    });
+}
+
+#[test]
+fn tasks_lost_with_their_runtime_are_reported_cancelled() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let etiquette = runtime.block_on(async { Etiquette::initiate(2).unwrap() });
+    let decorum = etiquette.decorum();
+    let never = Gate::closed();
+    let (started, mut starts) = signals();
+    runtime.block_on(async {
+        for index in 0..5 {
+            let (never, started) = (never.clone(), started.clone());
+            decorum
+                .add_task(async move {
+                    started.send(index).unwrap();
+                    never.pass().await;
+                })
+                .await
+                .unwrap();
+        }
+        receive_n(&mut starts, 2).await;
+    });
+    runtime.shutdown_background();
+
+    let report = futures_executor::block_on(etiquette.release());
+    assert_eq!(report.accepted, 5);
+    assert_eq!(
+        report.cancelled, 5,
+        "2 running and 3 queued went with the runtime"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_tokio_spawner_can_be_given() {
+    let spawner = TokioSpawner::try_current().unwrap();
+    let etiquette = Builder::new().spawner(spawner).build().unwrap();
+    etiquette.decorum().add_task(async {}).await.unwrap();
+    assert_eq!(etiquette.release().await.completed, 1);
+}
