@@ -70,6 +70,15 @@ impl AddTaskError {
     pub const fn is_transient(self) -> bool {
         matches!(self, Self::Full)
     }
+
+    /// How long a client should wait before trying again, for a
+    /// `Retry-After` header: one second when full, nothing once released.
+    pub const fn retry_after(self) -> Option<std::time::Duration> {
+        match self {
+            Self::Full => Some(std::time::Duration::from_secs(1)),
+            Self::Released => None,
+        }
+    }
 }
 
 impl fmt::Display for AddTaskError {

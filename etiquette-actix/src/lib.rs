@@ -1,0 +1,67 @@
+//! [actix-web] integration for [etiquette](etiquette_core): a semaphored
+//! background queue registered as app data and injected into handlers as
+//! the [`Decorum`] extractor.
+//!
+//! ```
+//! use actix_web::{App, HttpResponse, web};
+//! use etiquette_actix::{Decorum, Etiquette, TaskRejected};
+//!
+//! async fn send_welcome_email(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
+//!     decorum.add_task(async { println!("email sent") }).await?;
+//!     Ok(HttpResponse::Ok().body("OK"))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Build the queue in `main`, before the server and outside its
+//! //    factory: the factory runs once per worker.
+//! let etiquette = Etiquette::initiate(16)?;
+//! // 2. Register a clone in every worker's App.
+//! let queue = etiquette.clone();
+//! let factory = move || {
+//!     App::new()
+//!         .app_data(web::ThinData(queue.clone()))
+//!         .route("/welcome", web::get().to(send_welcome_email))
+//! };
+//! // 3. Serve: HttpServer::new(factory).bind(..)?.run().await?;
+//! # drop(factory);
+//! // 4. Then drain the queue, with a deadline.
+//! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! # Where tasks run
+//!
+//! actix-web gives each worker its own single-threaded runtime and drops the
+//! tasks spawned on it when the worker stops. The queue instead runs every
+//! task on the runtime it was built on (the one running `main`), under one
+//! shared bound, so a task accepted by any worker keeps running after that
+//! worker stops, until [`Etiquette::release`] drains it.
+//!
+//! # Registration
+//!
+//! [`Decorum`] looks for `web::ThinData<Etiquette>` or `web::Data<Etiquette>`
+//! in the app data. Without either, extraction fails with
+//! [`QueueNotRegistered`], a `500` whose body says what to add.
+//!
+//! # Errors as responses
+//!
+//! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
+//! `503 Service Unavailable`, with `Retry-After` when the queue is full.
+//!
+//! [actix-web]: https://docs.rs/actix-web
+
+mod extract;
+mod rejection;
+
+pub use extract::Decorum;
+pub use rejection::{QueueNotRegistered, TaskRejected};
+
+/// The core crate, for what is not re-exported here (its own `Decorum`).
+pub use etiquette_core as core;
+#[doc(inline)]
+pub use etiquette_core::{
+    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, Stats, TaskId, TaskOutput,
+    TokioSpawner,
+};

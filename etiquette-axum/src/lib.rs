@@ -1,0 +1,64 @@
+//! [axum] integration for [etiquette](etiquette_core): a semaphored
+//! background queue injected into handlers as the [`Decorum`] extractor.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+//!
+//! async fn send_welcome_email(decorum: Decorum) -> Result<&'static str, TaskRejected> {
+//!     decorum.add_task(async { println!("email sent") }).await?;
+//!     Ok("OK")
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Build the queue before the server.
+//! let etiquette = Etiquette::initiate(16)?;
+//! // 2. Put it in the router's state (or in a field of your own state
+//! //    struct with `#[derive(FromRef)]`).
+//! let app: Router = Router::new()
+//!     .route("/welcome", get(send_welcome_email))
+//!     .with_state(etiquette.clone());
+//! // 3. Serve with graceful shutdown:
+//! //    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+//! # drop(app);
+//! // 4. Then drain the queue, with a deadline.
+//! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! # Extraction
+//!
+//! [`Decorum`] implements [`FromRequestParts<S>`](axum_core::extract::FromRequestParts)
+//! for every state `S` from which an [`Etiquette`] can be taken with
+//! [`FromRef`](axum_core::extract::FromRef): the queue itself as the whole
+//! state, or a field of your state struct. Extraction cannot fail: a missing
+//! queue is a compile error.
+//!
+//! # Errors as responses
+//!
+//! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
+//! `503 Service Unavailable`, with `Retry-After: 1` when the queue is full.
+//!
+//! # Shutdown
+//!
+//! `axum::serve(..).with_graceful_shutdown(..)` waits for open connections
+//! without a deadline; release the queue *after* it returns, with
+//! [`Etiquette::release_timeout`], so the process cannot hang forever.
+//!
+//! [axum]: https://docs.rs/axum
+
+mod extract;
+mod rejection;
+
+pub use extract::Decorum;
+pub use rejection::TaskRejected;
+
+/// The core crate, for what is not re-exported here (its own `Decorum`).
+pub use etiquette_core as core;
+#[doc(inline)]
+pub use etiquette_core::{
+    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, Stats, TaskId, TaskOutput,
+    TokioSpawner,
+};

@@ -1,0 +1,60 @@
+//! [poem] integration for [etiquette](etiquette_core): a semaphored
+//! background queue attached with `EndpointExt::data` and injected into
+//! handlers as the [`Decorum`] extractor.
+//!
+//! ```
+//! use poem::{EndpointExt, Route, get, handler};
+//! use etiquette_poem::{Decorum, Etiquette, TaskRejected};
+//!
+//! #[handler]
+//! async fn send_welcome_email(decorum: Decorum) -> Result<&'static str, TaskRejected> {
+//!     decorum.add_task(async { println!("email sent") }).await?;
+//!     Ok("OK")
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Build the queue before the server.
+//! let etiquette = Etiquette::initiate(16)?;
+//! // 2. Attach it to the endpoint.
+//! let app = Route::new()
+//!     .at("/welcome", get(send_welcome_email))
+//!     .data(etiquette.clone());
+//! // 3. Serve with a graceful-shutdown timeout:
+//! //    Server::new(listener)
+//! //        .run_with_graceful_shutdown(app, signal, Some(Duration::from_secs(10)))
+//! //        .await?;
+//! # drop(app);
+//! // 4. Then drain the queue, with a deadline.
+//! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! # Extraction
+//!
+//! [`Decorum`] reads the [`Etiquette`] attached with
+//! `EndpointExt::data(etiquette)`; `Data<&Etiquette>` works too. Without it,
+//! extraction fails with [`QueueNotRegistered`], a `500` whose body says what
+//! to add.
+//!
+//! # Errors as responses
+//!
+//! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
+//! `503 Service Unavailable`, with `Retry-After` when the queue is full.
+//!
+//! [poem]: https://docs.rs/poem
+
+mod extract;
+mod rejection;
+
+pub use extract::Decorum;
+pub use rejection::{QueueNotRegistered, TaskRejected};
+
+/// The core crate, for what is not re-exported here (its own `Decorum`).
+pub use etiquette_core as core;
+#[doc(inline)]
+pub use etiquette_core::{
+    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, Stats, TaskId, TaskOutput,
+    TokioSpawner,
+};

@@ -1,0 +1,134 @@
+//! The suite under axum, in-process through `tower::ServiceExt::oneshot`,
+//! plus one run over a real socket.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::Request;
+use axum::routing::get;
+use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+use etiquette_tests::Probe;
+use tower::ServiceExt as _;
+
+use crate::suite::{Client, Framework, Reply};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    etiquette: Etiquette,
+    probe: Probe,
+}
+
+type Answer = Result<&'static str, TaskRejected>;
+
+async fn safe(decorum: Decorum, State(probe): State<Probe>) -> Answer {
+    decorum.add_task(probe.add(1)).await?;
+    Ok("OK")
+}
+
+async fn racy(decorum: Decorum, State(probe): State<Probe>) -> Answer {
+    decorum.add_task(probe.racy_increment()).await?;
+    Ok("OK")
+}
+
+async fn splat_path(decorum: Decorum, State(probe): State<Probe>, Path(n): Path<u64>) -> Answer {
+    decorum.add_task(probe.add(n)).await?;
+    Ok("OK")
+}
+
+#[derive(serde::Deserialize)]
+struct N {
+    n: u64,
+}
+
+async fn splat_query(decorum: Decorum, State(probe): State<Probe>, Query(q): Query<N>) -> Answer {
+    decorum.add_task(probe.add(q.n)).await?;
+    Ok("OK")
+}
+
+async fn fail(decorum: Decorum, State(probe): State<Probe>) -> Answer {
+    decorum.add_task(probe.fail()).await?;
+    Ok("OK")
+}
+
+async fn panic(decorum: Decorum, State(probe): State<Probe>) -> Answer {
+    decorum.add_task(probe.panic()).await?;
+    Ok("OK")
+}
+
+async fn try_block(decorum: Decorum, State(probe): State<Probe>) -> Answer {
+    decorum.try_add_task(probe.block())?;
+    Ok("OK")
+}
+
+fn router(etiquette: Etiquette, probe: Probe) -> Router {
+    Router::new()
+        .route("/safe", get(safe))
+        .route("/racy", get(racy))
+        .route("/splat/{n}", get(splat_path))
+        .route("/splat", get(splat_query))
+        .route("/fail", get(fail))
+        .route("/panic", get(panic))
+        .route("/try-block", get(try_block))
+        .with_state(AppState { etiquette, probe })
+}
+
+pub(crate) struct Axum;
+
+impl Framework for Axum {
+    async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
+        AxumClient(router(etiquette, probe))
+    }
+}
+
+struct AxumClient(Router);
+
+impl Client for AxumClient {
+    async fn get(&self, uri: &str) -> Reply {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = self.0.clone().oneshot(request).await.unwrap();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            retry_after,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+}
+
+crate::stamp!(super::Axum, #[tokio::test]);
+
+#[tokio::test]
+async fn serves_over_a_real_socket_then_drains() {
+    let etiquette = Etiquette::initiate(4).unwrap();
+    let (probe, _signals) = Probe::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, router(etiquette.clone(), probe.clone()))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let reply = http.get(format!("{base}/splat/{n}")).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.text().await.unwrap(), "OK");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    let report = etiquette.release().await;
+    assert_eq!(report.completed, 20);
+    assert_eq!(probe.safe(), 190);
+}

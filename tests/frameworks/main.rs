@@ -1,0 +1,64 @@
+//! One behaviour suite, written once in `suite.rs` and stamped onto each
+//! framework by `stamp!`: in-process through each framework's own test
+//! harness, plus end-to-end runs over a real socket.
+
+mod actix;
+mod axum;
+mod poem;
+mod suite;
+
+/// Stamps every suite test onto one framework, under that framework's test
+/// attribute.
+macro_rules! stamp {
+    ($framework:ty, #[$test:meta]) => {
+        mod suite_tests {
+            use crate::suite;
+
+            #[$test]
+            async fn race_is_exact_at_limit_1() {
+                suite::race_is_exact_at_limit_1::<$framework>().await;
+            }
+
+            #[$test]
+            async fn race_loses_updates_at_limit_8() {
+                suite::race_loses_updates_at_limit_8::<$framework>().await;
+            }
+
+            #[$test]
+            async fn safe_counter_is_exact_at_any_limit() {
+                suite::safe_counter_is_exact_at_any_limit::<$framework>().await;
+            }
+
+            #[$test]
+            async fn path_parameters_reach_the_task() {
+                suite::path_parameters_reach_the_task::<$framework>().await;
+            }
+
+            #[$test]
+            async fn query_parameters_reach_the_task() {
+                suite::query_parameters_reach_the_task::<$framework>().await;
+            }
+
+            #[$test]
+            async fn failures_do_not_fail_the_request() {
+                suite::failures_do_not_fail_the_request::<$framework>().await;
+            }
+
+            #[$test]
+            async fn overload_answers_503_with_retry_after() {
+                suite::overload_answers_503_with_retry_after::<$framework>().await;
+            }
+
+            #[$test]
+            async fn release_completes_every_accepted_request() {
+                suite::release_completes_every_accepted_request::<$framework>().await;
+            }
+
+            #[$test]
+            async fn requests_after_release_answer_503() {
+                suite::requests_after_release_answer_503::<$framework>().await;
+            }
+        }
+    };
+}
+pub(crate) use stamp;

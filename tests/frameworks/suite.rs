@@ -1,0 +1,181 @@
+//! The behaviour every adapter must show, whatever the framework.
+//!
+//! Each app serves the same routes (see `Framework::app`); tests wait on the
+//! queue (release, stats) or on task signals, never on the clock.
+
+use std::future::Future;
+
+use etiquette_core::{Builder, Etiquette};
+use etiquette_tests::Probe;
+
+/// What a test sees of a response.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: String,
+}
+
+/// Sends requests to an app in-process.
+pub(crate) trait Client {
+    fn get(&self, uri: &str) -> impl Future<Output = Reply>;
+}
+
+/// A framework under test: builds the app serving these routes, each
+/// answering `OK` once its task is accepted:
+///
+/// | route              | task                                  | adds with      |
+/// |--------------------|---------------------------------------|----------------|
+/// | `/safe`            | `probe.add(1)`                        | `add_task`     |
+/// | `/racy`            | `probe.racy_increment()`              | `add_task`     |
+/// | `/splat/{n}`       | `probe.add(n)`                        | `add_task`     |
+/// | `/splat?n=N`       | `probe.add(N)`                        | `add_task`     |
+/// | `/fail`, `/panic`  | `probe.fail()`, `probe.panic()`       | `add_task`     |
+/// | `/try-block`       | `probe.block()`                       | `try_add_task` |
+pub(crate) trait Framework {
+    fn app(etiquette: Etiquette, probe: Probe) -> impl Future<Output = impl Client>;
+}
+
+async fn get_ok(client: &impl Client, uri: &str) {
+    let reply = client.get(uri).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "OK"),
+        "GET {uri}"
+    );
+}
+
+fn queue(limit: usize) -> Etiquette {
+    Builder::new().max_concurrent_tasks(limit).build().unwrap()
+}
+
+const REQUESTS: u64 = 24;
+
+pub(crate) async fn race_is_exact_at_limit_1<F: Framework>() {
+    let (etiquette, (probe, mut signals)) = (queue(1), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    for _ in 0..REQUESTS {
+        get_ok(&client, "/racy").await;
+    }
+    // The first task has read and waits; with one slot, nobody else reads.
+    signals.wait_for(1).await;
+    assert_eq!(etiquette.stats().running, 1);
+    probe.open_gate();
+    etiquette.release().await;
+    assert_eq!(probe.racy(), REQUESTS);
+}
+
+pub(crate) async fn race_loses_updates_at_limit_8<F: Framework>() {
+    let (etiquette, (probe, mut signals)) = (queue(8), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    for _ in 0..REQUESTS {
+        get_ok(&client, "/racy").await;
+    }
+    // Eight tasks have all read the same value before any writes it back.
+    signals.wait_for(8).await;
+    probe.open_gate();
+    let report = etiquette.release().await;
+    assert_eq!(report.completed, REQUESTS);
+    assert!(
+        probe.racy() <= REQUESTS - 7,
+        "the race lost no update: {}",
+        probe.racy()
+    );
+}
+
+pub(crate) async fn safe_counter_is_exact_at_any_limit<F: Framework>() {
+    for limit in [1, 8, 64] {
+        let (etiquette, (probe, _signals)) = (queue(limit), Probe::new());
+        let client = F::app(etiquette.clone(), probe.clone()).await;
+        for _ in 0..REQUESTS {
+            get_ok(&client, "/safe").await;
+        }
+        etiquette.release().await;
+        assert_eq!(probe.safe(), REQUESTS, "at limit {limit}");
+    }
+}
+
+pub(crate) async fn path_parameters_reach_the_task<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(4), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    for n in 0..20 {
+        get_ok(&client, &format!("/splat/{n}")).await;
+    }
+    etiquette.release().await;
+    assert_eq!(probe.safe(), 190);
+}
+
+pub(crate) async fn query_parameters_reach_the_task<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(4), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    for n in 0..20 {
+        get_ok(&client, &format!("/splat?n={n}")).await;
+    }
+    etiquette.release().await;
+    assert_eq!(probe.safe(), 190);
+}
+
+pub(crate) async fn failures_do_not_fail_the_request<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(1), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    get_ok(&client, "/fail").await;
+    get_ok(&client, "/panic").await;
+    for _ in 0..3 {
+        get_ok(&client, "/safe").await;
+    }
+    let report = etiquette.release().await;
+    assert_eq!(probe.safe(), 3, "tasks after the failures still ran");
+    assert_eq!(
+        (report.completed, report.failed, report.panicked),
+        (3, 2, 1)
+    );
+    assert_eq!(etiquette.stats().failed, 2);
+}
+
+pub(crate) async fn overload_answers_503_with_retry_after<F: Framework>() {
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let (probe, mut signals) = Probe::new();
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    get_ok(&client, "/try-block").await;
+    signals.wait_for(1).await;
+    get_ok(&client, "/try-block").await;
+
+    let reply = client.get("/try-block").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.retry_after.as_deref(), Some("1"));
+    assert!(reply.body.contains("full"), "{}", reply.body);
+
+    probe.open_gate();
+    let report = etiquette.release().await;
+    assert_eq!((report.accepted, report.completed), (2, 2));
+}
+
+pub(crate) async fn release_completes_every_accepted_request<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    for _ in 0..50 {
+        get_ok(&client, "/safe").await;
+    }
+    let report = etiquette.release().await;
+    assert_eq!(probe.safe(), 50);
+    assert_eq!(
+        (report.accepted, report.completed, report.cancelled),
+        (50, 50, 0)
+    );
+}
+
+pub(crate) async fn requests_after_release_answer_503<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    etiquette.release().await;
+    for uri in ["/safe", "/try-block"] {
+        let reply = client.get(uri).await;
+        assert_eq!(reply.status, 503, "GET {uri}");
+        assert_eq!(reply.retry_after, None);
+        assert!(reply.body.contains("shutting down"), "{}", reply.body);
+    }
+}

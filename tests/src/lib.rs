@@ -1,0 +1,131 @@
+//! Shared pieces of the cross-framework behaviour suite: the tasks every
+//! app hands off, and the [`Probe`] through which a test observes them.
+//!
+//! Each framework's app routes requests to these tasks in a few lines, so the
+//! suite tests the adapters, not three copies of the task logic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use tokio::sync::{Semaphore, mpsc};
+
+/// What the tasks did, shared between the app under test and the test.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    inner: Arc<ProbeInner>,
+}
+
+#[derive(Debug)]
+struct ProbeInner {
+    safe: AtomicU64,
+    racy: AtomicU64,
+    /// Closed means open: tasks waiting at the gate all pass once it closes.
+    gate: Semaphore,
+    signals: mpsc::UnboundedSender<()>,
+}
+
+/// Receives one signal per task that reached its observation point.
+#[derive(Debug)]
+pub struct Signals(mpsc::UnboundedReceiver<()>);
+
+impl Signals {
+    /// Waits until `n` more tasks have signalled.
+    pub async fn wait_for(&mut self, n: usize) {
+        for _ in 0..n {
+            self.0.recv().await.expect("the probe was dropped");
+        }
+    }
+}
+
+/// A task failure with a cause, as real tasks produce.
+#[derive(Debug)]
+pub struct DeliberateFailure;
+
+impl std::fmt::Display for DeliberateFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deliberate failure")
+    }
+}
+
+impl std::error::Error for DeliberateFailure {}
+
+impl Probe {
+    /// A probe with its gate shut, and the receiver of its signals.
+    pub fn new() -> (Self, Signals) {
+        let (signals, receiver) = mpsc::unbounded_channel();
+        let inner = ProbeInner {
+            safe: AtomicU64::new(0),
+            racy: AtomicU64::new(0),
+            gate: Semaphore::new(0),
+            signals,
+        };
+        (
+            Self {
+                inner: Arc::new(inner),
+            },
+            Signals(receiver),
+        )
+    }
+
+    /// Lets every task waiting at the gate, and every later one, through.
+    pub fn open_gate(&self) {
+        self.inner.gate.close();
+    }
+
+    /// The correctly synchronised counter.
+    pub fn safe(&self) -> u64 {
+        self.inner.safe.load(SeqCst)
+    }
+
+    /// The counter updated with a lost-update race.
+    pub fn racy(&self) -> u64 {
+        self.inner.racy.load(SeqCst)
+    }
+
+    async fn pass_gate(&self) {
+        let _ = self.inner.gate.acquire().await;
+    }
+
+    fn signal(&self) {
+        let _ = self.inner.signals.send(());
+    }
+
+    /// Adds `n` to the safe counter atomically.
+    pub fn add(&self, n: u64) -> impl Future<Output = ()> + Send + 'static {
+        let probe = self.clone();
+        async move {
+            probe.inner.safe.fetch_add(n, SeqCst);
+        }
+    }
+
+    /// Reads the racy counter, signals, waits at the gate, then writes the
+    /// value read plus one: tasks that overlap lose updates.
+    pub fn racy_increment(&self) -> impl Future<Output = ()> + Send + 'static {
+        let probe = self.clone();
+        async move {
+            let read = probe.inner.racy.load(SeqCst);
+            probe.signal();
+            probe.pass_gate().await;
+            probe.inner.racy.store(read + 1, SeqCst);
+        }
+    }
+
+    /// Signals, then waits at the gate.
+    pub fn block(&self) -> impl Future<Output = ()> + Send + 'static {
+        let probe = self.clone();
+        async move {
+            probe.signal();
+            probe.pass_gate().await;
+        }
+    }
+
+    /// Fails with an error.
+    pub fn fail(&self) -> impl Future<Output = Result<(), DeliberateFailure>> + Send + 'static {
+        async { Err(DeliberateFailure) }
+    }
+
+    /// Panics.
+    pub fn panic(&self) -> impl Future<Output = ()> + Send + 'static {
+        async { panic!("deliberate panic") }
+    }
+}
