@@ -1,1 +1,186 @@
+//! The suite under actix-web, in-process through `actix_web::test`, plus a
+//! real multi-worker server stopped while tasks are in flight.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{App, HttpResponse, HttpServer, test, web};
+use etiquette_actix::{Builder, Decorum, Etiquette, TaskRejected};
+use etiquette_tests::Probe;
+
+use crate::suite::{Client, Framework, Reply};
+
+type Answer = Result<&'static str, TaskRejected>;
+
+async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
+    decorum.add_task(probe.add(1)).await?;
+    Ok("OK")
+}
+
+async fn racy(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
+    decorum.add_task(probe.racy_increment()).await?;
+    Ok("OK")
+}
+
+async fn splat_path(decorum: Decorum, probe: web::ThinData<Probe>, n: web::Path<u64>) -> Answer {
+    decorum.add_task(probe.add(*n)).await?;
+    Ok("OK")
+}
+
+#[derive(serde::Deserialize)]
+struct N {
+    n: u64,
+}
+
+async fn splat_query(decorum: Decorum, probe: web::ThinData<Probe>, q: web::Query<N>) -> Answer {
+    decorum.add_task(probe.add(q.n)).await?;
+    Ok("OK")
+}
+
+async fn fail(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
+    decorum.add_task(probe.fail()).await?;
+    Ok("OK")
+}
+
+async fn panic(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
+    decorum.add_task(probe.panic()).await?;
+    Ok("OK")
+}
+
+async fn try_block(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
+    decorum.try_add_task(probe.block())?;
+    Ok("OK")
+}
+
+fn app(
+    etiquette: Etiquette,
+    probe: Probe,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::ThinData(etiquette))
+        .app_data(web::ThinData(probe))
+        .route("/safe", web::get().to(safe))
+        .route("/racy", web::get().to(racy))
+        .route("/splat/{n}", web::get().to(splat_path))
+        .route("/splat", web::get().to(splat_query))
+        .route("/fail", web::get().to(fail))
+        .route("/panic", web::get().to(panic))
+        .route("/try-block", web::get().to(try_block))
+}
+
 pub(crate) struct Actix;
+
+impl Framework for Actix {
+    async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
+        ActixClient(test::init_service(app(etiquette, probe)).await)
+    }
+}
+
+struct ActixClient<S>(S);
+
+impl<S, B> Client for ActixClient<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    async fn get(&self, uri: &str) -> Reply {
+        let response =
+            test::call_service(&self.0, test::TestRequest::get().uri(uri).to_request()).await;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        let body = test::read_body(response).await;
+        Reply {
+            status,
+            retry_after,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+}
+
+crate::stamp!(super::Actix, #[actix_web::test]);
+
+#[actix_web::test]
+async fn a_missing_registration_is_a_500_that_says_what_to_add() {
+    async fn handler(decorum: Decorum) -> HttpResponse {
+        let _ = decorum.stats();
+        HttpResponse::Ok().finish()
+    }
+    let service = test::init_service(App::new().route("/", web::get().to(handler))).await;
+    let response =
+        test::call_service(&service, test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(response.status(), 500);
+    let body = test::read_body(response).await;
+    assert!(
+        String::from_utf8_lossy(&body).contains(".app_data(web::ThinData(etiquette.clone()))"),
+        "{body:?}"
+    );
+}
+
+#[actix_web::test]
+async fn web_data_registration_works_too() {
+    let etiquette = Etiquette::initiate(2).unwrap();
+    let (probe, _signals) = Probe::new();
+    let service = test::init_service(
+        App::new()
+            .app_data(web::Data::new(etiquette.clone()))
+            .app_data(web::ThinData(probe.clone()))
+            .route("/safe", web::get().to(safe)),
+    )
+    .await;
+    let response =
+        test::call_service(&service, test::TestRequest::get().uri("/safe").to_request()).await;
+    assert_eq!(response.status(), 200);
+    etiquette.release().await;
+    assert_eq!(probe.safe(), 1);
+}
+
+#[actix_web::test]
+async fn tasks_outlive_the_workers_that_accepted_them() {
+    // One bound across every worker: 2 run, the rest wait in the queue.
+    let etiquette = Builder::new().max_concurrent_tasks(2).build().unwrap();
+    let (probe, mut signals) = Probe::new();
+    let (queue, shared) = (etiquette.clone(), probe.clone());
+    let server = HttpServer::new(move || app(queue.clone(), shared.clone()))
+        .workers(3)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+
+    // A fresh connection per request spreads them over the workers.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        let reply = http.get(format!("{base}/try-block")).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+    signals.wait_for(2).await;
+    let stats = etiquette.stats();
+    assert_eq!((stats.running, stats.queued), (2, 4));
+
+    // Stop the server and its workers' runtimes while the tasks are in flight.
+    handle.stop(true).await;
+    serving.await.unwrap().unwrap();
+
+    probe.open_gate();
+    let report = etiquette.release().await;
+    assert_eq!(
+        (report.accepted, report.completed, report.cancelled),
+        (6, 6, 0)
+    );
+}

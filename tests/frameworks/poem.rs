@@ -1,1 +1,159 @@
+//! The suite under poem, in-process through `poem::test::TestClient`, plus
+//! one run over a real socket.
 
+use etiquette_poem::{Decorum, Etiquette, TaskRejected};
+use etiquette_tests::Probe;
+use poem::listener::{Acceptor as _, Listener as _, TcpListener};
+use poem::test::TestClient;
+use poem::web::{Data, Path, Query};
+use poem::{Endpoint, EndpointExt, Route, Server, get, handler};
+
+use crate::suite::{Client, Framework, Reply};
+
+type Answer = Result<&'static str, TaskRejected>;
+
+#[handler]
+async fn safe(decorum: Decorum, probe: Data<&Probe>) -> Answer {
+    decorum.add_task(probe.add(1)).await?;
+    Ok("OK")
+}
+
+#[handler]
+async fn racy(decorum: Decorum, probe: Data<&Probe>) -> Answer {
+    decorum.add_task(probe.racy_increment()).await?;
+    Ok("OK")
+}
+
+#[handler]
+async fn splat_path(decorum: Decorum, probe: Data<&Probe>, Path(n): Path<u64>) -> Answer {
+    decorum.add_task(probe.add(n)).await?;
+    Ok("OK")
+}
+
+#[derive(serde::Deserialize)]
+struct N {
+    n: u64,
+}
+
+#[handler]
+async fn splat_query(decorum: Decorum, probe: Data<&Probe>, Query(q): Query<N>) -> Answer {
+    decorum.add_task(probe.add(q.n)).await?;
+    Ok("OK")
+}
+
+#[handler]
+async fn fail(decorum: Decorum, probe: Data<&Probe>) -> Answer {
+    decorum.add_task(probe.fail()).await?;
+    Ok("OK")
+}
+
+#[handler]
+async fn panic(decorum: Decorum, probe: Data<&Probe>) -> Answer {
+    decorum.add_task(probe.panic()).await?;
+    Ok("OK")
+}
+
+/// Through `Data<&Etiquette>` rather than the `Decorum` extractor: both work.
+#[handler]
+async fn try_block(etiquette: Data<&Etiquette>, probe: Data<&Probe>) -> Answer {
+    etiquette.decorum().try_add_task(probe.block())?;
+    Ok("OK")
+}
+
+fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
+    Route::new()
+        .at("/safe", get(safe))
+        .at("/racy", get(racy))
+        .at("/splat/:n", get(splat_path))
+        .at("/splat", get(splat_query))
+        .at("/fail", get(fail))
+        .at("/panic", get(panic))
+        .at("/try-block", get(try_block))
+        .data(etiquette)
+        .data(probe)
+}
+
+pub(crate) struct Poem;
+
+impl Framework for Poem {
+    async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
+        PoemClient(TestClient::new(route(etiquette, probe)))
+    }
+}
+
+struct PoemClient<E>(TestClient<E>);
+
+impl<E: Endpoint> Client for PoemClient<E> {
+    async fn get(&self, uri: &str) -> Reply {
+        let response = self.0.get(uri).send().await;
+        let retry_after = response
+            .0
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let status = response.0.status().as_u16();
+        let body = response.0.into_body().into_string().await.unwrap();
+        Reply {
+            status,
+            retry_after,
+            body,
+        }
+    }
+}
+
+crate::stamp!(super::Poem, #[tokio::test]);
+
+#[tokio::test]
+async fn a_missing_queue_is_a_500_that_says_what_to_add() {
+    #[handler]
+    fn needs_queue(decorum: Decorum) -> String {
+        format!("{:?}", decorum.stats())
+    }
+    let client = TestClient::new(Route::new().at("/", get(needs_queue)));
+    let response = client.get("/").send().await;
+    response.assert_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .assert_text(
+            "etiquette: no queue attached; add `.data(etiquette.clone())` to your endpoint",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn serves_over_a_real_socket_then_drains() {
+    let etiquette = Etiquette::initiate(4).unwrap();
+    let (probe, _signals) = Probe::new();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let address = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    let base = format!("http://{address}");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            route(etiquette.clone(), probe.clone()),
+            async {
+                let _ = stopped.await;
+            },
+            Some(std::time::Duration::from_secs(5)),
+        ),
+    );
+
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let reply = http
+            .get(format!("{base}/splat?n={n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.text().await.unwrap(), "OK");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    let report = etiquette.release().await;
+    assert_eq!(report.completed, 20);
+    assert_eq!(probe.safe(), 190);
+}

@@ -120,11 +120,14 @@ impl Probe {
     }
 
     /// Fails with an error.
+    // Not `async fn`: that would borrow the probe, and tasks must be 'static.
+    #[allow(clippy::manual_async_fn)]
     pub fn fail(&self) -> impl Future<Output = Result<(), DeliberateFailure>> + Send + 'static {
         async { Err(DeliberateFailure) }
     }
 
     /// Panics.
+    #[allow(clippy::manual_async_fn)]
     pub fn panic(&self) -> impl Future<Output = ()> + Send + 'static {
         async { panic!("deliberate panic") }
     }
