@@ -1,1 +1,46 @@
-fn main() {}
+//! Hands a three-second sleep to the queue on every request.
+//!
+//! Run with: `cargo run -p etiquette-examples --bin actix_sleeper`
+//! then: `curl http://127.0.0.1:8000/add-task`
+
+#[path = "support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use etiquette_actix::{Decorum, Etiquette, TaskRejected};
+
+async fn add_task(decorum: Decorum) -> Result<&'static str, TaskRejected> {
+    decorum
+        .add_task(async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            tracing::info!("task done");
+        })
+        .await?;
+    Ok("OK")
+}
+
+// A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
+// not on the workers' single-threaded runtimes.
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    support::init_tracing();
+    // Built once, outside the factory, which runs once per worker.
+    let etiquette = Etiquette::initiate(16)?;
+
+    let queue = etiquette.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::ThinData(queue.clone()))
+            .route("/add-task", web::get().to(add_task))
+    })
+    .shutdown_signal(support::shutdown_signal())
+    .bind(support::address())?;
+    tracing::info!("listening on http://{}", server.addrs()[0]);
+    server.run().await?;
+
+    let report = etiquette.release_timeout(support::DRAIN_DEADLINE).await;
+    tracing::info!("released: {report}");
+    Ok(())
+}

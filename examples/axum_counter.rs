@@ -1,1 +1,57 @@
-fn main() {}
+//! Hands a counter increment to the queue on every request.
+//!
+//! Run with: `cargo run -p etiquette-examples --bin axum_counter`
+//! then: `curl http://127.0.0.1:8000/add-task`
+
+#[path = "support.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::routing::get;
+use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    etiquette: Etiquette,
+    counter: Arc<AtomicU64>,
+}
+
+async fn add_task(
+    decorum: Decorum,
+    State(counter): State<Arc<AtomicU64>>,
+) -> Result<&'static str, TaskRejected> {
+    decorum
+        .add_task(async move {
+            let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            tracing::info!(current_count);
+        })
+        .await?;
+    Ok("OK")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    support::init_tracing();
+    let etiquette = Etiquette::initiate(16)?;
+    let state = AppState {
+        etiquette: etiquette.clone(),
+        counter: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/add-task", get(add_task))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(support::address()).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(support::shutdown_signal())
+        .await?;
+
+    let report = etiquette.release_timeout(support::DRAIN_DEADLINE).await;
+    tracing::info!("released: {report}");
+    Ok(())
+}

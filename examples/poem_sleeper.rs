@@ -1,1 +1,47 @@
-fn main() {}
+//! Hands a three-second sleep to the queue on every request.
+//!
+//! Run with: `cargo run -p etiquette-examples --bin poem_sleeper`
+//! then: `curl http://127.0.0.1:8000/add-task`
+
+#[path = "support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use etiquette_poem::{Decorum, Etiquette, TaskRejected};
+use poem::listener::TcpListener;
+use poem::{EndpointExt, Route, Server, get, handler};
+
+#[handler]
+async fn add_task(decorum: Decorum) -> Result<&'static str, TaskRejected> {
+    decorum
+        .add_task(async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            tracing::info!("task done");
+        })
+        .await?;
+    Ok("OK")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    support::init_tracing();
+    let etiquette = Etiquette::initiate(16)?;
+    let app = Route::new()
+        .at("/add-task", get(add_task))
+        .data(etiquette.clone());
+
+    let address = support::address();
+    tracing::info!("listening on http://{address}");
+    Server::new(TcpListener::bind(address))
+        .run_with_graceful_shutdown(
+            app,
+            support::shutdown_signal(),
+            Some(Duration::from_secs(10)),
+        )
+        .await?;
+
+    let report = etiquette.release_timeout(support::DRAIN_DEADLINE).await;
+    tracing::info!("released: {report}");
+    Ok(())
+}

@@ -291,7 +291,7 @@ impl Inner {
             drop(job);
         }
         let report = ReleaseReport::from(self.counters.snapshot(0));
-        tracing::info!(%report, "queue released");
+        tracing::debug!(%report, "queue released");
         report
     }
 
