@@ -112,36 +112,26 @@ impl Ticket {
         self.state = State::Running;
     }
 
+    /// Runs inside the task's span, which carries its id.
     fn settle(&mut self, outcome: Outcome) {
         let counters = &self.counters;
         match outcome {
             Outcome::Completed => {
                 counters.completed.fetch_add(1, Relaxed);
-                tracing::debug!(task_id = self.id.get(), "task completed");
+                tracing::debug!("task completed");
             }
             Outcome::Failed(error) => {
                 counters.failed.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    task_id = self.id.get(),
-                    error = %error_chain(error.as_ref()),
-                    "task failed"
-                );
+                tracing::warn!(error = %error_chain(error.as_ref()), "task failed");
             }
             Outcome::Panicked(payload) => {
                 counters.failed.fetch_add(1, Relaxed);
                 counters.panicked.fetch_add(1, Relaxed);
-                tracing::error!(
-                    task_id = self.id.get(),
-                    panic = panic_message(payload.as_ref()),
-                    "task panicked"
-                );
+                tracing::error!(panic = panic_message(payload.as_ref()), "task panicked");
             }
             Outcome::Cancelled => {
                 counters.cancelled.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    task_id = self.id.get(),
-                    "task cancelled while running: release deadline passed"
-                );
+                tracing::warn!("task cancelled while running: release deadline passed");
             }
         }
         if self.state == State::Running {
@@ -152,6 +142,8 @@ impl Ticket {
 }
 
 impl Drop for Ticket {
+    /// May run outside the task's span (a queued job dropped by its executor
+    /// or by `release`), hence the explicit id.
     fn drop(&mut self) {
         let was = self.state;
         if was == State::Settled {

@@ -6,3 +6,4 @@ mod behaviour;
 mod executors;
 mod support;
 mod tokio_runtime;
+mod tracing_output;

@@ -1,0 +1,89 @@
+//! What an operator reads in the logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use etiquette_core::Etiquette;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn explode() {
+    panic!("disk on fire");
+}
+
+#[derive(Debug)]
+struct SendFailed(std::io::Error);
+impl std::fmt::Display for SendFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sending the email failed")
+    }
+}
+impl std::error::Error for SendFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn task_logs_carry_the_task_id_and_the_request_span() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    // One thread, so the thread-local subscriber sees the workers too.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let etiquette = Etiquette::initiate(1).unwrap();
+            let decorum = etiquette.decorum();
+            let request = tracing::info_span!("request", path = "/signup");
+            let _entered = request.enter();
+            decorum
+                .add_task(async { tracing::info!("welcome email sent") })
+                .await
+                .unwrap();
+            decorum.add_task(async { explode() }).await.unwrap();
+            decorum
+                .add_task(async {
+                    Err::<(), _>(SendFailed(std::io::Error::other("connection refused")))
+                })
+                .await
+                .unwrap();
+            drop(_entered);
+            etiquette.release().await;
+        });
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains(r#"request{path="/signup"}:task{task_id=1}: "#)
+            && logs.contains("welcome email sent"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(
+            r#"task{task_id=2}: etiquette_core::job: task panicked panic="disk on fire""#
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("task{task_id=3}")
+            && logs.contains("sending the email failed: connection refused"),
+        "{logs}"
+    );
+}

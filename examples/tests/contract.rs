@@ -1,0 +1,93 @@
+//! Every example honours the shared contract: listens on 127.0.0.1:$PORT,
+//! answers `GET /add-task` with `OK`, runs the task, and on SIGTERM drains
+//! every accepted task, logs one release line and exits 0.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+const REQUESTS: usize = 3;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the example and waits until it says it is listening.
+async fn start(binary: &str, port: u16) -> (Child, Vec<String>) {
+    let mut child = Command::new(binary)
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.as_mut().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let listening = line.contains(&format!("listening on http://127.0.0.1:{port}"));
+        seen.push(line);
+        if listening {
+            return (child, seen);
+        }
+    }
+    panic!("{binary} exited before listening: {seen:#?}");
+}
+
+async fn honours_the_contract(binary: &str, task_log: &str) {
+    let port = free_port();
+    let (mut child, mut log) = start(binary, port).await;
+
+    let http = reqwest::Client::new();
+    for _ in 0..REQUESTS {
+        let reply = http
+            .get(format!("http://127.0.0.1:{port}/add-task"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.text().await.unwrap(), "OK");
+    }
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    assert!(killed.unwrap().success());
+
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        log.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let log = log.join("\n");
+    assert!(status.success(), "{binary} exited with {status}:\n{log}");
+    assert_eq!(log.matches(task_log).count(), REQUESTS, "{log}");
+    assert!(
+        log.contains(&format!(
+            "released: accepted={REQUESTS} completed={REQUESTS} failed=0 panicked=0 cancelled=0"
+        )),
+        "{log}"
+    );
+}
+
+macro_rules! contract {
+    ($($example:ident => $task_log:expr),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $example() {
+            honours_the_contract(env!(concat!("CARGO_BIN_EXE_", stringify!($example))), $task_log).await;
+        }
+    )*};
+}
+
+contract!(
+    axum_counter => "current_count=",
+    axum_sleeper => "task done",
+    actix_counter => "current_count=",
+    actix_sleeper => "task done",
+    poem_counter => "current_count=",
+    poem_sleeper => "task done",
+);
