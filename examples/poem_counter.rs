@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use etiquette_poem::{Decorum, Etiquette, TaskRejected};
-use poem::listener::TcpListener;
+use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::web::Data;
 use poem::{EndpointExt, Route, Server, get, handler};
 
@@ -39,9 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .data(etiquette.clone())
         .data(Arc::new(AtomicU64::new(0)));
 
-    let address = support::address();
-    tracing::info!("listening on http://{address}");
-    Server::new(TcpListener::bind(address))
+    // Bound before logging, so the log never announces a port not yet open.
+    let acceptor = TcpListener::bind(support::address())
+        .into_acceptor()
+        .await?;
+    let local = acceptor.local_addr();
+    if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
+        tracing::info!("listening on http://{address}");
+    }
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             app,
             support::shutdown_signal(),

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use etiquette_poem::{Decorum, Etiquette, TaskRejected};
-use poem::listener::TcpListener;
+use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::{EndpointExt, Route, Server, get, handler};
 
 #[handler]
@@ -31,9 +31,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .at("/add-task", get(add_task))
         .data(etiquette.clone());
 
-    let address = support::address();
-    tracing::info!("listening on http://{address}");
-    Server::new(TcpListener::bind(address))
+    // Bound before logging, so the log never announces a port not yet open.
+    let acceptor = TcpListener::bind(support::address())
+        .into_acceptor()
+        .await?;
+    let local = acceptor.local_addr();
+    if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
+        tracing::info!("listening on http://{address}");
+    }
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             app,
             support::shutdown_signal(),

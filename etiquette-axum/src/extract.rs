@@ -24,8 +24,8 @@ use http::request::Parts;
 /// }
 ///
 /// async fn handler(decorum: Decorum) -> Result<String, TaskRejected> {
-///     let id = decorum.try_add_task(async {})?;
-///     Ok(format!("task {id} accepted"))
+///     let task = decorum.try_add_task(async {})?;
+///     Ok(format!("task {} accepted", task.id()))
 /// }
 /// # let _: axum::routing::MethodRouter<AppState> = axum::routing::get(handler);
 /// ```

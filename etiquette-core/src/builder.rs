@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use std::time::Duration;
+
 use crate::queue::Etiquette;
-use crate::{BuildError, Spawner};
+use crate::{BuildError, RetryPolicy, Spawner};
 
 /// What [`Decorum::add_task`](crate::Decorum::add_task) does when the queue
 /// is at capacity.
@@ -41,6 +43,9 @@ pub struct Builder {
     pub(crate) queue_capacity: usize,
     pub(crate) on_full: OnFull,
     pub(crate) spawner: Option<Arc<dyn Spawner>>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) status_retention: usize,
 }
 
 impl Builder {
@@ -48,16 +53,45 @@ impl Builder {
     pub const DEFAULT_MAX_CONCURRENT_TASKS: usize = 16;
     /// Accepted tasks allowed to wait for a slot when none is set.
     pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+    /// Finished tasks whose status stays queryable when none is set.
+    pub const DEFAULT_STATUS_RETENTION: usize = 1024;
 
     /// Starts from the defaults: 16 concurrent tasks, a queue of 1024,
-    /// waiting when full, and the tokio runtime current at `build()`.
+    /// waiting when full, [`RetryPolicy::default`] for retryable tasks, no
+    /// time limit, the status of the last 1024 finished tasks kept, and the
+    /// tokio runtime current at `build()`.
     pub const fn new() -> Self {
         Self {
             max_concurrent_tasks: Self::DEFAULT_MAX_CONCURRENT_TASKS,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             on_full: OnFull::Wait,
             spawner: None,
+            retry: RetryPolicy::exponential(3, Duration::from_secs(1)),
+            task_timeout: None,
+            status_retention: Self::DEFAULT_STATUS_RETENTION,
         }
+    }
+
+    /// The retry policy of retryable tasks ([`Decorum::task`](crate::Decorum::task))
+    /// that set none of their own.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// A time limit for each attempt of every task that sets none of its
+    /// own. An attempt running longer is cancelled and counts as timed out.
+    pub const fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
+    /// How many finished tasks stay findable by id through
+    /// [`Decorum::handle`](crate::Decorum::handle), newest first; unfinished
+    /// tasks always are. Bounds the memory kept for statuses.
+    pub const fn status_retention(mut self, finished_tasks: usize) -> Self {
+        self.status_retention = finished_tasks;
+        self
     }
 
     /// How many tasks may run at the same time. Each slot is one small idle
@@ -108,7 +142,7 @@ impl Builder {
             Some(spawner) => spawner,
             None => default_spawner().ok_or(BuildError::NoRuntime)?,
         };
-        Etiquette::start(&self, spawner)
+        Etiquette::start(self, spawner)
     }
 }
 
@@ -125,6 +159,9 @@ impl fmt::Debug for Builder {
             .field("queue_capacity", &self.queue_capacity)
             .field("on_full", &self.on_full)
             .field("custom_spawner", &self.spawner.is_some())
+            .field("retry", &self.retry)
+            .field("task_timeout", &self.task_timeout)
+            .field("status_retention", &self.status_retention)
             .finish()
     }
 }

@@ -1,172 +1,275 @@
-//! One accepted task on its way through the queue, and the ticket that makes
-//! sure its outcome is counted exactly once, whatever path it takes.
+//! One accepted task on its way through the queue: its attempts, its
+//! retries, and the guarantee that it is accounted for on every path.
 
-use std::any::Any;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::{Either, select};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, Span};
 
+use crate::cell::TaskCell;
+use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
-use crate::stats::Counters;
-use crate::task::{BoxError, TaskId, TaskOutput, error_chain};
+use crate::task::{BoxError, TaskOutput};
+use crate::{RetryPolicy, TaskError, TaskStatus};
 
-/// A task between acceptance and its outcome.
-pub(crate) struct Job {
-    ticket: Ticket,
-    future: BoxFuture<Result<(), BoxError>>,
-    span: Span,
-    /// Holds one place in the queue's capacity until a worker picks the job up.
-    _place: OwnedSemaphorePermit,
+type Attempt = BoxFuture<Result<(), BoxError>>;
+
+/// What runs: a future (one attempt only) or a factory making one future per
+/// attempt.
+pub(crate) enum Work {
+    Once(Option<Attempt>),
+    Retryable(Box<dyn FnMut() -> Attempt + Send>, RetryPolicy),
 }
 
-impl Job {
-    pub(crate) fn new<F>(
-        id: TaskId,
-        task: F,
-        counters: Arc<Counters>,
-        place: OwnedSemaphorePermit,
-    ) -> Self
+impl Work {
+    pub(crate) fn once<F>(task: F) -> Self
     where
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        Self {
-            // The span is made here, not in the worker, so that its parent is
-            // the span current where the task was added (the request's).
-            span: tracing::info_span!("task", task_id = id.get()),
-            ticket: Ticket {
-                id,
-                counters,
-                state: State::Queued,
-            },
-            future: Box::pin(async move { task.await.into_result() }),
-            _place: place,
+        Self::Once(Some(Box::pin(async move { task.await.into_result() })))
+    }
+
+    pub(crate) fn retryable<M, F>(mut make: M, policy: RetryPolicy) -> Self
+    where
+        M: FnMut() -> F + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: TaskOutput,
+    {
+        let make = move || -> Attempt {
+            let attempt = make();
+            Box::pin(async move { attempt.await.into_result() })
+        };
+        Self::Retryable(Box::new(make), policy)
+    }
+
+    fn next_attempt(&mut self) -> Option<Attempt> {
+        match self {
+            Self::Once(task) => task.take(),
+            Self::Retryable(make, _) => Some(make()),
         }
     }
 
-    /// Called when the queue refused the job: it was never accepted, so it
-    /// must not be reported as cancelled.
-    pub(crate) fn reject(mut self) {
-        self.ticket.state = State::Settled;
-    }
-
-    /// Runs the task to its outcome, unless `cancel` fires first.
-    pub(crate) async fn run(self, cancel: &CancellationToken) {
-        let Self {
-            mut ticket,
-            future,
-            span,
-            _place,
-        } = self;
-        drop(_place);
-        ticket.start();
-        let task = AssertUnwindSafe(future)
-            .catch_unwind()
-            .instrument(span.clone());
-        let cancelled = std::pin::pin!(cancel.cancelled());
-        // `select` polls the task first, so a task that finishes on its first
-        // poll never registers with the cancellation token.
-        let outcome = match select(task, cancelled).await {
-            Either::Left((Ok(Ok(())), _)) => Outcome::Completed,
-            Either::Left((Ok(Err(error)), _)) => Outcome::Failed(error),
-            Either::Left((Err(payload), _)) => Outcome::Panicked(payload),
-            Either::Right(_) => Outcome::Cancelled,
-        };
-        let _entered = span.enter();
-        ticket.settle(outcome);
+    fn policy(&self) -> Option<&RetryPolicy> {
+        match self {
+            Self::Once(_) => None,
+            Self::Retryable(_, policy) => Some(policy),
+        }
     }
 }
 
-enum Outcome {
-    Completed,
-    Failed(BoxError),
-    Panicked(Box<dyn Any + Send>),
+/// How one attempt ended.
+enum AttemptEnd {
+    Finished(Result<(), BoxError>),
+    Panicked(String),
+    TimedOut(Duration),
     Cancelled,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Queued,
-    Running,
-    Settled,
+/// A task between acceptance and its outcome. Dropped before it is settled
+/// (by a release deadline, or with an executor that shut down), it reports
+/// itself cancelled.
+pub(crate) struct Job {
+    pub(crate) cell: Arc<TaskCell>,
+    shared: Arc<Shared>,
+    work: Work,
+    timeout: Option<Duration>,
+    attempts: u32,
+    span: Span,
+    /// Holds one place in the queue's capacity until a worker first picks
+    /// the job up.
+    place: Option<OwnedSemaphorePermit>,
 }
 
-/// Counts a job's outcome exactly once. Dropped unsettled, it reports the job
-/// as cancelled: that is how a job lost with its executor is still accounted.
-struct Ticket {
-    id: TaskId,
-    counters: Arc<Counters>,
-    state: State,
-}
-
-impl Ticket {
-    fn start(&mut self) {
-        self.counters.running.fetch_add(1, Relaxed);
-        self.state = State::Running;
+impl Job {
+    pub(crate) fn new(
+        cell: Arc<TaskCell>,
+        shared: Arc<Shared>,
+        work: Work,
+        timeout: Option<Duration>,
+        place: OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            // Made here, not in the worker, so that its parent is the span
+            // current where the task was added: the request's.
+            span: tracing::info_span!(
+                "task",
+                task_id = cell.id.get(),
+                attempt = tracing::field::Empty
+            ),
+            cell,
+            shared,
+            work,
+            timeout,
+            attempts: 0,
+            place: Some(place),
+        }
     }
 
-    /// Runs inside the task's span, which carries its id.
-    fn settle(&mut self, outcome: Outcome) {
-        let counters = &self.counters;
-        match outcome {
-            Outcome::Completed => {
-                counters.completed.fetch_add(1, Relaxed);
-                tracing::debug!("task completed");
-            }
-            Outcome::Failed(error) => {
-                counters.failed.fetch_add(1, Relaxed);
-                tracing::warn!(error = %error_chain(error.as_ref()), "task failed");
-            }
-            Outcome::Panicked(payload) => {
-                counters.failed.fetch_add(1, Relaxed);
-                counters.panicked.fetch_add(1, Relaxed);
-                tracing::error!(panic = panic_message(payload.as_ref()), "task panicked");
-            }
-            Outcome::Cancelled => {
-                counters.cancelled.fetch_add(1, Relaxed);
-                tracing::warn!("task cancelled while running: release deadline passed");
-            }
-        }
-        if self.state == State::Running {
-            counters.running.fetch_sub(1, Relaxed);
-        }
-        self.state = State::Settled;
+    /// Called when the queue refused the job: it was never accepted.
+    pub(crate) fn refuse(self) {
+        self.cell.refuse();
     }
-}
 
-impl Drop for Ticket {
-    /// May run outside the task's span (a queued job dropped by its executor
-    /// or by `release`), hence the explicit id.
-    fn drop(&mut self) {
-        let was = self.state;
-        if was == State::Settled {
+    /// Runs one attempt, then settles the task or schedules its retry.
+    pub(crate) async fn run(mut self) {
+        if self.shared.deadline.is_cancelled() || !self.cell.begin_attempt() {
+            // Past the release deadline, or cancelled while queued: dropping
+            // settles it if nobody has.
             return;
         }
-        if was == State::Running {
-            self.counters.running.fetch_sub(1, Relaxed);
+        self.place = None;
+        self.attempts += 1;
+        self.shared.counters.running.fetch_add(1, Relaxed);
+        self.span.record("attempt", self.attempts);
+        self.cell.status.send_replace(TaskStatus::Running {
+            attempt: self.attempts,
+        });
+        let span = self.span.clone();
+        let end = self.attempt().instrument(span.clone()).await;
+        let _entered = span.enter();
+        match end {
+            AttemptEnd::Finished(Ok(())) => self.settle(Outcome::Succeeded),
+            AttemptEnd::Finished(Err(error)) => {
+                let retry = self
+                    .work
+                    .policy()
+                    .is_some_and(|policy| policy.retries_error(self.attempts, error.as_ref()));
+                let error = TaskError::failed(error);
+                if retry {
+                    self.retry_later(error);
+                } else {
+                    self.settle(Outcome::Failed(error));
+                }
+            }
+            AttemptEnd::Panicked(message) => {
+                self.settle(Outcome::Failed(TaskError::panicked(message)));
+            }
+            AttemptEnd::TimedOut(limit) => {
+                let retry = self
+                    .work
+                    .policy()
+                    .is_some_and(|policy| policy.retries_timeout(self.attempts));
+                if retry {
+                    self.retry_later(TaskError::timed_out(limit));
+                } else {
+                    self.settle(Outcome::TimedOut(limit));
+                }
+            }
+            AttemptEnd::Cancelled => self.settle(Outcome::Cancelled),
         }
-        self.counters.cancelled.fetch_add(1, Relaxed);
-        tracing::warn!(
-            task_id = self.id.get(),
-            was_running = was == State::Running,
-            "task cancelled before it finished"
-        );
+    }
+
+    /// Races the attempt against its time limit and both cancellations. The
+    /// attempt is polled first, so one that finishes at once never touches
+    /// the timer or the cancellation tokens.
+    async fn attempt(&mut self) -> AttemptEnd {
+        let Some(attempt) = self.work.next_attempt() else {
+            // A one-shot task is never retried, so this cannot happen; if it
+            // did, the task would be reported cancelled rather than lost.
+            return AttemptEnd::Cancelled;
+        };
+        let mut attempt = AssertUnwindSafe(attempt).catch_unwind();
+        let mut timer = self
+            .timeout
+            .map(|limit| (limit, self.shared.spawner.sleep(limit)));
+        let mut cancelled = pin!(self.cell.cancel.cancelled());
+        let mut deadline = pin!(self.shared.deadline.cancelled());
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = attempt.poll_unpin(cx) {
+                return Poll::Ready(match result {
+                    Ok(result) => AttemptEnd::Finished(result),
+                    Err(payload) => AttemptEnd::Panicked(panic_message(payload.as_ref())),
+                });
+            }
+            if let Some((limit, timer)) = timer.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(AttemptEnd::TimedOut(*limit));
+            }
+            if cancelled.as_mut().poll(cx).is_ready() || deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(AttemptEnd::Cancelled);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn settle(&self, outcome: Outcome) {
+        if let Some(phase) = self.cell.settle() {
+            self.shared
+                .record(&self.cell, phase, self.attempts, outcome);
+        }
+    }
+
+    /// Frees the slot, waits out the backoff on a timer of its own, then
+    /// puts the task back in line. Cancellation during the wait settles it.
+    fn retry_later(self, error: TaskError) {
+        let Some(delay) = self
+            .work
+            .policy()
+            .map(|policy| policy.next_delay(self.attempts))
+        else {
+            return;
+        };
+        if !self.cell.enter_backoff() {
+            return;
+        }
+        self.shared.counters.running.fetch_sub(1, Relaxed);
+        self.shared.counters.retried.fetch_add(1, Relaxed);
+        tracing::warn!(attempt = self.attempts, ?delay, %error, "attempt failed, will retry");
+        self.cell.status.send_replace(TaskStatus::Retrying {
+            attempt: self.attempts,
+            backoff: delay,
+            error,
+        });
+        let shared = Arc::clone(&self.shared);
+        let sleep = shared.spawner.sleep(delay);
+        let retry = async move {
+            let job = self;
+            let waited = {
+                let cancelled = pin!(job.cell.cancel.cancelled());
+                let deadline = pin!(job.shared.deadline.cancelled());
+                matches!(
+                    select(sleep, select(cancelled, deadline)).await,
+                    Either::Left(_)
+                )
+            };
+            if waited && job.cell.leave_backoff() {
+                job.cell.status.send_replace(TaskStatus::Queued);
+                let shared = Arc::clone(&job.shared);
+                if let Err(refused) = shared.jobs.try_send(job) {
+                    // Only if release stopped the workers meanwhile.
+                    drop(refused.into_inner());
+                }
+            }
+            // Otherwise dropping `job` settles it as cancelled.
+        };
+        // If the executor refuses, the dropped future settles the task.
+        let _ = shared.spawner.spawn(Box::pin(retry));
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.settle(Outcome::Cancelled);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&'static str>() {
-        message
+        (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
+        message.clone()
     } else {
-        "(non-string panic payload)"
+        "(non-string panic payload)".to_owned()
     }
 }

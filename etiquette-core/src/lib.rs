@@ -12,8 +12,8 @@
 //!
 //! // In a request handler: hand work off, get an id back at once.
 //! let decorum = etiquette.decorum();
-//! let id = decorum.add_task(async { println!("sending the welcome email") }).await?;
-//! println!("accepted task {id}");
+//! let task = decorum.add_task(async { println!("sending the welcome email") }).await?;
+//! println!("accepted task {}", task.id());
 //!
 //! // At shutdown: stop intake, run what was accepted, report.
 //! let report = etiquette.release().await;
@@ -59,19 +59,28 @@
 //! message. [`Etiquette::stats`] returns a cheap [`Stats`] snapshot.
 
 mod builder;
+mod cell;
 mod error;
+mod handle;
 mod job;
 mod queue;
+mod registry;
+mod retry;
+mod shared;
 mod spawner;
 mod stats;
+mod status;
 mod task;
 mod worker;
 
 pub use builder::{Builder, OnFull};
 pub use error::{AddTaskError, BuildError, SpawnError};
-pub use queue::{Decorum, Etiquette};
+pub use handle::TaskHandle;
+pub use queue::{Decorum, Etiquette, TaskBuilder};
+pub use retry::RetryPolicy;
 #[cfg(feature = "tokio")]
 pub use spawner::TokioSpawner;
 pub use spawner::{BoxFuture, Spawner};
 pub use stats::{ReleaseReport, Stats};
+pub use status::{TaskError, TaskStatus};
 pub use task::{BoxError, TaskId, TaskOutput};

@@ -2,30 +2,32 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
-use futures_util::future::{Either, select};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, OnFull};
-use crate::job::Job;
-use crate::stats::Counters;
+use crate::cell::TaskCell;
+use crate::job::{Job, Work};
+use crate::registry::Registry;
+use crate::shared::{Config, Shared};
 use crate::worker::work;
-use crate::{AddTaskError, BuildError, ReleaseReport, Spawner, Stats, TaskId, TaskOutput};
+use crate::{
+    AddTaskError, BuildError, ReleaseReport, RetryPolicy, Spawner, Stats, TaskHandle, TaskId,
+    TaskOutput,
+};
 
 /// A semaphored background queue: accepts tasks, runs at most
 /// `max_concurrent_tasks` of them at once, and accounts for every one.
 ///
 /// `Etiquette` is the owner's handle, kept where the application starts and
 /// stops: it hands out [`Decorum`]s and [`release`](Self::release)s the
-/// queue. Cloning is cheap (one `Arc`). Dropping every handle without
-/// releasing does not discard anything: the workers still run every accepted
-/// task, then stop.
+/// queue. Cloning is cheap (one `Arc`). Dropping every `Etiquette` and
+/// `Decorum` without releasing discards nothing: the queue releases itself
+/// in the background, running every accepted task, then its workers stop.
 #[derive(Clone)]
 pub struct Etiquette {
     inner: Arc<Inner>,
@@ -40,29 +42,28 @@ pub struct Decorum {
     inner: Arc<Inner>,
 }
 
+/// Owned by the user's handles only, so that dropping the last one is seen.
 struct Inner {
-    jobs: Sender<Job>,
-    /// Kept to measure the backlog and to drain what no worker is left to run.
-    backlog: Receiver<Job>,
-    /// One permit per place in the queue; a job gives its permit back when a
-    /// worker picks it up. Closed on release, which wakes waiting adders.
-    places: Arc<Semaphore>,
-    counters: Arc<Counters>,
-    cancel: CancellationToken,
-    /// One permit per worker, held for the worker's whole life: all of them
-    /// free means every worker has stopped.
-    slots: Arc<Semaphore>,
-    spawner: Arc<dyn Spawner>,
-    next_id: AtomicU64,
-    on_full: OnFull,
-    max_concurrent_tasks: usize,
-    queue_capacity: usize,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.shared.is_released() {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        // If the executor is gone too, the accepted tasks went with it and
+        // were reported cancelled as they were dropped.
+        let _ = self.shared.spawner.spawn(Box::pin(async move {
+            shared.release().await;
+        }));
+    }
 }
 
 impl Etiquette {
     /// Builds a queue running at most `max_concurrent_tasks` tasks at once on
-    /// the current tokio runtime, with the default capacity of
-    /// [`Builder::DEFAULT_QUEUE_CAPACITY`].
+    /// the current tokio runtime, with the default settings of [`Builder`].
     ///
     /// # Errors
     /// [`BuildError::ZeroConcurrency`] for 0, [`BuildError::NoRuntime`]
@@ -79,33 +80,41 @@ impl Etiquette {
         Builder::new()
     }
 
-    pub(crate) fn start(config: &Builder, spawner: Arc<dyn Spawner>) -> Result<Self, BuildError> {
+    pub(crate) fn start(config: Builder, spawner: Arc<dyn Spawner>) -> Result<Self, BuildError> {
         let (jobs, backlog) = async_channel::unbounded();
-        let inner = Inner {
+        let shared = Arc::new(Shared {
             jobs,
             backlog,
             places: Arc::new(Semaphore::new(config.queue_capacity)),
-            counters: Arc::default(),
-            cancel: CancellationToken::new(),
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks)),
+            counters: Default::default(),
+            outstanding: AtomicU64::new(0),
+            settled: Notify::new(),
+            registry: Registry::new(config.status_retention),
+            deadline: CancellationToken::new(),
             spawner,
             next_id: AtomicU64::new(0),
-            on_full: config.on_full,
-            max_concurrent_tasks: config.max_concurrent_tasks,
-            queue_capacity: config.queue_capacity,
-        };
-        for _ in 0..inner.max_concurrent_tasks {
-            let slot = Arc::clone(&inner.slots)
-                .try_acquire_owned()
-                .expect("one permit per worker");
-            let worker = work(inner.backlog.clone(), inner.cancel.clone(), slot);
-            if let Err(error) = inner.spawner.spawn(Box::pin(worker)) {
-                inner.close_intake();
+            config: Config {
+                on_full: config.on_full,
+                max_concurrent_tasks: config.max_concurrent_tasks,
+                queue_capacity: config.queue_capacity,
+                retry: config.retry,
+                timeout: config.task_timeout,
+            },
+        });
+        for _ in 0..shared.config.max_concurrent_tasks {
+            let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
+                break; // one permit per worker: unreachable
+            };
+            let worker = work(Arc::clone(&shared), slot);
+            if let Err(error) = shared.spawner.spawn(Box::pin(worker)) {
+                shared.close_intake();
+                shared.jobs.close();
                 return Err(error.into());
             }
         }
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner { shared }),
         })
     }
 
@@ -116,8 +125,9 @@ impl Etiquette {
         }
     }
 
-    /// Stops intake, then waits until every accepted task, queued or
-    /// running, has finished, and reports what happened to all of them.
+    /// Stops intake, then waits until every accepted task (queued, running
+    /// or waiting to retry) has reached its outcome, and reports on all of
+    /// them.
     ///
     /// Calling it again, or concurrently, is harmless: each call waits for
     /// the same drain and returns the same totals.
@@ -129,15 +139,13 @@ impl Etiquette {
     /// Dropping the future stops the waiting only: intake stays closed and
     /// the tasks keep running.
     pub async fn release(&self) -> ReleaseReport {
-        self.inner.close_intake();
-        self.inner.workers_stopped().await;
-        self.inner.finish()
+        self.inner.shared.release().await
     }
 
     /// Like [`release`](Self::release), but when `timeout` passes first,
     /// cancels every task still unfinished: running tasks are dropped at
-    /// their next `.await`, queued ones never start. All of them are counted
-    /// in [`ReleaseReport::cancelled`].
+    /// their next `.await`, queued ones and those waiting to retry never run
+    /// again. All of them are counted in [`ReleaseReport::cancelled`].
     ///
     /// Cancellation takes effect when a task yields: a task blocking its
     /// thread without ever yielding still delays the return.
@@ -146,38 +154,28 @@ impl Etiquette {
     /// As for `release`. Once the deadline has fired, the cancellation
     /// stands even if this future is dropped.
     pub async fn release_timeout(&self, timeout: Duration) -> ReleaseReport {
-        self.inner.close_intake();
-        let drained = pin!(self.inner.workers_stopped());
-        if let Either::Right(((), drained)) =
-            select(drained, self.inner.spawner.sleep(timeout)).await
-        {
-            tracing::warn!(
-                ?timeout,
-                "release deadline passed: cancelling unfinished tasks"
-            );
-            self.inner.cancel.cancel();
-            drained.await;
-        }
-        self.inner.finish()
+        self.inner.shared.release_timeout(timeout).await
     }
 
     /// Whether [`release`](Self::release) has been called.
     pub fn is_released(&self) -> bool {
-        self.inner.jobs.is_closed()
+        self.inner.shared.is_released()
     }
 
     /// A snapshot of the queue's gauges and counters.
     pub fn stats(&self) -> Stats {
-        self.inner.stats()
+        self.inner.shared.stats()
     }
 }
 
 impl Decorum {
     /// Adds a task, waiting for a place if the queue is full (unless it was
-    /// built with [`OnFull::Reject`]), and returns its id once accepted.
+    /// built with [`OnFull::Reject`]), and returns its handle once accepted.
     ///
     /// The task is any `Send + 'static` future returning `()` or
-    /// `Result<(), E>`; see [`TaskOutput`]. Tasks start in the order they
+    /// `Result<(), E>`; see [`TaskOutput`]. It runs once: a future cannot be
+    /// restarted, so to retry, add a factory with [`task`](Self::task). The
+    /// queue's default time limit applies. Tasks start in the order they
     /// were accepted.
     ///
     /// The future is first polled when a slot frees up, but whatever it did
@@ -192,19 +190,14 @@ impl Decorum {
     /// # Cancel safety
     /// Dropping the future before it resolves drops the task: it was not
     /// accepted and will not run.
-    pub async fn add_task<F>(&self, task: F) -> Result<TaskId, AddTaskError>
+    pub async fn add_task<F>(&self, task: F) -> Result<TaskHandle, AddTaskError>
     where
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let place = match self.inner.on_full {
-            OnFull::Wait => Arc::clone(&self.inner.places)
-                .acquire_owned()
-                .await
-                .map_err(|_closed| AddTaskError::Released)?,
-            OnFull::Reject => self.inner.try_place()?,
-        };
-        self.inner.enqueue(task, place)
+        let place = self.wait_for_place().await?;
+        let timeout = self.inner.shared.config.timeout;
+        self.enqueue(Work::once(task), timeout, place)
     }
 
     /// Adds a task if there is room now, without waiting.
@@ -213,23 +206,118 @@ impl Decorum {
     /// [`AddTaskError::Full`] when the queue is at capacity (web adapters
     /// answer 503 with `Retry-After`), [`AddTaskError::Released`] after
     /// release. The task is dropped in both cases.
-    pub fn try_add_task<F>(&self, task: F) -> Result<TaskId, AddTaskError>
+    pub fn try_add_task<F>(&self, task: F) -> Result<TaskHandle, AddTaskError>
     where
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let place = self.inner.try_place()?;
-        self.inner.enqueue(task, place)
+        let place = self.try_place()?;
+        let timeout = self.inner.shared.config.timeout;
+        self.enqueue(Work::once(task), timeout, place)
+    }
+
+    /// Prepares a retryable task: `make` is called once per attempt to make
+    /// that attempt's future. Set its retry policy and time limit, then
+    /// [`add`](TaskBuilder::add) it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use etiquette_core::{Etiquette, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let etiquette = Etiquette::initiate(4)?;
+    /// let handle = etiquette
+    ///     .decorum()
+    ///     .task(|| async { Err::<(), _>("mail server unreachable") })
+    ///     .retry(RetryPolicy::exponential(3, Duration::from_secs(1)))
+    ///     .timeout(Duration::from_secs(10))
+    ///     .add()
+    ///     .await?;
+    /// let error = handle.outcome().await.unwrap_err();
+    /// assert_eq!(error.to_string(), "mail server unreachable");
+    /// assert_eq!(handle.status().attempts(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn task<M, F>(&self, make: M) -> TaskBuilder<'_, M>
+    where
+        M: FnMut() -> F + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: TaskOutput,
+    {
+        TaskBuilder {
+            decorum: self,
+            make,
+            retry: None,
+            timeout: self.inner.shared.config.timeout,
+        }
+    }
+
+    /// The handle of a task still unfinished, or among the most recently
+    /// finished (see [`Builder::status_retention`]).
+    pub fn handle(&self, id: TaskId) -> Option<TaskHandle> {
+        let shared = &self.inner.shared;
+        shared
+            .registry
+            .get(id)
+            .map(|cell| TaskHandle::new(cell, Arc::clone(shared)))
     }
 
     /// Whether the queue has been released and accepts nothing more.
     pub fn is_released(&self) -> bool {
-        self.inner.jobs.is_closed()
+        self.inner.shared.is_released()
     }
 
     /// A snapshot of the queue's gauges and counters.
     pub fn stats(&self) -> Stats {
-        self.inner.stats()
+        self.inner.shared.stats()
+    }
+
+    async fn wait_for_place(&self) -> Result<OwnedSemaphorePermit, AddTaskError> {
+        match self.inner.shared.config.on_full {
+            OnFull::Wait => Arc::clone(&self.inner.shared.places)
+                .acquire_owned()
+                .await
+                .map_err(|_closed| AddTaskError::Released),
+            OnFull::Reject => self.try_place(),
+        }
+    }
+
+    fn try_place(&self) -> Result<OwnedSemaphorePermit, AddTaskError> {
+        Arc::clone(&self.inner.shared.places)
+            .try_acquire_owned()
+            .map_err(|error| match error {
+                TryAcquireError::NoPermits => AddTaskError::Full,
+                TryAcquireError::Closed => AddTaskError::Released,
+            })
+    }
+
+    fn enqueue(
+        &self,
+        work: Work,
+        timeout: Option<Duration>,
+        place: OwnedSemaphorePermit,
+    ) -> Result<TaskHandle, AddTaskError> {
+        let shared = &self.inner.shared;
+        let id = TaskId::new(shared.next_id.fetch_add(1, Relaxed) + 1);
+        let cell = Arc::new(TaskCell::new(id));
+        shared.registry.insert(Arc::clone(&cell));
+        // Counted before sending so that a snapshot never shows a task
+        // settled that is not yet accepted.
+        shared.counters.accepted.fetch_add(1, Relaxed);
+        shared.outstanding.fetch_add(1, SeqCst);
+        let job = Job::new(Arc::clone(&cell), Arc::clone(shared), work, timeout, place);
+        match shared.jobs.try_send(job) {
+            Ok(()) => Ok(TaskHandle::new(cell, Arc::clone(shared))),
+            Err(refused) => {
+                // Only once release has stopped the workers: never accepted.
+                refused.into_inner().refuse();
+                shared.registry.remove(id);
+                shared.counters.accepted.fetch_sub(1, Relaxed);
+                shared.settle_one();
+                Err(AddTaskError::Released)
+            }
+        }
     }
 }
 
@@ -239,64 +327,74 @@ impl From<&Etiquette> for Decorum {
     }
 }
 
-impl Inner {
-    fn try_place(&self) -> Result<OwnedSemaphorePermit, AddTaskError> {
-        Arc::clone(&self.places)
-            .try_acquire_owned()
-            .map_err(|error| match error {
-                TryAcquireError::NoPermits => AddTaskError::Full,
-                TryAcquireError::Closed => AddTaskError::Released,
-            })
+/// A retryable task being prepared; see [`Decorum::task`].
+#[must_use = "a task is only queued by `add` or `try_add`"]
+pub struct TaskBuilder<'a, M> {
+    decorum: &'a Decorum,
+    make: M,
+    retry: Option<RetryPolicy>,
+    timeout: Option<Duration>,
+}
+
+impl<M, F> TaskBuilder<'_, M>
+where
+    M: FnMut() -> F + Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: TaskOutput,
+{
+    /// The retry policy for this task, instead of the queue's default
+    /// ([`Builder::retry_policy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
     }
 
-    fn enqueue<F>(&self, task: F, place: OwnedSemaphorePermit) -> Result<TaskId, AddTaskError>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskOutput,
-    {
-        let id = TaskId::new(self.next_id.fetch_add(1, Relaxed) + 1);
-        let job = Job::new(id, task, Arc::clone(&self.counters), place);
-        // Counted before sending so that a snapshot never shows a task
-        // settled that is not yet accepted.
-        self.counters.accepted.fetch_add(1, Relaxed);
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(id),
-            Err(refused) => {
-                // Only possible when release closed the channel after we got
-                // our place: the task was never accepted.
-                self.counters.accepted.fetch_sub(1, Relaxed);
-                refused.into_inner().reject();
-                Err(AddTaskError::Released)
-            }
-        }
+    /// A time limit for each attempt, instead of the queue's default
+    /// ([`Builder::task_timeout`]).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
     }
 
-    async fn workers_stopped(&self) {
-        // Never closed, so this only returns once every slot is back. The
-        // permits are handed back at once: other release calls wait for them.
-        let all = u32::try_from(self.max_concurrent_tasks).expect("checked by the builder");
-        drop(self.slots.acquire_many(all).await);
+    /// No time limit for this task, whatever the queue's default.
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
     }
 
-    fn close_intake(&self) {
-        self.places.close();
-        self.jobs.close();
+    fn work(retry: Option<RetryPolicy>, make: M, decorum: &Decorum) -> Work {
+        let policy = retry.unwrap_or_else(|| decorum.inner.shared.config.retry.clone());
+        Work::retryable(make, policy)
     }
 
-    /// Settles whatever no worker was left to run, then reports.
-    fn finish(&self) -> ReleaseReport {
-        // Normally empty; non-empty only if the executor dropped the workers.
-        // Dropping a job reports it cancelled.
-        while let Ok(job) = self.backlog.try_recv() {
-            drop(job);
-        }
-        let report = ReleaseReport::from(self.counters.snapshot(0));
-        tracing::debug!(%report, "queue released");
-        report
+    /// Adds the task, waiting for a place as [`Decorum::add_task`] does.
+    ///
+    /// # Errors
+    /// As [`Decorum::add_task`].
+    pub async fn add(self) -> Result<TaskHandle, AddTaskError> {
+        let place = self.decorum.wait_for_place().await?;
+        let work = Self::work(self.retry, self.make, self.decorum);
+        self.decorum.enqueue(work, self.timeout, place)
     }
 
-    fn stats(&self) -> Stats {
-        self.counters.snapshot(self.backlog.len())
+    /// Adds the task if there is room now, as [`Decorum::try_add_task`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Decorum::try_add_task`].
+    pub fn try_add(self) -> Result<TaskHandle, AddTaskError> {
+        let place = self.decorum.try_place()?;
+        let work = Self::work(self.retry, self.make, self.decorum);
+        self.decorum.enqueue(work, self.timeout, place)
+    }
+}
+
+impl<M> fmt::Debug for TaskBuilder<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -314,13 +412,14 @@ impl fmt::Debug for Decorum {
 
 impl Inner {
     fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stats = self.stats();
+        let shared = &self.shared;
+        let stats = shared.stats();
         f.debug_struct(name)
-            .field("max_concurrent_tasks", &self.max_concurrent_tasks)
-            .field("queue_capacity", &self.queue_capacity)
+            .field("max_concurrent_tasks", &shared.config.max_concurrent_tasks)
+            .field("queue_capacity", &shared.config.queue_capacity)
             .field("queued", &stats.queued)
             .field("running", &stats.running)
-            .field("released", &self.jobs.is_closed())
+            .field("released", &shared.is_released())
             .finish()
     }
 }

@@ -10,6 +10,8 @@ pub(crate) struct Counters {
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) panicked: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) retried: AtomicU64,
     pub(crate) cancelled: AtomicU64,
 }
 
@@ -22,6 +24,8 @@ impl Counters {
             completed: self.completed.load(Relaxed),
             failed: self.failed.load(Relaxed),
             panicked: self.panicked.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
+            retried: self.retried.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
         }
     }
@@ -44,12 +48,17 @@ pub struct Stats {
     pub accepted: u64,
     /// Tasks that ran to completion and succeeded.
     pub completed: u64,
-    /// Tasks that returned an error or panicked.
+    /// Tasks that failed for good: an error not retried further, a panic,
+    /// or a time-out.
     pub failed: u64,
     /// Of the failed tasks, those that panicked.
     pub panicked: u64,
-    /// Accepted tasks that were stopped or dropped before finishing: by a
-    /// release deadline, or because their executor shut down.
+    /// Of the failed tasks, those whose last attempt timed out.
+    pub timed_out: u64,
+    /// Retries scheduled (attempts after a task's first).
+    pub retried: u64,
+    /// Accepted tasks that were stopped before finishing: through their
+    /// handle, by a release deadline, or because their executor shut down.
     pub cancelled: u64,
 }
 
@@ -69,12 +78,17 @@ pub struct ReleaseReport {
     pub accepted: u64,
     /// Tasks that succeeded.
     pub completed: u64,
-    /// Tasks that returned an error or panicked.
+    /// Tasks that failed for good: an error, a panic or a time-out.
     pub failed: u64,
     /// Of the failed tasks, those that panicked.
     pub panicked: u64,
-    /// Tasks cut short by the release deadline (running or still queued), or
-    /// dropped by an executor that shut down.
+    /// Of the failed tasks, those whose last attempt timed out.
+    pub timed_out: u64,
+    /// Retries scheduled over the queue's life.
+    pub retried: u64,
+    /// Tasks cancelled: through their handle, by the release deadline
+    /// (running, queued or waiting to retry), or dropped by an executor that
+    /// shut down.
     pub cancelled: u64,
 }
 
@@ -85,6 +99,8 @@ impl From<Stats> for ReleaseReport {
             completed: stats.completed,
             failed: stats.failed,
             panicked: stats.panicked,
+            timed_out: stats.timed_out,
+            retried: stats.retried,
             cancelled: stats.cancelled,
         }
     }
@@ -94,8 +110,14 @@ impl std::fmt::Display for ReleaseReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "accepted={} completed={} failed={} panicked={} cancelled={}",
-            self.accepted, self.completed, self.failed, self.panicked, self.cancelled
+            "accepted={} completed={} failed={} panicked={} timed_out={} retried={} cancelled={}",
+            self.accepted,
+            self.completed,
+            self.failed,
+            self.panicked,
+            self.timed_out,
+            self.retried,
+            self.cancelled
         )
     }
 }

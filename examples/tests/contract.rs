@@ -68,7 +68,8 @@ async fn honours_the_contract(binary: &str, task_log: &str) {
     assert_eq!(log.matches(task_log).count(), REQUESTS, "{log}");
     assert!(
         log.contains(&format!(
-            "released: accepted={REQUESTS} completed={REQUESTS} failed=0 panicked=0 cancelled=0"
+            "released: accepted={REQUESTS} completed={REQUESTS} failed=0 panicked=0 \
+             timed_out=0 retried=0 cancelled=0"
         )),
         "{log}"
     );

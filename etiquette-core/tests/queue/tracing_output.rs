@@ -71,19 +71,22 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains(r#"request{path="/signup"}:task{task_id=1}: "#)
+        logs.contains(r#"request{path="/signup"}:task{task_id=1 attempt=1}: "#)
             && logs.contains("welcome email sent"),
         "{logs}"
     );
     assert!(
         logs.contains(
-            r#"task{task_id=2}: etiquette_core::job: task panicked panic="disk on fire""#
+            "task{task_id=2 attempt=1}: etiquette_core::shared: \
+             task panicked attempts=1 error=panicked: disk on fire"
         ),
         "{logs}"
     );
     assert!(
-        logs.contains("task{task_id=3}")
-            && logs.contains("sending the email failed: connection refused"),
+        logs.contains(
+            "task{task_id=3 attempt=1}: etiquette_core::shared: task failed attempts=1 \
+             error=sending the email failed: connection refused"
+        ),
         "{logs}"
     );
 }

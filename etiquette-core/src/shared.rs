@@ -1,0 +1,189 @@
+//! What the queue's handles, workers, jobs and task handles share, and the
+//! one place where a task's outcome is accounted for.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use futures_util::future::{Either, select};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
+use crate::job::Job;
+use crate::registry::Registry;
+use crate::stats::Counters;
+use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
+
+/// Settings fixed when the queue is built.
+pub(crate) struct Config {
+    pub(crate) on_full: OnFull,
+    pub(crate) max_concurrent_tasks: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Option<Duration>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) jobs: Sender<Job>,
+    pub(crate) backlog: Receiver<Job>,
+    /// One permit per place in the queue; a job gives its permit back when a
+    /// worker first picks it up. Closed on release, which wakes waiting adders.
+    pub(crate) places: Arc<Semaphore>,
+    /// One permit per worker, held for the worker's whole life: all of them
+    /// free means every worker has stopped.
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) counters: Counters,
+    /// Accepted tasks not yet settled; `settled` is notified when it drops
+    /// to zero.
+    pub(crate) outstanding: AtomicU64,
+    pub(crate) settled: Notify,
+    pub(crate) registry: Registry,
+    /// Fired when a release deadline passes.
+    pub(crate) deadline: CancellationToken,
+    pub(crate) spawner: Arc<dyn Spawner>,
+    pub(crate) next_id: AtomicU64,
+}
+
+/// A task's final outcome, as accounted.
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed(TaskError),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+impl Shared {
+    /// Accounts for a task that `cell.settle()` (or `settle_if_waiting`)
+    /// handed over, having left `phase` after `attempts` attempts.
+    pub(crate) fn record(&self, cell: &TaskCell, phase: u8, attempts: u32, outcome: Outcome) {
+        let counters = &self.counters;
+        if phase == RUNNING {
+            counters.running.fetch_sub(1, Relaxed);
+        }
+        let status = match outcome {
+            Outcome::Succeeded => {
+                counters.completed.fetch_add(1, Relaxed);
+                tracing::debug!(attempts, "task succeeded");
+                TaskStatus::Succeeded { attempts }
+            }
+            Outcome::Failed(error) => {
+                counters.failed.fetch_add(1, Relaxed);
+                if error.is_panic() {
+                    counters.panicked.fetch_add(1, Relaxed);
+                    tracing::error!(attempts, %error, "task panicked");
+                } else {
+                    tracing::warn!(attempts, %error, "task failed");
+                }
+                TaskStatus::Failed { attempts, error }
+            }
+            Outcome::TimedOut(limit) => {
+                counters.failed.fetch_add(1, Relaxed);
+                counters.timed_out.fetch_add(1, Relaxed);
+                tracing::warn!(attempts, ?limit, "task timed out");
+                TaskStatus::TimedOut { attempts, limit }
+            }
+            Outcome::Cancelled => {
+                counters.cancelled.fetch_add(1, Relaxed);
+                let was = match phase {
+                    QUEUED => "queued",
+                    BACKOFF => "waiting to retry",
+                    _ => "running",
+                };
+                // May run outside the task's span, hence the explicit id.
+                tracing::warn!(task_id = cell.id.get(), was, "task cancelled");
+                TaskStatus::Cancelled
+            }
+        };
+        cell.status.send_replace(status);
+        self.registry.finished(cell.id);
+        self.settle_one();
+    }
+
+    /// One accepted task fewer to wait for.
+    pub(crate) fn settle_one(&self) {
+        if self.outstanding.fetch_sub(1, SeqCst) == 1 {
+            self.settled.notify_waiters();
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot(self.backlog.len())
+    }
+
+    /// Waits until every accepted task is settled, or no worker is left to
+    /// settle anything (the executor shut down).
+    async fn drained(&self) {
+        loop {
+            let mut notified = pin!(self.settled.notified());
+            notified.as_mut().enable();
+            if self.outstanding.load(SeqCst) == 0 {
+                return;
+            }
+            let stopped = pin!(self.workers_stopped());
+            if let Either::Right(_) = select(notified, stopped).await {
+                return;
+            }
+        }
+    }
+
+    async fn workers_stopped(&self) {
+        // `slots` is never closed, so this only returns once every worker
+        // has handed its slot back; the permits are released at once.
+        let all = u32::try_from(self.config.max_concurrent_tasks).unwrap_or(u32::MAX);
+        drop(self.slots.acquire_many(all).await);
+    }
+
+    /// Drains every accepted task, then stops the workers.
+    async fn drain_and_stop(&self) {
+        self.drained().await;
+        // Nothing is left to run or retry: the workers may go.
+        self.jobs.close();
+        self.workers_stopped().await;
+        // A task accepted in the instant between the count reaching zero and
+        // the close, then failing, is settled by its retry timer: wait for it.
+        self.drained().await;
+        // Non-empty only if the executor dropped the workers: dropping the
+        // jobs reports them cancelled.
+        while let Ok(job) = self.backlog.try_recv() {
+            drop(job);
+        }
+    }
+
+    pub(crate) fn close_intake(&self) {
+        self.places.close();
+    }
+
+    pub(crate) fn is_released(&self) -> bool {
+        self.places.is_closed()
+    }
+
+    pub(crate) async fn release(&self) -> ReleaseReport {
+        self.close_intake();
+        self.drain_and_stop().await;
+        self.report()
+    }
+
+    pub(crate) async fn release_timeout(&self, timeout: Duration) -> ReleaseReport {
+        self.close_intake();
+        let drained = pin!(self.drain_and_stop());
+        if let Either::Right(((), drained)) = select(drained, self.spawner.sleep(timeout)).await {
+            tracing::warn!(
+                ?timeout,
+                "release deadline passed: cancelling unfinished tasks"
+            );
+            self.deadline.cancel();
+            drained.await;
+        }
+        self.report()
+    }
+
+    fn report(&self) -> ReleaseReport {
+        let report = ReleaseReport::from(self.counters.snapshot(0));
+        tracing::debug!(%report, "queue released");
+        report
+    }
+}

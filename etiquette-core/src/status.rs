@@ -1,0 +1,182 @@
+//! Where a task stands, and why it did not succeed.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::task::{BoxError, error_chain};
+
+/// Where a task stands. Queryable while it runs and, within the queue's
+/// status retention, after it finished.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TaskStatus {
+    /// Accepted, waiting for a slot.
+    Queued,
+    /// Running its `attempt`-th attempt (from 1).
+    Running {
+        /// The attempt under way.
+        attempt: u32,
+    },
+    /// Attempt `attempt` failed; the next starts after `backoff`, during
+    /// which the task holds no slot.
+    Retrying {
+        /// The attempt that failed.
+        attempt: u32,
+        /// The wait before the next attempt.
+        backoff: Duration,
+        /// Why the attempt failed.
+        error: TaskError,
+    },
+    /// Finished successfully.
+    Succeeded {
+        /// Attempts made, the last one successful.
+        attempts: u32,
+    },
+    /// Finished with an error or a panic that was not retried further.
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        error: TaskError,
+    },
+    /// The last attempt ran past its time limit.
+    TimedOut {
+        /// Attempts made.
+        attempts: u32,
+        /// The time limit of each attempt.
+        limit: Duration,
+    },
+    /// Cancelled through its handle or by a release deadline, or dropped by
+    /// an executor that shut down.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Whether the task has reached its outcome.
+    pub const fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded { .. } | Self::Failed { .. } | Self::TimedOut { .. } | Self::Cancelled
+        )
+    }
+
+    /// A short lowercase name: `queued`, `running`, `retrying`, `succeeded`,
+    /// `failed`, `timed_out` or `cancelled`; for JSON and logs.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running { .. } => "running",
+            Self::Retrying { .. } => "retrying",
+            Self::Succeeded { .. } => "succeeded",
+            Self::Failed { .. } => "failed",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The attempt under way, or the attempts made once finished; 0 before
+    /// the first attempt and for a task cancelled before it ran.
+    pub const fn attempts(&self) -> u32 {
+        match self {
+            Self::Queued | Self::Cancelled => 0,
+            Self::Running { attempt } | Self::Retrying { attempt, .. } => *attempt,
+            Self::Succeeded { attempts }
+            | Self::Failed { attempts, .. }
+            | Self::TimedOut { attempts, .. } => *attempts,
+        }
+    }
+
+    /// The error of the last failed attempt, if any.
+    pub const fn error(&self) -> Option<&TaskError> {
+        match self {
+            Self::Retrying { error, .. } | Self::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a task, or one attempt of it, did not succeed. Cheap to clone.
+#[derive(Clone)]
+pub struct TaskError(Arc<Repr>);
+
+enum Repr {
+    Failed(BoxError),
+    Panicked(String),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+impl TaskError {
+    pub(crate) fn failed(error: BoxError) -> Self {
+        Self(Arc::new(Repr::Failed(error)))
+    }
+
+    pub(crate) fn panicked(message: String) -> Self {
+        Self(Arc::new(Repr::Panicked(message)))
+    }
+
+    pub(crate) fn timed_out(limit: Duration) -> Self {
+        Self(Arc::new(Repr::TimedOut(limit)))
+    }
+
+    pub(crate) fn cancelled() -> Self {
+        Self(Arc::new(Repr::Cancelled))
+    }
+
+    /// The task's own error, when it returned one.
+    pub fn task_error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        match &*self.0 {
+            Repr::Failed(error) => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(*self.0, Repr::Panicked(_))
+    }
+
+    /// Whether the task ran past its time limit.
+    pub fn is_timeout(&self) -> bool {
+        matches!(*self.0, Repr::TimedOut(_))
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(*self.0, Repr::Cancelled)
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.0 {
+            Repr::Failed(error) => f.write_str(&error_chain(error.as_ref())),
+            Repr::Panicked(message) => write!(f, "panicked: {message}"),
+            Repr::TimedOut(limit) => write!(f, "timed out after {limit:?}"),
+            Repr::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TaskError").field(&self.to_string()).finish()
+    }
+}
+
+impl Error for TaskError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &*self.0 {
+            Repr::Failed(error) => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
