@@ -1,24 +1,35 @@
 //! Hands a three-second sleep to the queue on every request.
 //!
 //! Run with: `cargo run -p etiquette-examples --bin actix_sleeper`
-//! then: `curl http://127.0.0.1:8000/add-task`
+//! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
 
 #[path = "support.rs"]
 mod support;
 
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
-use etiquette_actix::{Decorum, Etiquette, TaskRejected};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use etiquette_actix::{Decorum, Etiquette, TaskId, TaskRejected};
 
-async fn add_task(decorum: Decorum) -> Result<&'static str, TaskRejected> {
-    decorum
+async fn add_task(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
+    let task = decorum
         .add_task(async {
             tokio::time::sleep(Duration::from_secs(3)).await;
             tracing::info!("task done");
         })
         .await?;
-    Ok("OK")
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-task-id", task.id().to_string()))
+        .body("OK"))
+}
+
+/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
+async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
+    match decorum.handle(*id) {
+        Some(task) => HttpResponse::Ok().json(task.status()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 // A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
@@ -34,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         App::new()
             .app_data(web::ThinData(queue.clone()))
             .route("/add-task", web::get().to(add_task))
+            .route("/tasks/{id}", web::get().to(task_status))
     })
     .shutdown_signal(support::shutdown_signal())
     .bind(support::address())?;

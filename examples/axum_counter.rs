@@ -1,7 +1,8 @@
 //! Hands a counter increment to the queue on every request.
 //!
 //! Run with: `cargo run -p etiquette-examples --bin axum_counter`
-//! then: `curl http://127.0.0.1:8000/add-task`
+//! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
 
 #[path = "support.rs"]
 mod support;
@@ -9,10 +10,13 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::Json;
 use axum::Router;
+use axum::extract::Path;
 use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
 use axum::routing::get;
-use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 
 #[derive(Clone, FromRef)]
 struct AppState {
@@ -23,14 +27,23 @@ struct AppState {
 async fn add_task(
     decorum: Decorum,
     State(counter): State<Arc<AtomicU64>>,
-) -> Result<&'static str, TaskRejected> {
-    decorum
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let task = decorum
         .add_task(async move {
             let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
             tracing::info!(current_count);
         })
         .await?;
-    Ok("OK")
+    Ok(([("x-task-id", task.id().to_string())], "OK"))
+}
+
+/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
+async fn task_status(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+) -> Result<Json<TaskStatus>, StatusCode> {
+    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
+    Ok(Json(task.status()))
 }
 
 #[tokio::main]
@@ -43,6 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = Router::new()
         .route("/add-task", get(add_task))
+        .route("/tasks/{id}", get(task_status))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(support::address()).await?;

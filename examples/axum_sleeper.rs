@@ -1,25 +1,40 @@
 //! Hands a three-second sleep to the queue on every request.
 //!
 //! Run with: `cargo run -p etiquette-examples --bin axum_sleeper`
-//! then: `curl http://127.0.0.1:8000/add-task`
+//! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
 
 #[path = "support.rs"]
 mod support;
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::routing::get;
-use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 
-async fn add_task(decorum: Decorum) -> Result<&'static str, TaskRejected> {
-    decorum
+async fn add_task(
+    decorum: Decorum,
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let task = decorum
         .add_task(async {
             tokio::time::sleep(Duration::from_secs(3)).await;
             tracing::info!("task done");
         })
         .await?;
-    Ok("OK")
+    Ok(([("x-task-id", task.id().to_string())], "OK"))
+}
+
+/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
+async fn task_status(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+) -> Result<Json<TaskStatus>, StatusCode> {
+    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
+    Ok(Json(task.status()))
 }
 
 #[tokio::main]
@@ -28,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let etiquette = Etiquette::initiate(16)?;
     let app = Router::new()
         .route("/add-task", get(add_task))
+        .route("/tasks/{id}", get(task_status))
         .with_state(etiquette.clone());
 
     let listener = tokio::net::TcpListener::bind(support::address()).await?;

@@ -1,7 +1,8 @@
 //! Hands a counter increment to the queue on every request.
 //!
 //! Run with: `cargo run -p etiquette-examples --bin poem_counter`
-//! then: `curl http://127.0.0.1:8000/add-task`
+//! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
 
 #[path = "support.rs"]
 mod support;
@@ -10,24 +11,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use etiquette_poem::{Decorum, Etiquette, TaskRejected};
+use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+use poem::error::NotFoundError;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
-use poem::web::Data;
-use poem::{EndpointExt, Route, Server, get, handler};
+use poem::web::{Data, Json, Path};
+use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler};
 
 #[handler]
 async fn add_task(
     decorum: Decorum,
     counter: Data<&Arc<AtomicU64>>,
-) -> Result<&'static str, TaskRejected> {
+) -> Result<Response, TaskRejected> {
     let counter = Arc::clone(&counter);
-    decorum
+    let task = decorum
         .add_task(async move {
             let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
             tracing::info!(current_count);
         })
         .await?;
-    Ok("OK")
+    Ok("OK"
+        .with_header("x-task-id", task.id().to_string())
+        .into_response())
+}
+
+/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
+#[handler]
+async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<Json<TaskStatus>> {
+    let task = decorum.handle(id).ok_or(NotFoundError)?;
+    Ok(Json(task.status()))
 }
 
 #[tokio::main]
@@ -36,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let etiquette = Etiquette::initiate(16)?;
     let app = Route::new()
         .at("/add-task", get(add_task))
+        .at("/tasks/:id", get(task_status))
         .data(etiquette.clone())
         .data(Arc::new(AtomicU64::new(0)));
 

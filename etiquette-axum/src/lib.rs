@@ -36,6 +36,13 @@
 //! state, or a field of your state struct. Extraction cannot fail: a missing
 //! queue is a compile error.
 //!
+//! # Task handles
+//!
+//! `add_task` returns a [`TaskHandle`]: its id for the response, its
+//! status for a `GET /tasks/{id}` route (found again with
+//! `decorum.handle(id)`; with the `serde` feature [`TaskStatus`] serializes
+//! to a flat JSON object), its outcome to await, and `cancel()`.
+//!
 //! # Errors as responses
 //!
 //! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
@@ -59,6 +66,6 @@ pub use rejection::TaskRejected;
 pub use etiquette_core as core;
 #[doc(inline)]
 pub use etiquette_core::{
-    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, Stats, TaskId, TaskOutput,
-    TokioSpawner,
+    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, RetryPolicy, Stats,
+    TaskBuilder, TaskError, TaskHandle, TaskId, TaskOutput, TaskStatus, TokioSpawner,
 };

@@ -50,6 +50,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `tokio` | yes     | [`TokioSpawner`] and [`Etiquette::initiate`] |
+//! | `serde` | no      | `Serialize` for [`TaskStatus`] (a flat JSON object), `Serialize` and `Deserialize` for [`TaskId`] |
 //!
 //! # Observability
 //!
@@ -66,6 +67,8 @@ mod job;
 mod queue;
 mod registry;
 mod retry;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod shared;
 mod spawner;
 mod stats;

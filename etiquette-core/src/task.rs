@@ -25,6 +25,22 @@ impl TaskId {
     }
 }
 
+impl From<u64> for TaskId {
+    /// For ids read back from a URL or a message; an id the queue never
+    /// issued simply finds no task.
+    fn from(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
+impl std::str::FromStr for TaskId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(Self)
+    }
+}
+
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)

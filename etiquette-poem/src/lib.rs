@@ -38,6 +38,13 @@
 //! extraction fails with [`QueueNotRegistered`], a `500` whose body says what
 //! to add.
 //!
+//! # Task handles
+//!
+//! `add_task` returns a [`TaskHandle`]: its id for the response, its
+//! status for a `GET /tasks/{id}` route (found again with
+//! `decorum.handle(id)`; with the `serde` feature [`TaskStatus`] serializes
+//! to a flat JSON object), its outcome to await, and `cancel()`.
+//!
 //! # Errors as responses
 //!
 //! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
@@ -55,6 +62,6 @@ pub use rejection::{QueueNotRegistered, TaskRejected};
 pub use etiquette_core as core;
 #[doc(inline)]
 pub use etiquette_core::{
-    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, Stats, TaskId, TaskOutput,
-    TokioSpawner,
+    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, RetryPolicy, Stats,
+    TaskBuilder, TaskError, TaskHandle, TaskId, TaskOutput, TaskStatus, TokioSpawner,
 };

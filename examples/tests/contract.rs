@@ -44,15 +44,30 @@ async fn honours_the_contract(binary: &str, task_log: &str) {
     let (mut child, mut log) = start(binary, port).await;
 
     let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ids = Vec::new();
     for _ in 0..REQUESTS {
-        let reply = http
-            .get(format!("http://127.0.0.1:{port}/add-task"))
-            .send()
-            .await
-            .unwrap();
+        let reply = http.get(format!("{base}/add-task")).send().await.unwrap();
         assert_eq!(reply.status(), 200);
+        let id = reply.headers()["x-task-id"].to_str().unwrap().to_owned();
+        ids.push(id.parse::<u64>().expect("a numeric task id"));
         assert_eq!(reply.text().await.unwrap(), "OK");
     }
+    assert_eq!(ids, [1, 2, 3]);
+
+    let reply = http.get(format!("{base}/tasks/1")).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let status: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    assert!(
+        ["queued", "running", "succeeded"].contains(&status["status"].as_str().unwrap()),
+        "{status}"
+    );
+    let missing = http
+        .get(format!("{base}/tasks/999999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 
     let pid = child.id().unwrap().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().await;

@@ -4,16 +4,25 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
-use etiquette_actix::{Builder, Decorum, Etiquette, TaskRejected};
+use etiquette_actix::{Builder, Decorum, Etiquette, TaskId, TaskRejected};
 use etiquette_tests::Probe;
 
 use crate::suite::{Client, Framework, Reply};
 
 type Answer = Result<&'static str, TaskRejected>;
 
-async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
-    decorum.add_task(probe.add(1)).await?;
-    Ok("OK")
+async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> Result<HttpResponse, TaskRejected> {
+    let task = decorum.add_task(probe.add(1)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-task-id", task.id().to_string()))
+        .body("OK"))
+}
+
+async fn status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
+    match decorum.handle(*id) {
+        Some(task) => HttpResponse::Ok().json(task.status()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn racy(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
@@ -73,6 +82,7 @@ fn app(
         .route("/fail", web::get().to(fail))
         .route("/panic", web::get().to(panic))
         .route("/try-block", web::get().to(try_block))
+        .route("/status/{id}", web::get().to(status))
 }
 
 pub(crate) struct Actix;
@@ -93,15 +103,19 @@ where
     async fn get(&self, uri: &str) -> Reply {
         let response =
             test::call_service(&self.0, test::TestRequest::get().uri(uri).to_request()).await;
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .map(|value| value.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
         let status = response.status().as_u16();
         let body = test::read_body(response).await;
         Reply {
             status,
             retry_after,
+            task_id,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }

@@ -1,12 +1,14 @@
 //! The suite under axum, in-process through `tower::ServiceExt::oneshot`,
 //! plus one run over a real socket.
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::Request;
+use axum::http::StatusCode;
 use axum::routing::get;
-use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::Probe;
 use tower::ServiceExt as _;
 
@@ -20,9 +22,17 @@ struct AppState {
 
 type Answer = Result<&'static str, TaskRejected>;
 
-async fn safe(decorum: Decorum, State(probe): State<Probe>) -> Answer {
-    decorum.add_task(probe.add(1)).await?;
-    Ok("OK")
+async fn safe(
+    decorum: Decorum,
+    State(probe): State<Probe>,
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let task = decorum.add_task(probe.add(1)).await?;
+    Ok(([("x-task-id", task.id().to_string())], "OK"))
+}
+
+async fn status(decorum: Decorum, Path(id): Path<TaskId>) -> Result<Json<TaskStatus>, StatusCode> {
+    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
+    Ok(Json(task.status()))
 }
 
 async fn racy(decorum: Decorum, State(probe): State<Probe>) -> Answer {
@@ -69,6 +79,7 @@ fn router(etiquette: Etiquette, probe: Probe) -> Router {
         .route("/fail", get(fail))
         .route("/panic", get(panic))
         .route("/try-block", get(try_block))
+        .route("/status/{id}", get(status))
         .with_state(AppState { etiquette, probe })
 }
 
@@ -86,10 +97,13 @@ impl Client for AxumClient {
     async fn get(&self, uri: &str) -> Reply {
         let request = Request::get(uri).body(Body::empty()).unwrap();
         let response = self.0.clone().oneshot(request).await.unwrap();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .map(|value| value.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
         let status = response.status().as_u16();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -97,6 +111,7 @@ impl Client for AxumClient {
         Reply {
             status,
             retry_after,
+            task_id,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }

@@ -55,6 +55,11 @@ macro_rules! stamp {
             }
 
             #[$test]
+            async fn task_status_is_served_as_json() {
+                suite::task_status_is_served_as_json::<$framework>().await;
+            }
+
+            #[$test]
             async fn requests_after_release_answer_503() {
                 suite::requests_after_release_answer_503::<$framework>().await;
             }

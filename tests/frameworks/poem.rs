@@ -1,21 +1,31 @@
 //! The suite under poem, in-process through `poem::test::TestClient`, plus
 //! one run over a real socket.
 
-use etiquette_poem::{Decorum, Etiquette, TaskRejected};
+use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::Probe;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::test::TestClient;
-use poem::web::{Data, Path, Query};
-use poem::{Endpoint, EndpointExt, Route, Server, get, handler};
+use poem::web::{Data, Json, Path, Query};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
 
 use crate::suite::{Client, Framework, Reply};
 
 type Answer = Result<&'static str, TaskRejected>;
 
 #[handler]
-async fn safe(decorum: Decorum, probe: Data<&Probe>) -> Answer {
-    decorum.add_task(probe.add(1)).await?;
-    Ok("OK")
+async fn safe(decorum: Decorum, probe: Data<&Probe>) -> Result<poem::Response, TaskRejected> {
+    let task = decorum.add_task(probe.add(1)).await?;
+    Ok("OK"
+        .with_header("x-task-id", task.id().to_string())
+        .into_response())
+}
+
+#[handler]
+async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<Json<TaskStatus>> {
+    let task = decorum
+        .handle(id)
+        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::NOT_FOUND))?;
+    Ok(Json(task.status()))
 }
 
 #[handler]
@@ -69,6 +79,7 @@ fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
         .at("/fail", get(fail))
         .at("/panic", get(panic))
         .at("/try-block", get(try_block))
+        .at("/status/:id", get(task_status))
         .data(etiquette)
         .data(probe)
 }
@@ -86,16 +97,20 @@ struct PoemClient<E>(TestClient<E>);
 impl<E: Endpoint> Client for PoemClient<E> {
     async fn get(&self, uri: &str) -> Reply {
         let response = self.0.get(uri).send().await;
-        let retry_after = response
-            .0
-            .headers()
-            .get("retry-after")
-            .map(|value| value.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            response
+                .0
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
         let status = response.0.status().as_u16();
         let body = response.0.into_body().into_string().await.unwrap();
         Reply {
             status,
             retry_after,
+            task_id,
             body,
         }
     }

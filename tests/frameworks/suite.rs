@@ -13,6 +13,7 @@ use etiquette_tests::Probe;
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<String>,
+    pub(crate) task_id: Option<String>,
     pub(crate) body: String,
 }
 
@@ -26,12 +27,14 @@ pub(crate) trait Client {
 ///
 /// | route              | task                                  | adds with      |
 /// |--------------------|---------------------------------------|----------------|
-/// | `/safe`            | `probe.add(1)`                        | `add_task`     |
+/// | `/safe`            | `probe.add(1)`, id in `x-task-id`     | `add_task`     |
 /// | `/racy`            | `probe.racy_increment()`              | `add_task`     |
 /// | `/splat/{n}`       | `probe.add(n)`                        | `add_task`     |
 /// | `/splat?n=N`       | `probe.add(N)`                        | `add_task`     |
 /// | `/fail`, `/panic`  | `probe.fail()`, `probe.panic()`       | `add_task`     |
 /// | `/try-block`       | `probe.block()`                       | `try_add_task` |
+///
+/// and `/status/{id}`, the task's status as JSON, or 404.
 pub(crate) trait Framework {
     fn app(etiquette: Etiquette, probe: Probe) -> impl Future<Output = impl Client>;
 }
@@ -178,4 +181,21 @@ pub(crate) async fn requests_after_release_answer_503<F: Framework>() {
         assert_eq!(reply.retry_after, None);
         assert!(reply.body.contains("shutting down"), "{}", reply.body);
     }
+}
+
+pub(crate) async fn task_status_is_served_as_json<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let reply = client.get("/safe").await;
+    let id = reply.task_id.expect("the task id is in x-task-id");
+    etiquette.release().await;
+
+    let status = client.get(&format!("/status/{id}")).await;
+    assert_eq!(status.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "succeeded", "attempts": 1})
+    );
+    assert_eq!(client.get("/status/987654").await.status, 404);
 }

@@ -4,6 +4,8 @@
 
 mod behaviour;
 mod executors;
+mod handles;
+mod retries;
 mod support;
 mod tokio_runtime;
 mod tracing_output;

@@ -1,0 +1,82 @@
+//! JSON-friendly forms of task ids and statuses (feature `serde`).
+
+use serde::ser::SerializeMap as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{TaskId, TaskStatus};
+
+impl Serialize for TaskId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.get())
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u64::deserialize(deserializer).map(Self::from)
+    }
+}
+
+/// A flat object: `status` (see [`TaskStatus::name`]) plus the fields that
+/// apply, e.g. `{"status":"retrying","attempt":1,"backoff_ms":1000,"error":"…"}`.
+impl Serialize for TaskStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("status", self.name())?;
+        match self {
+            Self::Queued | Self::Cancelled => {}
+            Self::Running { attempt } => map.serialize_entry("attempt", attempt)?,
+            Self::Retrying {
+                attempt,
+                backoff,
+                error,
+            } => {
+                map.serialize_entry("attempt", attempt)?;
+                map.serialize_entry("backoff_ms", &backoff.as_millis())?;
+                map.serialize_entry("error", &error.to_string())?;
+            }
+            Self::Succeeded { attempts } => map.serialize_entry("attempts", attempts)?,
+            Self::Failed { attempts, error } => {
+                map.serialize_entry("attempts", attempts)?;
+                map.serialize_entry("error", &error.to_string())?;
+            }
+            Self::TimedOut { attempts, limit } => {
+                map.serialize_entry("attempts", attempts)?;
+                map.serialize_entry("limit_ms", &limit.as_millis())?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{TaskError, TaskId, TaskStatus};
+
+    #[test]
+    fn statuses_serialize_flat() {
+        let json = |status: &TaskStatus| serde_json::to_string(status).unwrap();
+        assert_eq!(json(&TaskStatus::Queued), r#"{"status":"queued"}"#);
+        assert_eq!(
+            json(&TaskStatus::Retrying {
+                attempt: 1,
+                backoff: Duration::from_secs(2),
+                error: TaskError::timed_out(Duration::from_millis(1500)),
+            }),
+            r#"{"status":"retrying","attempt":1,"backoff_ms":2000,"error":"timed out after 1.5s"}"#
+        );
+        assert_eq!(
+            json(&TaskStatus::Succeeded { attempts: 3 }),
+            r#"{"status":"succeeded","attempts":3}"#
+        );
+    }
+
+    #[test]
+    fn ids_are_plain_numbers() {
+        let id: TaskId = serde_json::from_str("42").unwrap();
+        assert_eq!(id.get(), 42);
+        assert_eq!(serde_json::to_string(&id).unwrap(), "42");
+    }
+}

@@ -1,0 +1,168 @@
+//! Task handles: status, outcome, cancel, and lookup by id.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::Duration;
+
+use etiquette_core::{Builder, Etiquette, RetryPolicy, TaskStatus};
+
+use crate::support::{Gate, receive_n, signals};
+
+struct SetOnDrop(Arc<AtomicBool>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn status_follows_the_task_and_outcome_is_awaitable() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let decorum = etiquette.decorum();
+    let gate = Gate::closed();
+    let (started, mut starts) = signals();
+    let g = gate.clone();
+    let first = decorum
+        .add_task(async move {
+            started.send(1).unwrap();
+            g.pass().await;
+        })
+        .await
+        .unwrap();
+    let second = decorum.add_task(async {}).await.unwrap();
+    receive_n(&mut starts, 1).await;
+    assert!(matches!(first.status(), TaskStatus::Running { attempt: 1 }));
+    assert!(matches!(second.status(), TaskStatus::Queued));
+    assert_eq!(second.id().get(), first.id().get() + 1);
+
+    gate.open();
+    first.clone().await.unwrap();
+    second.outcome().await.unwrap();
+    assert!(matches!(
+        first.status(),
+        TaskStatus::Succeeded { attempts: 1 }
+    ));
+    assert_eq!(first.status().name(), "succeeded");
+    let failing = decorum
+        .add_task(async { Err::<(), _>("no route to host") })
+        .await
+        .unwrap();
+    assert_eq!(failing.await.unwrap_err().to_string(), "no route to host");
+}
+
+#[tokio::test]
+async fn cancelling_queued_and_running_tasks() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let decorum = etiquette.decorum();
+    let never = Gate::closed();
+    let (started, mut starts) = signals();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let (guard, gate) = (SetOnDrop(dropped.clone()), never.clone());
+    let running = decorum
+        .add_task(async move {
+            let _guard = guard;
+            started.send(1).unwrap();
+            gate.pass().await;
+        })
+        .await
+        .unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let queued = decorum
+        .add_task(async move { flag.store(true, SeqCst) })
+        .await
+        .unwrap();
+    receive_n(&mut starts, 1).await;
+
+    assert!(queued.cancel());
+    assert!(
+        matches!(queued.status(), TaskStatus::Cancelled),
+        "settled at once"
+    );
+    assert!(running.cancel());
+    assert!(running.outcome().await.unwrap_err().is_cancelled());
+    assert!(dropped.load(SeqCst), "the running future was dropped");
+
+    let report = etiquette.release().await;
+    assert!(!ran.load(SeqCst), "a cancelled queued task never runs");
+    assert_eq!(
+        (report.accepted, report.cancelled, report.completed),
+        (2, 2, 0)
+    );
+    assert!(!queued.cancel(), "cancelling a finished task does nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_task_waiting_to_retry() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let (attempted, mut attempts) = signals();
+    let handle = etiquette
+        .decorum()
+        .task(move || {
+            attempted.send(1).unwrap();
+            async { Err::<(), _>("flaky") }
+        })
+        .retry(RetryPolicy::exponential(5, Duration::from_secs(60)))
+        .add()
+        .await
+        .unwrap();
+    receive_n(&mut attempts, 1).await;
+    tokio::task::yield_now().await;
+    assert!(matches!(
+        handle.status(),
+        TaskStatus::Retrying { attempt: 1, .. }
+    ));
+    assert!(handle.cancel());
+    assert!(matches!(handle.status(), TaskStatus::Cancelled));
+    let report = etiquette.release().await;
+    assert_eq!((report.cancelled, report.retried), (1, 1));
+    assert!(attempts.try_recv().is_err(), "no attempt after the cancel");
+}
+
+#[tokio::test]
+async fn handles_are_found_by_id_within_the_retention() {
+    let etiquette = Builder::new().status_retention(3).build().unwrap();
+    let decorum = etiquette.decorum();
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        handles.push(decorum.add_task(async {}).await.unwrap());
+    }
+    for handle in &handles {
+        handle.outcome().await.unwrap();
+    }
+    let found: Vec<bool> = handles
+        .iter()
+        .map(|handle| decorum.handle(handle.id()).is_some())
+        .collect();
+    assert_eq!(found.iter().filter(|&&found| found).count(), 3, "{found:?}");
+    // The newest three are kept; a handle already held keeps working.
+    let newest = decorum.handle(handles[9].id()).unwrap();
+    assert!(matches!(newest.status(), TaskStatus::Succeeded { .. }));
+    assert!(matches!(handles[0].status(), TaskStatus::Succeeded { .. }));
+}
+
+#[tokio::test]
+async fn unfinished_tasks_are_always_found() {
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(1)
+        .status_retention(0)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    let gate = Gate::closed();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let gate = gate.clone();
+        ids.push(
+            decorum
+                .add_task(async move { gate.pass().await })
+                .await
+                .unwrap()
+                .id(),
+        );
+    }
+    assert!(ids.iter().all(|&id| decorum.handle(id).is_some()));
+    gate.open();
+    etiquette.release().await;
+    assert!(ids.iter().all(|&id| decorum.handle(id).is_none()));
+}
