@@ -1,12 +1,15 @@
 //! The state one task shares between the queue and its handles: a small
-//! state machine deciding who settles the task, exactly once.
+//! state machine deciding who settles the task, exactly once, and the status
+//! read from it.
 
-use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use event_listener::Event;
 
-use crate::{TaskId, TaskStatus};
+use crate::signal::Signal;
+use crate::{TaskError, TaskId, TaskStatus};
 
 /// The phases a task moves through. Only the owner of the job moves it
 /// forward (`QUEUED → RUNNING → BACKOFF → QUEUED …`); anyone may settle it,
@@ -16,34 +19,48 @@ pub(crate) const RUNNING: u8 = 1;
 pub(crate) const BACKOFF: u8 = 2;
 pub(crate) const SETTLED: u8 = 3;
 
+/// Kept cheap on purpose (no allocation beyond its own `Arc`, no lock on the
+/// path of a task that succeeds at once): one exists per task.
 pub(crate) struct TaskCell {
     pub(crate) id: TaskId,
     phase: AtomicU8,
-    pub(crate) status: watch::Sender<TaskStatus>,
+    attempts: AtomicU32,
+    /// Why the last attempt failed and how long the task waits to retry;
+    /// only touched by tasks that retry.
+    retrying: Mutex<Option<(Duration, TaskError)>>,
+    outcome: OnceLock<TaskStatus>,
+    /// Notified once `outcome` is set.
+    finished: Event,
     /// Fired by [`TaskHandle::cancel`](crate::TaskHandle::cancel).
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Signal,
 }
 
 impl TaskCell {
-    pub(crate) fn new(id: TaskId) -> Self {
+    pub(crate) const fn new(id: TaskId) -> Self {
         Self {
             id,
             phase: AtomicU8::new(QUEUED),
-            status: watch::Sender::new(TaskStatus::Queued),
-            cancel: CancellationToken::new(),
+            attempts: AtomicU32::new(0),
+            retrying: Mutex::new(None),
+            outcome: OnceLock::new(),
+            finished: Event::new(),
+            cancel: Signal::new(),
         }
     }
 
-    /// A worker claims a queued task for an attempt. Fails if it was settled
-    /// (cancelled) while it waited.
-    pub(crate) fn begin_attempt(&self) -> bool {
+    /// A worker claims a queued task for an attempt, numbered from 1. Fails
+    /// if the task was settled (cancelled) while it waited.
+    pub(crate) fn begin_attempt(&self) -> Option<u32> {
         self.phase
             .compare_exchange(QUEUED, RUNNING, AcqRel, Acquire)
-            .is_ok()
+            .ok()?;
+        Some(self.attempts.fetch_add(1, AcqRel) + 1)
     }
 
     /// The worker running an attempt parks the task for a retry.
-    pub(crate) fn enter_backoff(&self) -> bool {
+    pub(crate) fn enter_backoff(&self, backoff: Duration, error: TaskError) -> bool {
+        // Recorded before the phase changes, so a reader seeing BACKOFF finds it.
+        *self.retrying.lock().unwrap_or_else(PoisonError::into_inner) = Some((backoff, error));
         self.phase
             .compare_exchange(RUNNING, BACKOFF, AcqRel, Acquire)
             .is_ok()
@@ -85,6 +102,53 @@ impl TaskCell {
     pub(crate) fn refuse(&self) {
         self.phase.swap(SETTLED, AcqRel);
     }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts.load(Acquire)
+    }
+
+    /// Publishes the final status; called once, by whoever settled the task.
+    pub(crate) fn finish(&self, status: TaskStatus) {
+        let _ = self.outcome.set(status);
+        self.finished.notify(usize::MAX);
+    }
+
+    /// Resolves once the final status is published.
+    pub(crate) async fn finished(&self) -> &TaskStatus {
+        loop {
+            if let Some(status) = self.outcome.get() {
+                return status;
+            }
+            let listener = self.finished.listen();
+            if let Some(status) = self.outcome.get() {
+                return status;
+            }
+            listener.await;
+        }
+    }
+
+    pub(crate) fn status(&self) -> TaskStatus {
+        if let Some(status) = self.outcome.get() {
+            return status.clone();
+        }
+        let attempt = self.attempts();
+        match self.phase.load(Acquire) {
+            RUNNING => TaskStatus::Running { attempt },
+            BACKOFF => match &*self.retrying.lock().unwrap_or_else(PoisonError::into_inner) {
+                Some((backoff, error)) => TaskStatus::Retrying {
+                    attempt,
+                    backoff: *backoff,
+                    error: error.clone(),
+                },
+                None => TaskStatus::Running { attempt },
+            },
+            // Queued, or settled an instant ago with the outcome not yet
+            // published: report where it was.
+            QUEUED => TaskStatus::Queued,
+            _ if attempt == 0 => TaskStatus::Queued,
+            _ => TaskStatus::Running { attempt },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,11 +167,12 @@ mod tests {
             let worker = {
                 let (cell, settled) = (cell.clone(), settled.clone());
                 std::thread::spawn(move || {
-                    if !cell.begin_attempt() {
+                    if cell.begin_attempt().is_none() {
                         return;
                     }
-                    if cell.enter_backoff() && cell.leave_backoff() && cell.begin_attempt() {
-                        // second attempt finishes
+                    let error = TaskError::cancelled();
+                    if cell.enter_backoff(Duration::ZERO, error) && cell.leave_backoff() {
+                        let _ = cell.begin_attempt();
                     }
                     if cell.settle().is_some() {
                         settled.fetch_add(1, SeqCst);

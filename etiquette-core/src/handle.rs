@@ -44,7 +44,7 @@ impl TaskHandle {
 
     /// Where the task stands now.
     pub fn status(&self) -> TaskStatus {
-        self.cell.status.borrow().clone()
+        self.cell.status()
     }
 
     /// Cancels the task: a queued one, or one waiting to retry, is settled
@@ -55,9 +55,9 @@ impl TaskHandle {
         if self.cell.is_settled() {
             return false;
         }
-        self.cell.cancel.cancel();
+        self.cell.cancel.fire();
         if let Some(phase) = self.cell.settle_if_waiting() {
-            let attempts = self.status().attempts();
+            let attempts = self.cell.attempts();
             self.shared
                 .record(&self.cell, phase, attempts, Outcome::Cancelled);
         }
@@ -72,13 +72,7 @@ impl TaskHandle {
     pub fn outcome(&self) -> impl Future<Output = Result<(), TaskError>> + Send + 'static {
         let cell = Arc::clone(&self.cell);
         async move {
-            let mut status = cell.status.subscribe();
-            // The sender lives in `cell`, held here, so the channel cannot
-            // close; if it somehow did, the task is gone: report it cancelled.
-            let Ok(finished) = status.wait_for(TaskStatus::is_finished).await else {
-                return Err(TaskError::cancelled());
-            };
-            match &*finished {
+            match cell.finished().await {
                 TaskStatus::Succeeded { .. } => Ok(()),
                 TaskStatus::Failed { error, .. } => Err(error.clone()),
                 TaskStatus::TimedOut { limit, .. } => Err(TaskError::timed_out(*limit)),

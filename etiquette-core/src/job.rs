@@ -18,7 +18,7 @@ use crate::cell::TaskCell;
 use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
 use crate::task::{BoxError, TaskOutput};
-use crate::{RetryPolicy, TaskError, TaskStatus};
+use crate::{RetryPolicy, TaskError};
 
 type Attempt = BoxFuture<Result<(), BoxError>>;
 
@@ -26,7 +26,8 @@ type Attempt = BoxFuture<Result<(), BoxError>>;
 /// attempt.
 pub(crate) enum Work {
     Once(Option<Attempt>),
-    Retryable(Box<dyn FnMut() -> Attempt + Send>, RetryPolicy),
+    // Boxed whole to keep `Job`, moved through the channel, small.
+    Retryable(Box<(Box<dyn FnMut() -> Attempt + Send>, RetryPolicy)>),
 }
 
 impl Work {
@@ -48,20 +49,20 @@ impl Work {
             let attempt = make();
             Box::pin(async move { attempt.await.into_result() })
         };
-        Self::Retryable(Box::new(make), policy)
+        Self::Retryable(Box::new((Box::new(make), policy)))
     }
 
     fn next_attempt(&mut self) -> Option<Attempt> {
         match self {
             Self::Once(task) => task.take(),
-            Self::Retryable(make, _) => Some(make()),
+            Self::Retryable(retryable) => Some((retryable.0)()),
         }
     }
 
     fn policy(&self) -> Option<&RetryPolicy> {
         match self {
             Self::Once(_) => None,
-            Self::Retryable(_, policy) => Some(policy),
+            Self::Retryable(retryable) => Some(&retryable.1),
         }
     }
 }
@@ -82,7 +83,6 @@ pub(crate) struct Job {
     shared: Arc<Shared>,
     work: Work,
     timeout: Option<Duration>,
-    attempts: u32,
     span: Span,
     /// Holds one place in the queue's capacity until a worker first picks
     /// the job up.
@@ -109,7 +109,6 @@ impl Job {
             shared,
             work,
             timeout,
-            attempts: 0,
             place: Some(place),
         }
     }
@@ -121,18 +120,15 @@ impl Job {
 
     /// Runs one attempt, then settles the task or schedules its retry.
     pub(crate) async fn run(mut self) {
-        if self.shared.deadline.is_cancelled() || !self.cell.begin_attempt() {
-            // Past the release deadline, or cancelled while queued: dropping
-            // settles it if nobody has.
-            return;
+        if self.shared.deadline.is_fired() {
+            return; // dropping settles it as cancelled
         }
+        let Some(attempt) = self.cell.begin_attempt() else {
+            return; // cancelled while queued: already settled
+        };
         self.place = None;
-        self.attempts += 1;
         self.shared.counters.running.fetch_add(1, Relaxed);
-        self.span.record("attempt", self.attempts);
-        self.cell.status.send_replace(TaskStatus::Running {
-            attempt: self.attempts,
-        });
+        self.span.record("attempt", attempt);
         let span = self.span.clone();
         let end = self.attempt().instrument(span.clone()).await;
         let _entered = span.enter();
@@ -142,10 +138,10 @@ impl Job {
                 let retry = self
                     .work
                     .policy()
-                    .is_some_and(|policy| policy.retries_error(self.attempts, error.as_ref()));
+                    .is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
                 let error = TaskError::failed(error);
                 if retry {
-                    self.retry_later(error);
+                    self.retry_later(attempt, error);
                 } else {
                     self.settle(Outcome::Failed(error));
                 }
@@ -157,9 +153,9 @@ impl Job {
                 let retry = self
                     .work
                     .policy()
-                    .is_some_and(|policy| policy.retries_timeout(self.attempts));
+                    .is_some_and(|policy| policy.retries_timeout(attempt));
                 if retry {
-                    self.retry_later(TaskError::timed_out(limit));
+                    self.retry_later(attempt, TaskError::timed_out(limit));
                 } else {
                     self.settle(Outcome::TimedOut(limit));
                 }
@@ -181,8 +177,9 @@ impl Job {
         let mut timer = self
             .timeout
             .map(|limit| (limit, self.shared.spawner.sleep(limit)));
-        let mut cancelled = pin!(self.cell.cancel.cancelled());
-        let mut deadline = pin!(self.shared.deadline.cancelled());
+        // Not polled, so costing nothing, unless the attempt has to wait.
+        let mut cancelled = pin!(self.cell.cancel.fired());
+        let mut deadline = pin!(self.shared.deadline.fired());
         poll_fn(|cx| {
             if let Poll::Ready(result) = attempt.poll_unpin(cx) {
                 return Poll::Ready(match result {
@@ -205,46 +202,36 @@ impl Job {
 
     fn settle(&self, outcome: Outcome) {
         if let Some(phase) = self.cell.settle() {
-            self.shared
-                .record(&self.cell, phase, self.attempts, outcome);
+            let attempts = self.cell.attempts();
+            self.shared.record(&self.cell, phase, attempts, outcome);
         }
     }
 
     /// Frees the slot, waits out the backoff on a timer of its own, then
     /// puts the task back in line. Cancellation during the wait settles it.
-    fn retry_later(self, error: TaskError) {
-        let Some(delay) = self
-            .work
-            .policy()
-            .map(|policy| policy.next_delay(self.attempts))
-        else {
+    fn retry_later(self, attempt: u32, error: TaskError) {
+        let Some(delay) = self.work.policy().map(|policy| policy.next_delay(attempt)) else {
             return;
         };
-        if !self.cell.enter_backoff() {
+        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
+        if !self.cell.enter_backoff(delay, error) {
             return;
         }
         self.shared.counters.running.fetch_sub(1, Relaxed);
         self.shared.counters.retried.fetch_add(1, Relaxed);
-        tracing::warn!(attempt = self.attempts, ?delay, %error, "attempt failed, will retry");
-        self.cell.status.send_replace(TaskStatus::Retrying {
-            attempt: self.attempts,
-            backoff: delay,
-            error,
-        });
         let shared = Arc::clone(&self.shared);
         let sleep = shared.spawner.sleep(delay);
         let retry = async move {
             let job = self;
             let waited = {
-                let cancelled = pin!(job.cell.cancel.cancelled());
-                let deadline = pin!(job.shared.deadline.cancelled());
+                let cancelled = pin!(job.cell.cancel.fired());
+                let deadline = pin!(job.shared.deadline.fired());
                 matches!(
                     select(sleep, select(cancelled, deadline)).await,
                     Either::Left(_)
                 )
             };
             if waited && job.cell.leave_backoff() {
-                job.cell.status.send_replace(TaskStatus::Queued);
                 let shared = Arc::clone(&job.shared);
                 if let Err(refused) = shared.jobs.try_send(job) {
                     // Only if release stopped the workers meanwhile.

@@ -70,6 +70,7 @@ mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod shared;
+mod signal;
 mod spawner;
 mod stats;
 mod status;

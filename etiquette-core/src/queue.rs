@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, OnFull};
 use crate::cell::TaskCell;
@@ -91,7 +90,7 @@ impl Etiquette {
             outstanding: AtomicU64::new(0),
             settled: Notify::new(),
             registry: Registry::new(config.status_retention),
-            deadline: CancellationToken::new(),
+            deadline: crate::signal::Signal::new(),
             spawner,
             next_id: AtomicU64::new(0),
             config: Config {

@@ -1,65 +1,77 @@
 //! Finds a task's state by id, for as long as the retention allows.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use concurrent_queue::ConcurrentQueue;
+// Ids are trusted sequential numbers: a fast non-cryptographic hash is
+// enough, and SipHash showed in the profile.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::TaskId;
 use crate::cell::TaskCell;
 
+/// Ids are handed out in sequence, so `id % SHARDS` spreads neighbouring
+/// tasks over different locks: producers and workers rarely meet.
+const SHARDS: usize = 16;
+
 /// Every unfinished task, plus the `retention` most recently finished ones.
 /// Memory stays bounded: unfinished tasks are bounded by the queue's capacity
-/// and concurrency, finished ones by the retention.
+/// and concurrency (and by those waiting to retry), finished ones by the
+/// retention.
 pub(crate) struct Registry {
     retention: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    tasks: HashMap<TaskId, Arc<TaskCell>>,
-    finished: VecDeque<TaskId>,
+    shards: [Mutex<HashMap<TaskId, Arc<TaskCell>>>; SHARDS],
+    /// Finished ids, oldest first.
+    finished: ConcurrentQueue<TaskId>,
 }
 
 impl Registry {
     pub(crate) fn new(retention: usize) -> Self {
         Self {
             retention,
-            inner: Mutex::default(),
+            shards: Default::default(),
+            finished: ConcurrentQueue::unbounded(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The map stays consistent even if a holder panicked: every update
-        // is a single insert or remove.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn shard(&self, id: TaskId) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskCell>>> {
+        let index = usize::try_from(id.get() % SHARDS as u64).unwrap_or_default();
+        // A shard stays consistent even if a holder panicked: every update is
+        // a single insert or remove.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn insert(&self, cell: Arc<TaskCell>) {
-        self.lock().tasks.insert(cell.id, cell);
+        self.shard(cell.id).insert(cell.id, cell);
     }
 
     pub(crate) fn remove(&self, id: TaskId) {
-        self.lock().tasks.remove(&id);
+        self.shard(id).remove(&id);
     }
 
     pub(crate) fn get(&self, id: TaskId) -> Option<Arc<TaskCell>> {
-        self.lock().tasks.get(&id).cloned()
+        self.shard(id).get(&id).cloned()
     }
 
     /// Keeps a finished task findable until `retention` newer ones finish.
     pub(crate) fn finished(&self, id: TaskId) {
-        let mut inner = self.lock();
-        inner.finished.push_back(id);
-        while inner.finished.len() > self.retention {
-            if let Some(evicted) = inner.finished.pop_front() {
-                inner.tasks.remove(&evicted);
+        let _ = self.finished.push(id);
+        while self.finished.len() > self.retention {
+            match self.finished.pop() {
+                Ok(evicted) => self.remove(evicted),
+                Err(_) => break,
             }
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().tasks.len()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().len())
+            .sum()
     }
 }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use futures_util::future::{Either, select};
 use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
 
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::job::Job;
 use crate::registry::Registry;
+use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
@@ -43,7 +43,7 @@ pub(crate) struct Shared {
     pub(crate) settled: Notify,
     pub(crate) registry: Registry,
     /// Fired when a release deadline passes.
-    pub(crate) deadline: CancellationToken,
+    pub(crate) deadline: Signal,
     pub(crate) spawner: Arc<dyn Spawner>,
     pub(crate) next_id: AtomicU64,
 }
@@ -98,7 +98,7 @@ impl Shared {
                 TaskStatus::Cancelled
             }
         };
-        cell.status.send_replace(status);
+        cell.finish(status);
         self.registry.finished(cell.id);
         self.settle_one();
     }
@@ -175,7 +175,7 @@ impl Shared {
                 ?timeout,
                 "release deadline passed: cancelling unfinished tasks"
             );
-            self.deadline.cancel();
+            self.deadline.fire();
             drained.await;
         }
         self.report()
