@@ -46,6 +46,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(web::ThinData(queue.clone()))
             .route("/add-task", web::get().to(add_task))
             .route("/tasks/{id}", web::get().to(task_status))
+            // The baseline the load script compares `/add-task` with.
+            .route("/noop", web::get().to(|| async { "OK" }))
     })
     .shutdown_signal(support::shutdown_signal())
     .bind(support::address())?;

@@ -44,6 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/add-task", get(add_task))
         .route("/tasks/{id}", get(task_status))
+        // The baseline the load script compares `/add-task` with.
+        .route("/noop", get(|| async { "OK" }))
         .with_state(etiquette.clone());
 
     let listener = tokio::net::TcpListener::bind(support::address()).await?;

@@ -41,6 +41,11 @@ async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<J
     Ok(Json(task.status()))
 }
 
+#[handler]
+fn noop() -> &'static str {
+    "OK"
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
@@ -48,6 +53,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Route::new()
         .at("/add-task", get(add_task))
         .at("/tasks/:id", get(task_status))
+        // The baseline the load script compares `/add-task` with.
+        .at("/noop", get(noop))
         .data(etiquette.clone())
         .data(Arc::new(AtomicU64::new(0)));
 

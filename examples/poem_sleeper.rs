@@ -35,6 +35,11 @@ async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<J
     Ok(Json(task.status()))
 }
 
+#[handler]
+fn noop() -> &'static str {
+    "OK"
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
@@ -42,6 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Route::new()
         .at("/add-task", get(add_task))
         .at("/tasks/:id", get(task_status))
+        // The baseline the load script compares `/add-task` with.
+        .at("/noop", get(noop))
         .data(etiquette.clone());
 
     // Bound before logging, so the log never announces a port not yet open.

@@ -110,10 +110,12 @@ fn group(c: &mut Criterion, name: &str, work: Work, cases: &[(usize, u64)]) {
             b.to_async(&runtime).iter(|| etiquette(limit, n, work));
         });
         group.bench_function(BenchmarkId::new("spawn_semaphore", &parameter), |b| {
-            b.to_async(&runtime).iter(|| spawn_semaphore(limit, n, work));
+            b.to_async(&runtime)
+                .iter(|| spawn_semaphore(limit, n, work));
         });
         group.bench_function(BenchmarkId::new("channel_tracker", &parameter), |b| {
-            b.to_async(&runtime).iter(|| channel_tracker(limit, n, work));
+            b.to_async(&runtime)
+                .iter(|| channel_tracker(limit, n, work));
         });
     }
     group.finish();

@@ -1,0 +1,78 @@
+//! Trivial tasks per second through etiquette and through a hand-written
+//! `tokio::spawn` + `Semaphore`, side by side in one process; prints one
+//! line per case. Used by `bench/load.sh`; the criterion bench
+//! (`cargo bench -p etiquette-core`) measures the same with statistics.
+//!
+//! Run with: `cargo run --release -p etiquette-core --example throughput`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etiquette_core::Builder;
+use tokio::sync::Semaphore;
+
+const N: u64 = 100_000;
+const ROUNDS: usize = 5;
+
+async fn etiquette(limit: usize) -> Duration {
+    let start = Instant::now();
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(limit)
+        .queue_capacity(4096)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    for i in 0..N {
+        decorum
+            .add_task(async move {
+                black_box(i);
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(etiquette.release().await.completed, N);
+    start.elapsed()
+}
+
+async fn spawn_semaphore(limit: usize) -> Duration {
+    let start = Instant::now();
+    let semaphore = Arc::new(Semaphore::new(limit));
+    for i in 0..N {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        tokio::spawn(async move {
+            black_box(i);
+            drop(permit);
+        });
+    }
+    let _all = semaphore.acquire_many(limit as u32).await.unwrap();
+    start.elapsed()
+}
+
+fn per_second(best: Duration) -> f64 {
+    N as f64 / best.as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for limit in [1, 16, 1024] {
+            // Interleaved rounds, best of each, so drift hits both alike.
+            let (mut ours, mut naive) = (Duration::MAX, Duration::MAX);
+            for _ in 0..ROUNDS {
+                ours = ours.min(etiquette(limit).await);
+                naive = naive.min(spawn_semaphore(limit).await);
+            }
+            println!(
+                "limit={limit} n={N} etiquette_per_s={:.0} spawn_semaphore_per_s={:.0} ratio={:.2}",
+                per_second(ours),
+                per_second(naive),
+                naive.as_secs_f64() / ours.as_secs_f64()
+            );
+        }
+    });
+}
