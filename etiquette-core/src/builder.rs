@@ -46,6 +46,7 @@ pub struct Builder {
     pub(crate) retry: RetryPolicy,
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) status_retention: usize,
+    pub(crate) event_buffer: usize,
 }
 
 impl Builder {
@@ -69,7 +70,18 @@ impl Builder {
             retry: RetryPolicy::exponential(3, Duration::from_secs(1)),
             task_timeout: None,
             status_retention: Self::DEFAULT_STATUS_RETENTION,
+            event_buffer: 0,
         }
+    }
+
+    /// Keeps the last `events` task events, so that a subscriber (an SSE
+    /// client reconnecting with `Last-Event-ID`) can resume or catch up; it
+    /// also sizes each subscriber's live buffer (at least 16). With 0 (the
+    /// default) events are only published while someone subscribes, and
+    /// nothing is kept: the queue pays nothing for events nobody reads.
+    pub const fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
     }
 
     /// The retry policy of retryable tasks ([`Decorum::task`](crate::Decorum::task))
@@ -162,6 +174,7 @@ impl fmt::Debug for Builder {
             .field("retry", &self.retry)
             .field("task_timeout", &self.task_timeout)
             .field("status_retention", &self.status_retention)
+            .field("event_buffer", &self.event_buffer)
             .finish()
     }
 }

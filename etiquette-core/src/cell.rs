@@ -127,6 +127,11 @@ impl TaskCell {
         }
     }
 
+    /// Whether the final status is published.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.outcome.get().is_some()
+    }
+
     pub(crate) fn status(&self) -> TaskStatus {
         if let Some(status) = self.outcome.get() {
             return status.clone();

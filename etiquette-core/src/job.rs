@@ -15,10 +15,11 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument as _, Span};
 
 use crate::cell::TaskCell;
+use crate::events::EventKind;
 use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
 use crate::task::{BoxError, TaskOutput};
-use crate::{RetryPolicy, TaskError};
+use crate::{RetryPolicy, TaskContext, TaskError};
 
 type Attempt = BoxFuture<Result<(), BoxError>>;
 
@@ -27,8 +28,11 @@ type Attempt = BoxFuture<Result<(), BoxError>>;
 pub(crate) enum Work {
     Once(Option<Attempt>),
     // Boxed whole to keep `Job`, moved through the channel, small.
-    Retryable(Box<(Box<dyn FnMut() -> Attempt + Send>, RetryPolicy)>),
+    Retryable(Box<(MakeAttempt, RetryPolicy)>),
 }
+
+/// Makes one attempt's future; boxed once, when the task is added.
+pub(crate) type MakeAttempt = Box<dyn FnMut(TaskContext) -> Attempt + Send>;
 
 impl Work {
     pub(crate) fn once<F>(task: F) -> Self
@@ -39,23 +43,26 @@ impl Work {
         Self::Once(Some(Box::pin(async move { task.await.into_result() })))
     }
 
-    pub(crate) fn retryable<M, F>(mut make: M, policy: RetryPolicy) -> Self
+    pub(crate) fn make_attempt<M, F>(mut make: M) -> MakeAttempt
     where
-        M: FnMut() -> F + Send + 'static,
+        M: FnMut(TaskContext) -> F + Send + 'static,
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let make = move || -> Attempt {
-            let attempt = make();
+        Box::new(move |context| -> Attempt {
+            let attempt = make(context);
             Box::pin(async move { attempt.await.into_result() })
-        };
-        Self::Retryable(Box::new((Box::new(make), policy)))
+        })
     }
 
-    fn next_attempt(&mut self) -> Option<Attempt> {
+    pub(crate) fn retryable(make: MakeAttempt, policy: RetryPolicy) -> Self {
+        Self::Retryable(Box::new((make, policy)))
+    }
+
+    fn next_attempt(&mut self, context: impl FnOnce() -> TaskContext) -> Option<Attempt> {
         match self {
             Self::Once(task) => task.take(),
-            Self::Retryable(retryable) => Some((retryable.0)()),
+            Self::Retryable(retryable) => Some((retryable.0)(context())),
         }
     }
 
@@ -128,9 +135,12 @@ impl Job {
         };
         self.place = None;
         self.shared.counters.running.fetch_add(1, Relaxed);
+        self.shared
+            .events
+            .publish(self.cell.id, || EventKind::Started { attempt });
         self.span.record("attempt", attempt);
         let span = self.span.clone();
-        let end = self.attempt().instrument(span.clone()).await;
+        let end = self.attempt(attempt).instrument(span.clone()).await;
         let _entered = span.enter();
         match end {
             AttemptEnd::Finished(Ok(())) => self.settle(Outcome::Succeeded),
@@ -167,8 +177,9 @@ impl Job {
     /// Races the attempt against its time limit and both cancellations. The
     /// attempt is polled first, so one that finishes at once never touches
     /// the timer or the cancellation tokens.
-    async fn attempt(&mut self) -> AttemptEnd {
-        let Some(attempt) = self.work.next_attempt() else {
+    async fn attempt(&mut self, number: u32) -> AttemptEnd {
+        let context = || TaskContext::new(self.cell.id, number, Arc::clone(&self.shared));
+        let Some(attempt) = self.work.next_attempt(context) else {
             // A one-shot task is never retried, so this cannot happen; if it
             // did, the task would be reported cancelled rather than lost.
             return AttemptEnd::Cancelled;
@@ -214,6 +225,13 @@ impl Job {
             return;
         };
         tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
+        self.shared
+            .events
+            .publish(self.cell.id, || EventKind::Retrying {
+                attempt,
+                backoff: delay,
+                error: error.to_string(),
+            });
         if !self.cell.enter_backoff(delay, error) {
             return;
         }

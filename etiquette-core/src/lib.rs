@@ -61,7 +61,9 @@
 
 mod builder;
 mod cell;
+mod context;
 mod error;
+mod events;
 mod handle;
 mod job;
 mod queue;
@@ -78,7 +80,9 @@ mod task;
 mod worker;
 
 pub use builder::{Builder, OnFull};
+pub use context::TaskContext;
 pub use error::{AddTaskError, BuildError, SpawnError};
+pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
 pub use queue::{Decorum, Etiquette, TaskBuilder};
 pub use retry::RetryPolicy;

@@ -10,13 +10,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::builder::{Builder, OnFull};
 use crate::cell::TaskCell;
-use crate::job::{Job, Work};
+use crate::events::{EventKind, Events};
+use crate::job::{Job, MakeAttempt, Work};
 use crate::registry::Registry;
 use crate::shared::{Config, Shared};
 use crate::worker::work;
 use crate::{
-    AddTaskError, BuildError, ReleaseReport, RetryPolicy, Spawner, Stats, TaskHandle, TaskId,
-    TaskOutput,
+    AddTaskError, BuildError, ReleaseReport, RetryPolicy, Spawner, Stats, Subscription,
+    TaskContext, TaskEvent, TaskHandle, TaskId, TaskOutput,
 };
 
 /// A semaphored background queue: accepts tasks, runs at most
@@ -91,6 +92,7 @@ impl Etiquette {
             settled: Notify::new(),
             registry: Registry::new(config.status_retention),
             deadline: crate::signal::Signal::new(),
+            events: Events::new(config.event_buffer),
             spawner,
             next_id: AtomicU64::new(0),
             config: Config {
@@ -165,6 +167,16 @@ impl Etiquette {
     pub fn stats(&self) -> Stats {
         self.inner.shared.stats()
     }
+
+    /// Ends every event subscription (and so every SSE stream built on
+    /// one) once it has delivered what it holds; later subscriptions end at
+    /// once. Call it when shutdown begins: a server's graceful shutdown
+    /// waits for open connections, and an event stream would otherwise keep
+    /// one open for ever. [`release`](Self::release) does it too, once
+    /// everything is settled.
+    pub fn close_event_streams(&self) {
+        self.inner.shared.events.close();
+    }
 }
 
 impl Decorum {
@@ -238,18 +250,57 @@ impl Decorum {
     /// assert_eq!(handle.status().attempts(), 3);
     /// # Ok(()) }
     /// ```
-    pub fn task<M, F>(&self, make: M) -> TaskBuilder<'_, M>
+    pub fn task<M, F>(&self, mut make: M) -> TaskBuilder<'_>
     where
         M: FnMut() -> F + Send + 'static,
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
+        self.task_with_context(move |_context| make())
+    }
+
+    /// Like [`task`](Self::task), with `make` receiving each attempt's
+    /// [`TaskContext`]: the task's id and attempt, and a way to report
+    /// progress to event subscribers.
+    pub fn task_with_context<M, F>(&self, make: M) -> TaskBuilder<'_>
+    where
+        M: FnMut(TaskContext) -> F + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: TaskOutput,
+    {
         TaskBuilder {
             decorum: self,
-            make,
+            make: Work::make_attempt(make),
             retry: None,
             timeout: self.inner.shared.config.timeout,
         }
+    }
+
+    /// Subscribes to the events of every task: those still buffered after
+    /// event id `after` (all buffered ones with `None`; see
+    /// [`Builder::event_buffer`]), then live ones.
+    pub fn subscribe(&self, after: Option<u64>) -> Subscription {
+        self.inner.shared.events.subscribe(None, after)
+    }
+
+    /// Subscribes to one task's events, as [`subscribe`](Self::subscribe)
+    /// does; the subscription ends after the task's final event. `None` if
+    /// no task with this id is known (see [`Builder::status_retention`]).
+    pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
+        let shared = &self.inner.shared;
+        let cell = shared.registry.get(id)?;
+        let mut subscription = shared.events.subscribe(Some(id), after);
+        if cell.is_finished() && !subscription.holds_final() {
+            // Finished before we subscribed and its final event is no longer
+            // buffered: close the feed with the outcome we know.
+            let status = cell.status();
+            subscription.push_back(Ok(TaskEvent {
+                id: shared.events.last_id(),
+                task: id,
+                kind: EventKind::from_final(&status),
+            }));
+        }
+        Some(subscription)
     }
 
     /// The handle of a task still unfinished, or among the most recently
@@ -306,6 +357,8 @@ impl Decorum {
         shared.counters.accepted.fetch_add(1, Relaxed);
         shared.outstanding.fetch_add(1, SeqCst);
         let job = Job::new(Arc::clone(&cell), Arc::clone(shared), work, timeout, place);
+        // Before sending: a worker may start the task at once.
+        shared.events.publish(id, || EventKind::Queued);
         match shared.jobs.try_send(job) {
             Ok(()) => Ok(TaskHandle::new(cell, Arc::clone(shared))),
             Err(refused) => {
@@ -314,6 +367,7 @@ impl Decorum {
                 shared.registry.remove(id);
                 shared.counters.accepted.fetch_sub(1, Relaxed);
                 shared.settle_one();
+                shared.events.publish(id, || EventKind::Cancelled);
                 Err(AddTaskError::Released)
             }
         }
@@ -328,19 +382,14 @@ impl From<&Etiquette> for Decorum {
 
 /// A retryable task being prepared; see [`Decorum::task`].
 #[must_use = "a task is only queued by `add` or `try_add`"]
-pub struct TaskBuilder<'a, M> {
+pub struct TaskBuilder<'a> {
     decorum: &'a Decorum,
-    make: M,
+    make: MakeAttempt,
     retry: Option<RetryPolicy>,
     timeout: Option<Duration>,
 }
 
-impl<M, F> TaskBuilder<'_, M>
-where
-    M: FnMut() -> F + Send + 'static,
-    F: Future + Send + 'static,
-    F::Output: TaskOutput,
-{
+impl TaskBuilder<'_> {
     /// The retry policy for this task, instead of the queue's default
     /// ([`Builder::retry_policy`]).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
@@ -361,7 +410,7 @@ where
         self
     }
 
-    fn work(retry: Option<RetryPolicy>, make: M, decorum: &Decorum) -> Work {
+    fn work(retry: Option<RetryPolicy>, make: MakeAttempt, decorum: &Decorum) -> Work {
         let policy = retry.unwrap_or_else(|| decorum.inner.shared.config.retry.clone());
         Work::retryable(make, policy)
     }
@@ -388,7 +437,7 @@ where
     }
 }
 
-impl<M> fmt::Debug for TaskBuilder<'_, M> {
+impl fmt::Debug for TaskBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskBuilder")
             .field("retry", &self.retry)

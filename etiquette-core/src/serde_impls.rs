@@ -3,7 +3,7 @@
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{TaskId, TaskStatus};
+use crate::{EventKind, TaskEvent, TaskId, TaskStatus};
 
 impl Serialize for TaskId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -49,6 +49,47 @@ impl Serialize for TaskStatus {
     }
 }
 
+/// A flat object: `id`, `task`, `event` (see [`EventKind::name`]) plus the
+/// fields that apply, e.g.
+/// `{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}`.
+impl Serialize for TaskEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("task", &self.task)?;
+        map.serialize_entry("event", self.kind.name())?;
+        match &self.kind {
+            EventKind::Queued | EventKind::Cancelled => {}
+            EventKind::Started { attempt } => map.serialize_entry("attempt", attempt)?,
+            EventKind::Progress { fraction, message } => {
+                if let Some(fraction) = fraction {
+                    map.serialize_entry("fraction", fraction)?;
+                }
+                if let Some(message) = message {
+                    map.serialize_entry("message", message)?;
+                }
+            }
+            EventKind::Retrying {
+                attempt,
+                backoff,
+                error,
+            } => {
+                map.serialize_entry("attempt", attempt)?;
+                map.serialize_entry("backoff_ms", &backoff.as_millis())?;
+                map.serialize_entry("error", error)?;
+            }
+            EventKind::Succeeded { attempts } | EventKind::TimedOut { attempts } => {
+                map.serialize_entry("attempts", attempts)?;
+            }
+            EventKind::Failed { attempts, error } => {
+                map.serialize_entry("attempts", attempts)?;
+                map.serialize_entry("error", error)?;
+            }
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -70,6 +111,22 @@ mod tests {
         assert_eq!(
             json(&TaskStatus::Succeeded { attempts: 3 }),
             r#"{"status":"succeeded","attempts":3}"#
+        );
+    }
+
+    #[test]
+    fn events_serialize_flat() {
+        let event = crate::TaskEvent {
+            id: 7,
+            task: TaskId::new(3),
+            kind: crate::EventKind::Progress {
+                fraction: Some(0.5),
+                message: Some("resizing".into()),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}"#
         );
     }
 

@@ -11,6 +11,7 @@ use futures_util::future::{Either, select};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
+use crate::events::{EventKind, Events};
 use crate::job::Job;
 use crate::registry::Registry;
 use crate::signal::Signal;
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     /// Fired when a release deadline passes.
     pub(crate) deadline: Signal,
+    pub(crate) events: Events,
     pub(crate) spawner: Arc<dyn Spawner>,
     pub(crate) next_id: AtomicU64,
 }
@@ -98,6 +100,10 @@ impl Shared {
                 TaskStatus::Cancelled
             }
         };
+        // Published before the status, so that a subscriber who finds the
+        // task finished knows its final event was already published.
+        self.events
+            .publish(cell.id, || EventKind::from_final(&status));
         cell.finish(status);
         self.registry.finished(cell.id);
         self.settle_one();
@@ -182,6 +188,8 @@ impl Shared {
     }
 
     fn report(&self) -> ReleaseReport {
+        // Everything is settled: subscribers have had every event.
+        self.events.close();
         let report = ReleaseReport::from(self.counters.snapshot(0));
         tracing::debug!(%report, "queue released");
         report

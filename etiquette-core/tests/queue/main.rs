@@ -3,6 +3,7 @@
 //! tokio can show (paused clock, runtime binding) is in `tokio_runtime.rs`.
 
 mod behaviour;
+mod events;
 mod executors;
 mod handles;
 mod retries;

@@ -1,0 +1,195 @@
+//! Task lifecycle events, as a subscriber (an SSE client) sees them.
+
+use std::time::Duration;
+
+use etiquette_core::{Builder, Decorum, EventKind, RetryPolicy, Subscription};
+
+use crate::support::Gate;
+
+fn names_of(events: &[(u64, EventKind)]) -> Vec<&'static str> {
+    events.iter().map(|(_, kind)| kind.name()).collect()
+}
+
+async fn drain(mut subscription: Subscription) -> Vec<(u64, EventKind)> {
+    let mut seen = Vec::new();
+    while let Some(item) = subscription.next().await {
+        let event = item.expect("no lag expected");
+        seen.push((event.id, event.kind));
+    }
+    seen
+}
+
+fn queue(buffer: usize) -> (etiquette_core::Etiquette, Decorum) {
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(2)
+        .event_buffer(buffer)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    (etiquette, decorum)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_outcome_has_its_full_ordered_sequence() {
+    let (etiquette, decorum) = queue(256);
+    let succeeding = decorum
+        .task_with_context(|context| async move {
+            context.report(0.5, "half way");
+            context.progress(1.0);
+        })
+        .add()
+        .await
+        .unwrap();
+    let mut attempts = 0;
+    let retried = decorum
+        .task(move || {
+            attempts += 1;
+            let attempt = attempts;
+            async move { if attempt == 1 { Err("flaky") } else { Ok(()) } }
+        })
+        .retry(RetryPolicy::exponential(2, Duration::from_secs(1)))
+        .add()
+        .await
+        .unwrap();
+    let failing = decorum
+        .task(|| async { Err::<(), _>("broken") })
+        .retry(RetryPolicy::never())
+        .add()
+        .await
+        .unwrap();
+    let never = Gate::closed();
+    let gate = never.clone();
+    let cancelled = decorum
+        .add_task(async move { gate.pass().await })
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    cancelled.cancel();
+    etiquette.release().await;
+
+    let events = |id| drain(decorum.subscribe_task(id, None).unwrap());
+    let seen = events(succeeding.id()).await;
+    assert_eq!(
+        names_of(&seen),
+        ["queued", "started", "progress", "progress", "succeeded"]
+    );
+    assert_eq!(
+        seen[2].1,
+        EventKind::Progress {
+            fraction: Some(0.5),
+            message: Some("half way".into())
+        }
+    );
+    let seen = events(retried.id()).await;
+    assert_eq!(
+        names_of(&seen),
+        ["queued", "started", "retrying", "started", "succeeded"]
+    );
+    assert!(
+        matches!(seen[2].1, EventKind::Retrying { attempt: 1, ref error, .. } if error == "flaky")
+    );
+    assert!(matches!(seen[4].1, EventKind::Succeeded { attempts: 2 }));
+    let seen = events(failing.id()).await;
+    assert_eq!(names_of(&seen), ["queued", "started", "failed"]);
+    let seen = events(cancelled.id()).await;
+    assert_eq!(names_of(&seen), ["queued", "started", "cancelled"]);
+}
+
+#[tokio::test]
+async fn event_ids_increase_by_one_across_the_queue() {
+    let (etiquette, decorum) = queue(1024);
+    let all = decorum.subscribe(None);
+    for _ in 0..50 {
+        decorum.add_task(async {}).await.unwrap();
+    }
+    etiquette.release().await;
+    let seen = drain(all).await;
+    assert_eq!(seen.len(), 150, "queued, started, succeeded for each task");
+    let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (1..=150).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_does_not_slow_the_queue() {
+    let (etiquette, decorum) = queue(0);
+    let mut stalled = decorum.subscribe(None);
+    for _ in 0..2_000 {
+        decorum.add_task(async {}).await.unwrap();
+    }
+    // All 6,000 events were published past a 16-event buffer nobody read.
+    let report = etiquette.release().await;
+    assert_eq!(report.completed, 2_000);
+    let first = stalled.next().await.unwrap();
+    let lagged = first.expect_err("the stalled subscriber is told it lagged");
+    assert!(lagged.missed > 5_000, "{lagged}");
+    let mut rest = 0;
+    while let Some(item) = stalled.next().await {
+        item.unwrap();
+        rest += 1;
+    }
+    assert!(rest >= 16, "it resumes with the newest events: {rest}");
+}
+
+#[tokio::test]
+async fn resuming_after_an_event_id_replays_exactly_what_followed() {
+    let (etiquette, decorum) = queue(1024);
+    for _ in 0..10 {
+        decorum.add_task(async {}).await.unwrap();
+    }
+    etiquette.release().await;
+    let seen = drain(decorum.subscribe(Some(20))).await;
+    let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (21..=30).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn resuming_past_the_buffer_reports_what_was_lost() {
+    let (etiquette, decorum) = queue(8);
+    for _ in 0..10 {
+        decorum.add_task(async {}).await.unwrap();
+    }
+    etiquette.release().await;
+    let mut resumed = decorum.subscribe(Some(5));
+    let lagged = resumed.next().await.unwrap().unwrap_err();
+    assert_eq!(lagged.missed, 17, "events 6..=22 were evicted");
+    assert_eq!(resumed.next().await.unwrap().unwrap().id, 23);
+}
+
+#[tokio::test]
+async fn a_finished_task_stream_ends_even_when_its_events_are_gone() {
+    let (etiquette, decorum) = queue(0);
+    let task = decorum.add_task(async {}).await.unwrap();
+    task.outcome().await.unwrap();
+    let seen = drain(decorum.subscribe_task(task.id(), None).unwrap()).await;
+    assert_eq!(names_of(&seen), ["succeeded"]);
+    assert!(decorum.subscribe_task(99.into(), None).is_none());
+    etiquette.release().await;
+}
+
+#[tokio::test]
+async fn closing_streams_ends_open_subscriptions() {
+    let (etiquette, decorum) = queue(16);
+    let mut all = decorum.subscribe(None);
+    let gate = Gate::closed();
+    let g = gate.clone();
+    decorum
+        .add_task(async move { g.pass().await })
+        .await
+        .unwrap();
+    assert_eq!(all.next().await.unwrap().unwrap().kind, EventKind::Queued);
+    etiquette.close_event_streams();
+    // What was published before the close is still delivered, then the end.
+    let mut rest = Vec::new();
+    while let Some(item) = all.next().await {
+        rest.push(item.unwrap().kind.name());
+    }
+    assert!(rest.iter().all(|name| *name == "started"), "{rest:?}");
+    // A subscription made after the close ends at once after the buffer.
+    assert!(
+        drain(decorum.subscribe(Some(u64::MAX - 1)))
+            .await
+            .is_empty()
+    );
+    gate.open();
+    etiquette.release().await;
+}
