@@ -52,6 +52,13 @@
 //! `decorum.handle(id)`; with the `serde` feature [`TaskStatus`] serializes
 //! to a flat JSON object), its outcome to await, and `cancel()`.
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
+//! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
+//!
 //! # Errors as responses
 //!
 //! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
@@ -61,6 +68,8 @@
 
 mod extract;
 mod rejection;
+#[cfg(feature = "sse")]
+pub mod sse;
 
 pub use extract::Decorum;
 pub use rejection::{QueueNotRegistered, TaskRejected};

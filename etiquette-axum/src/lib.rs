@@ -48,6 +48,13 @@
 //! [`TaskRejected`] converts from [`AddTaskError`] with `?` and answers
 //! `503 Service Unavailable`, with `Retry-After: 1` when the queue is full.
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
+//! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
+//!
 //! # Shutdown
 //!
 //! `axum::serve(..).with_graceful_shutdown(..)` waits for open connections
@@ -58,6 +65,8 @@
 
 mod extract;
 mod rejection;
+#[cfg(feature = "sse")]
+pub mod sse;
 
 pub use extract::Decorum;
 pub use rejection::TaskRejected;

@@ -50,7 +50,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `tokio` | yes     | [`TokioSpawner`] and [`Etiquette::initiate`] |
-//! | `serde` | no      | `Serialize` for [`TaskStatus`] (a flat JSON object), `Serialize` and `Deserialize` for [`TaskId`] |
+//! | `serde` | no      | `Serialize` for [`TaskStatus`] and [`TaskEvent`] (flat JSON objects), `Serialize` and `Deserialize` for [`TaskId`], and `SseFrame` |
 //!
 //! # Observability
 //!
@@ -86,6 +86,8 @@ pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
 pub use queue::{Decorum, Etiquette, TaskBuilder};
 pub use retry::RetryPolicy;
+#[cfg(feature = "serde")]
+pub use serde_impls::SseFrame;
 #[cfg(feature = "tokio")]
 pub use spawner::TokioSpawner;
 pub use spawner::{BoxFuture, Spawner};

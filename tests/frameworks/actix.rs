@@ -4,6 +4,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
+use etiquette_actix::sse::{self, LastEventId, UnknownTask};
 use etiquette_actix::{Builder, Decorum, Etiquette, TaskId, TaskRejected};
 use etiquette_tests::Probe;
 
@@ -16,6 +17,28 @@ async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> Result<HttpRespo
     Ok(HttpResponse::Ok()
         .insert_header(("x-task-id", task.id().to_string()))
         .body("OK"))
+}
+
+async fn progress(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
+    let task = decorum
+        .task_with_context(etiquette_tests::reporting)
+        .add()
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-task-id", task.id().to_string()))
+        .body("OK"))
+}
+
+async fn task_events(
+    decorum: Decorum,
+    id: web::Path<TaskId>,
+    last: LastEventId,
+) -> Result<impl actix_web::Responder, UnknownTask> {
+    sse::task_events(&decorum, *id, last)
+}
+
+async fn all_events(decorum: Decorum, last: LastEventId) -> impl actix_web::Responder {
+    sse::all_events(&decorum, last)
 }
 
 async fn status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
@@ -55,9 +78,14 @@ async fn panic(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
     Ok("OK")
 }
 
-async fn try_block(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
-    decorum.try_add_task(probe.block())?;
-    Ok("OK")
+async fn try_block(
+    decorum: Decorum,
+    probe: web::ThinData<Probe>,
+) -> Result<HttpResponse, TaskRejected> {
+    let task = decorum.try_add_task(probe.block())?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-task-id", task.id().to_string()))
+        .body("OK"))
 }
 
 fn app(
@@ -83,6 +111,9 @@ fn app(
         .route("/panic", web::get().to(panic))
         .route("/try-block", web::get().to(try_block))
         .route("/status/{id}", web::get().to(status))
+        .route("/progress", web::get().to(progress))
+        .route("/events/{id}", web::get().to(task_events))
+        .route("/events", web::get().to(all_events))
 }
 
 pub(crate) struct Actix;
@@ -100,9 +131,12 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    async fn get(&self, uri: &str) -> Reply {
-        let response =
-            test::call_service(&self.0, test::TestRequest::get().uri(uri).to_request()).await;
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+        let mut request = test::TestRequest::get().uri(uri);
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        let response = test::call_service(&self.0, request.to_request()).await;
         let header = |name: &str| {
             response
                 .headers()

@@ -7,7 +7,9 @@ use axum::body::Body;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::Request;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
+use etiquette_axum::sse::{self, LastEventId};
 use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::Probe;
 use tower::ServiceExt as _;
@@ -28,6 +30,28 @@ async fn safe(
 ) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
     let task = decorum.add_task(probe.add(1)).await?;
     Ok(([("x-task-id", task.id().to_string())], "OK"))
+}
+
+async fn progress(
+    decorum: Decorum,
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let task = decorum
+        .task_with_context(etiquette_tests::reporting)
+        .add()
+        .await?;
+    Ok(([("x-task-id", task.id().to_string())], "OK"))
+}
+
+async fn task_events(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+    last: LastEventId,
+) -> impl IntoResponse {
+    sse::task_events(&decorum, id, last)
+}
+
+async fn all_events(decorum: Decorum, last: LastEventId) -> impl IntoResponse {
+    sse::all_events(&decorum, last)
 }
 
 async fn status(decorum: Decorum, Path(id): Path<TaskId>) -> Result<Json<TaskStatus>, StatusCode> {
@@ -65,9 +89,12 @@ async fn panic(decorum: Decorum, State(probe): State<Probe>) -> Answer {
     Ok("OK")
 }
 
-async fn try_block(decorum: Decorum, State(probe): State<Probe>) -> Answer {
-    decorum.try_add_task(probe.block())?;
-    Ok("OK")
+async fn try_block(
+    decorum: Decorum,
+    State(probe): State<Probe>,
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let task = decorum.try_add_task(probe.block())?;
+    Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
 fn router(etiquette: Etiquette, probe: Probe) -> Router {
@@ -80,6 +107,9 @@ fn router(etiquette: Etiquette, probe: Probe) -> Router {
         .route("/panic", get(panic))
         .route("/try-block", get(try_block))
         .route("/status/{id}", get(status))
+        .route("/progress", get(progress))
+        .route("/events/{id}", get(task_events))
+        .route("/events", get(all_events))
         .with_state(AppState { etiquette, probe })
 }
 
@@ -94,8 +124,12 @@ impl Framework for Axum {
 struct AxumClient(Router);
 
 impl Client for AxumClient {
-    async fn get(&self, uri: &str) -> Reply {
-        let request = Request::get(uri).body(Body::empty()).unwrap();
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let request = request.body(Body::empty()).unwrap();
         let response = self.0.clone().oneshot(request).await.unwrap();
         let header = |name: &str| {
             response

@@ -60,6 +60,21 @@ macro_rules! stamp {
             }
 
             #[$test]
+            async fn sse_streams_a_tasks_events_until_its_end() {
+                suite::sse_streams_a_tasks_events_until_its_end::<$framework>().await;
+            }
+
+            #[$test]
+            async fn sse_resumes_after_last_event_id() {
+                suite::sse_resumes_after_last_event_id::<$framework>().await;
+            }
+
+            #[$test]
+            async fn sse_stream_of_all_events_ends_when_streams_close() {
+                suite::sse_stream_of_all_events_ends_when_streams_close::<$framework>().await;
+            }
+
+            #[$test]
             async fn requests_after_release_answer_503() {
                 suite::requests_after_release_answer_503::<$framework>().await;
             }

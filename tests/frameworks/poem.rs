@@ -1,6 +1,7 @@
 //! The suite under poem, in-process through `poem::test::TestClient`, plus
 //! one run over a real socket.
 
+use etiquette_poem::sse::{self, LastEventId};
 use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::Probe;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
@@ -18,6 +19,31 @@ async fn safe(decorum: Decorum, probe: Data<&Probe>) -> Result<poem::Response, T
     Ok("OK"
         .with_header("x-task-id", task.id().to_string())
         .into_response())
+}
+
+#[handler]
+async fn progress(decorum: Decorum) -> Result<poem::Response, TaskRejected> {
+    let task = decorum
+        .task_with_context(etiquette_tests::reporting)
+        .add()
+        .await?;
+    Ok("OK"
+        .with_header("x-task-id", task.id().to_string())
+        .into_response())
+}
+
+#[handler]
+fn task_events(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+    last: LastEventId,
+) -> poem::Result<poem::Response> {
+    Ok(sse::task_events(&decorum, id, last)?)
+}
+
+#[handler]
+fn all_events(decorum: Decorum, last: LastEventId) -> poem::Response {
+    sse::all_events(&decorum, last)
 }
 
 #[handler]
@@ -65,9 +91,14 @@ async fn panic(decorum: Decorum, probe: Data<&Probe>) -> Answer {
 
 /// Through `Data<&Etiquette>` rather than the `Decorum` extractor: both work.
 #[handler]
-async fn try_block(etiquette: Data<&Etiquette>, probe: Data<&Probe>) -> Answer {
-    etiquette.decorum().try_add_task(probe.block())?;
-    Ok("OK")
+async fn try_block(
+    etiquette: Data<&Etiquette>,
+    probe: Data<&Probe>,
+) -> Result<poem::Response, TaskRejected> {
+    let task = etiquette.decorum().try_add_task(probe.block())?;
+    Ok("OK"
+        .with_header("x-task-id", task.id().to_string())
+        .into_response())
 }
 
 fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
@@ -80,6 +111,9 @@ fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
         .at("/panic", get(panic))
         .at("/try-block", get(try_block))
         .at("/status/:id", get(task_status))
+        .at("/progress", get(progress))
+        .at("/events/:id", get(task_events))
+        .at("/events", get(all_events))
         .data(etiquette)
         .data(probe)
 }
@@ -95,8 +129,12 @@ impl Framework for Poem {
 struct PoemClient<E>(TestClient<E>);
 
 impl<E: Endpoint> Client for PoemClient<E> {
-    async fn get(&self, uri: &str) -> Reply {
-        let response = self.0.get(uri).send().await;
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+        let mut request = self.0.get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await;
         let header = |name: &str| {
             response
                 .0

@@ -19,7 +19,16 @@ pub(crate) struct Reply {
 
 /// Sends requests to an app in-process.
 pub(crate) trait Client {
-    fn get(&self, uri: &str) -> impl Future<Output = Reply>;
+    /// GET with extra request headers.
+    fn get_with(
+        &self,
+        uri: &str,
+        headers: &[(&'static str, String)],
+    ) -> impl Future<Output = Reply>;
+
+    fn get(&self, uri: &str) -> impl Future<Output = Reply> {
+        self.get_with(uri, &[])
+    }
 }
 
 /// A framework under test: builds the app serving these routes, each
@@ -34,7 +43,9 @@ pub(crate) trait Client {
 /// | `/fail`, `/panic`  | `probe.fail()`, `probe.panic()`       | `add_task`     |
 /// | `/try-block`       | `probe.block()`                       | `try_add_task` |
 ///
-/// and `/status/{id}`, the task's status as JSON, or 404.
+/// and `/status/{id}`, the task's status as JSON, or 404; `/progress`, a
+/// task reporting progress (`etiquette_tests::reporting`), its id in
+/// `x-task-id`; `/events/{id}` and `/events`, the adapter's SSE responses.
 pub(crate) trait Framework {
     fn app(etiquette: Etiquette, probe: Probe) -> impl Future<Output = impl Client>;
 }
@@ -49,7 +60,34 @@ async fn get_ok(client: &impl Client, uri: &str) {
 }
 
 fn queue(limit: usize) -> Etiquette {
-    Builder::new().max_concurrent_tasks(limit).build().unwrap()
+    Builder::new()
+        .max_concurrent_tasks(limit)
+        .event_buffer(256)
+        .build()
+        .unwrap()
+}
+
+/// The `(id, event, data)` of each SSE frame in a body, keep-alives skipped.
+fn frames(body: &str) -> Vec<(Option<u64>, String, serde_json::Value)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let (mut id, mut event, mut data) = (None, None, None);
+            for line in frame.lines() {
+                if let Some(value) = line.strip_prefix("id:") {
+                    id = value.trim().parse().ok();
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    event = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(value.trim()).ok();
+                }
+            }
+            Some((id, event?, data?))
+        })
+        .collect()
+}
+
+fn names(frames: &[(Option<u64>, String, serde_json::Value)]) -> Vec<&str> {
+    frames.iter().map(|(_, event, _)| event.as_str()).collect()
 }
 
 const REQUESTS: u64 = 24;
@@ -198,4 +236,70 @@ pub(crate) async fn task_status_is_served_as_json<F: Framework>() {
         serde_json::json!({"status": "succeeded", "attempts": 1})
     );
     assert_eq!(client.get("/status/987654").await.status, 404);
+}
+
+pub(crate) async fn sse_streams_a_tasks_events_until_its_end<F: Framework>() {
+    let (etiquette, (probe, mut signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let blocked = client.get("/try-block").await.task_id;
+    let reporting = client.get("/progress").await.task_id.unwrap();
+
+    // The stream of the blocked task stays open until the task ends.
+    let uri = format!("/events/{}", blocked.expect("x-task-id"));
+    let (stream, ()) = tokio::join!(client.get(&uri), async {
+        signals.wait_for(1).await;
+        probe.open_gate();
+    });
+    assert_eq!(stream.status, 200);
+    assert_eq!(
+        names(&frames(&stream.body)),
+        ["queued", "started", "succeeded"]
+    );
+
+    let stream = client.get(&format!("/events/{reporting}")).await;
+    let seen = frames(&stream.body);
+    assert_eq!(
+        names(&seen),
+        ["queued", "started", "progress", "progress", "succeeded"]
+    );
+    assert_eq!(seen[2].2["fraction"], 0.5);
+    assert_eq!(seen[2].2["message"], "half way");
+    assert_eq!(seen[2].2["task"].as_u64().unwrap().to_string(), reporting);
+    let ids: Vec<u64> = seen.iter().map(|(id, ..)| id.unwrap()).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+
+    assert_eq!(client.get("/events/987654").await.status, 404);
+    etiquette.release().await;
+}
+
+pub(crate) async fn sse_resumes_after_last_event_id<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let id = client.get("/progress").await.task_id.unwrap();
+    let full = frames(&client.get(&format!("/events/{id}")).await.body);
+    let started = full[1].0.unwrap();
+
+    let header = [("last-event-id", started.to_string())];
+    let resumed = client.get_with(&format!("/events/{id}"), &header).await;
+    assert_eq!(
+        names(&frames(&resumed.body)),
+        ["progress", "progress", "succeeded"]
+    );
+    etiquette.release().await;
+}
+
+pub(crate) async fn sse_stream_of_all_events_ends_when_streams_close<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    client.get("/safe").await;
+    let (stream, ()) = tokio::join!(client.get("/events"), async {
+        tokio::task::yield_now().await;
+        etiquette.close_event_streams();
+    });
+    assert_eq!(stream.status, 200);
+    assert_eq!(
+        names(&frames(&stream.body)),
+        ["queued", "started", "succeeded"]
+    );
+    etiquette.release().await;
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use etiquette_core::TaskContext;
 use tokio::sync::{Semaphore, mpsc};
 
 /// What the tasks did, shared between the app under test and the test.
@@ -131,4 +132,10 @@ impl Probe {
     pub fn panic(&self) -> impl Future<Output = ()> + Send + 'static {
         async { panic!("deliberate panic") }
     }
+}
+
+/// A task reporting progress: half way with a message, then done.
+pub async fn reporting(context: TaskContext) {
+    context.report(0.5, "half way");
+    context.progress(1.0);
 }

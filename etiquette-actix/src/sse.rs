@@ -1,0 +1,116 @@
+//! Task events as Server-Sent Events (feature `sse`, built on
+//! `actix-web-lab`'s SSE).
+//!
+//! ```
+//! use actix_web::{App, Responder, web};
+//! use etiquette_actix::{Decorum, Etiquette, TaskId, sse::{self, LastEventId, UnknownTask}};
+//!
+//! /// One task's events; the stream ends after its final event.
+//! async fn task_events(decorum: Decorum, id: web::Path<TaskId>, last: LastEventId) -> Result<impl Responder, UnknownTask> {
+//!     sse::task_events(&decorum, *id, last)
+//! }
+//!
+//! /// Every task's events, until the queue closes its event streams.
+//! async fn all_events(decorum: Decorum, last: LastEventId) -> impl Responder {
+//!     sse::all_events(&decorum, last)
+//! }
+//!
+//! let app = App::new()
+//!     .route("/jobs/{id}/events", web::get().to(task_events))
+//!     .route("/events", web::get().to(all_events));
+//! ```
+//!
+//! Each event has the event id as `id:`, its kind as `event:` (`queued`,
+//! `started`, `progress`, …) and a JSON object as `data:`; a client that
+//! fell behind gets a `lagged` event. A reconnecting `EventSource` sends
+//! `Last-Event-ID` and resumes where it left off, as far as the queue's
+//! [`event_buffer`](etiquette_core::Builder::event_buffer) reaches.
+//!
+//! A stream of all events stays open until
+//! [`Etiquette::close_event_streams`](crate::Etiquette::close_event_streams)
+//! is called: call it when shutdown begins, so that the server's graceful
+//! stop is not held up.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, Responder, ResponseError};
+use actix_web_lab::sse::{Data, Event, Sse};
+use etiquette_core::{SseFrame, Subscription, TaskId};
+use futures_util::StreamExt as _;
+
+use crate::Decorum;
+
+/// The interval of SSE keep-alive comments.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The `Last-Event-ID` request header, if present and numeric.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastEventId(pub Option<u64>);
+
+impl FromRequest for LastEventId {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let id = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok());
+        ready(Ok(Self(id)))
+    }
+}
+
+/// No task with that id is known: `404 Not Found`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownTask(pub TaskId);
+
+impl fmt::Display for UnknownTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no task {}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownTask {}
+
+impl ResponseError for UnknownTask {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// One task's events as an SSE response, ending after its final event.
+///
+/// # Errors
+/// [`UnknownTask`] when the queue knows no such task.
+pub fn task_events(
+    decorum: &Decorum,
+    id: TaskId,
+    last: LastEventId,
+) -> Result<impl Responder + use<>, UnknownTask> {
+    let subscription = decorum.subscribe_task(id, last.0).ok_or(UnknownTask(id))?;
+    Ok(respond(subscription))
+}
+
+/// Every task's events as an SSE response, until the queue closes its event
+/// streams.
+pub fn all_events(decorum: &Decorum, last: LastEventId) -> impl Responder + use<> {
+    respond(decorum.subscribe(last.0))
+}
+
+fn respond(subscription: Subscription) -> impl Responder {
+    let events = subscription.into_stream().map(|item| {
+        let frame = SseFrame::from(&item);
+        let data = Data::new(frame.data).event(frame.event);
+        Ok::<_, Infallible>(Event::Data(match frame.id {
+            Some(id) => data.id(id.to_string()),
+            None => data,
+        }))
+    });
+    Sse::from_stream(events).with_keep_alive(KEEP_ALIVE)
+}
