@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("listening on http://{}", server.addrs()[0]);
     server.run().await?;
 
-    let report = etiquette.release_timeout(support::DRAIN_DEADLINE).await;
+    let report = etiquette.release_timeout(support::drain_deadline()).await;
     tracing::info!("released: {report}");
     Ok(())
 }

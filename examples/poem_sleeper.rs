@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
 
-    let report = etiquette.release_timeout(support::DRAIN_DEADLINE).await;
+    let report = etiquette.release_timeout(support::drain_deadline()).await;
     tracing::info!("released: {report}");
     Ok(())
 }

@@ -3,8 +3,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How long, after the server stops, accepted tasks get to finish.
-pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long, after the server stops, accepted tasks get to finish:
+/// `DRAIN_SECS`, 30 s by default.
+pub(crate) fn drain_deadline() -> Duration {
+    let seconds = std::env::var("DRAIN_SECS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(seconds)
+}
 
 /// 127.0.0.1, on the port in `PORT` (8000 when unset).
 pub(crate) fn address() -> SocketAddr {
@@ -40,4 +47,32 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down: no new requests, draining accepted tasks");
+}
+
+/// The page every jobs example serves at `/`: a button starting a job and a
+/// progress bar following its events.
+#[allow(dead_code)] // only the jobs examples use it
+pub(crate) const JOBS_PAGE: &str = include_str!("jobs.html");
+
+/// How long each of a job's ten steps takes: `STEP_MS`, 300 ms by default.
+#[allow(dead_code)] // only the jobs examples use it
+pub(crate) fn step() -> Duration {
+    let millis = std::env::var("STEP_MS")
+        .ok()
+        .and_then(|millis| millis.parse().ok())
+        .unwrap_or(300);
+    Duration::from_millis(millis)
+}
+
+/// A job of ten steps, reporting its progress after each.
+#[allow(dead_code)] // only the jobs examples use it
+pub(crate) async fn job(context: etiquette_core::TaskContext) {
+    const STEPS: u32 = 10;
+    for step in 1..=STEPS {
+        tokio::time::sleep(self::step()).await;
+        context.report(
+            step as f32 / STEPS as f32,
+            format!("step {step} of {STEPS}"),
+        );
+    }
 }

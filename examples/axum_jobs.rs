@@ -1,0 +1,76 @@
+//! Jobs that report progress, followed live in the browser over
+//! Server-Sent Events.
+//!
+//! Run with: `cargo run -p etiquette-examples --bin axum_jobs`
+//! then open <http://127.0.0.1:8000/> and press the button, or:
+//! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+
+#[path = "support.rs"]
+mod support;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use etiquette_axum::sse::{self, LastEventId};
+use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+
+/// Starts a job: 202 Accepted, its id, and where to follow it.
+async fn start_job(decorum: Decorum) -> Result<impl IntoResponse, TaskRejected> {
+    let job = decorum.task_with_context(support::job).add().await?;
+    let id = job.id();
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/jobs/{id}"))],
+        Json(serde_json::json!({ "id": id, "events": format!("/jobs/{id}/events") })),
+    ))
+}
+
+async fn job_status(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+) -> Result<Json<TaskStatus>, StatusCode> {
+    let job = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
+    Ok(Json(job.status()))
+}
+
+async fn job_events(
+    decorum: Decorum,
+    Path(id): Path<TaskId>,
+    last: LastEventId,
+) -> impl IntoResponse {
+    sse::task_events(&decorum, id, last)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    support::init_tracing();
+    let etiquette = Etiquette::builder()
+        .max_concurrent_tasks(4)
+        .event_buffer(1024)
+        .build()?;
+    let app = Router::new()
+        .route("/", get(|| async { Html(support::JOBS_PAGE) }))
+        .route("/jobs", post(start_job))
+        .route("/jobs/{id}", get(job_status))
+        .route("/jobs/{id}/events", get(job_events))
+        .with_state(etiquette.clone());
+
+    let listener = tokio::net::TcpListener::bind(support::address()).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let queue = etiquette.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            support::shutdown_signal().await;
+            // Open event streams would hold graceful shutdown for ever.
+            queue.close_event_streams();
+        })
+        .await?;
+
+    let report = etiquette.release_timeout(support::drain_deadline()).await;
+    tracing::info!("released: {report}");
+    Ok(())
+}

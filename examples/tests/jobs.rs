@@ -1,0 +1,146 @@
+//! The jobs examples, end to end: the page's progress bar reaches 100 % in a
+//! real headless Chromium, and shutdown completes while an event stream is
+//! open.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the example with job steps of `step_ms` and a one-second drain
+/// deadline, and waits until it is listening.
+async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
+    let mut child = Command::new(binary)
+        .env("PORT", port.to_string())
+        .env("STEP_MS", step_ms.to_string())
+        .env("DRAIN_SECS", "1")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.as_mut().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains(&format!("listening on http://127.0.0.1:{port}")) {
+            // Keep draining stdout so the example never blocks on a full pipe.
+            let stdout = child.stdout.take().unwrap();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(_)) = lines.next_line().await {}
+            });
+            return child;
+        }
+    }
+    panic!("{binary} exited before listening");
+}
+
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    assert!(killed.unwrap().success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the example did not exit after SIGTERM")
+        .unwrap()
+}
+
+/// Loads the page with `?autostart` in headless Chromium and returns the
+/// DOM once the page's script has run; Chromium's virtual time waits for the
+/// event stream.
+async fn rendered_page(port: u16) -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let profile = std::env::temp_dir().join(format!("etiquette-chromium-{port}"));
+    let output = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("http://127.0.0.1:{port}/?autostart"))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("chromium did not finish")
+        .unwrap_or_else(|error| panic!("cannot run {chromium}: {error}"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn progress_bar_reaches_100_percent(binary: &str) {
+    let port = free_port();
+    let child = start(binary, port, 50).await;
+    let dom = rendered_page(port).await;
+    assert!(
+        dom.contains(r#"<progress id="bar" max="100" value="100"></progress>"#),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"<span id="percent">100%</span>"#), "{dom}");
+    assert!(dom.contains(r#"<em id="state">succeeded</em>"#), "{dom}");
+    assert!(terminate(child).await.success());
+}
+
+async fn shutdown_completes_with_an_open_stream(binary: &str) {
+    let port = free_port();
+    // A job of ten minutes: its event stream stays open through shutdown.
+    let child = start(binary, port, 60_000).await;
+    let http = reqwest::Client::new();
+    let started = http
+        .post(format!("http://127.0.0.1:{port}/jobs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    assert_eq!(started.headers()["location"], "/jobs/1");
+    let body: serde_json::Value = started.json().await.unwrap();
+    assert_eq!(body["id"], 1);
+
+    let mut stream = http
+        .get(format!("http://127.0.0.1:{port}/jobs/1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().expect("a first event");
+    assert!(String::from_utf8_lossy(&first).contains("event: queued"));
+
+    let status = terminate(child).await;
+    assert!(status.success(), "{status}");
+    // The stream was ended by the server, not left hanging.
+    while let Ok(Some(_)) = stream.chunk().await {}
+}
+
+macro_rules! jobs {
+    ($($example:ident),* $(,)?) => {$(
+        mod $example {
+            #[tokio::test]
+            async fn progress_bar_reaches_100_percent_in_chromium() {
+                super::progress_bar_reaches_100_percent(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn shutdown_completes_with_an_open_event_stream() {
+                super::shutdown_completes_with_an_open_stream(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+        }
+    )*};
+}
+
+jobs!(axum_jobs, actix_jobs, poem_jobs);
