@@ -4,7 +4,8 @@
 //! Run with: `cargo run -p etiquette-examples --bin axum_jobs`
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
-//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue's metrics
+//! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`.
 
 #[path = "support.rs"]
 mod support;
@@ -17,6 +18,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use etiquette_axum::sse::{self, LastEventId};
 use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+use metrics_exporter_prometheus::PrometheusBuilder;
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
 async fn start_job(decorum: Decorum) -> Result<impl IntoResponse, TaskRejected> {
@@ -48,7 +50,10 @@ async fn job_events(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    // Installed before the queue is built, which registers its metrics.
+    let prometheus = PrometheusBuilder::new().install_recorder()?;
     let etiquette = Etiquette::builder()
+        .name("jobs")
         .max_concurrent_tasks(4)
         .event_buffer(1024)
         .build()?;
@@ -57,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/jobs", post(start_job))
         .route("/jobs/{id}", get(job_status))
         .route("/jobs/{id}/events", get(job_events))
+        .route("/metrics", get(move || async move { prometheus.render() }))
         .with_state(etiquette.clone());
 
     let listener = tokio::net::TcpListener::bind(support::address()).await?;

@@ -57,6 +57,7 @@
 //! | feature | what it adds |
 //! |---------|--------------|
 //! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
+//! | `metrics` | queue counters, gauges and histograms through the `metrics` facade |
 //! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
 //!
 //! # Errors as responses

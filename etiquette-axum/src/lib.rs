@@ -53,6 +53,7 @@
 //! | feature | what it adds |
 //! |---------|--------------|
 //! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
+//! | `metrics` | queue counters, gauges and histograms through the `metrics` facade |
 //! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
 //!
 //! # Shutdown

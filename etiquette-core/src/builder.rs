@@ -47,6 +47,7 @@ pub struct Builder {
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) status_retention: usize,
     pub(crate) event_buffer: usize,
+    pub(crate) name: &'static str,
 }
 
 impl Builder {
@@ -71,7 +72,15 @@ impl Builder {
             task_timeout: None,
             status_retention: Self::DEFAULT_STATUS_RETENTION,
             event_buffer: 0,
+            name: "default",
         }
+    }
+
+    /// The queue's name, the `queue` label of its metrics (feature
+    /// `metrics`); `default` unless set.
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Keeps the last `events` task events, so that a subscriber (an SSE
@@ -175,6 +184,7 @@ impl fmt::Debug for Builder {
             .field("task_timeout", &self.task_timeout)
             .field("status_retention", &self.status_retention)
             .field("event_buffer", &self.event_buffer)
+            .field("name", &self.name)
             .finish()
     }
 }

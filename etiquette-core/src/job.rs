@@ -16,6 +16,7 @@ use tracing::{Instrument as _, Span};
 
 use crate::cell::TaskCell;
 use crate::events::EventKind;
+use crate::metrics::Stamp;
 use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
 use crate::task::{BoxError, TaskOutput};
@@ -91,6 +92,8 @@ pub(crate) struct Job {
     work: Work,
     timeout: Option<Duration>,
     span: Span,
+    /// When the task was accepted, until its first start.
+    accepted_at: Option<Stamp>,
     /// Holds one place in the queue's capacity until a worker first picks
     /// the job up.
     place: Option<OwnedSemaphorePermit>,
@@ -116,6 +119,7 @@ impl Job {
             shared,
             work,
             timeout,
+            accepted_at: Some(Stamp::now()),
             place: Some(place),
         }
     }
@@ -134,13 +138,19 @@ impl Job {
             return; // cancelled while queued: already settled
         };
         self.place = None;
-        self.shared.counters.running.fetch_add(1, Relaxed);
+        let running = self.shared.counters.running.fetch_add(1, Relaxed) + 1;
+        let queued = self.shared.backlog.len();
+        self.shared
+            .metrics
+            .started(self.accepted_at.take(), queued, running);
         self.shared
             .events
             .publish(self.cell.id, || EventKind::Started { attempt });
         self.span.record("attempt", attempt);
         let span = self.span.clone();
+        let started_at = Stamp::now();
         let end = self.attempt(attempt).instrument(span.clone()).await;
+        self.shared.metrics.attempt_ended(started_at);
         let _entered = span.enter();
         match end {
             AttemptEnd::Finished(Ok(())) => self.settle(Outcome::Succeeded),
@@ -235,8 +245,9 @@ impl Job {
         if !self.cell.enter_backoff(delay, error) {
             return;
         }
-        self.shared.counters.running.fetch_sub(1, Relaxed);
+        let running = self.shared.counters.running.fetch_sub(1, Relaxed) - 1;
         self.shared.counters.retried.fetch_add(1, Relaxed);
+        self.shared.metrics.retried(running);
         let shared = Arc::clone(&self.shared);
         let sleep = shared.spawner.sleep(delay);
         let retry = async move {

@@ -50,6 +50,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `tokio` | yes     | [`TokioSpawner`] and [`Etiquette::initiate`] |
+//! | `metrics` | no    | counters, gauges and histograms through the `metrics` facade (see below) |
 //! | `serde` | no      | `Serialize` for [`TaskStatus`] and [`TaskEvent`] (flat JSON objects), `Serialize` and `Deserialize` for [`TaskId`], and `SseFrame` |
 //!
 //! # Observability
@@ -58,6 +59,14 @@
 //! created where the task was added, so it nests under the request's span.
 //! Failures are logged with the error's source chain, panics with their
 //! message. [`Etiquette::stats`] returns a cheap [`Stats`] snapshot.
+//!
+//! With the `metrics` feature the queue also reports, labelled
+//! `queue="<name>"` ([`Builder::name`]): the counters
+//! `etiquette_tasks_{accepted,completed,failed,timed_out,retried,cancelled}_total`,
+//! the gauges `etiquette_tasks_queued` and `etiquette_tasks_running`, and the
+//! histograms `etiquette_task_queue_wait_seconds` (acceptance to first start)
+//! and `etiquette_task_run_seconds` (each attempt). Install the recorder
+//! before building the queue.
 
 mod builder;
 mod cell;
@@ -66,6 +75,7 @@ mod error;
 mod events;
 mod handle;
 mod job;
+mod metrics;
 mod queue;
 mod registry;
 mod retry;

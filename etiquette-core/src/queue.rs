@@ -93,6 +93,7 @@ impl Etiquette {
             registry: Registry::new(config.status_retention),
             deadline: crate::signal::Signal::new(),
             events: Events::new(config.event_buffer),
+            metrics: crate::metrics::Metrics::new(config.name),
             spawner,
             next_id: AtomicU64::new(0),
             config: Config {
@@ -360,7 +361,10 @@ impl Decorum {
         // Before sending: a worker may start the task at once.
         shared.events.publish(id, || EventKind::Queued);
         match shared.jobs.try_send(job) {
-            Ok(()) => Ok(TaskHandle::new(cell, Arc::clone(shared))),
+            Ok(()) => {
+                shared.metrics.accepted(shared.backlog.len());
+                Ok(TaskHandle::new(cell, Arc::clone(shared)))
+            }
             Err(refused) => {
                 // Only once release has stopped the workers: never accepted.
                 refused.into_inner().refuse();

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::events::{EventKind, Events};
 use crate::job::Job;
+use crate::metrics::{Metrics, Settled};
 use crate::registry::Registry;
 use crate::signal::Signal;
 use crate::stats::Counters;
@@ -46,6 +47,7 @@ pub(crate) struct Shared {
     /// Fired when a release deadline passes.
     pub(crate) deadline: Signal,
     pub(crate) events: Events,
+    pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
     pub(crate) next_id: AtomicU64,
 }
@@ -66,6 +68,12 @@ impl Shared {
         if phase == RUNNING {
             counters.running.fetch_sub(1, Relaxed);
         }
+        let settled = match &outcome {
+            Outcome::Succeeded => Settled::Completed,
+            Outcome::Failed(_) => Settled::Failed,
+            Outcome::TimedOut(_) => Settled::TimedOut,
+            Outcome::Cancelled => Settled::Cancelled,
+        };
         let status = match outcome {
             Outcome::Succeeded => {
                 counters.completed.fetch_add(1, Relaxed);
@@ -102,6 +110,8 @@ impl Shared {
         };
         // Published before the status, so that a subscriber who finds the
         // task finished knows its final event was already published.
+        self.metrics
+            .settled(settled, counters.running.load(Relaxed));
         self.events
             .publish(cell.id, || EventKind::from_final(&status));
         cell.finish(status);

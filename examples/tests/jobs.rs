@@ -127,6 +127,50 @@ async fn shutdown_completes_with_an_open_stream(binary: &str) {
     while let Ok(Some(_)) = stream.chunk().await {}
 }
 
+#[tokio::test]
+async fn axum_jobs_serves_prometheus_metrics() {
+    let port = free_port();
+    let child = start(env!("CARGO_BIN_EXE_axum_jobs"), port, 1).await;
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let reply = http
+            .post(format!("http://127.0.0.1:{port}/jobs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 202);
+    }
+    // The last job's stream ends with its final event: then all three ran.
+    for id in 1..=3 {
+        let events = http
+            .get(format!("http://127.0.0.1:{port}/jobs/{id}/events"))
+            .send()
+            .await
+            .unwrap();
+        assert!(events.text().await.unwrap().contains("event: succeeded"));
+    }
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"etiquette_tasks_accepted_total{queue="jobs"} 3"#,
+        r#"etiquette_tasks_completed_total{queue="jobs"} 3"#,
+        r#"etiquette_tasks_running{queue="jobs"} 0"#,
+        r#"etiquette_task_run_seconds_count{queue="jobs"} 3"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from:\n{metrics}"
+        );
+    }
+    assert!(terminate(child).await.success());
+}
+
 macro_rules! jobs {
     ($($example:ident),* $(,)?) => {$(
         mod $example {

@@ -6,6 +6,8 @@ mod behaviour;
 mod events;
 mod executors;
 mod handles;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod retries;
 mod support;
 mod tokio_runtime;
