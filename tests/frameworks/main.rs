@@ -65,6 +65,11 @@ macro_rules! stamp {
             }
 
             #[$test]
+            async fn sse_shows_each_outcome_in_order() {
+                suite::sse_shows_each_outcome_in_order::<$framework>().await;
+            }
+
+            #[$test]
             async fn sse_resumes_after_last_event_id() {
                 suite::sse_resumes_after_last_event_id::<$framework>().await;
             }

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use etiquette_core::{Builder, Etiquette};
+use std::time::Duration;
+
+use etiquette_core::{Builder, Etiquette, RetryPolicy};
 use etiquette_tests::Probe;
 
 /// What a test sees of a response.
@@ -301,5 +303,52 @@ pub(crate) async fn sse_stream_of_all_events_ends_when_streams_close<F: Framewor
         names(&frames(&stream.body)),
         ["queued", "started", "succeeded"]
     );
+    etiquette.release().await;
+}
+
+pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
+    let (etiquette, (probe, mut signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let decorum = etiquette.decorum();
+    let mut attempts = 0;
+    let retried = decorum
+        .task(move || {
+            attempts += 1;
+            let first = attempts == 1;
+            async move { if first { Err("flaky") } else { Ok(()) } }
+        })
+        .retry(RetryPolicy::exponential(2, Duration::from_millis(1)))
+        .add()
+        .await
+        .unwrap();
+    let failing = decorum
+        .task(|| async { Err::<(), _>("broken") })
+        .retry(RetryPolicy::never())
+        .add()
+        .await
+        .unwrap();
+    let cancelled = decorum.add_task(probe.block()).await.unwrap();
+    signals.wait_for(1).await;
+    assert!(cancelled.cancel());
+    for task in [&retried, &failing, &cancelled] {
+        let _ = task.outcome().await;
+    }
+
+    let stream = |id: etiquette_core::TaskId| {
+        let uri = format!("/events/{id}");
+        let client = &client;
+        async move { frames(&client.get(&uri).await.body) }
+    };
+    let seen = stream(retried.id()).await;
+    assert_eq!(
+        names(&seen),
+        ["queued", "started", "retrying", "started", "succeeded"]
+    );
+    assert_eq!(seen[2].2["error"], "flaky");
+    let seen = stream(failing.id()).await;
+    assert_eq!(names(&seen), ["queued", "started", "failed"]);
+    assert_eq!(seen[2].2["error"], "broken");
+    let seen = stream(cancelled.id()).await;
+    assert_eq!(names(&seen), ["queued", "started", "cancelled"]);
     etiquette.release().await;
 }
