@@ -49,6 +49,7 @@ async fn page() -> HttpResponse {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     let etiquette = Etiquette::builder()
         .max_concurrent_tasks(4)
         .event_buffer(1024)
@@ -65,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route("/jobs/{id}/events", web::get().to(job_events))
     })
     .shutdown_signal(async move {
-        support::shutdown_signal().await;
+        shutdown.await;
         // Open event streams would hold graceful shutdown for ever.
         closing.close_event_streams();
     })

@@ -37,6 +37,7 @@ async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     // Built once, outside the factory, which runs once per worker.
     let etiquette = Etiquette::initiate(16)?;
 
@@ -49,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The baseline the load script compares `/add-task` with.
             .route("/noop", web::get().to(|| async { "OK" }))
     })
-    .shutdown_signal(support::shutdown_signal())
+    .shutdown_signal(shutdown)
     .bind(support::address())?;
     tracing::info!("listening on http://{}", server.addrs()[0]);
     server.run().await?;

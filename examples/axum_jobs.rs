@@ -50,6 +50,7 @@ async fn job_events(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     // Installed before the queue is built, which registers its metrics.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let etiquette = Etiquette::builder()
@@ -70,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queue = etiquette.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            support::shutdown_signal().await;
+            shutdown.await;
             // Open event streams would hold graceful shutdown for ever.
             queue.close_event_streams();
         })

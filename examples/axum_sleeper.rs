@@ -40,6 +40,7 @@ async fn task_status(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     let etiquette = Etiquette::initiate(16)?;
     let app = Router::new()
         .route("/add-task", get(add_task))
@@ -51,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(support::address()).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(support::shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
 
     let report = etiquette.release_timeout(support::drain_deadline()).await;

@@ -49,6 +49,7 @@ fn noop() -> &'static str {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     let etiquette = Etiquette::initiate(16)?;
     let app = Route::new()
         .at("/add-task", get(add_task))
@@ -67,11 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("listening on http://{address}");
     }
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app,
-            support::shutdown_signal(),
-            Some(Duration::from_secs(10)),
-        )
+        .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
         .await?;
 
     let report = etiquette.release_timeout(support::drain_deadline()).await;

@@ -55,6 +55,7 @@ fn page() -> Html<&'static str> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
+    let shutdown = support::shutdown_signal();
     let etiquette = Etiquette::builder()
         .max_concurrent_tasks(4)
         .event_buffer(1024)
@@ -79,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .run_with_graceful_shutdown(
             app,
             async move {
-                support::shutdown_signal().await;
+                shutdown.await;
                 // Open event streams would hold graceful shutdown until the timeout.
                 closing.close_event_streams();
             },

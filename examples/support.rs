@@ -32,21 +32,32 @@ pub(crate) fn init_tracing() {
         .init();
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled: call it before
+/// announcing that the server listens, or a signal sent in between would
+/// kill the process instead of stopping it gracefully.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate =
+            signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
-    }
+    };
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down: no new requests, draining accepted tasks");
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    async move {
+        signals.await;
+        tracing::info!("shutting down: no new requests, draining accepted tasks");
+    }
 }
 
 /// The page every jobs example serves at `/`: a button starting a job and a
