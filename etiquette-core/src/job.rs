@@ -139,10 +139,10 @@ impl Job {
         };
         self.place = None;
         let running = self.shared.counters.running.fetch_add(1, Relaxed) + 1;
-        let queued = self.shared.backlog.len();
+        let backlog = &self.shared.backlog;
         self.shared
             .metrics
-            .started(self.accepted_at.take(), queued, running);
+            .started(self.accepted_at.take(), || backlog.len(), running);
         self.shared
             .events
             .publish(self.cell.id, || EventKind::Started { attempt });

@@ -73,16 +73,21 @@ mod enabled {
             }
         }
 
-        pub(crate) fn accepted(&self, queued: usize) {
+        pub(crate) fn accepted(&self, queued: impl FnOnce() -> usize) {
             self.accepted.increment(1);
-            self.queued.set(queued as f64);
+            self.queued.set(queued() as f64);
         }
 
-        pub(crate) fn started(&self, accepted_at: Option<Stamp>, queued: usize, running: u64) {
+        pub(crate) fn started(
+            &self,
+            accepted_at: Option<Stamp>,
+            queued: impl FnOnce() -> usize,
+            running: u64,
+        ) {
             if let Some(accepted_at) = accepted_at {
                 self.queue_wait.record(accepted_at.elapsed());
             }
-            self.queued.set(queued as f64);
+            self.queued.set(queued() as f64);
             self.running.set(running as f64);
         }
 
@@ -127,8 +132,15 @@ mod disabled {
         pub(crate) fn new(_queue: &'static str) -> Self {
             Self
         }
-        pub(crate) fn accepted(&self, _queued: usize) {}
-        pub(crate) fn started(&self, _accepted_at: Option<Stamp>, _queued: usize, _running: u64) {}
+        // The backlog length is only measured when metrics are on.
+        pub(crate) fn accepted(&self, _queued: impl FnOnce() -> usize) {}
+        pub(crate) fn started(
+            &self,
+            _accepted_at: Option<Stamp>,
+            _queued: impl FnOnce() -> usize,
+            _running: u64,
+        ) {
+        }
         pub(crate) fn attempt_ended(&self, _started_at: Stamp) {}
         pub(crate) fn retried(&self, _running: u64) {}
         pub(crate) fn settled(&self, _outcome: super::Settled, _running: u64) {}

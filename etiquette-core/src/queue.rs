@@ -362,7 +362,7 @@ impl Decorum {
         shared.events.publish(id, || EventKind::Queued);
         match shared.jobs.try_send(job) {
             Ok(()) => {
-                shared.metrics.accepted(shared.backlog.len());
+                shared.metrics.accepted(|| shared.backlog.len());
                 Ok(TaskHandle::new(cell, Arc::clone(shared)))
             }
             Err(refused) => {

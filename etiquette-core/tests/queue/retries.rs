@@ -35,6 +35,17 @@ impl Attempts {
     }
 }
 
+/// A factory that records each attempt and fails it.
+fn always_failing(
+    attempts: &Attempts,
+) -> impl FnMut() -> std::future::Ready<Result<(), Transient>> + Send + 'static {
+    let recorder = attempts.clone();
+    move || {
+        recorder.record();
+        std::future::ready(Err(Transient))
+    }
+}
+
 fn secs(values: &[u64]) -> Vec<Duration> {
     values.iter().map(|&s| Duration::from_secs(s)).collect()
 }
@@ -61,13 +72,9 @@ impl std::error::Error for Permanent {}
 async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
     let handle = etiquette
         .decorum()
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Transient) }
-        })
+        .task(always_failing(&attempts))
         .retry(RetryPolicy::exponential(4, SECOND))
         .add()
         .await
@@ -93,13 +100,9 @@ async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
 async fn the_default_policy_is_three_attempts_one_then_two_seconds_apart() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
     let handle = etiquette
         .decorum()
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Transient) }
-        })
+        .task(always_failing(&attempts))
         .add()
         .await
         .unwrap();
@@ -115,21 +118,13 @@ async fn the_queue_wide_policy_applies_unless_a_task_overrides_it() {
         .unwrap();
     let decorum = etiquette.decorum();
     let (queue_wide, own) = (Attempts::new(), Attempts::new());
-    let recorder = queue_wide.clone();
     let first = decorum
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Transient) }
-        })
+        .task(always_failing(&queue_wide))
         .add()
         .await
         .unwrap();
-    let recorder = own.clone();
     let second = decorum
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Transient) }
-        })
+        .task(always_failing(&own))
         .retry(RetryPolicy::never())
         .add()
         .await
@@ -146,12 +141,8 @@ async fn jitter_shortens_each_wait_within_its_fraction() {
     let mut all = Vec::new();
     for _ in 0..50 {
         let attempts = Attempts::new();
-        let recorder = attempts.clone();
         decorum
-            .task(move || {
-                recorder.record();
-                async { Err::<(), _>(Transient) }
-            })
+            .task(always_failing(&attempts))
             .retry(RetryPolicy::exponential(3, 4 * SECOND).jitter(0.5))
             .add()
             .await
@@ -352,12 +343,8 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let decorum = etiquette.decorum();
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
     let waiting = decorum
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Transient) }
-        })
+        .task(always_failing(&attempts))
         .retry(RetryPolicy::exponential(3, 30 * SECOND))
         .add()
         .await
