@@ -108,8 +108,10 @@ impl Builder {
     }
 
     /// How many finished tasks stay findable by id through
-    /// [`Decorum::handle`](crate::Decorum::handle), newest first; unfinished
-    /// tasks always are. Bounds the memory kept for statuses.
+    /// [`Decorum::handle`](crate::Decorum::handle): the last
+    /// `finished_tasks` to finish; unfinished tasks always are. Bounds the
+    /// memory kept for statuses (finished tasks not retained may linger
+    /// unreachable until about as many newer ones are accepted).
     pub const fn status_retention(mut self, finished_tasks: usize) -> Self {
         self.status_retention = finished_tasks;
         self

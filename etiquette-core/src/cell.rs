@@ -2,7 +2,9 @@
 //! state machine deciding who settles the task, exactly once, and the status
 //! read from it.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::atomic::{
+    AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -25,6 +27,9 @@ pub(crate) struct TaskCell {
     pub(crate) id: TaskId,
     phase: AtomicU8,
     attempts: AtomicU32,
+    /// Its rank among the queue's finished tasks, from 1; 0 until it
+    /// finishes. Decides how long its status is retained.
+    finish_rank: AtomicU64,
     /// Why the last attempt failed and how long the task waits to retry;
     /// only touched by tasks that retry.
     retrying: Mutex<Option<(Duration, TaskError)>>,
@@ -41,6 +46,7 @@ impl TaskCell {
             id,
             phase: AtomicU8::new(QUEUED),
             attempts: AtomicU32::new(0),
+            finish_rank: AtomicU64::new(0),
             retrying: Mutex::new(None),
             outcome: OnceLock::new(),
             finished: Event::new(),
@@ -105,6 +111,17 @@ impl TaskCell {
 
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts.load(Acquire)
+    }
+
+    pub(crate) fn set_finish_rank(&self, rank: u64) {
+        self.finish_rank.store(rank, Release);
+    }
+
+    pub(crate) fn finish_rank(&self) -> Option<u64> {
+        match self.finish_rank.load(Acquire) {
+            0 => None,
+            rank => Some(rank),
+        }
     }
 
     /// Publishes the final status; called once, by whoever settled the task.

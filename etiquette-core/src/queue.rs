@@ -90,7 +90,12 @@ impl Etiquette {
             counters: Default::default(),
             outstanding: AtomicU64::new(0),
             settled: Notify::new(),
-            registry: Registry::new(config.status_retention),
+            registry: Registry::new(
+                config.status_retention,
+                config
+                    .queue_capacity
+                    .saturating_add(config.max_concurrent_tasks),
+            ),
             deadline: crate::signal::Signal::new(),
             events: Events::new(config.event_buffer),
             metrics: crate::metrics::Metrics::new(config.name),

@@ -1,8 +1,19 @@
 //! Finds a task's state by id, for as long as the retention allows.
+//!
+//! Every accepted task passes through here, so the common path is one
+//! uncontended lock of a slot the producer just wrote its neighbour into:
+//! ids are handed out in sequence, and task `id` lives in slot `id % slots`
+//! until a task `slots` ids younger takes the slot. Finishing a task writes
+//! nothing here but a number in its own cell. Only a task still wanted when
+//! its slot is taken (unfinished, or finished among the last `retention`)
+//! moves to a side map, which stays small: `slots` is sized so that a full
+//! queue rarely needs it.
 
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use concurrent_queue::ConcurrentQueue;
 // Ids are trusted sequential numbers: a fast non-cryptographic hash is
 // enough, and SipHash showed in the profile.
 use rustc_hash::FxHashMap as HashMap;
@@ -10,68 +21,135 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::TaskId;
 use crate::cell::TaskCell;
 
-/// Ids are handed out in sequence, so `id % SHARDS` spreads neighbouring
-/// tasks over different locks: producers and workers rarely meet.
-const SHARDS: usize = 16;
+/// Bounds on the slot ring: large enough to keep a small queue's tasks out of
+/// the side map, small enough that a huge queue capacity does not allocate
+/// megabytes up front (its extra tasks use the side map).
+const MIN_SLOTS: usize = 64;
+const MAX_SLOTS: usize = 1 << 16;
 
 /// Every unfinished task, plus the `retention` most recently finished ones.
-/// Memory stays bounded: unfinished tasks are bounded by the queue's capacity
-/// and concurrency (and by those waiting to retry), finished ones by the
-/// retention.
+/// Memory stays bounded: the ring holds at most `slots` cells, and the side
+/// map only unfinished tasks plus the retained finished ones (swept as it
+/// grows).
 pub(crate) struct Registry {
-    retention: usize,
-    shards: [Mutex<HashMap<TaskId, Arc<TaskCell>>>; SHARDS],
-    /// Finished ids, oldest first.
-    finished: ConcurrentQueue<TaskId>,
+    retention: u64,
+    slots: Box<[Mutex<Option<Arc<TaskCell>>>]>,
+    /// Tasks finished so far; a task's rank among them decides whether its
+    /// status is still retained.
+    finished: AtomicU64,
+    /// Tasks still wanted whose slot was taken by a younger task.
+    displaced: Mutex<HashMap<TaskId, Arc<TaskCell>>>,
+    /// Its length, read without the lock to decide on sweeps.
+    displaced_len: AtomicUsize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a single store, insert or remove, so
+    // the state is consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Registry {
-    pub(crate) fn new(retention: usize) -> Self {
+    /// A registry for a queue that holds up to `live` tasks waiting or
+    /// running at once.
+    pub(crate) fn new(retention: usize, live: usize) -> Self {
+        let slots = live
+            .saturating_add(retention)
+            .checked_next_power_of_two()
+            .unwrap_or(MAX_SLOTS)
+            .clamp(MIN_SLOTS, MAX_SLOTS);
+        Self::with_slots(retention, slots)
+    }
+
+    fn with_slots(retention: usize, slots: usize) -> Self {
         Self {
-            retention,
-            shards: Default::default(),
-            finished: ConcurrentQueue::unbounded(),
+            retention: u64::try_from(retention).unwrap_or(u64::MAX),
+            slots: (0..slots).map(|_| Mutex::new(None)).collect(),
+            finished: AtomicU64::new(0),
+            displaced: Mutex::default(),
+            displaced_len: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, id: TaskId) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskCell>>> {
-        let index = usize::try_from(id.get() % SHARDS as u64).unwrap_or_default();
-        // A shard stays consistent even if a holder panicked: every update is
-        // a single insert or remove.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn slot(&self, id: TaskId) -> &Mutex<Option<Arc<TaskCell>>> {
+        let index = id.get() % self.slots.len() as u64;
+        &self.slots[usize::try_from(index).unwrap_or_default()]
+    }
+
+    /// Whether `cell` is still to be found: unfinished, or finished among the
+    /// last `retention`.
+    fn wanted(&self, cell: &TaskCell) -> bool {
+        match cell.finish_rank() {
+            None => true,
+            Some(rank) => self.finished.load(Acquire).saturating_sub(rank) < self.retention,
+        }
     }
 
     pub(crate) fn insert(&self, cell: Arc<TaskCell>) {
-        self.shard(cell.id).insert(cell.id, cell);
+        let mut slot = lock(self.slot(cell.id));
+        if let Some(older) = slot.take()
+            && self.wanted(&older)
+        {
+            // Moved while the slot is still locked, so that a lookup finds it
+            // in one place or the other.
+            self.displace(older);
+        }
+        *slot = Some(cell);
     }
 
+    fn displace(&self, cell: Arc<TaskCell>) {
+        let mut displaced = lock(&self.displaced);
+        displaced.insert(cell.id, cell);
+        self.displaced_len.store(displaced.len(), Relaxed);
+    }
+
+    /// Forgets a task the queue refused after registering it.
     pub(crate) fn remove(&self, id: TaskId) {
-        self.shard(id).remove(&id);
+        let mut slot = lock(self.slot(id));
+        if slot.as_ref().is_some_and(|cell| cell.id == id) {
+            *slot = None;
+            return;
+        }
+        drop(slot);
+        let mut displaced = lock(&self.displaced);
+        displaced.remove(&id);
+        self.displaced_len.store(displaced.len(), Relaxed);
     }
 
     pub(crate) fn get(&self, id: TaskId) -> Option<Arc<TaskCell>> {
-        self.shard(id).get(&id).cloned()
+        let slot = lock(self.slot(id));
+        let cell = match slot.as_ref().filter(|cell| cell.id == id) {
+            Some(cell) => Arc::clone(cell),
+            None => {
+                drop(slot);
+                lock(&self.displaced).get(&id).cloned()?
+            }
+        };
+        self.wanted(&cell).then_some(cell)
     }
 
-    /// Keeps a finished task findable until `retention` newer ones finish.
-    pub(crate) fn finished(&self, id: TaskId) {
-        let _ = self.finished.push(id);
-        while self.finished.len() > self.retention {
-            match self.finished.pop() {
-                Ok(evicted) => self.remove(evicted),
-                Err(_) => break,
+    /// Ranks a task among the finished ones; call before its outcome is
+    /// published. From then on it stays findable until `retention` more
+    /// tasks finish.
+    pub(crate) fn finished(&self, cell: &TaskCell) {
+        let rank = self.finished.fetch_add(1, AcqRel) + 1;
+        cell.set_finish_rank(rank);
+        // Displaced tasks are forgotten as others finish: sweep them once
+        // every `len` finishes or so, which costs O(1) per finish.
+        let len = self.displaced_len.load(Relaxed);
+        if len > 0 {
+            let period = len.next_power_of_two().max(MIN_SLOTS) as u64;
+            if rank % period == 0 {
+                let mut displaced = lock(&self.displaced);
+                displaced.retain(|_, cell| self.wanted(cell));
+                self.displaced_len.store(displaced.len(), Relaxed);
             }
         }
     }
 
     #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.lock().unwrap().len())
-            .sum()
+    fn displaced_len(&self) -> usize {
+        lock(&self.displaced).len()
     }
 }
 
@@ -79,30 +157,116 @@ impl Registry {
 mod tests {
     use super::*;
 
+    fn cell(raw: u64) -> Arc<TaskCell> {
+        Arc::new(TaskCell::new(TaskId::new(raw)))
+    }
+
+    fn found(registry: &Registry, ids: std::ops::RangeInclusive<u64>) -> Vec<u64> {
+        ids.filter(|&raw| registry.get(TaskId::new(raw)).is_some())
+            .collect()
+    }
+
     #[test]
     fn keeps_unfinished_tasks_and_the_newest_finished_ones() {
-        let registry = Registry::new(2);
-        for raw in 1..=5 {
-            registry.insert(Arc::new(TaskCell::new(TaskId::new(raw))));
+        let registry = Registry::with_slots(2, 64);
+        let cells: Vec<_> = (1..=5).map(cell).collect();
+        for cell in &cells {
+            registry.insert(Arc::clone(cell));
         }
-        for raw in [1, 2, 3] {
-            registry.finished(TaskId::new(raw));
+        for cell in &cells[..3] {
+            registry.finished(cell);
         }
-        assert!(
-            registry.get(TaskId::new(1)).is_none(),
-            "oldest finished evicted"
-        );
-        for raw in [2, 3, 4, 5] {
-            assert!(registry.get(TaskId::new(raw)).is_some());
-        }
-        assert_eq!(registry.len(), 4);
+        assert_eq!(found(&registry, 1..=5), [2, 3, 4, 5]);
     }
 
     #[test]
     fn zero_retention_forgets_on_finish() {
-        let registry = Registry::new(0);
-        registry.insert(Arc::new(TaskCell::new(TaskId::new(1))));
-        registry.finished(TaskId::new(1));
-        assert_eq!(registry.len(), 0);
+        let registry = Registry::with_slots(0, 64);
+        let cell = cell(1);
+        registry.insert(Arc::clone(&cell));
+        assert!(registry.get(cell.id).is_some());
+        registry.finished(&cell);
+        assert!(registry.get(cell.id).is_none());
+    }
+
+    #[test]
+    fn a_task_outliving_its_slot_is_still_found_and_retained_after_it_finishes() {
+        // Four slots, so task 1's slot is taken by tasks 5, 9, 13...
+        let registry = Registry::with_slots(2, 4);
+        let long = cell(1);
+        registry.insert(Arc::clone(&long));
+        for raw in 2..=100 {
+            let short = cell(raw);
+            registry.insert(Arc::clone(&short));
+            registry.finished(&short);
+        }
+        assert_eq!(found(&registry, 1..=100), [1, 99, 100]);
+        registry.finished(&long);
+        assert_eq!(found(&registry, 1..=100), [1, 100], "1 finished last");
+        for raw in 101..=102 {
+            let short = cell(raw);
+            registry.insert(Arc::clone(&short));
+            registry.finished(&short);
+        }
+        assert_eq!(found(&registry, 1..=102), [101, 102]);
+    }
+
+    #[test]
+    fn displaced_tasks_are_swept_once_forgotten() {
+        let registry = Registry::with_slots(0, 4);
+        let cells: Vec<_> = (1..=1_000).map(cell).collect();
+        // All unfinished: every one displaced by its successor is kept.
+        for cell in &cells {
+            registry.insert(Arc::clone(cell));
+        }
+        assert_eq!(found(&registry, 1..=1_000).len(), 1_000);
+        for cell in &cells {
+            registry.finished(cell);
+        }
+        assert!(found(&registry, 1..=1_000).is_empty());
+        for raw in 1_001..=2_100 {
+            let cell = cell(raw);
+            registry.insert(Arc::clone(&cell));
+            registry.finished(&cell);
+        }
+        assert_eq!(registry.displaced_len(), 0, "forgotten tasks still held");
+    }
+
+    #[test]
+    fn removes_a_refused_task() {
+        let registry = Registry::with_slots(4, 64);
+        registry.insert(cell(1));
+        registry.remove(TaskId::new(1));
+        assert!(registry.get(TaskId::new(1)).is_none());
+    }
+
+    /// Producers and finishers racing over a tiny ring: an unfinished task is
+    /// never lost, whatever the interleaving.
+    #[test]
+    fn unfinished_tasks_are_found_under_races() {
+        let registry = Arc::new(Registry::with_slots(0, 8));
+        let producers: Vec<_> = (0..2u64)
+            .map(|producer| {
+                let registry = Arc::clone(&registry);
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    for raw in (0..2_000).map(|n| n * 2 + producer + 1) {
+                        let cell = cell(raw);
+                        registry.insert(Arc::clone(&cell));
+                        held.push(cell);
+                        if held.len() > 20 {
+                            let done = held.remove(0);
+                            registry.finished(&done);
+                        }
+                        for cell in &held {
+                            assert!(registry.get(cell.id).is_some(), "lost {}", cell.id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
     }
 }

@@ -114,8 +114,9 @@ impl Shared {
             .settled(settled, counters.running.load(Relaxed));
         self.events
             .publish(cell.id, || EventKind::from_final(&status));
+        // Ranked first: a reader who finds the outcome finds it retained.
+        self.registry.finished(cell);
         cell.finish(status);
-        self.registry.finished(cell.id);
         self.settle_one();
     }
 
