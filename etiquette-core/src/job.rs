@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::{Either, select};
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument as _, Span};
 
 use crate::cell::TaskCell;
@@ -94,9 +93,9 @@ pub(crate) struct Job {
     span: Span,
     /// When the task was accepted, until its first start.
     accepted_at: Option<Stamp>,
-    /// Holds one place in the queue's capacity until a worker first picks
-    /// the job up.
-    place: Option<OwnedSemaphorePermit>,
+    /// Whether it holds one place in the queue's capacity, as it does until
+    /// a worker first picks it up.
+    holds_place: bool,
 }
 
 impl Job {
@@ -105,7 +104,6 @@ impl Job {
         shared: Arc<Shared>,
         work: Work,
         timeout: Option<Duration>,
-        place: OwnedSemaphorePermit,
     ) -> Self {
         Self {
             // Made here, not in the worker, so that its parent is the span
@@ -120,7 +118,14 @@ impl Job {
             work,
             timeout,
             accepted_at: Some(Stamp::now()),
-            place: Some(place),
+            holds_place: true,
+        }
+    }
+
+    /// Gives the job's place in the queue back, once.
+    fn leave_queue(&mut self) {
+        if std::mem::take(&mut self.holds_place) {
+            self.shared.places.add_permits(1);
         }
     }
 
@@ -137,7 +142,7 @@ impl Job {
         let Some(attempt) = self.cell.begin_attempt() else {
             return; // cancelled while queued: already settled
         };
-        self.place = None;
+        self.leave_queue();
         let running = self.shared.counters.running.fetch_add(1, Relaxed) + 1;
         let backlog = &self.shared.backlog;
         self.shared
@@ -262,10 +267,9 @@ impl Job {
             };
             if waited && job.cell.leave_backoff() {
                 let shared = Arc::clone(&job.shared);
-                if let Err(refused) = shared.jobs.try_send(job) {
-                    // Only if release stopped the workers meanwhile.
-                    drop(refused.into_inner());
-                }
+                // Refused only if release stopped the workers meanwhile:
+                // dropping the job then settles it as cancelled.
+                drop(shared.backlog.push(job));
             }
             // Otherwise dropping `job` settles it as cancelled.
         };
@@ -276,6 +280,7 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        self.leave_queue();
         self.settle(Outcome::Cancelled);
     }
 }

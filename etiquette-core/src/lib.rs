@@ -68,6 +68,7 @@
 //! and `etiquette_task_run_seconds` (each attempt). Install the recorder
 //! before building the queue.
 
+mod backlog;
 mod builder;
 mod cell;
 mod context;

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit, TryAcquireError};
 
+use crate::backlog::Backlog;
 use crate::builder::{Builder, OnFull};
 use crate::cell::TaskCell;
 use crate::events::{EventKind, Events};
@@ -81,15 +82,14 @@ impl Etiquette {
     }
 
     pub(crate) fn start(config: Builder, spawner: Arc<dyn Spawner>) -> Result<Self, BuildError> {
-        let (jobs, backlog) = async_channel::unbounded();
         let shared = Arc::new(Shared {
-            jobs,
-            backlog,
-            places: Arc::new(Semaphore::new(config.queue_capacity)),
+            backlog: Backlog::new(),
+            places: Semaphore::new(config.queue_capacity),
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks)),
             counters: Default::default(),
-            outstanding: AtomicU64::new(0),
-            settled: Notify::new(),
+            settled: Default::default(),
+            releasing: AtomicBool::new(false),
+            drained: Notify::new(),
             registry: Registry::new(
                 config.status_retention,
                 config
@@ -100,7 +100,7 @@ impl Etiquette {
             events: Events::new(config.event_buffer),
             metrics: crate::metrics::Metrics::new(config.name),
             spawner,
-            next_id: AtomicU64::new(0),
+            next_id: Default::default(),
             config: Config {
                 on_full: config.on_full,
                 max_concurrent_tasks: config.max_concurrent_tasks,
@@ -116,7 +116,7 @@ impl Etiquette {
             let worker = work(Arc::clone(&shared), slot);
             if let Err(error) = shared.spawner.spawn(Box::pin(worker)) {
                 shared.close_intake();
-                shared.jobs.close();
+                shared.backlog.close();
                 return Err(error.into());
             }
         }
@@ -212,9 +212,9 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let place = self.wait_for_place().await?;
+        self.wait_for_place().await?;
         let timeout = self.inner.shared.config.timeout;
-        self.enqueue(Work::once(task), timeout, place)
+        self.enqueue(Work::once(task), timeout)
     }
 
     /// Adds a task if there is room now, without waiting.
@@ -228,9 +228,9 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let place = self.try_place()?;
+        self.try_place()?;
         let timeout = self.inner.shared.config.timeout;
-        self.enqueue(Work::once(task), timeout, place)
+        self.enqueue(Work::once(task), timeout)
     }
 
     /// Prepares a retryable task: `make` is called once per attempt to make
@@ -329,53 +329,56 @@ impl Decorum {
         self.inner.shared.stats()
     }
 
-    async fn wait_for_place(&self) -> Result<OwnedSemaphorePermit, AddTaskError> {
+    // A place is taken here and handed to the job, which gives it back (see
+    // `Job::leave_queue`): no `Arc` of the semaphore travels with each task,
+    // whose count producers and workers would otherwise both write.
+    async fn wait_for_place(&self) -> Result<(), AddTaskError> {
         match self.inner.shared.config.on_full {
-            OnFull::Wait => Arc::clone(&self.inner.shared.places)
-                .acquire_owned()
+            OnFull::Wait => self
+                .inner
+                .shared
+                .places
+                .acquire()
                 .await
+                .map(SemaphorePermit::forget)
                 .map_err(|_closed| AddTaskError::Released),
             OnFull::Reject => self.try_place(),
         }
     }
 
-    fn try_place(&self) -> Result<OwnedSemaphorePermit, AddTaskError> {
-        Arc::clone(&self.inner.shared.places)
-            .try_acquire_owned()
+    fn try_place(&self) -> Result<(), AddTaskError> {
+        self.inner
+            .shared
+            .places
+            .try_acquire()
+            .map(SemaphorePermit::forget)
             .map_err(|error| match error {
                 TryAcquireError::NoPermits => AddTaskError::Full,
                 TryAcquireError::Closed => AddTaskError::Released,
             })
     }
 
-    fn enqueue(
-        &self,
-        work: Work,
-        timeout: Option<Duration>,
-        place: OwnedSemaphorePermit,
-    ) -> Result<TaskHandle, AddTaskError> {
+    fn enqueue(&self, work: Work, timeout: Option<Duration>) -> Result<TaskHandle, AddTaskError> {
         let shared = &self.inner.shared;
         let id = TaskId::new(shared.next_id.fetch_add(1, Relaxed) + 1);
         let cell = Arc::new(TaskCell::new(id));
         shared.registry.insert(Arc::clone(&cell));
         // Counted before sending so that a snapshot never shows a task
         // settled that is not yet accepted.
-        shared.counters.accepted.fetch_add(1, Relaxed);
-        shared.outstanding.fetch_add(1, SeqCst);
-        let job = Job::new(Arc::clone(&cell), Arc::clone(shared), work, timeout, place);
+        shared.counters.accepted.fetch_add(1, SeqCst);
+        let job = Job::new(Arc::clone(&cell), Arc::clone(shared), work, timeout);
         // Before sending: a worker may start the task at once.
         shared.events.publish(id, || EventKind::Queued);
-        match shared.jobs.try_send(job) {
+        match shared.backlog.push(job) {
             Ok(()) => {
                 shared.metrics.accepted(|| shared.backlog.len());
                 Ok(TaskHandle::new(cell, Arc::clone(shared)))
             }
             Err(refused) => {
                 // Only once release has stopped the workers: never accepted.
-                refused.into_inner().refuse();
+                refused.refuse();
                 shared.registry.remove(id);
-                shared.counters.accepted.fetch_sub(1, Relaxed);
-                shared.settle_one();
+                shared.unaccept();
                 shared.events.publish(id, || EventKind::Cancelled);
                 Err(AddTaskError::Released)
             }
@@ -429,9 +432,9 @@ impl TaskBuilder<'_> {
     /// # Errors
     /// As [`Decorum::add_task`].
     pub async fn add(self) -> Result<TaskHandle, AddTaskError> {
-        let place = self.decorum.wait_for_place().await?;
+        self.decorum.wait_for_place().await?;
         let work = Self::work(self.retry, self.make, self.decorum);
-        self.decorum.enqueue(work, self.timeout, place)
+        self.decorum.enqueue(work, self.timeout)
     }
 
     /// Adds the task if there is room now, as [`Decorum::try_add_task`]
@@ -440,9 +443,9 @@ impl TaskBuilder<'_> {
     /// # Errors
     /// As [`Decorum::try_add_task`].
     pub fn try_add(self) -> Result<TaskHandle, AddTaskError> {
-        let place = self.decorum.try_place()?;
+        self.decorum.try_place()?;
         let work = Self::work(self.retry, self.make, self.decorum);
-        self.decorum.enqueue(work, self.timeout, place)
+        self.decorum.enqueue(work, self.timeout)
     }
 }
 

@@ -139,7 +139,7 @@ impl Registry {
         let len = self.displaced_len.load(Relaxed);
         if len > 0 {
             let period = len.next_power_of_two().max(MIN_SLOTS) as u64;
-            if rank % period == 0 {
+            if rank.is_multiple_of(period) {
                 let mut displaced = lock(&self.displaced);
                 displaced.retain(|_, cell| self.wanted(cell));
                 self.displaced_len.store(displaced.len(), Relaxed);

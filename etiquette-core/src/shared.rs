@@ -3,16 +3,16 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
 use futures_util::future::{Either, select};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::backlog::Backlog;
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::events::{EventKind, Events};
-use crate::job::Job;
 use crate::metrics::{Metrics, Settled};
 use crate::registry::Registry;
 use crate::signal::Signal;
@@ -30,26 +30,29 @@ pub(crate) struct Config {
 
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) jobs: Sender<Job>,
-    pub(crate) backlog: Receiver<Job>,
-    /// One permit per place in the queue; a job gives its permit back when a
-    /// worker first picks it up. Closed on release, which wakes waiting adders.
-    pub(crate) places: Arc<Semaphore>,
+    pub(crate) backlog: Backlog,
+    /// One permit per place in the queue, taken by an adder and given back
+    /// by its job when a worker first picks it up (or when the job is
+    /// dropped). Closed on release, which wakes waiting adders.
+    pub(crate) places: Semaphore,
     /// One permit per worker, held for the worker's whole life: all of them
     /// free means every worker has stopped.
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) counters: Counters,
-    /// Accepted tasks not yet settled; `settled` is notified when it drops
-    /// to zero.
-    pub(crate) outstanding: AtomicU64,
-    pub(crate) settled: Notify,
+    /// Accepted tasks settled so far; written by workers only, padded away
+    /// from `counters.accepted`, which producers write. Once `releasing`,
+    /// whoever settles the last task notifies `drained`.
+    pub(crate) settled: CachePadded<AtomicU64>,
+    pub(crate) releasing: AtomicBool,
+    pub(crate) drained: Notify,
     pub(crate) registry: Registry,
     /// Fired when a release deadline passes.
     pub(crate) deadline: Signal,
     pub(crate) events: Events,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
-    pub(crate) next_id: AtomicU64,
+    /// Written by producers only; padded away from what workers write.
+    pub(crate) next_id: CachePadded<AtomicU64>,
 }
 
 /// A task's final outcome, as accounted.
@@ -122,9 +125,28 @@ impl Shared {
 
     /// One accepted task fewer to wait for.
     pub(crate) fn settle_one(&self) {
-        if self.outstanding.fetch_sub(1, SeqCst) == 1 {
-            self.settled.notify_waiters();
+        self.settled.fetch_add(1, SeqCst);
+        self.notify_if_drained();
+    }
+
+    /// Takes back an acceptance counted by a producer whose task the queue
+    /// then refused.
+    pub(crate) fn unaccept(&self) {
+        self.counters.accepted.fetch_sub(1, SeqCst);
+        self.notify_if_drained();
+    }
+
+    fn notify_if_drained(&self) {
+        if self.releasing.load(SeqCst) && self.all_settled() {
+            self.drained.notify_waiters();
         }
+    }
+
+    /// Settled first, accepted second: every task counted as settled was
+    /// accepted earlier, so equal counts mean nothing accepted is unsettled.
+    fn all_settled(&self) -> bool {
+        let settled = self.settled.load(SeqCst);
+        settled == self.counters.accepted.load(SeqCst)
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -135,9 +157,9 @@ impl Shared {
     /// settle anything (the executor shut down).
     async fn drained(&self) {
         loop {
-            let mut notified = pin!(self.settled.notified());
+            let mut notified = pin!(self.drained.notified());
             notified.as_mut().enable();
-            if self.outstanding.load(SeqCst) == 0 {
+            if self.all_settled() {
                 return;
             }
             let stopped = pin!(self.workers_stopped());
@@ -158,19 +180,20 @@ impl Shared {
     async fn drain_and_stop(&self) {
         self.drained().await;
         // Nothing is left to run or retry: the workers may go.
-        self.jobs.close();
+        self.backlog.close();
         self.workers_stopped().await;
         // A task accepted in the instant between the count reaching zero and
         // the close, then failing, is settled by its retry timer: wait for it.
         self.drained().await;
         // Non-empty only if the executor dropped the workers: dropping the
         // jobs reports them cancelled.
-        while let Ok(job) = self.backlog.try_recv() {
+        while let Some(job) = self.backlog.try_pop() {
             drop(job);
         }
     }
 
     pub(crate) fn close_intake(&self) {
+        self.releasing.store(true, SeqCst);
         self.places.close();
     }
 

@@ -2,10 +2,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Live counters, shared by handles and workers.
+use crossbeam_utils::CachePadded;
+
+/// Live counters, shared by handles and workers. `accepted` is written by
+/// producers, the rest by workers: a cache line apart, so that neither side
+/// stalls on the other's writes.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) accepted: AtomicU64,
+    pub(crate) accepted: CachePadded<AtomicU64>,
     pub(crate) running: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
