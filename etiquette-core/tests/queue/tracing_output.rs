@@ -44,30 +44,33 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
         .with_ansi(false)
         .without_time()
         .finish();
-    // One thread, so the thread-local subscriber sees the workers too.
+    // Global, not scoped: tracing caches each callsite's interest
+    // process-wide, so a scoped subscriber misses the queue's `task` span
+    // whenever a test on another thread reached it first. Installing a
+    // global one re-asks every callsite. Other tests' lines land in the
+    // capture too; the lines looked for are this test's alone.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let etiquette = Etiquette::initiate(1).unwrap();
-            let decorum = etiquette.decorum();
-            let request = tracing::info_span!("request", path = "/signup");
-            let _entered = request.enter();
-            decorum
-                .add_task(async { tracing::info!("welcome email sent") })
-                .await
-                .unwrap();
-            decorum.add_task(async { explode() }).await.unwrap();
-            decorum
-                .add_task(async {
-                    Err::<(), _>(SendFailed(std::io::Error::other("connection refused")))
-                })
-                .await
-                .unwrap();
-            drop(_entered);
-            etiquette.release().await;
-        });
+    runtime.block_on(async {
+        let etiquette = Etiquette::initiate(1).unwrap();
+        let decorum = etiquette.decorum();
+        let request = tracing::info_span!("request", path = "/signup");
+        let _entered = request.enter();
+        decorum
+            .add_task(async { tracing::info!("welcome email sent") })
+            .await
+            .unwrap();
+        decorum.add_task(async { explode() }).await.unwrap();
+        decorum
+            .add_task(async {
+                Err::<(), _>(SendFailed(std::io::Error::other("connection refused")))
+            })
+            .await
+            .unwrap();
+        drop(_entered);
+        etiquette.release().await;
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
