@@ -162,3 +162,41 @@ async fn an_explicit_tokio_spawner_can_be_given() {
     etiquette.decorum().add_task(async {}).await.unwrap();
     assert_eq!(etiquette.release().await.completed, 1);
 }
+
+/// A stream of tasks that never wait must not keep the thread from the
+/// application's other work, such as serving requests.
+#[tokio::test(flavor = "current_thread")]
+async fn a_backlog_of_instant_tasks_does_not_starve_the_thread() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    const TASKS: usize = 1_000;
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(1)
+        .queue_capacity(TASKS)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..TASKS {
+        let ran = ran.clone();
+        // Without awaiting, so that nothing runs before the whole backlog
+        // is queued.
+        decorum
+            .try_add_task(async move {
+                ran.fetch_add(1, SeqCst);
+            })
+            .unwrap();
+    }
+    // Another task of the application, behind the worker in the run queue.
+    let other = tokio::spawn({
+        let ran = ran.clone();
+        async move { ran.load(SeqCst) }
+    });
+    let seen = other.await.unwrap();
+    assert!(
+        seen < TASKS,
+        "the other task waited for the whole backlog ({seen} tasks)"
+    );
+    assert_eq!(etiquette.release().await.completed, TASKS as u64);
+}
