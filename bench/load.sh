@@ -52,6 +52,10 @@ http_case() { # name, command...
     local noop add
     noop=$(rps /noop)
     add=$(rps /add-task)
+    if [ "$name" = axum ]; then
+        # The same increment through a hand-written spawn + semaphore.
+        echo "axum-spawn $noop $(rps /spawn-task)" >>"$OUT/http-spawn"
+    fi
     kill -TERM "$pid"
     wait "$pid" || true
     echo "$name $noop $add"
@@ -100,6 +104,9 @@ done
 while read -r name noop add; do
     echo "| $name /add-task req/s vs /noop | $add | $noop | $(ratio "$add" "$noop") |"
 done <"$OUT/http"
+while read -r name noop spawn; do
+    echo "| axum /spawn-task (spawn+semaphore) req/s vs /noop | $spawn | $noop | $(ratio "$spawn" "$noop") |"
+done <"$OUT/http-spawn"
 while read -r line; do
     producers=$(echo "$line" | field producers)
     echo "| add_task p50 / p99, $producers producer(s) | $(echo "$line" | field p50_ns) ns / $(echo "$line" | field p99_ns) ns | | |"

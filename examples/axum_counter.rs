@@ -37,6 +37,22 @@ async fn add_task(
     Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
+/// What `/add-task` does, written by hand as etiquette replaces it: no
+/// queue bound, no id, nothing drained at shutdown. Only for the load
+/// script's comparison.
+async fn spawn_task(State(counter): State<Arc<AtomicU64>>) -> &'static str {
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+    let Ok(slot) = SLOTS.acquire().await else {
+        return "closed";
+    };
+    tokio::spawn(async move {
+        let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!(current_count);
+        drop(slot);
+    });
+    "OK"
+}
+
 /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
 async fn task_status(
     decorum: Decorum,
@@ -58,8 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/add-task", get(add_task))
         .route("/tasks/{id}", get(task_status))
-        // The baseline the load script compares `/add-task` with.
+        // The baselines the load script compares `/add-task` with: doing
+        // nothing, and the hand-written `tokio::spawn` + `Semaphore`.
         .route("/noop", get(|| async { "OK" }))
+        .route("/spawn-task", get(spawn_task))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(support::address()).await?;

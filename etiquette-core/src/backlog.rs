@@ -60,7 +60,9 @@ impl Backlog {
                 Err(PopError::Empty) => {}
             }
             // Listen, then look again: a push in between would be missed.
-            let listener = self.ready.listen();
+            // The listener lives on this future's stack: parking allocates
+            // nothing.
+            event_listener::listener!(self.ready => listener);
             match self.take() {
                 Ok(job) => return Some(job),
                 Err(PopError::Closed) => return None,
