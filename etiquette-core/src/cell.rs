@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{
     AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+    Ordering::SeqCst, fence,
 };
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -127,7 +128,14 @@ impl TaskCell {
     /// Publishes the final status; called once, by whoever settled the task.
     pub(crate) fn finish(&self, status: TaskStatus) {
         let _ = self.outcome.set(status);
-        self.finished.notify(usize::MAX);
+        // `notify` would allocate the event's state on first use, for every
+        // task, though most are never awaited. The fence pairs with the one
+        // `listen` makes: a waiter registered too late to be counted here
+        // sees the outcome when it looks again.
+        fence(SeqCst);
+        if self.finished.total_listeners() > 0 {
+            self.finished.notify(usize::MAX);
+        }
     }
 
     /// Resolves once the final status is published.
@@ -178,6 +186,22 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// A waiter racing the finish: whatever the interleaving, it wakes.
+    #[test]
+    fn a_waiter_racing_the_finish_always_sees_it() {
+        for _ in 0..2_000 {
+            let cell = Arc::new(TaskCell::new(TaskId::new(1)));
+            let waiter = {
+                let cell = cell.clone();
+                std::thread::spawn(move || {
+                    futures_executor::block_on(cell.finished()).is_finished()
+                })
+            };
+            cell.finish(TaskStatus::Succeeded { attempts: 1 });
+            assert!(waiter.join().unwrap());
+        }
+    }
 
     /// A cancel racing a worker's claim and a retry: whatever the
     /// interleaving, exactly one party settles the task.

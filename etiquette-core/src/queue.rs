@@ -334,6 +334,8 @@ impl Decorum {
     // whose count producers and workers would otherwise both write.
     async fn wait_for_place(&self) -> Result<(), AddTaskError> {
         match self.inner.shared.config.on_full {
+            // With room in the queue, a plain CAS: no waiter node is built.
+            OnFull::Wait if self.try_place().is_ok() => Ok(()),
             OnFull::Wait => self
                 .inner
                 .shared
