@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -136,7 +136,7 @@ impl Job {
 
     /// Runs one attempt, then settles the task or schedules its retry.
     pub(crate) async fn run(mut self) {
-        if self.shared.deadline.is_fired() {
+        if self.shared.deadline.load(SeqCst) {
             return; // dropping settles it as cancelled
         }
         let Some(attempt) = self.cell.begin_attempt() else {
@@ -189,7 +189,8 @@ impl Job {
         }
     }
 
-    /// Races the attempt against its time limit and both cancellations. The
+    /// Races the attempt against its time limit and its cancellation (by
+    /// its handle or a release deadline). The
     /// attempt is polled first, so one that finishes at once never touches
     /// the timer or the cancellation tokens.
     async fn attempt(&mut self, number: u32) -> AttemptEnd {
@@ -203,9 +204,9 @@ impl Job {
         let mut timer = self
             .timeout
             .map(|limit| (limit, self.shared.spawner.sleep(limit)));
-        // Not polled, so costing nothing, unless the attempt has to wait.
+        // Not polled, so costing nothing, unless the attempt has to wait. A
+        // release deadline fires it too.
         let mut cancelled = pin!(self.cell.cancel.fired());
-        let mut deadline = pin!(self.shared.deadline.fired());
         poll_fn(|cx| {
             if let Poll::Ready(result) = attempt.poll_unpin(cx) {
                 return Poll::Ready(match result {
@@ -218,7 +219,7 @@ impl Job {
             {
                 return Poll::Ready(AttemptEnd::TimedOut(*limit));
             }
-            if cancelled.as_mut().poll(cx).is_ready() || deadline.as_mut().poll(cx).is_ready() {
+            if cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(AttemptEnd::Cancelled);
             }
             Poll::Pending
@@ -259,11 +260,7 @@ impl Job {
             let job = self;
             let waited = {
                 let cancelled = pin!(job.cell.cancel.fired());
-                let deadline = pin!(job.shared.deadline.fired());
-                matches!(
-                    select(sleep, select(cancelled, deadline)).await,
-                    Either::Left(_)
-                )
+                matches!(select(sleep, cancelled).await, Either::Left(_))
             };
             if waited && job.cell.leave_backoff() {
                 let shared = Arc::clone(&job.shared);

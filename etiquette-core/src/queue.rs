@@ -96,7 +96,7 @@ impl Etiquette {
                     .queue_capacity
                     .saturating_add(config.max_concurrent_tasks),
             ),
-            deadline: crate::signal::Signal::new(),
+            deadline: AtomicBool::new(false),
             events: Events::new(config.event_buffer),
             metrics: crate::metrics::Metrics::new(config.name),
             spawner,

@@ -128,6 +128,20 @@ impl Registry {
         self.wanted(&cell).then_some(cell)
     }
 
+    /// Calls `f` on every unfinished task: once, when a release deadline
+    /// passes, so a scan of every slot is fine.
+    pub(crate) fn for_each_unfinished(&self, mut f: impl FnMut(&TaskCell)) {
+        let unfinished = |cell: &&Arc<TaskCell>| cell.finish_rank().is_none();
+        for slot in &self.slots {
+            if let Some(cell) = lock(slot).as_ref().filter(unfinished) {
+                f(cell);
+            }
+        }
+        for cell in lock(&self.displaced).values().filter(unfinished) {
+            f(cell);
+        }
+    }
+
     /// Ranks a task among the finished ones; call before its outcome is
     /// published. From then on it stays findable until `retention` more
     /// tasks finish.
@@ -230,6 +244,22 @@ mod tests {
             registry.finished(&cell);
         }
         assert_eq!(registry.displaced_len(), 0, "forgotten tasks still held");
+    }
+
+    #[test]
+    fn visits_every_unfinished_task_in_slots_and_displaced() {
+        let registry = Registry::with_slots(8, 4);
+        let cells: Vec<_> = (1..=10).map(cell).collect();
+        for cell in &cells {
+            registry.insert(Arc::clone(cell));
+        }
+        for cell in [&cells[0], &cells[4], &cells[9]] {
+            registry.finished(cell);
+        }
+        let mut visited = Vec::new();
+        registry.for_each_unfinished(|cell| visited.push(cell.id.get()));
+        visited.sort_unstable();
+        assert_eq!(visited, [2, 3, 4, 6, 7, 8, 9]);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::events::{EventKind, Events};
 use crate::metrics::{Metrics, Settled};
 use crate::registry::Registry;
-use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
@@ -46,8 +45,9 @@ pub(crate) struct Shared {
     pub(crate) releasing: AtomicBool,
     pub(crate) drained: Notify,
     pub(crate) registry: Registry,
-    /// Fired when a release deadline passes.
-    pub(crate) deadline: Signal,
+    /// Set when a release deadline passes; jobs check it before each
+    /// attempt, and every unfinished task's cancel signal fires with it.
+    pub(crate) deadline: AtomicBool,
     pub(crate) events: Events,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
@@ -215,7 +215,10 @@ impl Shared {
                 ?timeout,
                 "release deadline passed: cancelling unfinished tasks"
             );
-            self.deadline.fire();
+            // Set first: a task the sweep below misses, because it is
+            // accepted or started just after, sees the flag instead.
+            self.deadline.store(true, SeqCst);
+            self.registry.for_each_unfinished(|cell| cell.cancel.fire());
             drained.await;
         }
         self.report()

@@ -1,32 +1,35 @@
-//! A one-shot, many-listener signal: set once, observed by any number of
-//! waiters.
+//! A one-shot signal with one waiter: a task's cancel request, set once by
+//! a handle (or a release deadline) and awaited by whoever is running or
+//! parking the task at the time.
 //!
-//! Every task carries one (its cancel request), so it must cost nothing
-//! until somebody waits: a flag plus an `event_listener::Event`, which does
-//! not allocate until its first listener. `CancellationToken` allocates and
-//! locks on creation and on every wait, which showed in the benchmarks.
+//! Every task carries one, so it must cost nothing until it is used: a flag
+//! and an `AtomicWaker`, which registers a waiter without a lock or an
+//! allocation. A many-listener event would lock a shared list twice for
+//! every task that awaits anything, and allocate on first use.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::task::Poll;
 
-use event_listener::Event;
+use futures_util::task::AtomicWaker;
 
 pub(crate) struct Signal {
     fired: AtomicBool,
-    event: Event,
+    waiter: AtomicWaker,
 }
 
 impl Signal {
     pub(crate) const fn new() -> Self {
         Self {
             fired: AtomicBool::new(false),
-            event: Event::new(),
+            waiter: AtomicWaker::new(),
         }
     }
 
-    /// Sets the signal and wakes every waiter; later calls do nothing.
+    /// Sets the signal and wakes the waiter; later calls do nothing.
     pub(crate) fn fire(&self) {
         if !self.fired.swap(true, SeqCst) {
-            self.event.notify(usize::MAX);
+            self.waiter.wake();
         }
     }
 
@@ -34,20 +37,31 @@ impl Signal {
         self.fired.load(SeqCst)
     }
 
-    /// Resolves once the signal is set.
+    /// Resolves once the signal is set. Only one future may wait at a time:
+    /// a second one's registration replaces the first's.
     pub(crate) async fn fired(&self) {
-        loop {
-            if self.is_fired() {
-                return;
+        // A waiter that gives up must not leave its waker behind: it would
+        // keep the waiting task's memory alive as long as the signal lives.
+        struct Unregister<'a>(&'a AtomicWaker);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                drop(self.0.take());
             }
-            // Listen, then check again: a `fire` between the first check and
-            // the listen would otherwise be missed.
-            let listener = self.event.listen();
-            if self.is_fired() {
-                return;
-            }
-            listener.await;
         }
+        let _unregister = Unregister(&self.waiter);
+        poll_fn(|cx| {
+            if self.is_fired() {
+                return Poll::Ready(());
+            }
+            // Register, then look again: a `fire` in between would be missed.
+            self.waiter.register(cx.waker());
+            if self.is_fired() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -57,20 +71,16 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn every_waiter_sees_the_signal_whenever_it_fires() {
-        for _ in 0..200 {
+    fn the_waiter_sees_the_signal_whenever_it_fires() {
+        for _ in 0..2_000 {
             let signal = Arc::new(Signal::new());
-            let waiters: Vec<_> = (0..3)
-                .map(|_| {
-                    let signal = signal.clone();
-                    std::thread::spawn(move || futures_executor::block_on(signal.fired()))
-                })
-                .collect();
+            let waiter = {
+                let signal = signal.clone();
+                std::thread::spawn(move || futures_executor::block_on(signal.fired()))
+            };
             signal.fire();
             signal.fire();
-            for waiter in waiters {
-                waiter.join().unwrap();
-            }
+            waiter.join().unwrap();
             assert!(signal.is_fired());
         }
     }
