@@ -38,46 +38,58 @@ wait_for_port() {
     return 1
 }
 
-# requests per second from wrk
-rps() {
-    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$PORT$1" \
-        | awk '/Requests\/sec/ {print int($2)}'
+# user + system CPU time of a process and all its threads, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# One wrk run against a route of the server with this pid:
+# "requests/s server-CPU-microseconds-per-request". The second figure is the
+# steadier one on a noisy machine: it does not depend on how the cores were
+# shared out during the run.
+measure() { # pid route
+    local before after out
+    before=$(cpu_ticks "$1")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$PORT$2")
+    after=$(cpu_ticks "$1")
+    echo "$out" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+        / requests in / {requests = $1}
+        /Requests\/sec/ {rps = int($2)}
+        END {printf "%d %.1f\n", rps, ticks / hz * 1e6 / requests}'
 }
 
-# best requests per second of each route over $ROUNDS interleaved rounds, so
-# that the machine's drift hits every route alike: "best1 best2 ..."
-best_rps() { # route...
-    local -a best=()
-    local i r
+# Each route's best requests/s and least CPU per request over $ROUNDS
+# interleaved rounds, so that the machine's drift hits every route alike:
+# "rps1 cpu1 rps2 cpu2 ..."
+best_of() { # pid route...
+    local pid=$1
+    shift
+    local -a rps=() cpu=()
+    local i r now_rps now_cpu
     for ((r = 0; r < ROUNDS; r++)); do
         i=0
         for route in "$@"; do
-            local now
-            now=$(rps "$route")
-            if [ -z "${best[$i]:-}" ] || [ "$now" -gt "${best[$i]}" ]; then best[$i]=$now; fi
+            read -r now_rps now_cpu < <(measure "$pid" "$route")
+            if [ -z "${rps[$i]:-}" ] || [ "$now_rps" -gt "${rps[$i]}" ]; then rps[$i]=$now_rps; fi
+            if [ -z "${cpu[$i]:-}" ] || awk -v a="$now_cpu" -v b="${cpu[$i]}" 'BEGIN {exit !(a < b)}'; then
+                cpu[$i]=$now_cpu
+            fi
             i=$((i + 1))
         done
     done
-    echo "${best[*]}"
+    for ((i = 0; i < $#; i++)); do printf '%s %s ' "${rps[$i]}" "${cpu[$i]}"; done
+    echo
 }
 
-http_case() { # name, command...
-    local name=$1
-    shift
+# Prints "name noop_rps noop_cpu add_rps add_cpu [spawn_rps spawn_cpu]".
+http_case() { # name, routes, command...
+    local name=$1 routes=$2
+    shift 2
     PORT=$PORT RUST_LOG=warn "$@" >"$OUT/$name.log" 2>&1 &
     local pid=$!
     wait_for_port
-    local noop add spawn
-    if [ "$name" = axum ]; then
-        # Also the same increment through a hand-written spawn + semaphore.
-        read -r noop add spawn < <(best_rps /noop /add-task /spawn-task)
-        echo "axum-spawn $noop $spawn" >>"$OUT/http-spawn"
-    else
-        read -r noop add < <(best_rps /noop /add-task)
-    fi
+    # shellcheck disable=SC2086 # the routes are words
+    echo "$name $(best_of "$pid" $routes)"
     kill -TERM "$pid"
     wait "$pid" || true
-    echo "$name $noop $add"
 }
 
 echo "== in-process throughput, trivial tasks (best of 5, interleaved)"
@@ -88,17 +100,19 @@ echo "== add_task latency with room in the queue"
 ./target/release/examples/enqueue_latency | tee "$OUT/latency"
 
 echo "== HTTP: /add-task against /noop, wrk -t2 -c$CONNECTIONS -d$DURATION, best of $ROUNDS interleaved rounds"
+echo "   (name, then requests/s and server CPU µs per request of each route)"
 {
-    http_case axum ./target/release/axum_counter
-    http_case actix ./target/release/actix_counter
-    http_case poem ./target/release/poem_counter
+    # axum also serves the same increment through a hand-written spawn +
+    # semaphore, the baseline for handing work off at all.
+    http_case axum "/noop /add-task /spawn-task" ./target/release/axum_counter
+    http_case actix "/noop /add-task" ./target/release/actix_counter
+    http_case poem "/noop /add-task" ./target/release/poem_counter
     (cd bench/python && exec "$VENV/bin/uvicorn" app:app --port "$PORT" --loop uvloop --log-level warning) >"$OUT/fastapi.log" 2>&1 &
     pid=$!
     wait_for_port
-    read -r noop add < <(best_rps /noop /add-task)
+    echo "fastapi $(best_of "$pid" /noop /add-task)"
     kill -TERM "$pid"
     wait "$pid" || true
-    echo "fastapi $noop $add"
 } | tee "$OUT/http"
 
 echo "== overload: 60k requests/s for 10 s, 100 ms tasks, 16 at once"
@@ -119,12 +133,15 @@ for limit in 1 16 1024; do
     echo "| trivial tasks/s, limit $limit, vs spawn+semaphore | $ours | $naive | $(ratio "$ours" "$naive") |"
     echo "| trivial tasks/s, limit $limit, vs Python etiquette | $ours | $python | $(ratio "$ours" "$python") |"
 done
-while read -r name noop add; do
+while read -r name noop noop_cpu add add_cpu spawn spawn_cpu; do
     echo "| $name /add-task req/s vs /noop | $add | $noop | $(ratio "$add" "$noop") |"
+    echo "| $name server CPU µs per request, /add-task vs /noop | $add_cpu | $noop_cpu | $(ratio "$add_cpu" "$noop_cpu") |"
+    if [ -n "$spawn" ]; then
+        echo "| $name /spawn-task (spawn+semaphore) req/s vs /noop | $spawn | $noop | $(ratio "$spawn" "$noop") |"
+        echo "| $name server CPU µs per request, /spawn-task vs /noop | $spawn_cpu | $noop_cpu | $(ratio "$spawn_cpu" "$noop_cpu") |"
+        echo "| $name /add-task vs /spawn-task: req/s, CPU per request | $add, $add_cpu | $spawn, $spawn_cpu | $(ratio "$add" "$spawn"), $(ratio "$add_cpu" "$spawn_cpu") |"
+    fi
 done <"$OUT/http"
-while read -r name noop spawn; do
-    echo "| axum /spawn-task (spawn+semaphore) req/s vs /noop | $spawn | $noop | $(ratio "$spawn" "$noop") |"
-done <"$OUT/http-spawn"
 while read -r line; do
     producers=$(echo "$line" | field producers)
     echo "| add_task p50 / p99, $producers producer(s) | $(echo "$line" | field p50_ns) ns / $(echo "$line" | field p99_ns) ns | | |"

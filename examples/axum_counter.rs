@@ -38,19 +38,25 @@ async fn add_task(
 }
 
 /// What `/add-task` does, written by hand as etiquette replaces it: no
-/// queue bound, no id, nothing drained at shutdown. Only for the load
-/// script's comparison.
-async fn spawn_task(State(counter): State<Arc<AtomicU64>>) -> &'static str {
+/// queue bound, no status to look up, nothing drained at shutdown. It
+/// answers the same way, with an id, so that the load script compares like
+/// with like.
+async fn spawn_task(
+    State(counter): State<Arc<AtomicU64>>,
+) -> Result<([(&'static str, String); 1], &'static str), StatusCode> {
     static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
-    let Ok(slot) = SLOTS.acquire().await else {
-        return "closed";
-    };
+    static IDS: AtomicU64 = AtomicU64::new(0);
+    let slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|_closed| StatusCode::SERVICE_UNAVAILABLE)?;
+    let id = IDS.fetch_add(1, Ordering::Relaxed) + 1;
     tokio::spawn(async move {
         let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::info!(current_count);
         drop(slot);
     });
-    "OK"
+    Ok(([("x-task-id", id.to_string())], "OK"))
 }
 
 /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
