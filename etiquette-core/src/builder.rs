@@ -117,8 +117,10 @@ impl Builder {
         self
     }
 
-    /// How many tasks may run at the same time. Each slot is one small idle
-    /// future on the executor until work arrives.
+    /// How many tasks may run at the same time. Each slot is one idle
+    /// future on the executor until work arrives, started when the queue is
+    /// built: about 1 KiB each on tokio (1,024 slots: 1 MiB; 100,000: 92 MiB),
+    /// and release wakes every one of them.
     pub const fn max_concurrent_tasks(mut self, max: usize) -> Self {
         self.max_concurrent_tasks = max;
         self
