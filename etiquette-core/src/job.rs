@@ -40,7 +40,9 @@ impl Work {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        Self::Once(Some(Box::pin(async move { task.await.into_result() })))
+        // `map` polls the task where it lies; an `async move` wrapper would
+        // first move it into its own state, a copy of the whole future.
+        Self::Once(Some(Box::pin(task.map(TaskOutput::into_result))))
     }
 
     pub(crate) fn make_attempt<M, F>(mut make: M) -> MakeAttempt
@@ -49,10 +51,7 @@ impl Work {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        Box::new(move |context| -> Attempt {
-            let attempt = make(context);
-            Box::pin(async move { attempt.await.into_result() })
-        })
+        Box::new(move |context| -> Attempt { Box::pin(make(context).map(TaskOutput::into_result)) })
     }
 
     pub(crate) fn retryable(make: MakeAttempt, policy: RetryPolicy) -> Self {
