@@ -189,9 +189,10 @@ impl Job {
     }
 
     /// Races the attempt against its time limit and its cancellation (by
-    /// its handle or a release deadline). The
-    /// attempt is polled first, so one that finishes at once never touches
-    /// the timer or the cancellation tokens.
+    /// its handle or a release deadline). The attempt is polled first, so
+    /// one that finishes at once never polls the timer (which is created
+    /// up front, so that the limit counts from the attempt's start) or the
+    /// cancel signal.
     async fn attempt(&mut self, number: u32) -> AttemptEnd {
         let context = || TaskContext::new(self.cell.id, number, Arc::clone(&self.shared));
         let Some(attempt) = self.work.next_attempt(context) else {

@@ -29,8 +29,8 @@ const MAX_SLOTS: usize = 1 << 16;
 
 /// Every unfinished task, plus the `retention` most recently finished ones.
 /// Memory stays bounded: the ring holds at most `slots` cells, and the side
-/// map only unfinished tasks plus the retained finished ones (swept as it
-/// grows).
+/// map only unfinished tasks plus the retained finished ones (forgotten
+/// ones are swept out as other tasks finish).
 pub(crate) struct Registry {
     retention: u64,
     slots: Box<[Mutex<Option<Arc<TaskCell>>>]>,
