@@ -1,6 +1,7 @@
 //! One accepted task on its way through the queue: its attempts, its
 //! retries, and the guarantee that it is accounted for on every path.
 
+use std::borrow::Borrow;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -81,12 +82,16 @@ enum AttemptEnd {
     Cancelled,
 }
 
-/// A task between acceptance and its outcome. Dropped before it is settled
-/// (by a release deadline, or with an executor that shut down), it reports
-/// itself cancelled.
+/// A task between acceptance and its outcome.
+///
+/// It holds no handle on the queue: whoever has the job in hand lends it
+/// the queue's state. A reference count per task, taken by the producer and
+/// dropped by a worker on another thread, made both write one cache line
+/// on every task. A job is therefore settled by whoever drops it: a worker
+/// or retry timer through [`InHand`], and the queue itself for jobs left in
+/// the backlog ([`cancel`](Self::cancel)).
 pub(crate) struct Job {
     pub(crate) cell: Arc<TaskCell>,
-    shared: Arc<Shared>,
     work: Work,
     timeout: Option<Duration>,
     span: Span,
@@ -98,12 +103,7 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    pub(crate) fn new(
-        cell: Arc<TaskCell>,
-        shared: Arc<Shared>,
-        work: Work,
-        timeout: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(cell: Arc<TaskCell>, work: Work, timeout: Option<Duration>) -> Self {
         Self {
             // Made here, not in the worker, so that its parent is the span
             // current where the task was added: the request's.
@@ -113,7 +113,6 @@ impl Job {
                 attempt = tracing::field::Empty
             ),
             cell,
-            shared,
             work,
             timeout,
             accepted_at: Some(Stamp::now()),
@@ -122,79 +121,42 @@ impl Job {
     }
 
     /// Gives the job's place in the queue back, once.
-    fn leave_queue(&mut self) {
+    fn leave_queue(&mut self, shared: &Shared) {
         if std::mem::take(&mut self.holds_place) {
-            self.shared.places.add_permits(1);
+            shared.places.add_permits(1);
         }
     }
 
     /// Called when the queue refused the job: it was never accepted.
-    pub(crate) fn refuse(self) {
+    pub(crate) fn refuse(mut self, shared: &Shared) {
         self.cell.refuse();
+        self.leave_queue(shared);
+    }
+
+    /// Settles the task as cancelled, unless it is settled already: the job
+    /// will never run again.
+    pub(crate) fn cancel(mut self, shared: &Shared) {
+        self.leave_queue(shared);
+        self.settle(shared, Outcome::Cancelled);
     }
 
     /// Runs one attempt, then settles the task or schedules its retry.
-    pub(crate) async fn run(mut self) {
-        if self.shared.deadline.load(SeqCst) {
-            return; // dropping settles it as cancelled
+    pub(crate) fn run(self, shared: &Arc<Shared>) -> impl Future<Output = ()> + '_ {
+        // In hand before the future is first polled: dropped even then, it
+        // settles the task.
+        InHand {
+            job: Some(self),
+            shared,
         }
-        let Some(attempt) = self.cell.begin_attempt() else {
-            return; // cancelled while queued: already settled
-        };
-        self.leave_queue();
-        let running = self.shared.counters.running.fetch_add(1, Relaxed) + 1;
-        let backlog = &self.shared.backlog;
-        self.shared
-            .metrics
-            .started(self.accepted_at.take(), || backlog.len(), running);
-        self.shared
-            .events
-            .publish(self.cell.id, || EventKind::Started { attempt });
-        self.span.record("attempt", attempt);
-        let span = self.span.clone();
-        let started_at = Stamp::now();
-        let end = self.attempt(attempt).instrument(span.clone()).await;
-        self.shared.metrics.attempt_ended(started_at);
-        let _entered = span.enter();
-        match end {
-            AttemptEnd::Finished(Ok(())) => self.settle(Outcome::Succeeded),
-            AttemptEnd::Finished(Err(error)) => {
-                let retry = self
-                    .work
-                    .policy()
-                    .is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
-                let error = TaskError::failed(error);
-                if retry {
-                    self.retry_later(attempt, error);
-                } else {
-                    self.settle(Outcome::Failed(error));
-                }
-            }
-            AttemptEnd::Panicked(message) => {
-                self.settle(Outcome::Failed(TaskError::panicked(message)));
-            }
-            AttemptEnd::TimedOut(limit) => {
-                let retry = self
-                    .work
-                    .policy()
-                    .is_some_and(|policy| policy.retries_timeout(attempt));
-                if retry {
-                    self.retry_later(attempt, TaskError::timed_out(limit));
-                } else {
-                    self.settle(Outcome::TimedOut(limit));
-                }
-            }
-            AttemptEnd::Cancelled => self.settle(Outcome::Cancelled),
-        }
+        .run()
     }
-
     /// Races the attempt against its time limit and its cancellation (by
     /// its handle or a release deadline). The attempt is polled first, so
     /// one that finishes at once never polls the timer (which is created
     /// up front, so that the limit counts from the attempt's start) or the
     /// cancel signal.
-    async fn attempt(&mut self, number: u32) -> AttemptEnd {
-        let context = || TaskContext::new(self.cell.id, number, Arc::clone(&self.shared));
+    async fn attempt(&mut self, shared: &Arc<Shared>, number: u32) -> AttemptEnd {
+        let context = || TaskContext::new(self.cell.id, number, Arc::clone(shared));
         let Some(attempt) = self.work.next_attempt(context) else {
             // A one-shot task is never retried, so this cannot happen; if it
             // did, the task would be reported cancelled rather than lost.
@@ -203,7 +165,7 @@ impl Job {
         let mut attempt = AssertUnwindSafe(attempt).catch_unwind();
         let mut timer = self
             .timeout
-            .map(|limit| (limit, self.shared.spawner.sleep(limit)));
+            .map(|limit| (limit, shared.spawner.sleep(limit)));
         // Not polled, so costing nothing, unless the attempt has to wait. A
         // release deadline fires it too.
         let mut cancelled = pin!(self.cell.cancel.fired());
@@ -227,58 +189,142 @@ impl Job {
         .await
     }
 
-    fn settle(&self, outcome: Outcome) {
+    fn settle(&self, shared: &Shared, outcome: Outcome) {
         if let Some(phase) = self.cell.settle() {
             let attempts = self.cell.attempts();
-            self.shared.record(&self.cell, phase, attempts, outcome);
+            shared.record(&self.cell, phase, attempts, outcome);
         }
     }
 
     /// Frees the slot, waits out the backoff on a timer of its own, then
     /// puts the task back in line. Cancellation during the wait settles it.
-    fn retry_later(self, attempt: u32, error: TaskError) {
+    fn retry_later(self, shared: &Arc<Shared>, attempt: u32, error: TaskError) {
         let Some(delay) = self.work.policy().map(|policy| policy.next_delay(attempt)) else {
+            self.cancel(shared); // unreachable: only retryable work retries
             return;
         };
         tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
-        self.shared
-            .events
-            .publish(self.cell.id, || EventKind::Retrying {
-                attempt,
-                backoff: delay,
-                error: error.to_string(),
-            });
+        shared.events.publish(self.cell.id, || EventKind::Retrying {
+            attempt,
+            backoff: delay,
+            error: error.to_string(),
+        });
         if !self.cell.enter_backoff(delay, error) {
-            return;
+            return; // cancelled meanwhile: already settled
         }
-        let running = self.shared.counters.running.fetch_sub(1, Relaxed) - 1;
-        self.shared.counters.retried.fetch_add(1, Relaxed);
-        self.shared.metrics.retried(running);
-        let shared = Arc::clone(&self.shared);
+        let running = shared.counters.running.fetch_sub(1, Relaxed) - 1;
+        shared.counters.retried.fetch_add(1, Relaxed);
+        shared.metrics.retried(running);
         let sleep = shared.spawner.sleep(delay);
+        // Made before the timer future, so that a timer the executor drops
+        // unpolled still settles the task.
+        let mut in_hand = InHand {
+            job: Some(self),
+            shared: Arc::clone(shared),
+        };
         let retry = async move {
-            let job = self;
+            let Some(cell) = in_hand.job.as_ref().map(|job| Arc::clone(&job.cell)) else {
+                return;
+            };
             let waited = {
-                let cancelled = pin!(job.cell.cancel.fired());
+                let cancelled = pin!(cell.cancel.fired());
                 matches!(select(sleep, cancelled).await, Either::Left(_))
             };
-            if waited && job.cell.leave_backoff() {
-                let shared = Arc::clone(&job.shared);
-                // Refused only if release stopped the workers meanwhile:
-                // dropping the job then settles it as cancelled.
-                drop(shared.backlog.push(job));
+            if waited
+                && cell.leave_backoff()
+                && let Some(job) = in_hand.job.take()
+                // Refused only if release stopped the workers meanwhile.
+                && let Err(refused) = in_hand.shared.backlog.push(job)
+            {
+                refused.cancel(&in_hand.shared);
             }
-            // Otherwise dropping `job` settles it as cancelled.
+            // Otherwise dropping `in_hand` settles it as cancelled.
         };
         // If the executor refuses, the dropped future settles the task.
         let _ = shared.spawner.spawn(Box::pin(retry));
     }
 }
 
-impl Drop for Job {
+/// A job in the hands of a worker or a retry timer. Dropped before the job
+/// is settled (by a release deadline, or with an executor that shut down),
+/// it reports the task cancelled.
+struct InHand<S: Borrow<Arc<Shared>>> {
+    /// `None` once handed on, to the backlog or a retry timer.
+    job: Option<Job>,
+    shared: S,
+}
+
+impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
     fn drop(&mut self) {
-        self.leave_queue();
-        self.settle(Outcome::Cancelled);
+        if let Some(job) = self.job.take() {
+            job.cancel(self.shared.borrow());
+        }
+    }
+}
+
+impl InHand<&Arc<Shared>> {
+    async fn run(mut self) {
+        let shared = self.shared;
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if shared.deadline.load(SeqCst) {
+            return; // dropping settles it as cancelled
+        }
+        let Some(attempt) = job.cell.begin_attempt() else {
+            return; // cancelled while queued: already settled
+        };
+        job.leave_queue(shared);
+        let running = shared.counters.running.fetch_add(1, Relaxed) + 1;
+        let backlog = &shared.backlog;
+        shared
+            .metrics
+            .started(job.accepted_at.take(), || backlog.len(), running);
+        shared
+            .events
+            .publish(job.cell.id, || EventKind::Started { attempt });
+        job.span.record("attempt", attempt);
+        let span = job.span.clone();
+        let started_at = Stamp::now();
+        let end = job.attempt(shared, attempt).instrument(span.clone()).await;
+        shared.metrics.attempt_ended(started_at);
+        let _entered = span.enter();
+        let retry = match end {
+            AttemptEnd::Finished(Ok(())) => Err(Outcome::Succeeded),
+            AttemptEnd::Finished(Err(error)) => {
+                let retry = job
+                    .work
+                    .policy()
+                    .is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
+                let error = TaskError::failed(error);
+                if retry {
+                    Ok(error)
+                } else {
+                    Err(Outcome::Failed(error))
+                }
+            }
+            AttemptEnd::Panicked(message) => Err(Outcome::Failed(TaskError::panicked(message))),
+            AttemptEnd::TimedOut(limit) => {
+                let retry = job
+                    .work
+                    .policy()
+                    .is_some_and(|policy| policy.retries_timeout(attempt));
+                if retry {
+                    Ok(TaskError::timed_out(limit))
+                } else {
+                    Err(Outcome::TimedOut(limit))
+                }
+            }
+            AttemptEnd::Cancelled => Err(Outcome::Cancelled),
+        };
+        match retry {
+            Ok(error) => {
+                if let Some(job) = self.job.take() {
+                    job.retry_later(shared, attempt, error);
+                }
+            }
+            Err(outcome) => job.settle(shared, outcome),
+        }
     }
 }
 

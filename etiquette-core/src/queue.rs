@@ -368,7 +368,7 @@ impl Decorum {
         // Counted before sending so that a snapshot never shows a task
         // settled that is not yet accepted.
         shared.counters.accepted.fetch_add(1, SeqCst);
-        let job = Job::new(Arc::clone(&cell), Arc::clone(shared), work, timeout);
+        let job = Job::new(Arc::clone(&cell), work, timeout);
         // Before sending: a worker may start the task at once.
         shared.events.publish(id, || EventKind::Queued);
         match shared.backlog.push(job) {
@@ -378,7 +378,7 @@ impl Decorum {
             }
             Err(refused) => {
                 // Only once release has stopped the workers: never accepted.
-                refused.refuse();
+                refused.refuse(shared);
                 shared.registry.remove(id);
                 shared.unaccept();
                 shared.events.publish(id, || EventKind::Cancelled);

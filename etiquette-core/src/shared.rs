@@ -55,6 +55,14 @@ pub(crate) struct Shared {
     pub(crate) next_id: CachePadded<AtomicU64>,
 }
 
+impl Drop for Shared {
+    /// Reached with jobs still queued only when the executor dropped the
+    /// workers and nobody released the queue.
+    fn drop(&mut self) {
+        self.cancel_backlog();
+    }
+}
+
 /// A task's final outcome, as accounted.
 pub(crate) enum Outcome {
     Succeeded,
@@ -185,10 +193,15 @@ impl Shared {
         // A task accepted in the instant between the count reaching zero and
         // the close, then failing, is settled by its retry timer: wait for it.
         self.drained().await;
-        // Non-empty only if the executor dropped the workers: dropping the
-        // jobs reports them cancelled.
+        // Non-empty only if the executor dropped the workers.
+        self.cancel_backlog();
+    }
+
+    /// Settles as cancelled every job still in the backlog: no worker is
+    /// left to run them.
+    fn cancel_backlog(&self) {
         while let Some(job) = self.backlog.try_pop() {
-            drop(job);
+            job.cancel(self);
         }
     }
 

@@ -20,7 +20,7 @@ pub(crate) async fn work(shared: Arc<Shared>, slot: OwnedSemaphorePermit) {
     let _slot = slot;
     let mut in_a_row = 0;
     while let Some(job) = shared.backlog.pop().await {
-        job.run().await;
+        job.run(&shared).await;
         in_a_row += 1;
         if in_a_row == RUN_BEFORE_YIELDING {
             in_a_row = 0;

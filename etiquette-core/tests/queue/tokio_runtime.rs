@@ -155,6 +155,59 @@ fn tasks_lost_with_their_runtime_are_reported_cancelled() {
     );
 }
 
+#[test]
+fn tasks_left_queued_by_a_lost_runtime_end_their_event_streams_once_the_queue_is_dropped() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let etiquette = runtime.block_on(async { Etiquette::initiate(1).unwrap() });
+    let mut events = etiquette.decorum().subscribe(None);
+    let never = Gate::closed();
+    let (started, mut starts) = signals();
+    runtime.block_on(async {
+        for index in 0..3 {
+            let (never, started) = (never.clone(), started.clone());
+            etiquette
+                .decorum()
+                .add_task(async move {
+                    started.send(index).unwrap();
+                    never.pass().await;
+                })
+                .await
+                .unwrap();
+        }
+        receive_n(&mut starts, 1).await;
+    });
+    runtime.shutdown_background();
+    // Nobody releases the queue, and its executor is gone.
+    drop(etiquette);
+
+    // On a thread of its own, so that a stream that never ends fails the
+    // test instead of hanging it.
+    let (sender, finals) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        futures_executor::block_on(async {
+            while let Some(event) = events.next().await {
+                let event = event.unwrap();
+                if event.kind.is_final() {
+                    sender.send((event.task.get(), event.kind.name())).unwrap();
+                }
+            }
+        });
+    });
+    let mut ended = Vec::new();
+    while let Ok(last) = finals.recv_timeout(Duration::from_secs(10)) {
+        ended.push(last);
+    }
+    ended.sort_unstable();
+    assert_eq!(
+        ended,
+        [(1, "cancelled"), (2, "cancelled"), (3, "cancelled")],
+        "every task ends, and the stream with them"
+    );
+}
+
 #[tokio::test]
 async fn an_explicit_tokio_spawner_can_be_given() {
     let spawner = TokioSpawner::try_current().unwrap();
