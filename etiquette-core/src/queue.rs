@@ -87,7 +87,6 @@ impl Etiquette {
             places: Semaphore::new(config.queue_capacity),
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks)),
             counters: Default::default(),
-            settled: Default::default(),
             releasing: AtomicBool::new(false),
             drained: Notify::new(),
             registry: Registry::new(

@@ -37,11 +37,9 @@ pub(crate) struct Shared {
     /// One permit per worker, held for the worker's whole life: all of them
     /// free means every worker has stopped.
     pub(crate) slots: Arc<Semaphore>,
+    /// Once `releasing`, whoever settles the last task (`counters.settled`
+    /// reaching `counters.accepted`) notifies `drained`.
     pub(crate) counters: Counters,
-    /// Accepted tasks settled so far; written by workers only, padded away
-    /// from `counters.accepted`, which producers write. Once `releasing`,
-    /// whoever settles the last task notifies `drained`.
-    pub(crate) settled: CachePadded<AtomicU64>,
     pub(crate) releasing: AtomicBool,
     pub(crate) drained: Notify,
     pub(crate) registry: Registry,
@@ -133,7 +131,7 @@ impl Shared {
 
     /// One accepted task fewer to wait for.
     pub(crate) fn settle_one(&self) {
-        self.settled.fetch_add(1, SeqCst);
+        self.counters.settled.fetch_add(1, SeqCst);
         self.notify_if_drained();
     }
 
@@ -153,7 +151,7 @@ impl Shared {
     /// Settled first, accepted second: every task counted as settled was
     /// accepted earlier, so equal counts mean nothing accepted is unsettled.
     fn all_settled(&self) -> bool {
-        let settled = self.settled.load(SeqCst);
+        let settled = self.counters.settled.load(SeqCst);
         settled == self.counters.accepted.load(SeqCst)
     }
 

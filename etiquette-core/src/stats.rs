@@ -6,11 +6,14 @@ use crossbeam_utils::CachePadded;
 
 /// Live counters, shared by handles and workers. `accepted` is written by
 /// producers, the rest by workers: a cache line apart, so that neither side
-/// stalls on the other's writes.
+/// stalls on the other's writes. The workers' counters share one line, so
+/// that settling a task moves one line between workers, not one per counter.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) accepted: CachePadded<AtomicU64>,
     pub(crate) running: AtomicU64,
+    /// Accepted tasks settled so far, whatever their outcome.
+    pub(crate) settled: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) panicked: AtomicU64,
