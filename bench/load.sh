@@ -26,7 +26,9 @@ fi
 VENV=$(cd "$VENV" && pwd)
 
 echo "== building (release)"
-cargo build -q --release -p etiquette-examples
+# Without the `metrics` feature, which only `axum_jobs` uses (see
+# examples/Cargo.toml).
+cargo build -q --release -p etiquette-examples --no-default-features
 cargo build -q --release -p etiquette-core --examples
 
 wait_for_port() {

@@ -48,6 +48,8 @@ where
     type Rejection = Infallible;
 
     async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(Etiquette::from_ref(state).decorum()))
+        // `from_ref` clones the state's `Etiquette`: turned into the `Decorum`
+        // as it is, not cloned again.
+        Ok(Self(Etiquette::from_ref(state).into()))
     }
 }

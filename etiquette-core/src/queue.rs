@@ -393,6 +393,16 @@ impl From<&Etiquette> for Decorum {
     }
 }
 
+impl From<Etiquette> for Decorum {
+    /// Turns an owned `Etiquette` into a `Decorum` without touching the
+    /// reference count.
+    fn from(etiquette: Etiquette) -> Self {
+        Self {
+            inner: etiquette.inner,
+        }
+    }
+}
+
 /// A retryable task being prepared; see [`Decorum::task`].
 #[must_use = "a task is only queued by `add` or `try_add`"]
 pub struct TaskBuilder<'a> {

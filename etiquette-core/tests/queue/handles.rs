@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
 
-use etiquette_core::{Builder, Etiquette, RetryPolicy, TaskStatus};
+use etiquette_core::{Builder, Decorum, Etiquette, RetryPolicy, TaskStatus};
 
 use crate::support::{Gate, receive_n, signals};
 
@@ -13,6 +13,19 @@ impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.store(true, SeqCst);
     }
+}
+
+#[tokio::test]
+async fn a_decorum_made_from_an_etiquette_adds_to_its_queue() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let borrowed = Decorum::from(&etiquette);
+    let owned = Decorum::from(etiquette.clone());
+    let first = borrowed.add_task(async {}).await.unwrap();
+    let second = owned.add_task(async {}).await.unwrap();
+    // One queue: the ids follow each other, and its release counts both.
+    assert_eq!(second.id().get(), first.id().get() + 1);
+    assert_eq!(etiquette.release().await.completed, 2);
+    assert!(owned.is_released() && borrowed.is_released());
 }
 
 #[tokio::test]
