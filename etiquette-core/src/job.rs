@@ -74,6 +74,12 @@ impl Work {
     }
 }
 
+/// What follows an attempt.
+enum AfterAttempt {
+    Settle(Outcome),
+    Retry(TaskError),
+}
+
 /// How one attempt ended.
 enum AttemptEnd {
     Finished(Result<(), BoxError>),
@@ -189,6 +195,35 @@ impl Job {
         .await
     }
 
+    /// Whether the task settles after this attempt, or retries.
+    fn after(&self, attempt: u32, end: AttemptEnd) -> AfterAttempt {
+        let policy = self.work.policy();
+        match end {
+            AttemptEnd::Finished(Ok(())) => AfterAttempt::Settle(Outcome::Succeeded),
+            AttemptEnd::Finished(Err(error)) => {
+                let retry =
+                    policy.is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
+                let error = TaskError::failed(error);
+                if retry {
+                    AfterAttempt::Retry(error)
+                } else {
+                    AfterAttempt::Settle(Outcome::Failed(error))
+                }
+            }
+            AttemptEnd::Panicked(message) => {
+                AfterAttempt::Settle(Outcome::Failed(TaskError::panicked(message)))
+            }
+            AttemptEnd::TimedOut(limit) => {
+                if policy.is_some_and(|policy| policy.retries_timeout(attempt)) {
+                    AfterAttempt::Retry(TaskError::timed_out(limit))
+                } else {
+                    AfterAttempt::Settle(Outcome::TimedOut(limit))
+                }
+            }
+            AttemptEnd::Cancelled => AfterAttempt::Settle(Outcome::Cancelled),
+        }
+    }
+
     fn settle(&self, shared: &Shared, outcome: Outcome) {
         if let Some(phase) = self.cell.settle() {
             let attempts = self.cell.attempts();
@@ -263,6 +298,7 @@ impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
 }
 
 impl InHand<&Arc<Shared>> {
+    /// See [`Job::run`].
     async fn run(mut self) {
         let shared = self.shared;
         let Some(job) = self.job.as_mut() else {
@@ -289,41 +325,15 @@ impl InHand<&Arc<Shared>> {
         let end = job.attempt(shared, attempt).instrument(span.clone()).await;
         shared.metrics.attempt_ended(started_at);
         let _entered = span.enter();
-        let retry = match end {
-            AttemptEnd::Finished(Ok(())) => Err(Outcome::Succeeded),
-            AttemptEnd::Finished(Err(error)) => {
-                let retry = job
-                    .work
-                    .policy()
-                    .is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
-                let error = TaskError::failed(error);
-                if retry {
-                    Ok(error)
-                } else {
-                    Err(Outcome::Failed(error))
-                }
-            }
-            AttemptEnd::Panicked(message) => Err(Outcome::Failed(TaskError::panicked(message))),
-            AttemptEnd::TimedOut(limit) => {
-                let retry = job
-                    .work
-                    .policy()
-                    .is_some_and(|policy| policy.retries_timeout(attempt));
-                if retry {
-                    Ok(TaskError::timed_out(limit))
-                } else {
-                    Err(Outcome::TimedOut(limit))
-                }
-            }
-            AttemptEnd::Cancelled => Err(Outcome::Cancelled),
+        let next = job.after(attempt, end);
+        // Taken out of hand: settled or handed to its retry timer, it needs
+        // nothing more from the guard.
+        let Some(job) = self.job.take() else {
+            return;
         };
-        match retry {
-            Ok(error) => {
-                if let Some(job) = self.job.take() {
-                    job.retry_later(shared, attempt, error);
-                }
-            }
-            Err(outcome) => job.settle(shared, outcome),
+        match next {
+            AfterAttempt::Settle(outcome) => job.settle(shared, outcome),
+            AfterAttempt::Retry(error) => job.retry_later(shared, attempt, error),
         }
     }
 }
