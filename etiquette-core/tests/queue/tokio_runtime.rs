@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use etiquette_core::{BuildError, Builder, Etiquette, TokioSpawner};
+use etiquette_core::{BuildError, Builder, Etiquette, RetryPolicy, TaskStatus, TokioSpawner};
 use tokio::time::Instant;
 
 use crate::support::{Gate, receive_n, signals};
@@ -152,6 +152,38 @@ fn tasks_lost_with_their_runtime_are_reported_cancelled() {
     assert_eq!(
         report.cancelled, 5,
         "2 running and 3 queued went with the runtime"
+    );
+}
+
+#[test]
+fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let etiquette = runtime.block_on(async { Etiquette::initiate(1).unwrap() });
+    let waiting = runtime.block_on(async {
+        let handle = etiquette
+            .decorum()
+            .task(|| async { Err::<(), _>("down") })
+            .retry(RetryPolicy::exponential(3, Duration::from_secs(3600)))
+            .add()
+            .await
+            .unwrap();
+        while !matches!(handle.status(), TaskStatus::Retrying { .. }) {
+            tokio::task::yield_now().await;
+        }
+        handle
+    });
+    // Drops the retry timer, which holds the task.
+    runtime.shutdown_background();
+
+    let report = futures_executor::block_on(etiquette.release());
+    assert!(matches!(waiting.status(), TaskStatus::Cancelled));
+    assert_eq!(
+        (report.accepted, report.retried, report.cancelled),
+        (1, 1, 1)
     );
 }
 
