@@ -122,20 +122,31 @@ fn tasks_run_on_the_runtime_the_queue_was_built_on() {
     });
 }
 
-#[test]
-fn tasks_lost_with_their_runtime_are_reported_cancelled() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A one-thread runtime, to be lost with the queue built on it.
+fn runtime_to_lose() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .enable_time()
         .build()
-        .unwrap();
-    let etiquette = runtime.block_on(async { Etiquette::initiate(2).unwrap() });
-    let decorum = etiquette.decorum();
+        .unwrap()
+}
+
+/// Adds `tasks` tasks that never finish, waits until `running` of them have
+/// started, then shuts the runtime down: the queue's workers, and the tasks
+/// they hold, go with it.
+fn lose_with_stuck_tasks(
+    runtime: tokio::runtime::Runtime,
+    etiquette: &Etiquette,
+    tasks: usize,
+    running: usize,
+) {
     let never = Gate::closed();
     let (started, mut starts) = signals();
     runtime.block_on(async {
-        for index in 0..5 {
+        for index in 0..tasks {
             let (never, started) = (never.clone(), started.clone());
-            decorum
+            etiquette
+                .decorum()
                 .add_task(async move {
                     started.send(index).unwrap();
                     never.pass().await;
@@ -143,9 +154,16 @@ fn tasks_lost_with_their_runtime_are_reported_cancelled() {
                 .await
                 .unwrap();
         }
-        receive_n(&mut starts, 2).await;
+        receive_n(&mut starts, running).await;
     });
     runtime.shutdown_background();
+}
+
+#[test]
+fn tasks_lost_with_their_runtime_are_reported_cancelled() {
+    let runtime = runtime_to_lose();
+    let etiquette = runtime.block_on(async { Etiquette::initiate(2).unwrap() });
+    lose_with_stuck_tasks(runtime, &etiquette, 5, 2);
 
     let report = futures_executor::block_on(etiquette.release());
     assert_eq!(report.accepted, 5);
@@ -157,11 +175,7 @@ fn tasks_lost_with_their_runtime_are_reported_cancelled() {
 
 #[test]
 fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = runtime_to_lose();
     let etiquette = runtime.block_on(async { Etiquette::initiate(1).unwrap() });
     let waiting = runtime.block_on(async {
         let handle = etiquette
@@ -189,29 +203,10 @@ fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
 
 #[test]
 fn tasks_left_queued_by_a_lost_runtime_end_their_event_streams_once_the_queue_is_dropped() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .build()
-        .unwrap();
+    let runtime = runtime_to_lose();
     let etiquette = runtime.block_on(async { Etiquette::initiate(1).unwrap() });
     let mut events = etiquette.decorum().subscribe(None);
-    let never = Gate::closed();
-    let (started, mut starts) = signals();
-    runtime.block_on(async {
-        for index in 0..3 {
-            let (never, started) = (never.clone(), started.clone());
-            etiquette
-                .decorum()
-                .add_task(async move {
-                    started.send(index).unwrap();
-                    never.pass().await;
-                })
-                .await
-                .unwrap();
-        }
-        receive_n(&mut starts, 1).await;
-    });
-    runtime.shutdown_background();
+    lose_with_stuck_tasks(runtime, &etiquette, 3, 1);
     // Nobody releases the queue, and its executor is gone.
     drop(etiquette);
 
