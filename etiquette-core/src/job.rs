@@ -156,6 +156,7 @@ impl Job {
         }
         .run()
     }
+
     /// Races the attempt against its time limit and its cancellation (by
     /// its handle or a release deadline). The attempt is polled first, so
     /// one that finishes at once never polls the timer (which is created
@@ -258,15 +259,16 @@ impl Job {
             shared: Arc::clone(shared),
         };
         let retry = async move {
-            let Some(cell) = in_hand.job.as_ref().map(|job| Arc::clone(&job.cell)) else {
-                return;
+            // The cell alone is borrowed across the wait: a job is not `Sync`.
+            let back_in_line = match in_hand.job.as_ref().map(|job| &job.cell) {
+                Some(cell) => {
+                    let cancelled = pin!(cell.cancel.fired());
+                    matches!(select(sleep, cancelled).await, Either::Left(_))
+                        && cell.leave_backoff()
+                }
+                None => false,
             };
-            let waited = {
-                let cancelled = pin!(cell.cancel.fired());
-                matches!(select(sleep, cancelled).await, Either::Left(_))
-            };
-            if waited
-                && cell.leave_backoff()
+            if back_in_line
                 && let Some(job) = in_hand.job.take()
                 // Refused only if release stopped the workers meanwhile.
                 && let Err(refused) = in_hand.shared.backlog.push(job)
