@@ -210,7 +210,9 @@ impl Events {
                 .history
                 .front()
                 .map_or(state.next_id, |event| event.id);
-            if after + 1 < oldest {
+            // Saturating: the id comes from a client's header, and an id at
+            // or past the last one issued replays nothing.
+            if after.saturating_add(1) < oldest {
                 replay.push_back(Err(Lagged {
                     missed: oldest - after - 1,
                 }));
