@@ -1,82 +1,388 @@
-//! The line of accepted jobs waiting for a worker.
+//! The line: accepted jobs waiting for a worker, the queue places they
+//! hold, and the idle workers waiting for them.
 //!
-//! A plain channel wakes one more idle worker for every job sent, so a burst
-//! of short tasks cost a wake-up each, like a spawn. Here at most one idle
-//! worker is being woken at any time: the woken worker, finding more work
-//! behind the job it takes, wakes the next. A steady stream of short tasks
-//! is thus drained by the workers already awake, with no wake-up per task,
-//! and an idle queue of 1024 workers costs the same per task as one of 16.
+//! One short lock orders everything that enters or leaves the line, so that
+//! each of these facts is decided in one place, without races:
+//!
+//! * **Ids follow acceptance order.** A task's id is drawn as it joins the
+//!   line, so at limit 1 tasks start in id order.
+//! * **Places.** A task holds one place while it waits, queued or waiting to
+//!   retry, and none while it runs. It gives the place back when a worker
+//!   claims it or when it is settled while waiting (a cancelled queued task
+//!   frees its place at once). A task returning from a failed attempt takes
+//!   a place back; if none is free it takes one on credit (`debt`), repaid
+//!   by the next place given back, so intake stays closed until the line is
+//!   under capacity again. Hence, at any time,
+//!   `queued + retrying ≤ queue_capacity + max_concurrent_tasks`, and a new
+//!   task is accepted only while `queued + retrying < queue_capacity`.
+//! * **Workers start on demand.** A job joining a line with no idle worker
+//!   starts one, up to `max_concurrent_tasks`; at most one idle worker is
+//!   being woken at a time, and a worker that finds more work behind the job
+//!   it claims summons the next. A worker finding the line empty parks,
+//!   unless enough workers are parked already: then it retires. Memory
+//!   follows use, not the configured maxima.
+//! * **Cancelled jobs** stay in the line until a worker skips them, or until
+//!   they outnumber the live ones and the line is compacted.
 
-use concurrent_queue::{ConcurrentQueue, PopError};
-use event_listener::Event;
+use std::collections::VecDeque;
+use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use tokio::sync::Semaphore;
+
+use crate::TaskId;
+use crate::cell::{BACKOFF, QUEUED, TaskCell};
 use crate::job::Job;
+use crate::stats::Counters;
+use crate::worker::Parker;
+
+/// Idle workers kept parked; one more finding nothing to do retires.
+const PARKED_WORKERS_KEPT: usize = 8;
+
+/// Cancelled jobs tolerated in the line before it is compacted, whatever
+/// its length.
+const COMPACT_AFTER: usize = 64;
 
 pub(crate) struct Backlog {
-    jobs: ConcurrentQueue<Job>,
-    /// Idle workers listen here.
-    ready: Event,
+    line: Mutex<Line>,
+    /// One permit per free place. Taken by adders before they join the line
+    /// (waiting for one, first come first served, if they choose to);
+    /// closed on release, which wakes waiting adders.
+    pub(crate) places: Semaphore,
+    /// Live jobs in the line, for lock-free snapshots.
+    queued: AtomicUsize,
+    /// Tasks waiting out a backoff, for lock-free snapshots.
+    retrying: AtomicUsize,
+    max_workers: usize,
+}
+
+struct Line {
+    jobs: VecDeque<Job>,
+    /// Jobs in `jobs` settled (cancelled) while waiting.
+    dead: usize,
+    /// Places taken on credit by tasks returning from a failed attempt.
+    debt: usize,
+    /// Ids drawn so far: the last one issued.
+    last_id: u64,
+    /// Parked workers, the most recently parked last.
+    parked: Vec<Arc<Parker>>,
+    /// Workers started and not yet stopped.
+    workers: usize,
+    /// Whether a worker has been woken or started and has not yet looked
+    /// at the line: it will summon the next, so nobody else needs to.
+    summoning: bool,
+    /// No job joins once closed; workers stop when it is empty.
+    closed: bool,
+}
+
+/// What the caller must do, outside the lock, to get a job run.
+#[must_use]
+pub(crate) enum Summon {
+    Nobody,
+    Wake(Arc<Parker>),
+    /// Start a worker: already counted in `workers`.
+    Start,
+}
+
+/// What a worker does next.
+pub(crate) enum Claim {
+    /// Run this attempt of this job.
+    Run(Job, u32),
+    /// Drop this job, cancelled while it waited (outside the lock: dropping
+    /// it runs user code).
+    Discard(Job),
+    /// Nothing to do: wait on your parker.
+    Park,
+    /// Stop: the line is closed and empty, or enough workers are parked.
+    Stop,
+}
+
+fn lock(line: &Mutex<Line>) -> MutexGuard<'_, Line> {
+    // Every update under this lock leaves the line consistent before any
+    // user code can run (dropping jobs happens outside it).
+    line.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Backlog {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: usize, max_workers: usize) -> Self {
         Self {
-            jobs: ConcurrentQueue::unbounded(),
-            ready: Event::new(),
+            line: Mutex::new(Line {
+                jobs: VecDeque::new(),
+                dead: 0,
+                debt: 0,
+                last_id: 0,
+                parked: Vec::new(),
+                workers: 0,
+                summoning: false,
+                closed: false,
+            }),
+            places: Semaphore::new(capacity),
+            queued: AtomicUsize::new(0),
+            retrying: AtomicUsize::new(0),
+            max_workers,
         }
     }
 
-    /// Queues a job, or hands it back once the backlog is closed.
-    pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
-        self.jobs
-            .push(job)
-            .map_err(concurrent_queue::PushError::into_inner)?;
-        // `notify(1)` wakes nobody if a worker is already being woken.
-        self.ready.notify(1);
-        Ok(())
-    }
-
+    /// Live jobs waiting in line.
     pub(crate) fn len(&self) -> usize {
-        self.jobs.len()
+        self.queued.load(Relaxed)
     }
 
-    /// Refuses further jobs; workers stop once the backlog is empty.
+    /// Tasks waiting out a backoff.
+    pub(crate) fn retrying(&self) -> usize {
+        self.retrying.load(Relaxed)
+    }
+
+    /// Counts the first worker, started with the queue.
+    pub(crate) fn first_worker(&self) {
+        let mut line = lock(&self.line);
+        line.workers += 1;
+        line.summoning = true;
+    }
+
+    /// Puts a new job in line under the next id, made by `make`; the caller
+    /// holds a place for it. Hands the job back, unmade, once the line is
+    /// closed.
+    pub(crate) fn join<F>(&self, make: F) -> Result<(Arc<TaskCell>, Summon), F>
+    where
+        F: FnOnce(TaskId) -> Job,
+    {
+        let mut line = lock(&self.line);
+        if line.closed {
+            return Err(make);
+        }
+        line.last_id += 1;
+        let job = make(TaskId::new(line.last_id));
+        let cell = Arc::clone(&job.cell);
+        line.jobs.push_back(job);
+        self.publish_len(&line);
+        Ok((cell, self.summon(&mut line)))
+    }
+
+    /// Puts a job back in line after its backoff; hands it back, still
+    /// waiting to retry, once the line is closed or the task was cancelled.
+    pub(crate) fn rejoin(&self, job: Job) -> Result<Summon, Job> {
+        let mut line = lock(&self.line);
+        if line.closed || !job.cell.leave_backoff() {
+            return Err(job);
+        }
+        self.retrying.fetch_sub(1, Relaxed);
+        line.jobs.push_back(job);
+        self.publish_len(&line);
+        Ok(self.summon(&mut line))
+    }
+
+    /// The worker with `parker` looks for work; `woken` when it was just
+    /// woken or started. Counts a claimed job as running.
+    pub(crate) fn claim(
+        &self,
+        parker: &Arc<Parker>,
+        woken: bool,
+        counters: &Counters,
+    ) -> (Claim, Summon) {
+        let mut line = lock(&self.line);
+        if woken {
+            line.summoning = false;
+        }
+        let Some(job) = line.jobs.pop_front() else {
+            if line.closed || line.parked.len() >= PARKED_WORKERS_KEPT {
+                line.workers -= 1;
+                return (Claim::Stop, Summon::Nobody);
+            }
+            parker.arm();
+            line.parked.push(Arc::clone(parker));
+            return (Claim::Park, Summon::Nobody);
+        };
+        if job.cell.is_settled() {
+            line.dead -= 1;
+            return (Claim::Discard(job), Summon::Nobody);
+        }
+        self.publish_len(&line);
+        // Cannot fail: only the line settles a queued task, under this lock,
+        // and settled jobs were skipped above.
+        let Some(attempt) = job.cell.begin_attempt() else {
+            return (Claim::Discard(job), Summon::Nobody);
+        };
+        self.give_back_place(&mut line);
+        counters.running.fetch_add(1, Relaxed);
+        let summon = if line.jobs.len() > line.dead {
+            self.summon(&mut line)
+        } else {
+            Summon::Nobody
+        };
+        (Claim::Run(job, attempt), summon)
+    }
+
+    /// A worker dropped by its executor leaves the pool (one that stopped
+    /// was uncounted by its claim). `coming` if it was woken or started and
+    /// had not yet looked at the line: someone else must then be summoned.
+    pub(crate) fn worker_dropped(&self, parker: &Arc<Parker>, coming: bool) -> Summon {
+        let mut line = lock(&self.line);
+        line.parked.retain(|parked| !Arc::ptr_eq(parked, parker));
+        line.workers -= 1;
+        if coming && line.summoning {
+            line.summoning = false;
+            // Only a parked worker: starting one from here could recurse
+            // through an executor that drops whatever it is given.
+            if line.jobs.len() > line.dead
+                && let Some(next) = line.parked.pop()
+            {
+                line.summoning = true;
+                return Summon::Wake(next);
+            }
+        }
+        Summon::Nobody
+    }
+
+    /// Whether no worker is left.
+    pub(crate) fn no_workers(&self) -> bool {
+        lock(&self.line).workers == 0
+    }
+
+    /// The worker running `cell` parks it for a retry: it takes a place
+    /// back, on credit if none is free. Fails if the task was cancelled.
+    pub(crate) fn enter_backoff(&self, cell: &TaskCell) -> bool {
+        let mut line = lock(&self.line);
+        if !cell.enter_backoff() {
+            return false;
+        }
+        match self.places.try_acquire() {
+            Ok(permit) => permit.forget(),
+            // None free, or intake closed by a release: on credit.
+            Err(_) => line.debt += 1,
+        }
+        self.retrying.fetch_add(1, Relaxed);
+        true
+    }
+
+    /// Settles a waiting task (queued or waiting to retry) from outside: a
+    /// handle's cancel. Returns the phase it left, or `None` if it was not
+    /// waiting, and the jobs a compaction removed, to drop outside the lock.
+    pub(crate) fn settle_waiting(&self, cell: &TaskCell) -> (Option<u8>, Vec<Job>) {
+        let mut line = lock(&self.line);
+        let Some(phase) = cell.settle_if_waiting() else {
+            return (None, Vec::new());
+        };
+        self.left_waiting(&mut line, phase);
+        let mut removed = Vec::new();
+        if phase == QUEUED {
+            line.dead += 1;
+            self.publish_len(&line);
+            if line.dead > COMPACT_AFTER && line.dead * 2 > line.jobs.len() {
+                // Order kept; the removed jobs are all settled already.
+                let (live, dead): (VecDeque<Job>, VecDeque<Job>) = mem::take(&mut line.jobs)
+                    .into_iter()
+                    .partition(|job| !job.cell.is_settled());
+                line.jobs = live;
+                line.dead = 0;
+                removed = Vec::from(dead);
+            }
+        }
+        (Some(phase), removed)
+    }
+
+    /// Settles a task whose job the caller holds (a worker or retry timer),
+    /// wherever it stands; `None` if someone else settled it first.
+    pub(crate) fn settle_held(&self, cell: &TaskCell) -> Option<u8> {
+        // Only the holder moves a task on from RUNNING, so no lock is needed
+        // to settle a running task: the worker's usual path.
+        if cell.is_running() {
+            return cell.settle();
+        }
+        let mut line = lock(&self.line);
+        let phase = cell.settle()?;
+        self.left_waiting(&mut line, phase);
+        Some(phase)
+    }
+
+    /// Closes the line and takes every job out of it, each settled and its
+    /// place given back, for the caller to account as cancelled. Jobs that
+    /// were already settled come back with `None`.
+    pub(crate) fn close_and_drain(&self) -> Vec<(Job, Option<u8>)> {
+        let (jobs, parked) = {
+            let mut line = lock(&self.line);
+            line.closed = true;
+            let jobs: Vec<_> = mem::take(&mut line.jobs)
+                .into_iter()
+                .map(|job| {
+                    let phase = job.cell.settle();
+                    if let Some(phase) = phase {
+                        self.left_waiting(&mut line, phase);
+                    }
+                    (job, phase)
+                })
+                .collect();
+            line.dead = 0;
+            self.publish_len(&line);
+            (jobs, mem::take(&mut line.parked))
+        };
+        for parker in parked {
+            parker.notify();
+        }
+        jobs
+    }
+
+    /// Refuses further jobs; workers stop once the line is empty.
     pub(crate) fn close(&self) {
-        self.jobs.close();
-        self.ready.notify(usize::MAX);
-    }
-
-    /// Takes a job without waiting, whether or not the backlog is closed.
-    pub(crate) fn try_pop(&self) -> Option<Job> {
-        self.jobs.pop().ok()
-    }
-
-    /// The next job, waiting for one; `None` once closed and empty.
-    pub(crate) async fn pop(&self) -> Option<Job> {
-        loop {
-            match self.take() {
-                Ok(job) => return Some(job),
-                Err(PopError::Closed) => return None,
-                Err(PopError::Empty) => {}
-            }
-            // Listen, then look again: a push in between would be missed.
-            // The listener lives on this future's stack: parking allocates
-            // nothing.
-            event_listener::listener!(self.ready => listener);
-            match self.take() {
-                Ok(job) => return Some(job),
-                Err(PopError::Closed) => return None,
-                Err(PopError::Empty) => listener.await,
-            }
+        let parked = {
+            let mut line = lock(&self.line);
+            line.closed = true;
+            mem::take(&mut line.parked)
+        };
+        for parker in parked {
+            parker.notify();
         }
     }
 
-    fn take(&self) -> Result<Job, PopError> {
-        let job = self.jobs.pop()?;
-        if !self.jobs.is_empty() {
-            // More work: pass the wake-up on.
-            self.ready.notify(1);
+    /// Gives back the place of a task the queue refused after its adder took
+    /// one.
+    pub(crate) fn refund_place(&self) {
+        let mut line = lock(&self.line);
+        self.give_back_place(&mut line);
+    }
+
+    /// Place bookkeeping for a task that left a waiting phase other than by
+    /// a claim.
+    fn left_waiting(&self, line: &mut Line, phase: u8) {
+        match phase {
+            QUEUED => self.give_back_place(line),
+            BACKOFF => {
+                self.retrying.fetch_sub(1, Relaxed);
+                self.give_back_place(line);
+            }
+            _ => {}
         }
-        Ok(job)
+    }
+
+    /// Repays a place taken on credit first, so that intake stays closed
+    /// while the line is over capacity.
+    fn give_back_place(&self, line: &mut Line) {
+        if line.debt > 0 {
+            line.debt -= 1;
+        } else {
+            self.places.add_permits(1);
+        }
+    }
+
+    /// Gets a worker coming for the line's next job, unless one is already.
+    fn summon(&self, line: &mut Line) -> Summon {
+        if line.summoning {
+            return Summon::Nobody;
+        }
+        if let Some(parker) = line.parked.pop() {
+            line.summoning = true;
+            return Summon::Wake(parker);
+        }
+        if line.workers < self.max_workers {
+            line.workers += 1;
+            line.summoning = true;
+            return Summon::Start;
+        }
+        Summon::Nobody
+    }
+
+    fn publish_len(&self, line: &Line) {
+        self.queued.store(line.jobs.len() - line.dead, Relaxed);
     }
 }

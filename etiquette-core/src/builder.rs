@@ -1,11 +1,11 @@
 //! Settings for a queue, validated when it is built.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
-
-use std::time::Duration;
 
 use crate::queue::Etiquette;
 use crate::{BuildError, RetryPolicy, Spawner};
@@ -84,10 +84,13 @@ impl Builder {
     }
 
     /// Keeps the last `events` task events, so that a subscriber (an SSE
-    /// client reconnecting with `Last-Event-ID`) can resume or catch up; it
-    /// also sizes each subscriber's live buffer (at least 16). With 0 (the
-    /// default) events are only published while someone subscribes, and
-    /// nothing is kept: the queue pays nothing for events nobody reads.
+    /// client reconnecting with `Last-Event-ID`, or one reading slowly) can
+    /// resume or catch up. The buffer grows as events come, up to `events`:
+    /// any size is accepted and costs only what is used. Each subscriber's
+    /// live feed holds between 16 and 1,024 events; one falling further
+    /// behind catches up from this buffer. With 0 (the default) events are
+    /// only published while someone subscribes, and nothing is kept: the
+    /// queue pays nothing for events nobody reads.
     pub const fn event_buffer(mut self, events: usize) -> Self {
         self.event_buffer = events;
         self
@@ -117,17 +120,24 @@ impl Builder {
         self
     }
 
-    /// How many tasks may run at the same time. Each slot is one idle
-    /// future on the executor until work arrives, started when the queue is
-    /// built: about 1 KiB each on tokio (1,024 slots: 1 MiB; 100,000: 92 MiB),
-    /// and release wakes every one of them.
+    /// How many tasks may run at the same time, up to `u32::MAX`. Each slot
+    /// in use is one worker future on the executor (about 1 KiB on tokio).
+    /// Workers start on demand, when tasks wait and no worker is idle, and
+    /// retire once a few others are idle, so memory follows the load, not
+    /// this maximum.
     pub const fn max_concurrent_tasks(mut self, max: usize) -> Self {
         self.max_concurrent_tasks = max;
         self
     }
 
-    /// How many accepted tasks may wait for a slot. Running tasks do not
-    /// count against it.
+    /// How many accepted tasks may wait for a slot, up to
+    /// `Semaphore::MAX_PERMITS`. Running tasks do not count against it;
+    /// tasks waiting to retry do. A task coming back from a failed attempt
+    /// always finds room, even in a full queue: new tasks are accepted
+    /// again once the waiting ones are back under capacity. Hence at any
+    /// time `queued + retrying ≤ queue_capacity + max_concurrent_tasks`
+    /// (see [`Stats`](crate::Stats)). Memory follows use: the line grows as
+    /// tasks come.
     pub const fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -167,6 +177,12 @@ impl Builder {
             Some(spawner) => spawner,
             None => default_spawner().ok_or(BuildError::NoRuntime)?,
         };
+        // Asked now, not when a retry is first due: tokio panics on making a
+        // timer in a runtime without one, which no public API can tell
+        // beforehand (tokio-rs/tokio#8361).
+        if catch_unwind(AssertUnwindSafe(|| drop(spawner.sleep(Duration::ZERO)))).is_err() {
+            return Err(BuildError::NoTimer);
+        }
         Etiquette::start(self, spawner)
     }
 }

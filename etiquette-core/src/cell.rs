@@ -34,6 +34,10 @@ pub(crate) struct TaskCell {
     /// Why the last attempt failed and how long the task waits to retry;
     /// only touched by tasks that retry.
     retrying: Mutex<Option<(Duration, TaskError)>>,
+    /// The id of the task's final event, or of the last event published
+    /// before it settled if its final event was published to nobody; set
+    /// before `outcome`.
+    final_event: AtomicU64,
     outcome: OnceLock<TaskStatus>,
     /// Notified once `outcome` is set.
     finished: Event,
@@ -49,6 +53,7 @@ impl TaskCell {
             attempts: AtomicU32::new(0),
             finish_rank: AtomicU64::new(0),
             retrying: Mutex::new(None),
+            final_event: AtomicU64::new(0),
             outcome: OnceLock::new(),
             finished: Event::new(),
             cancel: Signal::new(),
@@ -61,16 +66,36 @@ impl TaskCell {
         self.phase
             .compare_exchange(QUEUED, RUNNING, AcqRel, Acquire)
             .ok()?;
-        Some(self.attempts.fetch_add(1, AcqRel) + 1)
+        Some(self.attempts.fetch_add(1, AcqRel).saturating_add(1))
     }
 
-    /// The worker running an attempt parks the task for a retry.
-    pub(crate) fn enter_backoff(&self, backoff: Duration, error: TaskError) -> bool {
-        // Recorded before the phase changes, so a reader seeing BACKOFF finds it.
-        *self.retrying.lock().unwrap_or_else(PoisonError::into_inner) = Some((backoff, error));
+    /// Records why the running attempt failed and how long the task will
+    /// wait; call before [`enter_backoff`](Self::enter_backoff), so that a
+    /// reader seeing BACKOFF finds it. Returns the previous record, for the
+    /// caller to drop (an error's destructor is user code).
+    pub(crate) fn set_retrying(
+        &self,
+        backoff: Duration,
+        error: TaskError,
+    ) -> Option<(Duration, TaskError)> {
+        self.retrying
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace((backoff, error))
+    }
+
+    /// The worker running an attempt parks the task for a retry (under the
+    /// line's lock, which accounts for its place).
+    pub(crate) fn enter_backoff(&self) -> bool {
         self.phase
             .compare_exchange(RUNNING, BACKOFF, AcqRel, Acquire)
             .is_ok()
+    }
+
+    /// Whether an attempt is under way; only the job's holder moves a task
+    /// out of this phase other than by settling it.
+    pub(crate) fn is_running(&self) -> bool {
+        self.phase.load(Acquire) == RUNNING
     }
 
     /// The backoff timer puts the task back in line. Fails if it was settled
@@ -104,12 +129,6 @@ impl TaskCell {
         self.phase.load(Acquire) == SETTLED
     }
 
-    /// Marks a task the queue refused: it was never accepted, so nobody
-    /// accounts for it.
-    pub(crate) fn refuse(&self) {
-        self.phase.swap(SETTLED, AcqRel);
-    }
-
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts.load(Acquire)
     }
@@ -123,6 +142,21 @@ impl TaskCell {
             0 => None,
             rank => Some(rank),
         }
+    }
+
+    /// Records the id of the task's final event (see `final_event`).
+    pub(crate) fn set_final_event(&self, id: u64) {
+        self.final_event.store(id, Release);
+    }
+
+    /// The id of the task's final event; meaningful once it is finished.
+    pub(crate) fn final_event(&self) -> u64 {
+        self.final_event.load(Acquire)
+    }
+
+    /// The final status, once published.
+    pub(crate) fn outcome(&self) -> Option<&TaskStatus> {
+        self.outcome.get()
     }
 
     /// Publishes the final status; called once, by whoever settled the task.
@@ -150,11 +184,6 @@ impl TaskCell {
             }
             listener.await;
         }
-    }
-
-    /// Whether the final status is published.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.outcome.get().is_some()
     }
 
     pub(crate) fn status(&self) -> TaskStatus {
@@ -216,8 +245,8 @@ mod tests {
                     if cell.begin_attempt().is_none() {
                         return;
                     }
-                    let error = TaskError::cancelled();
-                    if cell.enter_backoff(Duration::ZERO, error) && cell.leave_backoff() {
+                    let _ = cell.set_retrying(Duration::ZERO, TaskError::cancelled());
+                    if cell.enter_backoff() && cell.leave_backoff() {
                         let _ = cell.begin_attempt();
                     }
                     if cell.settle().is_some() {

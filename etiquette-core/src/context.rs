@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::TaskId;
+use crate::cell::TaskCell;
 use crate::events::EventKind;
 use crate::shared::Shared;
 
@@ -39,15 +40,15 @@ use crate::shared::Shared;
 /// ```
 #[derive(Clone)]
 pub struct TaskContext {
-    id: TaskId,
+    cell: Arc<TaskCell>,
     attempt: u32,
     shared: Arc<Shared>,
 }
 
 impl TaskContext {
-    pub(crate) const fn new(id: TaskId, attempt: u32, shared: Arc<Shared>) -> Self {
+    pub(crate) const fn new(cell: Arc<TaskCell>, attempt: u32, shared: Arc<Shared>) -> Self {
         Self {
-            id,
+            cell,
             attempt,
             shared,
         }
@@ -55,7 +56,7 @@ impl TaskContext {
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.id
+        self.cell.id
     }
 
     /// This attempt's number, from 1.
@@ -64,6 +65,9 @@ impl TaskContext {
     }
 
     /// Publishes how far along the task is, from 0.0 to 1.0 (clamped).
+    ///
+    /// Reports made after the task settled (from a clone kept by a helper
+    /// past a time-out, say) are dropped: nothing follows a final event.
     pub fn progress(&self, fraction: f32) {
         self.publish(Some(fraction), None);
     }
@@ -88,14 +92,14 @@ impl TaskContext {
         });
         self.shared
             .events
-            .publish(self.id, || EventKind::Progress { fraction, message });
+            .publish_progress(&self.cell, || EventKind::Progress { fraction, message });
     }
 }
 
 impl fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskContext")
-            .field("id", &self.id)
+            .field("id", &self.cell.id)
             .field("attempt", &self.attempt)
             .finish()
     }

@@ -19,6 +19,10 @@ pub enum BuildError {
     NoRuntime,
     /// The spawner refused to start the queue's workers.
     Spawn(SpawnError),
+    /// The spawner cannot make timers: on tokio, the runtime was built
+    /// without `enable_time` (or `enable_all`). Time limits, retry backoffs
+    /// and release deadlines all need one.
+    NoTimer,
 }
 
 impl fmt::Display for BuildError {
@@ -32,6 +36,10 @@ impl fmt::Display for BuildError {
                  or pass a spawner to the builder",
             ),
             Self::Spawn(_) => f.write_str("the spawner refused to start the queue's workers"),
+            Self::NoTimer => f.write_str(
+                "the spawner cannot make timers: build the tokio runtime with \
+                 `enable_time()` or `enable_all()`",
+            ),
         }
     }
 }

@@ -56,11 +56,15 @@ impl TaskHandle {
             return false;
         }
         self.cell.cancel.fire();
-        if let Some(phase) = self.cell.settle_if_waiting() {
+        let (settled, removed) = self.shared.backlog.settle_waiting(&self.cell);
+        if let Some(phase) = settled {
             let attempts = self.cell.attempts();
             self.shared
                 .record(&self.cell, phase, attempts, Outcome::Cancelled);
         }
+        // Jobs a compaction took out of line, all settled: dropped here,
+        // outside the line's lock.
+        drop(removed);
         true
     }
 

@@ -1,9 +1,15 @@
 //! One accepted task on its way through the queue: its attempts, its
 //! retries, and the guarantee that it is accounted for on every path.
+//!
+//! Every piece of user code the queue calls (the factory making an attempt,
+//! the attempt's future, dropping it, the `retry_if` predicate, the error's
+//! `Display`, dropping the factory, the spawner's timer) is called through
+//! [`guarded`]: a panic in any of them fails the task as panicked, logged
+//! with its id, and never unwinds through a worker.
 
 use std::borrow::Borrow;
 use std::future::{Future, poll_fn};
-use std::panic::AssertUnwindSafe;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -19,7 +25,8 @@ use crate::events::EventKind;
 use crate::metrics::Stamp;
 use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
-use crate::task::{BoxError, TaskOutput};
+use crate::task::{BoxError, TaskOutput, error_chain};
+use crate::worker::act;
 use crate::{RetryPolicy, TaskContext, TaskError};
 
 type Attempt = BoxFuture<Result<(), BoxError>>;
@@ -28,7 +35,7 @@ type Attempt = BoxFuture<Result<(), BoxError>>;
 /// attempt.
 pub(crate) enum Work {
     Once(Option<Attempt>),
-    // Boxed whole to keep `Job`, moved through the channel, small.
+    // Boxed whole to keep `Job` small.
     Retryable(Box<(MakeAttempt, RetryPolicy)>),
 }
 
@@ -43,6 +50,8 @@ impl Work {
     {
         // `map` polls the task where it lies; an `async move` wrapper would
         // first move it into its own state, a copy of the whole future.
+        // `into_result` runs inside the attempt, so its panics are caught
+        // with the future's.
         Self::Once(Some(Box::pin(task.map(TaskOutput::into_result))))
     }
 
@@ -74,6 +83,12 @@ impl Work {
     }
 }
 
+/// Calls user code, turning a panic into a message for the task's error.
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|payload| format!("{} (in {what})", panic_message(payload.as_ref())))
+}
+
 /// What follows an attempt.
 enum AfterAttempt {
     Settle(Outcome),
@@ -95,7 +110,7 @@ enum AttemptEnd {
 /// dropped by a worker on another thread, made both write one cache line
 /// on every task. A job is therefore settled by whoever drops it: a worker
 /// or retry timer through [`InHand`], and the queue itself for jobs left in
-/// the backlog ([`cancel`](Self::cancel)).
+/// the line.
 pub(crate) struct Job {
     pub(crate) cell: Arc<TaskCell>,
     work: Work,
@@ -103,9 +118,17 @@ pub(crate) struct Job {
     span: Span,
     /// When the task was accepted, until its first start.
     accepted_at: Option<Stamp>,
-    /// Whether it holds one place in the queue's capacity, as it does until
-    /// a worker first picks it up.
-    holds_place: bool,
+}
+
+impl Drop for Job {
+    /// Dropping the work runs user code (the factory's captures, or a future
+    /// that never ran): never let it unwind into a worker.
+    fn drop(&mut self) {
+        let work = std::mem::replace(&mut self.work, Work::Once(None));
+        if let Err(message) = guarded("dropping the task", move || drop(work)) {
+            tracing::error!(task_id = self.cell.id.get(), "{message}");
+        }
+    }
 }
 
 impl Job {
@@ -122,39 +145,25 @@ impl Job {
             work,
             timeout,
             accepted_at: Some(Stamp::now()),
-            holds_place: true,
         }
-    }
-
-    /// Gives the job's place in the queue back, once.
-    fn leave_queue(&mut self, shared: &Shared) {
-        if std::mem::take(&mut self.holds_place) {
-            shared.places.add_permits(1);
-        }
-    }
-
-    /// Called when the queue refused the job: it was never accepted.
-    pub(crate) fn refuse(mut self, shared: &Shared) {
-        self.cell.refuse();
-        self.leave_queue(shared);
     }
 
     /// Settles the task as cancelled, unless it is settled already: the job
     /// will never run again.
-    pub(crate) fn cancel(mut self, shared: &Shared) {
-        self.leave_queue(shared);
+    pub(crate) fn cancel(self, shared: &Shared) {
         self.settle(shared, Outcome::Cancelled);
     }
 
-    /// Runs one attempt, then settles the task or schedules its retry.
-    pub(crate) fn run(self, shared: &Arc<Shared>) -> impl Future<Output = ()> + '_ {
+    /// Runs attempt `attempt`, claimed by a worker, then settles the task or
+    /// schedules its retry.
+    pub(crate) fn run(self, shared: &Arc<Shared>, attempt: u32) -> impl Future<Output = ()> + '_ {
         // In hand before the future is first polled: dropped even then, it
         // settles the task.
         InHand {
             job: Some(self),
             shared,
         }
-        .run()
+        .run(attempt)
     }
 
     /// Races the attempt against its time limit and its cancellation (by
@@ -163,20 +172,27 @@ impl Job {
     /// up front, so that the limit counts from the attempt's start) or the
     /// cancel signal.
     async fn attempt(&mut self, shared: &Arc<Shared>, number: u32) -> AttemptEnd {
-        let context = || TaskContext::new(self.cell.id, number, Arc::clone(shared));
-        let Some(attempt) = self.work.next_attempt(context) else {
+        let context = || TaskContext::new(Arc::clone(&self.cell), number, Arc::clone(shared));
+        let attempt = match guarded("the task's factory", || self.work.next_attempt(context)) {
+            Ok(Some(attempt)) => attempt,
             // A one-shot task is never retried, so this cannot happen; if it
             // did, the task would be reported cancelled rather than lost.
-            return AttemptEnd::Cancelled;
+            Ok(None) => return AttemptEnd::Cancelled,
+            Err(message) => return AttemptEnd::Panicked(message),
         };
         let mut attempt = AssertUnwindSafe(attempt).catch_unwind();
-        let mut timer = self
-            .timeout
-            .map(|limit| (limit, shared.spawner.sleep(limit)));
+        let timer = match self.timeout {
+            None => None,
+            Some(limit) => match guarded("the spawner's timer", || shared.spawner.sleep(limit)) {
+                Ok(timer) => Some((limit, timer)),
+                Err(message) => return AttemptEnd::Panicked(message),
+            },
+        };
+        let mut timer = timer;
         // Not polled, so costing nothing, unless the attempt has to wait. A
         // release deadline fires it too.
         let mut cancelled = pin!(self.cell.cancel.fired());
-        poll_fn(|cx| {
+        let end = poll_fn(|cx| {
             if let Poll::Ready(result) = attempt.poll_unpin(cx) {
                 return Poll::Ready(match result {
                     Ok(result) => AttemptEnd::Finished(result),
@@ -193,7 +209,15 @@ impl Job {
             }
             Poll::Pending
         })
-        .await
+        .await;
+        // Dropping an unfinished attempt (timed out or cancelled) runs the
+        // task's destructors: a panic there is the task's panic.
+        match guarded("dropping the task", move || drop((attempt, timer))) {
+            Err(message) if !matches!(end, AttemptEnd::Panicked(_)) => {
+                AttemptEnd::Panicked(message)
+            }
+            _ => end,
+        }
     }
 
     /// Whether the task settles after this attempt, or retries.
@@ -202,13 +226,24 @@ impl Job {
         match end {
             AttemptEnd::Finished(Ok(())) => AfterAttempt::Settle(Outcome::Succeeded),
             AttemptEnd::Finished(Err(error)) => {
-                let retry =
-                    policy.is_some_and(|policy| policy.retries_error(attempt, error.as_ref()));
-                let error = TaskError::failed(error);
-                if retry {
-                    AfterAttempt::Retry(error)
-                } else {
-                    AfterAttempt::Settle(Outcome::Failed(error))
+                let retry = guarded("the retry_if predicate", || {
+                    policy.is_some_and(|policy| policy.retries_error(attempt, error.as_ref()))
+                });
+                let rendered = guarded("the error's Display", || error_chain(error.as_ref()));
+                match (retry, rendered) {
+                    (Ok(retry), Ok(rendered)) => {
+                        let error = TaskError::failed(error, rendered);
+                        if retry {
+                            AfterAttempt::Retry(error)
+                        } else {
+                            AfterAttempt::Settle(Outcome::Failed(error))
+                        }
+                    }
+                    (Err(message), _) | (_, Err(message)) => {
+                        // Its destructor is user code too.
+                        let _ = guarded("dropping the error", move || drop(error));
+                        AfterAttempt::Settle(Outcome::Failed(TaskError::panicked(message)))
+                    }
                 }
             }
             AttemptEnd::Panicked(message) => {
@@ -226,10 +261,23 @@ impl Job {
     }
 
     fn settle(&self, shared: &Shared, outcome: Outcome) {
-        if let Some(phase) = self.cell.settle() {
+        if let Some(phase) = shared.backlog.settle_held(&self.cell) {
             let attempts = self.cell.attempts();
             shared.record(&self.cell, phase, attempts, outcome);
         }
+    }
+
+    /// Settles the task after its last attempt. The work goes first, as its
+    /// destructor is user code: a panic there is the task's panic.
+    fn finish(mut self, shared: &Shared, outcome: Outcome) {
+        let work = std::mem::replace(&mut self.work, Work::Once(None));
+        let outcome = match guarded("dropping the task", move || drop(work)) {
+            Err(message) if !matches!(outcome, Outcome::Cancelled) => {
+                Outcome::Failed(TaskError::panicked(message))
+            }
+            _ => outcome,
+        };
+        self.settle(shared, outcome);
     }
 
     /// Frees the slot, waits out the backoff on a timer of its own, then
@@ -239,19 +287,31 @@ impl Job {
             self.cancel(shared); // unreachable: only retryable work retries
             return;
         };
+        // Made first: a timer the spawner cannot make fails the task, which
+        // is still running and so simply settles.
+        let sleep = match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
+            Ok(sleep) => sleep,
+            Err(message) => {
+                self.finish(shared, Outcome::Failed(TaskError::panicked(message)));
+                return;
+            }
+        };
         tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
         shared.events.publish(self.cell.id, || EventKind::Retrying {
             attempt,
             backoff: delay,
             error: error.to_string(),
         });
-        if !self.cell.enter_backoff(delay, error) {
+        if let Some(previous) = self.cell.set_retrying(delay, error) {
+            // The previous attempt's error: its destructor is user code.
+            let _ = guarded("dropping the error", move || drop(previous));
+        }
+        if !shared.backlog.enter_backoff(&self.cell) {
             return; // cancelled meanwhile: already settled
         }
         let running = shared.counters.running.fetch_sub(1, Relaxed) - 1;
         shared.counters.retried.fetch_add(1, Relaxed);
         shared.metrics.retried(running);
-        let sleep = shared.spawner.sleep(delay);
         // Made before the timer future, so that a timer the executor drops
         // unpolled still settles the task.
         let mut in_hand = InHand {
@@ -260,25 +320,25 @@ impl Job {
         };
         let retry = async move {
             // The cell alone is borrowed across the wait: a job is not `Sync`.
-            let back_in_line = match in_hand.job.as_ref().map(|job| &job.cell) {
+            let waited = match in_hand.job.as_ref().map(|job| &job.cell) {
                 Some(cell) => {
                     let cancelled = pin!(cell.cancel.fired());
                     matches!(select(sleep, cancelled).await, Either::Left(_))
-                        && cell.leave_backoff()
                 }
                 None => false,
             };
-            if back_in_line
-                && let Some(job) = in_hand.job.take()
-                // Refused only if release stopped the workers meanwhile.
-                && let Err(refused) = in_hand.shared.backlog.push(job)
-            {
-                refused.cancel(&in_hand.shared);
+            if waited && let Some(job) = in_hand.job.take() {
+                match in_hand.shared.backlog.rejoin(job) {
+                    Ok(summon) => act(&in_hand.shared, summon),
+                    // Closed by a release, or cancelled: settled as cancelled.
+                    Err(refused) => refused.cancel(&in_hand.shared),
+                }
             }
             // Otherwise dropping `in_hand` settles it as cancelled.
         };
-        // If the executor refuses, the dropped future settles the task.
-        let _ = shared.spawner.spawn(Box::pin(retry));
+        // If the executor refuses, or the spawner panics, the dropped future
+        // settles the task.
+        let _ = guarded("the spawner", || shared.spawner.spawn(Box::pin(retry)));
     }
 }
 
@@ -286,7 +346,7 @@ impl Job {
 /// is settled (by a release deadline, or with an executor that shut down),
 /// it reports the task cancelled.
 struct InHand<S: Borrow<Arc<Shared>>> {
-    /// `None` once handed on, to the backlog or a retry timer.
+    /// `None` once handed on, to the line or a retry timer.
     job: Option<Job>,
     shared: S,
 }
@@ -301,7 +361,7 @@ impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
 
 impl InHand<&Arc<Shared>> {
     /// See [`Job::run`].
-    async fn run(mut self) {
+    async fn run(mut self, attempt: u32) {
         let shared = self.shared;
         let Some(job) = self.job.as_mut() else {
             return;
@@ -309,15 +369,12 @@ impl InHand<&Arc<Shared>> {
         if shared.deadline.load(SeqCst) {
             return; // dropping settles it as cancelled
         }
-        let Some(attempt) = job.cell.begin_attempt() else {
-            return; // cancelled while queued: already settled
-        };
-        job.leave_queue(shared);
-        let running = shared.counters.running.fetch_add(1, Relaxed) + 1;
         let backlog = &shared.backlog;
-        shared
-            .metrics
-            .started(job.accepted_at.take(), || backlog.len(), running);
+        shared.metrics.started(
+            job.accepted_at.take(),
+            || backlog.len(),
+            shared.counters.running.load(Relaxed),
+        );
         shared
             .events
             .publish(job.cell.id, || EventKind::Started { attempt });
@@ -334,7 +391,7 @@ impl InHand<&Arc<Shared>> {
             return;
         };
         match next {
-            AfterAttempt::Settle(outcome) => job.settle(shared, outcome),
+            AfterAttempt::Settle(outcome) => job.finish(shared, outcome),
             AfterAttempt::Retry(error) => job.retry_later(shared, attempt, error),
         }
     }

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, SemaphorePermit, TryAcquireError};
+use tokio::sync::{Notify, SemaphorePermit, TryAcquireError};
 
 use crate::backlog::Backlog;
 use crate::builder::{Builder, OnFull};
@@ -15,10 +15,11 @@ use crate::events::{EventKind, Events};
 use crate::job::{Job, MakeAttempt, Work};
 use crate::registry::Registry;
 use crate::shared::{Config, Shared};
-use crate::worker::work;
+use crate::stats::Counters;
+use crate::worker;
 use crate::{
     AddTaskError, BuildError, ReleaseReport, RetryPolicy, Spawner, Stats, Subscription,
-    TaskContext, TaskEvent, TaskHandle, TaskId, TaskOutput,
+    TaskContext, TaskHandle, TaskId, TaskOutput,
 };
 
 /// A semaphored background queue: accepts tasks, runs at most
@@ -83,12 +84,12 @@ impl Etiquette {
 
     pub(crate) fn start(config: Builder, spawner: Arc<dyn Spawner>) -> Result<Self, BuildError> {
         let shared = Arc::new(Shared {
-            backlog: Backlog::new(),
-            places: Semaphore::new(config.queue_capacity),
-            slots: Arc::new(Semaphore::new(config.max_concurrent_tasks)),
-            counters: Default::default(),
+            backlog: Backlog::new(config.queue_capacity, config.max_concurrent_tasks),
+            counters: Counters::default(),
             releasing: AtomicBool::new(false),
             drained: Notify::new(),
+            workers_changed: Notify::new(),
+            executor_lost: AtomicBool::new(false),
             registry: Registry::new(
                 config.status_retention,
                 config
@@ -99,7 +100,6 @@ impl Etiquette {
             events: Events::new(config.event_buffer),
             metrics: crate::metrics::Metrics::new(config.name),
             spawner,
-            next_id: Default::default(),
             config: Config {
                 on_full: config.on_full,
                 max_concurrent_tasks: config.max_concurrent_tasks,
@@ -108,16 +108,13 @@ impl Etiquette {
                 timeout: config.task_timeout,
             },
         });
-        for _ in 0..shared.config.max_concurrent_tasks {
-            let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
-                break; // one permit per worker: unreachable
-            };
-            let worker = work(Arc::clone(&shared), slot);
-            if let Err(error) = shared.spawner.spawn(Box::pin(worker)) {
-                shared.close_intake();
-                shared.backlog.close();
-                return Err(error.into());
-            }
+        // One worker up front: it proves the executor takes work, and the
+        // first task finds it waiting. The others start on demand.
+        shared.backlog.first_worker();
+        if let Err(error) = worker::start(&shared) {
+            shared.close_intake();
+            shared.backlog.close();
+            return Err(error.into());
         }
         Ok(Self {
             inner: Arc::new(Inner { shared }),
@@ -285,7 +282,7 @@ impl Decorum {
     /// event id `after` (all buffered ones with `None`; see
     /// [`Builder::event_buffer`]), then live ones.
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
-        self.inner.shared.events.subscribe(None, after)
+        self.inner.shared.events.subscribe(after)
     }
 
     /// Subscribes to one task's events, as [`subscribe`](Self::subscribe)
@@ -294,18 +291,7 @@ impl Decorum {
     pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
         let shared = &self.inner.shared;
         let cell = shared.registry.get(id)?;
-        let mut subscription = shared.events.subscribe(Some(id), after);
-        if cell.is_finished() && !subscription.holds_final() {
-            // Finished before we subscribed and its final event is no longer
-            // buffered: close the feed with the outcome we know.
-            let status = cell.status();
-            subscription.push_back(Ok(TaskEvent {
-                id: shared.events.last_id(),
-                task: id,
-                kind: EventKind::from_final(&status),
-            }));
-        }
-        Some(subscription)
+        Some(shared.events.subscribe_task(cell, after))
     }
 
     /// The handle of a task still unfinished, or among the most recently
@@ -328,8 +314,8 @@ impl Decorum {
         self.inner.shared.stats()
     }
 
-    // A place is taken here and handed to the job, which gives it back (see
-    // `Job::leave_queue`): no `Arc` of the semaphore travels with each task,
+    // A place is taken here and given back by the line when the task leaves
+    // it (see `backlog`): no `Arc` of the semaphore travels with each task,
     // whose count producers and workers would otherwise both write.
     async fn wait_for_place(&self) -> Result<(), AddTaskError> {
         match self.inner.shared.config.on_full {
@@ -338,6 +324,7 @@ impl Decorum {
             OnFull::Wait => self
                 .inner
                 .shared
+                .backlog
                 .places
                 .acquire()
                 .await
@@ -350,6 +337,7 @@ impl Decorum {
     fn try_place(&self) -> Result<(), AddTaskError> {
         self.inner
             .shared
+            .backlog
             .places
             .try_acquire()
             .map(SemaphorePermit::forget)
@@ -359,28 +347,31 @@ impl Decorum {
             })
     }
 
+    /// Puts a task in line, under the next id; the caller holds a place.
     fn enqueue(&self, work: Work, timeout: Option<Duration>) -> Result<TaskHandle, AddTaskError> {
         let shared = &self.inner.shared;
-        let id = TaskId::new(shared.next_id.fetch_add(1, Relaxed) + 1);
-        let cell = Arc::new(TaskCell::new(id));
-        shared.registry.insert(Arc::clone(&cell));
-        // Counted before sending so that a snapshot never shows a task
+        // Counted before joining so that a snapshot never shows a task
         // settled that is not yet accepted.
         shared.counters.accepted.fetch_add(1, SeqCst);
-        let job = Job::new(Arc::clone(&cell), work, timeout);
-        // Before sending: a worker may start the task at once.
-        shared.events.publish(id, || EventKind::Queued);
-        match shared.backlog.push(job) {
-            Ok(()) => {
+        // Registered and announced under the line's lock, before a worker
+        // can claim it: findable and `queued` before it starts.
+        let joined = shared.backlog.join(|id| {
+            let cell = Arc::new(TaskCell::new(id));
+            shared.registry.insert(Arc::clone(&cell));
+            shared.events.publish(id, || EventKind::Queued);
+            Job::new(cell, work, timeout)
+        });
+        match joined {
+            Ok((cell, summon)) => {
+                worker::act(shared, summon);
                 shared.metrics.accepted(|| shared.backlog.len());
                 Ok(TaskHandle::new(cell, Arc::clone(shared)))
             }
-            Err(refused) => {
-                // Only once release has stopped the workers: never accepted.
-                refused.refuse(shared);
-                shared.registry.remove(id);
+            Err(_refused) => {
+                // Only once release has closed the line: never accepted. The
+                // task is dropped with the closure, outside any lock.
+                shared.backlog.refund_place();
                 shared.unaccept();
-                shared.events.publish(id, || EventKind::Cancelled);
                 Err(AddTaskError::Released)
             }
         }

@@ -103,19 +103,6 @@ impl Registry {
         self.displaced_len.store(displaced.len(), Relaxed);
     }
 
-    /// Forgets a task the queue refused after registering it.
-    pub(crate) fn remove(&self, id: TaskId) {
-        let mut slot = lock(self.slot(id));
-        if slot.as_ref().is_some_and(|cell| cell.id == id) {
-            *slot = None;
-            return;
-        }
-        drop(slot);
-        let mut displaced = lock(&self.displaced);
-        displaced.remove(&id);
-        self.displaced_len.store(displaced.len(), Relaxed);
-    }
-
     pub(crate) fn get(&self, id: TaskId) -> Option<Arc<TaskCell>> {
         let slot = lock(self.slot(id));
         let cell = match slot.as_ref().filter(|cell| cell.id == id) {
@@ -260,14 +247,6 @@ mod tests {
         registry.for_each_unfinished(|cell| visited.push(cell.id.get()));
         visited.sort_unstable();
         assert_eq!(visited, [2, 3, 4, 6, 7, 8, 9]);
-    }
-
-    #[test]
-    fn removes_a_refused_task() {
-        let registry = Registry::with_slots(4, 64);
-        registry.insert(cell(1));
-        registry.remove(TaskId::new(1));
-        assert!(registry.get(TaskId::new(1)).is_none());
     }
 
     /// Producers and finishers racing over a tiny ring: an unfinished task is

@@ -137,7 +137,13 @@ impl RetryPolicy {
             .unwrap_or(Duration::MAX)
             .min(self.max_backoff);
         let shortening = self.jitter * unit.clamp(0.0, 1.0);
-        full.mul_f64(1.0 - shortening)
+        if shortening <= 0.0 {
+            return full;
+        }
+        // Saturating: near `Duration::MAX`, f64 rounding could overflow.
+        Duration::try_from_secs_f64(full.as_secs_f64() * (1.0 - shortening))
+            .unwrap_or(full)
+            .min(full)
     }
 
     /// Whether a failed attempt `attempt` may be followed by another.

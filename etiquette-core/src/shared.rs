@@ -3,16 +3,15 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
 use futures_util::future::{Either, select};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::backlog::Backlog;
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
-use crate::events::{EventKind, Events};
+use crate::events::Events;
 use crate::metrics::{Metrics, Settled};
 use crate::registry::Registry;
 use crate::stats::Counters;
@@ -29,19 +28,19 @@ pub(crate) struct Config {
 
 pub(crate) struct Shared {
     pub(crate) config: Config,
+    /// The line of waiting jobs, their places, and the workers' pool.
     pub(crate) backlog: Backlog,
-    /// One permit per place in the queue, taken by an adder and given back
-    /// by its job when a worker first picks it up (or when the job is
-    /// dropped). Closed on release, which wakes waiting adders.
-    pub(crate) places: Semaphore,
-    /// One permit per worker, held for the worker's whole life: all of them
-    /// free means every worker has stopped.
-    pub(crate) slots: Arc<Semaphore>,
     /// Once `releasing`, whoever settles the last task (`counters.settled`
-    /// reaching `counters.accepted`) notifies `drained`.
+    /// reaching `counters.accepted`) notifies `drained`; so does a worker
+    /// dropped by its executor.
     pub(crate) counters: Counters,
     pub(crate) releasing: AtomicBool,
     pub(crate) drained: Notify,
+    /// Notified whenever a worker stops or is dropped.
+    pub(crate) workers_changed: Notify,
+    /// Set when the executor dropped a worker (shut down, or refused to
+    /// start one): nothing may ever run the jobs left in line.
+    pub(crate) executor_lost: AtomicBool,
     pub(crate) registry: Registry,
     /// Set when a release deadline passes; jobs check it before each
     /// attempt, and every unfinished task's cancel signal fires with it.
@@ -49,8 +48,6 @@ pub(crate) struct Shared {
     pub(crate) events: Events,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
-    /// Written by producers only; padded away from what workers write.
-    pub(crate) next_id: CachePadded<AtomicU64>,
 }
 
 impl Drop for Shared {
@@ -58,6 +55,8 @@ impl Drop for Shared {
     /// workers and nobody released the queue.
     fn drop(&mut self) {
         self.cancel_backlog();
+        // Open subscriptions hold the event hub, not the queue: end them.
+        self.events.close();
     }
 }
 
@@ -121,8 +120,7 @@ impl Shared {
         // task finished knows its final event was already published.
         self.metrics
             .settled(settled, counters.running.load(Relaxed));
-        self.events
-            .publish(cell.id, || EventKind::from_final(&status));
+        self.events.publish_final(cell, &status);
         // Ranked first: a reader who finds the outcome finds it retained.
         self.registry.finished(cell);
         cell.finish(status);
@@ -156,30 +154,33 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot(self.backlog.len())
+        self.counters
+            .snapshot(self.backlog.len(), self.backlog.retrying())
     }
 
-    /// Waits until every accepted task is settled, or no worker is left to
-    /// settle anything (the executor shut down).
+    /// Waits until every accepted task is settled, or the executor dropped
+    /// a worker: then nothing may ever settle what is left in line.
     async fn drained(&self) {
         loop {
-            let mut notified = pin!(self.drained.notified());
+            let notified = pin!(self.drained.notified());
+            let mut notified = notified;
             notified.as_mut().enable();
-            if self.all_settled() {
+            if self.all_settled() || self.executor_lost.load(SeqCst) {
                 return;
             }
-            let stopped = pin!(self.workers_stopped());
-            if let Either::Right(_) = select(notified, stopped).await {
-                return;
-            }
+            notified.await;
         }
     }
 
     async fn workers_stopped(&self) {
-        // `slots` is never closed, so this only returns once every worker
-        // has handed its slot back; the permits are released at once.
-        let all = u32::try_from(self.config.max_concurrent_tasks).unwrap_or(u32::MAX);
-        drop(self.slots.acquire_many(all).await);
+        loop {
+            let mut changed = pin!(self.workers_changed.notified());
+            changed.as_mut().enable();
+            if self.backlog.no_workers() {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Drains every accepted task, then stops the workers.
@@ -195,21 +196,24 @@ impl Shared {
         self.cancel_backlog();
     }
 
-    /// Settles as cancelled every job still in the backlog: no worker is
-    /// left to run them.
+    /// Closes the line and settles as cancelled every job still in it: no
+    /// worker is to run them.
     fn cancel_backlog(&self) {
-        while let Some(job) = self.backlog.try_pop() {
-            job.cancel(self);
+        for (job, phase) in self.backlog.close_and_drain() {
+            if let Some(phase) = phase {
+                let attempts = job.cell.attempts();
+                self.record(&job.cell, phase, attempts, Outcome::Cancelled);
+            }
         }
     }
 
     pub(crate) fn close_intake(&self) {
         self.releasing.store(true, SeqCst);
-        self.places.close();
+        self.backlog.places.close();
     }
 
     pub(crate) fn is_released(&self) -> bool {
-        self.places.is_closed()
+        self.backlog.places.is_closed()
     }
 
     pub(crate) async fn release(&self) -> ReleaseReport {
@@ -229,6 +233,7 @@ impl Shared {
             // Set first: a task the sweep below misses, because it is
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
+            self.cancel_backlog();
             self.registry.for_each_unfinished(|cell| cell.cancel.fire());
             drained.await;
         }
@@ -238,7 +243,7 @@ impl Shared {
     fn report(&self) -> ReleaseReport {
         // Everything is settled: subscribers have had every event.
         self.events.close();
-        let report = ReleaseReport::from(self.counters.snapshot(0));
+        let report = ReleaseReport::from(self.counters.snapshot(0, 0));
         tracing::debug!(%report, "queue released");
         report
     }

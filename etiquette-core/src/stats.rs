@@ -23,9 +23,10 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, queued: usize) -> Stats {
+    pub(crate) fn snapshot(&self, queued: usize, retrying: usize) -> Stats {
         Stats {
             queued,
+            retrying,
             running: self.running.load(Relaxed),
             accepted: self.accepted.load(Relaxed),
             completed: self.completed.load(Relaxed),
@@ -47,8 +48,16 @@ impl Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Accepted tasks waiting for a slot.
+    /// Accepted tasks waiting for a slot, retries coming back included.
     pub queued: usize,
+    /// Tasks waiting out the backoff before a retry (holding no slot).
+    ///
+    /// `queued + retrying` never exceeds `queue_capacity +
+    /// max_concurrent_tasks`, and new tasks are accepted only while it is
+    /// below `queue_capacity`: a task coming back from a failed attempt
+    /// takes a place even when none is free, and intake waits until the
+    /// line is under capacity again.
+    pub retrying: usize,
     /// Tasks running now; never more than `max_concurrent_tasks`.
     pub running: u64,
     /// Tasks accepted since the queue was built.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::task::{BoxError, error_chain};
+use crate::task::BoxError;
 
 /// Where a task stands. Queryable while it runs and, within the queue's
 /// status retention, after it finished.
@@ -108,15 +108,17 @@ impl fmt::Display for TaskStatus {
 pub struct TaskError(Arc<Repr>);
 
 enum Repr {
-    Failed(BoxError),
+    /// The task's error, and its `source()` chain rendered once, when it
+    /// was judged (under a panic guard: `Display` is user code).
+    Failed(BoxError, String),
     Panicked(String),
     TimedOut(Duration),
     Cancelled,
 }
 
 impl TaskError {
-    pub(crate) fn failed(error: BoxError) -> Self {
-        Self(Arc::new(Repr::Failed(error)))
+    pub(crate) fn failed(error: BoxError, rendered: String) -> Self {
+        Self(Arc::new(Repr::Failed(error, rendered)))
     }
 
     pub(crate) fn panicked(message: String) -> Self {
@@ -134,7 +136,7 @@ impl TaskError {
     /// The task's own error, when it returned one.
     pub fn task_error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
         match &*self.0 {
-            Repr::Failed(error) => Some(error.as_ref()),
+            Repr::Failed(error, _) => Some(error.as_ref()),
             _ => None,
         }
     }
@@ -158,7 +160,7 @@ impl TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
-            Repr::Failed(error) => f.write_str(&error_chain(error.as_ref())),
+            Repr::Failed(_, rendered) => f.write_str(rendered),
             Repr::Panicked(message) => write!(f, "panicked: {message}"),
             Repr::TimedOut(limit) => write!(f, "timed out after {limit:?}"),
             Repr::Cancelled => f.write_str("cancelled"),
@@ -175,7 +177,7 @@ impl fmt::Debug for TaskError {
 impl Error for TaskError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match &*self.0 {
-            Repr::Failed(error) => Some(error.as_ref()),
+            Repr::Failed(error, _) => Some(error.as_ref()),
             _ => None,
         }
     }

@@ -1,30 +1,147 @@
-//! A worker is one concurrency slot: it takes jobs off the backlog in order
-//! and runs them one at a time. `max_concurrent_tasks` workers exist, so the
-//! bound holds by construction and no task needs a spawn of its own.
+//! A worker is one concurrency slot: it claims jobs from the line in order
+//! and runs them one at a time. At most `max_concurrent_tasks` exist, so the
+//! bound holds by construction and no task needs a spawn of its own. They
+//! start on demand and retire when enough others are idle (see `backlog`).
 
 use std::future::poll_fn;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release, Ordering::SeqCst};
 use std::task::Poll;
 
-use tokio::sync::OwnedSemaphorePermit;
+use futures_util::task::AtomicWaker;
 
+use crate::SpawnError;
+use crate::backlog::{Claim, Summon};
 use crate::shared::Shared;
 
 /// Jobs a worker runs in a row before letting the executor run something
 /// else: a stream of tasks that never wait must not starve its thread.
 const RUN_BEFORE_YIELDING: u32 = 64;
 
-/// Runs jobs until the backlog is closed and empty. The worker holds `slot`
-/// for its whole life, however that ends.
-pub(crate) async fn work(shared: Arc<Shared>, slot: OwnedSemaphorePermit) {
-    let _slot = slot;
+/// Where an idle worker waits to be woken; one per worker, re-armed each
+/// time it parks (under the line's lock).
+pub(crate) struct Parker {
+    notified: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Parker {
+    fn new() -> Self {
+        Self {
+            notified: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    pub(crate) fn arm(&self) {
+        self.notified.store(false, Release);
+    }
+
+    pub(crate) fn notify(&self) {
+        // Release: the worker that sees the flag sees the line as it was.
+        self.notified.store(true, Release);
+        self.waker.wake();
+    }
+
+    fn is_notified(&self) -> bool {
+        self.notified.load(Acquire)
+    }
+
+    async fn park(&self) {
+        poll_fn(|cx| {
+            if self.is_notified() {
+                return Poll::Ready(());
+            }
+            // Register, then look again: a `notify` in between would be missed.
+            self.waker.register(cx.waker());
+            if self.is_notified() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// A worker's membership of the pool. Dropped without having stopped (its
+/// executor shut down, or refused to start it), it takes the worker out of
+/// the line's count and tells a release waiting for the workers.
+struct OnDuty {
+    shared: Arc<Shared>,
+    parker: Arc<Parker>,
+    /// Woken or just started, and not yet looked at the line.
+    coming: bool,
+    stopped: bool,
+}
+
+impl Drop for OnDuty {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.shared.executor_lost.store(true, SeqCst);
+            let coming = self.coming || self.parker.is_notified();
+            let summon = self.shared.backlog.worker_dropped(&self.parker, coming);
+            act(&self.shared, summon);
+            self.shared.drained.notify_waiters();
+        }
+        self.shared.workers_changed.notify_waiters();
+    }
+}
+
+/// Does what the line asked for, outside its lock.
+pub(crate) fn act(shared: &Arc<Shared>, summon: Summon) {
+    match summon {
+        Summon::Nobody => {}
+        Summon::Wake(parker) => parker.notify(),
+        // On failure the worker's `OnDuty` has already left the pool.
+        Summon::Start => drop(start(shared)),
+    }
+}
+
+/// Starts a worker, already counted by the line.
+pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
+    let duty = OnDuty {
+        shared: Arc::clone(shared),
+        parker: Arc::new(Parker::new()),
+        coming: true,
+        stopped: false,
+    };
+    let worker = Box::pin(work(duty));
+    // The spawner is user code: a panic in it is a refusal.
+    catch_unwind(AssertUnwindSafe(|| shared.spawner.spawn(worker)))
+        .unwrap_or(Err(SpawnError::new()))
+}
+
+/// Runs jobs until the line is closed and empty, or enough workers idle.
+async fn work(mut duty: OnDuty) {
+    let shared = Arc::clone(&duty.shared);
     let mut in_a_row = 0;
-    while let Some(job) = shared.backlog.pop().await {
-        job.run(&shared).await;
-        in_a_row += 1;
-        if in_a_row == RUN_BEFORE_YIELDING {
-            in_a_row = 0;
-            yield_once().await;
+    loop {
+        let (claim, summon) = shared
+            .backlog
+            .claim(&duty.parker, duty.coming, &shared.counters);
+        duty.coming = false;
+        act(&shared, summon);
+        match claim {
+            Claim::Run(job, attempt) => {
+                job.run(&shared, attempt).await;
+                in_a_row += 1;
+                if in_a_row == RUN_BEFORE_YIELDING {
+                    in_a_row = 0;
+                    yield_once().await;
+                }
+            }
+            Claim::Discard(job) => drop(job),
+            Claim::Park => {
+                in_a_row = 0;
+                duty.parker.park().await;
+                duty.coming = true;
+            }
+            Claim::Stop => {
+                duty.stopped = true;
+                return;
+            }
         }
     }
 }

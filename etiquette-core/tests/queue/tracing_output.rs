@@ -51,6 +51,7 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
     // capture too; the lines looked for are this test's alone.
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     runtime.block_on(async {
