@@ -26,6 +26,12 @@
 //! `Last-Event-ID` and resumes where it left off, as far as the queue's
 //! [`event_buffer`](etiquette_core::Builder::event_buffer) reaches.
 //!
+//! The header is read by [`parse_last_event_id`]: an empty or blank value
+//! counts as no header; a number too large for a `u64` counts as
+//! `u64::MAX`, past every event id, so nothing buffered is replayed; any
+//! other value that is not a decimal number (`-1`, `1.5`, `abc`) is
+//! rejected with [`LastEventIdRejection`], `400 Bad Request`.
+//!
 //! A stream of all events stays open until
 //! [`Etiquette::close_event_streams`](crate::Etiquette::close_event_streams)
 //! is called: call it when shutdown begins, so that the server's graceful
@@ -40,7 +46,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, Responder, ResponseError};
 use actix_web_lab::sse::{Data, Event, Sse};
-use etiquette_core::{SseFrame, Subscription, TaskId};
+use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
 use futures_util::StreamExt as _;
 
 use crate::Decorum;
@@ -48,21 +54,46 @@ use crate::Decorum;
 /// The interval of SSE keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The `Last-Event-ID` request header, if present and numeric.
+/// The `Last-Event-ID` request header: `None` when absent or empty.
+///
+/// Extraction fails with [`LastEventIdRejection`] when the header is not a
+/// decimal event id; see [`parse_last_event_id`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LastEventId(pub Option<u64>);
 
 impl FromRequest for LastEventId {
-    type Error = Infallible;
+    type Error = LastEventIdRejection;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let id = req
-            .headers()
-            .get("last-event-id")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse().ok());
-        ready(Ok(Self(id)))
+        let value = req.headers().get("last-event-id");
+        let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
+        ready(id.map(Self).map_err(LastEventIdRejection))
+    }
+}
+
+/// A `Last-Event-ID` header that is not a decimal event id:
+/// `400 Bad Request`, with a plain-text body saying what is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastEventIdRejection(pub InvalidLastEventId);
+
+impl fmt::Display for LastEventIdRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for LastEventIdRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// The default response: the status, and the message as a
+/// `text/plain; charset=utf-8` body.
+impl ResponseError for LastEventIdRejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
     }
 }
 

@@ -25,18 +25,25 @@
 //! `Last-Event-ID` and resumes where it left off, as far as the queue's
 //! [`event_buffer`](etiquette_core::Builder::event_buffer) reaches.
 //!
+//! The header is read by [`parse_last_event_id`]: an empty or blank value
+//! counts as no header; a number too large for a `u64` counts as
+//! `u64::MAX`, past every event id, so nothing buffered is replayed; any
+//! other value that is not a decimal number (`-1`, `1.5`, `abc`) is
+//! rejected with [`LastEventIdRejection`], `400 Bad Request`.
+//!
 //! A stream of all events stays open until
 //! [`Etiquette::close_event_streams`](crate::Etiquette::close_event_streams)
 //! is called: call it when shutdown begins, since axum's graceful shutdown
 //! waits for every open connection.
 
 use std::convert::Infallible;
+use std::fmt;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
-use etiquette_core::{SseFrame, Subscription, TaskId};
+use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
 use futures_util::StreamExt as _;
 use http::StatusCode;
 use http::request::Parts;
@@ -46,20 +53,43 @@ use crate::Decorum;
 /// The interval of SSE keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The `Last-Event-ID` request header, if present and numeric.
+/// The `Last-Event-ID` request header: `None` when absent or empty.
+///
+/// Extraction fails with [`LastEventIdRejection`] when the header is not a
+/// decimal event id; see [`parse_last_event_id`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LastEventId(pub Option<u64>);
 
 impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
-    type Rejection = Infallible;
+    type Rejection = LastEventIdRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get("last-event-id")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse().ok());
-        Ok(Self(id))
+        let value = parts.headers.get("last-event-id");
+        let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
+        id.map(Self).map_err(LastEventIdRejection)
+    }
+}
+
+/// A `Last-Event-ID` header that is not a decimal event id:
+/// `400 Bad Request`, with a plain-text body saying what is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastEventIdRejection(pub InvalidLastEventId);
+
+impl fmt::Display for LastEventIdRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for LastEventIdRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl IntoResponse for LastEventIdRejection {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.0.to_string()).into_response()
     }
 }
 

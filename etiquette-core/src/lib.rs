@@ -78,6 +78,7 @@ mod error;
 mod events;
 mod handle;
 mod job;
+mod last_event_id;
 mod metrics;
 mod queue;
 mod registry;
@@ -97,6 +98,7 @@ pub use context::TaskContext;
 pub use error::{AddTaskError, BuildError, SpawnError};
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
+pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
 pub use queue::{Decorum, Etiquette, TaskBuilder};
 pub use retry::RetryPolicy;
 #[cfg(feature = "serde")]

@@ -131,10 +131,10 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
         let mut request = test::TestRequest::get().uri(uri);
         for (name, value) in headers {
-            request = request.insert_header((*name, value.as_str()));
+            request = request.insert_header((*name, *value));
         }
         let response = test::call_service(&self.0, request.to_request()).await;
         let header = |name: &str| {
@@ -144,12 +144,14 @@ where
                 .map(|value| value.to_str().unwrap().to_owned())
         };
         let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
+        let content_type = header("content-type");
         let status = response.status().as_u16();
         let body = test::read_body(response).await;
         Reply {
             status,
             retry_after,
             task_id,
+            content_type,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }

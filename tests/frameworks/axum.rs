@@ -124,10 +124,10 @@ impl Framework for Axum {
 struct AxumClient(Router);
 
 impl Client for AxumClient {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
         let mut request = Request::get(uri);
         for (name, value) in headers {
-            request = request.header(*name, value);
+            request = request.header(*name, *value);
         }
         let request = request.body(Body::empty()).unwrap();
         let response = self.0.clone().oneshot(request).await.unwrap();
@@ -138,6 +138,7 @@ impl Client for AxumClient {
                 .map(|value| value.to_str().unwrap().to_owned())
         };
         let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
+        let content_type = header("content-type");
         let status = response.status().as_u16();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -146,6 +147,7 @@ impl Client for AxumClient {
             status,
             retry_after,
             task_id,
+            content_type,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }

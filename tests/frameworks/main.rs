@@ -75,6 +75,28 @@ macro_rules! stamp {
             }
 
             #[$test]
+            async fn sse_answers_a_malformed_last_event_id_with_400() {
+                suite::sse_answers_a_malformed_last_event_id_with_400::<$framework>().await;
+            }
+
+            #[$test]
+            async fn sse_treats_a_blank_last_event_id_as_absent() {
+                suite::sse_treats_a_blank_last_event_id_as_absent::<$framework>().await;
+            }
+
+            #[$test]
+            async fn sse_all_events_replay_nothing_after_the_last_issued_id() {
+                suite::sse_all_events_replay_nothing_after_the_last_issued_id::<$framework>().await;
+            }
+
+            #[$test]
+            #[ignore = "needs core fix: subscribe_task closes a finished task's feed with its \
+                        final event again even when Last-Event-ID is at or past that event's id"]
+            async fn sse_task_events_replay_nothing_after_the_final_event() {
+                suite::sse_task_events_replay_nothing_after_the_final_event::<$framework>().await;
+            }
+
+            #[$test]
             async fn sse_stream_of_all_events_ends_when_streams_close() {
                 suite::sse_stream_of_all_events_ends_when_streams_close::<$framework>().await;
             }

@@ -129,10 +129,10 @@ impl Framework for Poem {
 struct PoemClient<E>(TestClient<E>);
 
 impl<E: Endpoint> Client for PoemClient<E> {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, String)]) -> Reply {
+    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
         let mut request = self.0.get(uri);
         for (name, value) in headers {
-            request = request.header(*name, value);
+            request = request.header(*name, *value);
         }
         let response = request.send().await;
         let header = |name: &str| {
@@ -143,12 +143,14 @@ impl<E: Endpoint> Client for PoemClient<E> {
                 .map(|value| value.to_str().unwrap().to_owned())
         };
         let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
+        let content_type = header("content-type");
         let status = response.0.status().as_u16();
         let body = response.0.into_body().into_string().await.unwrap();
         Reply {
             status,
             retry_after,
             task_id,
+            content_type,
             body,
         }
     }

@@ -1,10 +1,12 @@
 //! The behaviour every adapter must show, whatever the framework.
 //!
 //! Each app serves the same routes (see `Framework::app`); tests wait on the
-//! queue (release, stats) or on task signals, never on the clock.
+//! queue (release, stats) or on task signals, never on the clock; the newer
+//! SSE tests also bound each response, so that a stream that never ends
+//! fails the test instead of hanging it.
 
+use std::fmt::Display;
 use std::future::Future;
-
 use std::time::Duration;
 
 use etiquette_core::{Builder, Etiquette, RetryPolicy};
@@ -16,17 +18,16 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<String>,
     pub(crate) task_id: Option<String>,
+    pub(crate) content_type: Option<String>,
     pub(crate) body: String,
 }
 
 /// Sends requests to an app in-process.
 pub(crate) trait Client {
-    /// GET with extra request headers.
-    fn get_with(
-        &self,
-        uri: &str,
-        headers: &[(&'static str, String)],
-    ) -> impl Future<Output = Reply>;
+    /// GET with extra request headers, whose values may be any bytes a
+    /// header value may hold.
+    fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])])
+    -> impl Future<Output = Reply>;
 
     fn get(&self, uri: &str) -> impl Future<Output = Reply> {
         self.get_with(uri, &[])
@@ -69,8 +70,48 @@ fn queue(limit: usize) -> Etiquette {
         .unwrap()
 }
 
+/// Awaits `future`, failing after 5 seconds with what it waited for.
+async fn within<T>(what: impl Display, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .unwrap_or_else(|_| panic!("waited more than 5 seconds for {what}"))
+}
+
+/// GET `uri` with a `Last-Event-ID` header (none with `None`), failing if the
+/// response and all its body take more than 5 seconds.
+async fn get_after(client: &impl Client, uri: &str, last_event_id: Option<&[u8]>) -> Reply {
+    let headers: &[(&'static str, &[u8])] = match last_event_id {
+        Some(value) => &[("last-event-id", value)],
+        None => &[],
+    };
+    let what = format!(
+        "the whole response to GET {uri} with Last-Event-ID {:?}",
+        last_event_id.map(String::from_utf8_lossy)
+    );
+    within(what, client.get_with(uri, headers)).await
+}
+
+/// The `/progress` task, run to its end, then the event streams closed, so
+/// that both SSE routes answer with what is buffered and end: the task's id
+/// and the frames of its whole stream.
+async fn finished_progress_task(client: &impl Client, etiquette: &Etiquette) -> (String, Frames) {
+    let id = get_after(client, "/progress", None).await.task_id;
+    let id = id.expect("the task id is in x-task-id");
+    let full = get_after(client, &format!("/events/{id}"), None).await;
+    assert_eq!(full.status, 200);
+    let full = frames(&full.body);
+    assert_eq!(
+        names(&full),
+        ["queued", "started", "progress", "progress", "succeeded"]
+    );
+    etiquette.close_event_streams();
+    (id, full)
+}
+
+type Frames = Vec<(Option<u64>, String, serde_json::Value)>;
+
 /// The `(id, event, data)` of each SSE frame in a body, keep-alives skipped.
-fn frames(body: &str) -> Vec<(Option<u64>, String, serde_json::Value)> {
+fn frames(body: &str) -> Frames {
     body.split("\n\n")
         .filter_map(|frame| {
             let (mut id, mut event, mut data) = (None, None, None);
@@ -277,17 +318,104 @@ pub(crate) async fn sse_streams_a_tasks_events_until_its_end<F: Framework>() {
 pub(crate) async fn sse_resumes_after_last_event_id<F: Framework>() {
     let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
-    let id = client.get("/progress").await.task_id.unwrap();
-    let full = frames(&client.get(&format!("/events/{id}")).await.body);
-    let started = full[1].0.unwrap();
+    let (id, full) = finished_progress_task(&client, &etiquette).await;
+    let started = full[1].0.unwrap().to_string();
 
-    let header = [("last-event-id", started.to_string())];
-    let resumed = client.get_with(&format!("/events/{id}"), &header).await;
-    assert_eq!(
-        names(&frames(&resumed.body)),
-        ["progress", "progress", "succeeded"]
+    for uri in [format!("/events/{id}"), "/events".to_owned()] {
+        let resumed = get_after(&client, &uri, Some(started.as_bytes())).await;
+        assert_eq!(resumed.status, 200, "GET {uri}");
+        assert_eq!(frames(&resumed.body), full[2..], "GET {uri}");
+    }
+    within("the release of the queue", etiquette.release()).await;
+}
+
+pub(crate) async fn sse_answers_a_malformed_last_event_id_with_400<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let (id, _) = finished_progress_task(&client, &etiquette).await;
+
+    let malformed: [&[u8]; 7] = [b"abc", b"-1", b"+1", b"1.5", b"1 2", b"0x10", b"\xff"];
+    for uri in [format!("/events/{id}"), "/events".to_owned()] {
+        for value in malformed {
+            let reply = get_after(&client, &uri, Some(value)).await;
+            let request = format!("GET {uri} with Last-Event-ID {value:?}");
+            assert_eq!(reply.status, 400, "{request}");
+            assert_eq!(
+                reply.body, "invalid Last-Event-ID header: expected a decimal event id",
+                "{request}"
+            );
+            assert_eq!(
+                reply.content_type.as_deref(),
+                Some("text/plain; charset=utf-8"),
+                "{request}"
+            );
+        }
+    }
+    within("the release of the queue", etiquette.release()).await;
+}
+
+pub(crate) async fn sse_treats_a_blank_last_event_id_as_absent<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let (id, full) = finished_progress_task(&client, &etiquette).await;
+
+    for uri in [format!("/events/{id}"), "/events".to_owned()] {
+        for value in [&b""[..], b" ", b" \t "] {
+            let reply = get_after(&client, &uri, Some(value)).await;
+            let request = format!("GET {uri} with Last-Event-ID {value:?}");
+            assert_eq!(reply.status, 200, "{request}");
+            assert_eq!(frames(&reply.body), full, "{request}: the whole history");
+        }
+    }
+    within("the release of the queue", etiquette.release()).await;
+}
+
+/// Event ids past the last one issued: the next one, one far ahead,
+/// `u64::MAX`, and a number too large for a `u64`.
+fn ids_past(last: u64) -> [String; 4] {
+    [
+        (last + 1).to_string(),
+        (last + 1_000).to_string(),
+        u64::MAX.to_string(),
+        "99999999999999999999".to_owned(),
+    ]
+}
+
+pub(crate) async fn sse_all_events_replay_nothing_after_the_last_issued_id<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let (_, full) = finished_progress_task(&client, &etiquette).await;
+    let last = full.last().unwrap().0.unwrap();
+
+    for value in ids_past(last) {
+        let reply = get_after(&client, "/events", Some(value.as_bytes())).await;
+        assert_eq!(reply.status, 200, "Last-Event-ID {value}");
+        assert_eq!(frames(&reply.body), [], "Last-Event-ID {value}");
+    }
+    within("the release of the queue", etiquette.release()).await;
+}
+
+pub(crate) async fn sse_task_events_replay_nothing_after_the_final_event<F: Framework>() {
+    let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
+    let client = F::app(etiquette.clone(), probe.clone()).await;
+    let (id, full) = finished_progress_task(&client, &etiquette).await;
+    let last = full.last().unwrap().0.unwrap();
+
+    // The final event's own id is what an `EventSource` sends when it
+    // reconnects after the stream ended.
+    let mut values = ids_past(last).to_vec();
+    values.push(last.to_string());
+    let mut replayed = Vec::new();
+    for value in values {
+        let reply = get_after(&client, &format!("/events/{id}"), Some(value.as_bytes())).await;
+        assert_eq!(reply.status, 200, "Last-Event-ID {value}");
+        replayed.push((value, frames(&reply.body)));
+    }
+    assert!(
+        replayed.iter().all(|(_, frames)| frames.is_empty()),
+        "replayed after the final event {last}: {replayed:?}"
     );
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
 }
 
 pub(crate) async fn sse_stream_of_all_events_ends_when_streams_close<F: Framework>() {
