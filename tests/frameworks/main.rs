@@ -90,8 +90,6 @@ macro_rules! stamp {
             }
 
             #[$test]
-            #[ignore = "needs core fix: subscribe_task closes a finished task's feed with its \
-                        final event again even when Last-Event-ID is at or past that event's id"]
             async fn sse_task_events_replay_nothing_after_the_final_event() {
                 suite::sse_task_events_replay_nothing_after_the_final_event::<$framework>().await;
             }

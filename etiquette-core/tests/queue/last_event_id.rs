@@ -77,8 +77,6 @@ async fn a_running_tasks_events_after_u64_max_are_only_the_live_ones() {
 }
 
 #[tokio::test]
-#[ignore = "needs core fix: subscribe_task closes a finished task's feed with its final \
-            event again even when `after` is at or past that event's id"]
 async fn a_finished_tasks_events_after_u64_max_replay_nothing() {
     let (etiquette, decorum) = queue();
     let task = decorum.add_task(async {}).await.unwrap();
