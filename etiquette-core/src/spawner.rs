@@ -47,13 +47,19 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// ```
 pub trait Spawner: Send + Sync + 'static {
     /// Starts `future` in the background. It must be polled to completion
-    /// unless the executor itself shuts down.
+    /// unless the executor itself shuts down. Called when the queue is built,
+    /// when a worker starts on demand (from whichever task added work), and
+    /// for each retry's backoff timer. A panic here counts as a refusal.
     ///
     /// # Errors
     /// [`SpawnError`] when the executor cannot accept work any more.
     fn spawn(&self, future: BoxFuture<()>) -> Result<(), SpawnError>;
 
-    /// A future that completes after `duration`; used for release deadlines.
+    /// A future that completes after `duration`; used for per-attempt time
+    /// limits, retry backoffs and release deadlines. `duration` may be as
+    /// large as `Duration::MAX` (sleep for ever, or until the far future).
+    /// The builder asks for one when the queue is built and refuses a
+    /// spawner whose `sleep` panics ([`BuildError::NoTimer`](crate::BuildError::NoTimer)).
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;
 }
 
@@ -91,8 +97,9 @@ mod tokio_spawner {
         }
 
         /// Binds to the runtime behind `handle`. The runtime must have its
-        /// timer enabled (`#[tokio::main]` and `Builder::enable_all` do) for
-        /// release deadlines to work.
+        /// timer enabled (`#[tokio::main]` and `Builder::enable_all` do):
+        /// building a queue on one without is refused with
+        /// [`BuildError::NoTimer`](crate::BuildError::NoTimer).
         pub const fn new(handle: Handle) -> Self {
             Self { handle }
         }
