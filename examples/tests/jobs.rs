@@ -78,14 +78,13 @@ async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
     child
 }
 
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
+async fn terminate(binary: &str, mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap().to_string();
     let kill = Command::new("kill").args(["-TERM", &pid]).status();
     let killed = within(BOUND, "kill -TERM", kill).await;
     assert!(killed.unwrap().success());
-    within(EXIT, "the example to exit after SIGTERM", child.wait())
-        .await
-        .unwrap()
+    let what = format!("{} to exit after SIGTERM", name(binary));
+    within(EXIT, &what, child.wait()).await.unwrap()
 }
 
 /// Loads the page with `?autostart` in headless Chromium and returns the
@@ -128,7 +127,7 @@ async fn progress_bar_reaches_100_percent(binary: &str) {
     );
     assert!(dom.contains(r#"<span id="percent">100%</span>"#), "{dom}");
     assert!(dom.contains(r#"<em id="state">succeeded</em>"#), "{dom}");
-    assert!(terminate(child).await.success());
+    assert!(terminate(binary, child).await.success());
 }
 
 async fn shutdown_completes_with_an_open_stream(binary: &str) {
@@ -164,7 +163,7 @@ async fn shutdown_completes_with_an_open_stream(binary: &str) {
         .expect("a first event");
     assert!(String::from_utf8_lossy(&first).contains("event: queued"));
 
-    let status = terminate(child).await;
+    let status = terminate(binary, child).await;
     assert!(status.success(), "{status}");
     // The stream was ended by the server, not left hanging.
     within(BOUND, "the end of job 1's event stream", async {
@@ -176,7 +175,8 @@ async fn shutdown_completes_with_an_open_stream(binary: &str) {
 #[tokio::test]
 async fn axum_jobs_serves_prometheus_metrics() {
     let port = free_port();
-    let child = start(env!("CARGO_BIN_EXE_axum_jobs"), port, 1).await;
+    let binary = env!("CARGO_BIN_EXE_axum_jobs");
+    let child = start(binary, port, 1).await;
     let http = reqwest::Client::new();
     for _ in 0..3 {
         let post = http.post(format!("http://127.0.0.1:{port}/jobs")).send();
@@ -220,7 +220,7 @@ async fn axum_jobs_serves_prometheus_metrics() {
             "{line} missing from:\n{metrics}"
         );
     }
-    assert!(terminate(child).await.success());
+    assert!(terminate(binary, child).await.success());
 }
 
 macro_rules! jobs {
