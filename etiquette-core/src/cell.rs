@@ -215,20 +215,33 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::mpsc::RecvTimeoutError;
 
     /// A waiter racing the finish: whatever the interleaving, it wakes.
     #[test]
     fn a_waiter_racing_the_finish_always_sees_it() {
+        // A lost wake-up would leave the waiter blocked for ever: the test
+        // waits for its answer, not for the thread, so that it fails instead.
+        const BOUND: Duration = Duration::from_secs(5);
         for _ in 0..2_000 {
             let cell = Arc::new(TaskCell::new(TaskId::new(1)));
-            let waiter = {
+            let (answer, seen) = std::sync::mpsc::channel();
+            {
                 let cell = cell.clone();
                 std::thread::spawn(move || {
-                    futures_executor::block_on(cell.finished()).is_finished()
-                })
-            };
+                    let finished = futures_executor::block_on(cell.finished()).is_finished();
+                    answer.send(finished).unwrap();
+                });
+            }
             cell.finish(TaskStatus::Succeeded { attempts: 1 });
-            assert!(waiter.join().unwrap());
+            let finished = match seen.recv_timeout(BOUND) {
+                Ok(finished) => finished,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out after {BOUND:?} waiting for the waiter to see the finish")
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!("the waiter panicked"),
+            };
+            assert!(finished);
         }
     }
 

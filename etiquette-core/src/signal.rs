@@ -69,18 +69,32 @@ impl Signal {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::mpsc::RecvTimeoutError;
 
     #[test]
     fn the_waiter_sees_the_signal_whenever_it_fires() {
+        // A lost wake-up would leave the waiter blocked for ever: the test
+        // waits for its word, not for the thread, so that it fails instead.
+        const BOUND: std::time::Duration = std::time::Duration::from_secs(5);
         for _ in 0..2_000 {
             let signal = Arc::new(Signal::new());
-            let waiter = {
+            let (woken, wake) = std::sync::mpsc::channel();
+            {
                 let signal = signal.clone();
-                std::thread::spawn(move || futures_executor::block_on(signal.fired()))
-            };
+                std::thread::spawn(move || {
+                    futures_executor::block_on(signal.fired());
+                    woken.send(()).unwrap();
+                });
+            }
             signal.fire();
             signal.fire();
-            waiter.join().unwrap();
+            match wake.recv_timeout(BOUND) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out after {BOUND:?} waiting for the waiter to see the signal")
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!("the waiter panicked"),
+            }
             assert!(signal.is_fired());
         }
     }

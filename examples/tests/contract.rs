@@ -2,12 +2,38 @@
 //! answers `GET /add-task` with `OK`, runs the task, and on SIGTERM drains
 //! every accepted task, logs one release line and exits 0.
 
+use std::future::IntoFuture;
+use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 const REQUESTS: usize = 3;
+
+/// How long the test waits for the example to start or to answer: far
+/// longer than either takes, short enough to fail in seconds, not hang.
+const BOUND: Duration = Duration::from_secs(10);
+/// How long the example gets to exit after SIGTERM: the sleepers' tasks
+/// take 3 s to drain.
+const EXIT: Duration = Duration::from_secs(20);
+
+/// Awaits `future` for at most `bound`, failing the test with a message
+/// naming `what` it waited for.
+async fn within<F: IntoFuture>(bound: Duration, what: &str, future: F) -> F::Output {
+    tokio::time::timeout(bound, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {bound:?} waiting for {what}"))
+}
+
+/// The example's name, for messages: its binary's file name.
+fn name(binary: &str) -> &str {
+    Path::new(binary)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(binary)
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -27,16 +53,23 @@ async fn start(binary: &str, port: u16) -> (Child, Vec<String>) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.as_mut().unwrap()).lines();
+    let stdout = child.stdout.as_mut().unwrap();
     let mut seen = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        let listening = line.contains(&format!("listening on http://127.0.0.1:{port}"));
-        seen.push(line);
-        if listening {
-            return (child, seen);
+    let what = format!("{} to say it is listening", name(binary));
+    let listening = within(BOUND, &what, async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let listening = line.contains(&format!("listening on http://127.0.0.1:{port}"));
+            seen.push(line);
+            if listening {
+                return true;
+            }
         }
-    }
-    panic!("{binary} exited before listening: {seen:#?}");
+        false
+    })
+    .await;
+    assert!(listening, "{binary} exited before listening: {seen:#?}");
+    (child, seen)
 }
 
 async fn honours_the_contract(binary: &str, task_log: &str) {
@@ -47,37 +80,54 @@ async fn honours_the_contract(binary: &str, task_log: &str) {
     let base = format!("http://127.0.0.1:{port}");
     let mut ids = Vec::new();
     for _ in 0..REQUESTS {
-        let reply = http.get(format!("{base}/add-task")).send().await.unwrap();
-        assert_eq!(reply.status(), 200);
-        let id = reply.headers()["x-task-id"].to_str().unwrap().to_owned();
-        ids.push(id.parse::<u64>().expect("a numeric task id"));
-        assert_eq!(reply.text().await.unwrap(), "OK");
+        let what = format!("{}'s reply to GET /add-task", name(binary));
+        within(BOUND, &what, async {
+            let reply = http.get(format!("{base}/add-task")).send().await.unwrap();
+            assert_eq!(reply.status(), 200);
+            let id = reply.headers()["x-task-id"].to_str().unwrap().to_owned();
+            ids.push(id.parse::<u64>().expect("a numeric task id"));
+            assert_eq!(reply.text().await.unwrap(), "OK");
+        })
+        .await;
     }
     assert_eq!(ids, [1, 2, 3]);
 
-    let reply = http.get(format!("{base}/tasks/1")).send().await.unwrap();
-    assert_eq!(reply.status(), 200);
-    let status: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    let what = format!("{}'s reply to GET /tasks/1", name(binary));
+    let status = within(BOUND, &what, async {
+        let reply = http.get(format!("{base}/tasks/1")).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let body = reply.text().await.unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    })
+    .await;
     assert!(
         ["queued", "running", "succeeded"].contains(&status["status"].as_str().unwrap()),
         "{status}"
     );
-    let missing = http
-        .get(format!("{base}/tasks/999999"))
-        .send()
-        .await
-        .unwrap();
+    let what = format!("{}'s reply to GET /tasks/999999", name(binary));
+    let missing = within(
+        BOUND,
+        &what,
+        http.get(format!("{base}/tasks/999999")).send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(missing.status(), 404);
 
     let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    let kill = Command::new("kill").args(["-TERM", &pid]).status();
+    let killed = within(BOUND, "kill -TERM", kill).await;
     assert!(killed.unwrap().success());
 
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        log.push(line);
-    }
-    let status = child.wait().await.unwrap();
+    let what = format!("{} to drain and exit after SIGTERM", name(binary));
+    let status = within(EXIT, &what, async {
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await;
     let log = log.join("\n");
     assert!(status.success(), "{binary} exited with {status}:\n{log}");
     assert_eq!(log.matches(task_log).count(), REQUESTS, "{log}");

@@ -2,11 +2,39 @@
 //! real headless Chromium, and shutdown completes while an event stream is
 //! open.
 
+use std::future::IntoFuture;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
+
+/// How long the test waits for the example to start, to answer or to end an
+/// event stream: far longer than any of these takes, short enough to fail
+/// in seconds, not hang.
+const BOUND: Duration = Duration::from_secs(10);
+/// How long the example gets to exit after SIGTERM (its drain deadline is
+/// one second).
+const EXIT: Duration = Duration::from_secs(20);
+/// How long headless Chromium gets to render the page.
+const CHROMIUM: Duration = Duration::from_secs(60);
+
+/// Awaits `future` for at most `bound`, failing the test with a message
+/// naming `what` it waited for.
+async fn within<F: IntoFuture>(bound: Duration, what: &str, future: F) -> F::Output {
+    tokio::time::timeout(bound, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {bound:?} waiting for {what}"))
+}
+
+/// The example's name, for messages: its binary's file name.
+fn name(binary: &str) -> &str {
+    Path::new(binary)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(binary)
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -28,29 +56,35 @@ async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.as_mut().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.contains(&format!("listening on http://127.0.0.1:{port}")) {
-            // Keep draining stdout so the example never blocks on a full pipe.
-            let stdout = child.stdout.take().unwrap();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(_)) = lines.next_line().await {}
-            });
-            return child;
+    let stdout = child.stdout.as_mut().unwrap();
+    let what = format!("{} to say it is listening", name(binary));
+    let listening = within(BOUND, &what, async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(&format!("listening on http://127.0.0.1:{port}")) {
+                return true;
+            }
         }
-    }
-    panic!("{binary} exited before listening");
+        false
+    })
+    .await;
+    assert!(listening, "{binary} exited before listening");
+    // Keep draining stdout so the example never blocks on a full pipe.
+    let stdout = child.stdout.take().unwrap();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    child
 }
 
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
+async fn terminate(binary: &str, mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    let kill = Command::new("kill").args(["-TERM", &pid]).status();
+    let killed = within(BOUND, "kill -TERM", kill).await;
     assert!(killed.unwrap().success());
-    tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("the example did not exit after SIGTERM")
-        .unwrap()
+    let what = format!("{} to exit after SIGTERM", name(binary));
+    within(EXIT, &what, child.wait()).await.unwrap()
 }
 
 /// Loads the page with `?autostart` in headless Chromium and returns the
@@ -77,9 +111,8 @@ async fn rendered_page(port: u16) -> String {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
+    let output = within(CHROMIUM, "headless Chromium to render the page", output)
         .await
-        .expect("chromium did not finish")
         .unwrap_or_else(|error| panic!("cannot run {chromium}: {error}"));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -94,7 +127,7 @@ async fn progress_bar_reaches_100_percent(binary: &str) {
     );
     assert!(dom.contains(r#"<span id="percent">100%</span>"#), "{dom}");
     assert!(dom.contains(r#"<em id="state">succeeded</em>"#), "{dom}");
-    assert!(terminate(child).await.success());
+    assert!(terminate(binary, child).await.success());
 }
 
 async fn shutdown_completes_with_an_open_stream(binary: &str) {
@@ -102,61 +135,80 @@ async fn shutdown_completes_with_an_open_stream(binary: &str) {
     // A job of ten minutes: its event stream stays open through shutdown.
     let child = start(binary, port, 60_000).await;
     let http = reqwest::Client::new();
-    let started = http
-        .post(format!("http://127.0.0.1:{port}/jobs"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), 202);
-    assert_eq!(started.headers()["location"], "/jobs/1");
-    let body: serde_json::Value = started.json().await.unwrap();
+    let body = within(BOUND, "the reply to POST /jobs", async {
+        let started = http
+            .post(format!("http://127.0.0.1:{port}/jobs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 202);
+        assert_eq!(started.headers()["location"], "/jobs/1");
+        started.json::<serde_json::Value>().await.unwrap()
+    })
+    .await;
     assert_eq!(body["id"], 1);
 
-    let mut stream = http
-        .get(format!("http://127.0.0.1:{port}/jobs/1/events"))
-        .send()
-        .await
-        .unwrap();
+    let mut stream = within(
+        BOUND,
+        "the reply to GET /jobs/1/events",
+        http.get(format!("http://127.0.0.1:{port}/jobs/1/events"))
+            .send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(stream.status(), 200);
-    let first = stream.chunk().await.unwrap().expect("a first event");
+    let first = within(BOUND, "job 1's first event", stream.chunk())
+        .await
+        .unwrap()
+        .expect("a first event");
     assert!(String::from_utf8_lossy(&first).contains("event: queued"));
 
-    let status = terminate(child).await;
+    let status = terminate(binary, child).await;
     assert!(status.success(), "{status}");
     // The stream was ended by the server, not left hanging.
-    while let Ok(Some(_)) = stream.chunk().await {}
+    within(BOUND, "the end of job 1's event stream", async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn axum_jobs_serves_prometheus_metrics() {
     let port = free_port();
-    let child = start(env!("CARGO_BIN_EXE_axum_jobs"), port, 1).await;
+    let binary = env!("CARGO_BIN_EXE_axum_jobs");
+    let child = start(binary, port, 1).await;
     let http = reqwest::Client::new();
     for _ in 0..3 {
-        let reply = http
-            .post(format!("http://127.0.0.1:{port}/jobs"))
-            .send()
+        let post = http.post(format!("http://127.0.0.1:{port}/jobs")).send();
+        let reply = within(BOUND, "the reply to POST /jobs", post)
             .await
             .unwrap();
         assert_eq!(reply.status(), 202);
     }
     // The last job's stream ends with its final event: then all three ran.
     for id in 1..=3 {
-        let events = http
-            .get(format!("http://127.0.0.1:{port}/jobs/{id}/events"))
+        let what = format!("the end of job {id}'s event stream");
+        let events = within(BOUND, &what, async {
+            let events = http
+                .get(format!("http://127.0.0.1:{port}/jobs/{id}/events"))
+                .send()
+                .await
+                .unwrap();
+            events.text().await.unwrap()
+        })
+        .await;
+        assert!(events.contains("event: succeeded"), "{events}");
+    }
+    let metrics = within(BOUND, "the reply to GET /metrics", async {
+        http.get(format!("http://127.0.0.1:{port}/metrics"))
             .send()
             .await
-            .unwrap();
-        assert!(events.text().await.unwrap().contains("event: succeeded"));
-    }
-    let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+    .await;
     for line in [
         r#"etiquette_tasks_accepted_total{queue="jobs"} 3"#,
         r#"etiquette_tasks_completed_total{queue="jobs"} 3"#,
@@ -168,7 +220,7 @@ async fn axum_jobs_serves_prometheus_metrics() {
             "{line} missing from:\n{metrics}"
         );
     }
-    assert!(terminate(child).await.success());
+    assert!(terminate(binary, child).await.success());
 }
 
 macro_rules! jobs {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use etiquette_core::{AddTaskError, Builder, OnFull};
 use futures_util::FutureExt as _;
 
-use crate::support::{Gate, InFlight, receive_n, signals, yield_now};
+use crate::support::{Gate, InFlight, receive_n, signals, within, yield_now};
 
 const TASKS: usize = 10_000;
 /// Only reached by tasks that block forever, so its length never decides an
@@ -36,14 +36,23 @@ async fn bound_holds_exactly(builder: Builder, limit: usize) {
             .unwrap();
     }
     // Every slot is taken by a task stuck at the gate: exactly `limit` run.
-    receive_n(&mut starts, limit).await;
+    receive_n(
+        &mut starts,
+        limit,
+        &format!("the start of the first {limit} tasks"),
+    )
+    .await;
     assert_eq!(in_flight.now(), limit);
     let stats = decorum.stats();
     assert_eq!(stats.running, limit as u64);
     assert_eq!(stats.queued, TASKS - limit);
 
     gate.open();
-    let report = etiquette.release().await;
+    let report = within(
+        &format!("the release of the queue after {TASKS} tasks at limit {limit}"),
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(report.completed, TASKS as u64);
     assert_eq!(in_flight.max(), limit, "the bound was exceeded");
     assert_eq!(in_flight.now(), 0);
@@ -77,7 +86,11 @@ pub(crate) async fn tasks_start_in_fifo_order(builder: Builder) {
             .unwrap();
     }
     gate.open();
-    etiquette.release().await;
+    within(
+        "the release of the queue after 200 tasks",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(*order.lock().unwrap(), (0..200).collect::<Vec<_>>());
 }
 
@@ -98,9 +111,13 @@ pub(crate) async fn full_queue_applies_backpressure(builder: Builder) {
         }
     };
     decorum.add_task(blocked(0)).await.unwrap();
-    receive_n(&mut starts, 1).await;
-    decorum.add_task(blocked(1)).await.unwrap();
-    decorum.add_task(blocked(2)).await.unwrap();
+    receive_n(&mut starts, 1, "the start of task 0").await;
+    // Task 0 handed its place back when it started: both fit.
+    within("places in the queue for tasks 1 and 2", async {
+        decorum.add_task(blocked(1)).await.unwrap();
+        decorum.add_task(blocked(2)).await.unwrap();
+    })
+    .await;
     assert_eq!(decorum.stats().queued, 2);
 
     assert_eq!(
@@ -114,11 +131,17 @@ pub(crate) async fn full_queue_applies_backpressure(builder: Builder) {
     );
 
     gate.open();
-    waiting.await.unwrap();
-    let report = etiquette.release().await;
+    within("room in the full queue for task 3", waiting)
+        .await
+        .unwrap();
+    let report = within(
+        "the release of the queue after 4 tasks",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(report.accepted, 4, "the refused try_add_task was counted");
     assert_eq!(report.completed, 4);
-    let mut order = receive_n(&mut starts, 3).await;
+    let mut order = receive_n(&mut starts, 3, "the start of tasks 1, 2 and 3").await;
     order.sort_unstable();
     assert_eq!(order, [1, 2, 3]);
 }
@@ -141,7 +164,7 @@ pub(crate) async fn reject_policy_fails_fast(builder: Builder) {
         })
         .await
         .unwrap();
-    receive_n(&mut starts, 1).await;
+    receive_n(&mut starts, 1, "the start of the first task").await;
     let g = gate.clone();
     decorum
         .add_task(async move { g.pass().await })
@@ -152,14 +175,19 @@ pub(crate) async fn reject_policy_fails_fast(builder: Builder) {
         Some(AddTaskError::Full)
     );
     gate.open();
-    assert_eq!(etiquette.release().await.completed, 2);
+    let report = within(
+        "the release of the queue after 2 tasks",
+        etiquette.release(),
+    )
+    .await;
+    assert_eq!(report.completed, 2);
 }
 
 pub(crate) async fn nothing_is_accepted_after_release(builder: Builder) {
     let etiquette = builder.build().unwrap();
     let decorum = etiquette.decorum();
     assert!(!decorum.is_released());
-    let report = etiquette.release().await;
+    let report = within("the release of an empty queue", etiquette.release()).await;
     assert_eq!(report.accepted, 0);
     assert!(decorum.is_released() && etiquette.is_released());
     assert_eq!(
@@ -190,12 +218,15 @@ pub(crate) async fn adder_waiting_for_room_is_told_of_release(builder: Builder) 
         })
         .await
         .unwrap();
-    receive_n(&mut starts, 1).await;
+    receive_n(&mut starts, 1, "the start of the first task").await;
     let g = gate.clone();
-    decorum
-        .add_task(async move { g.pass().await })
-        .await
-        .unwrap();
+    // The first task handed its place back when it started.
+    within(
+        "the place given back by the first task",
+        decorum.add_task(async move { g.pass().await }),
+    )
+    .await
+    .unwrap();
     let mut waiting = Box::pin(decorum.add_task(async {}));
     assert!((&mut waiting).now_or_never().is_none());
 
@@ -204,9 +235,14 @@ pub(crate) async fn adder_waiting_for_room_is_told_of_release(builder: Builder) 
         (&mut release).now_or_never().is_none(),
         "tasks are still blocked"
     );
-    assert_eq!(waiting.await.err(), Some(AddTaskError::Released));
+    assert_eq!(
+        within("the refusal of the adder waiting for room", waiting)
+            .await
+            .err(),
+        Some(AddTaskError::Released)
+    );
     gate.open();
-    let report = release.await;
+    let report = within("the release of the queue after 2 tasks", release).await;
     assert_eq!((report.accepted, report.completed), (2, 2));
 }
 
@@ -235,7 +271,8 @@ pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder)
         }
         .unwrap();
     }
-    assert_eq!(receive_n(&mut dones, 10).await.len(), 10);
+    let succeeded = receive_n(&mut dones, 10, "the 10 tasks of 30 that succeed").await;
+    assert_eq!(succeeded.len(), 10);
 
     // Both slots still serve: two tasks can be running at once after the panics.
     let gate = Gate::closed();
@@ -250,11 +287,15 @@ pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder)
             .await
             .unwrap();
     }
-    receive_n(&mut starts, 2).await;
+    receive_n(&mut starts, 2, "the start of 2 tasks after 10 panics").await;
     assert_eq!(decorum.stats().running, 2);
     gate.open();
 
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after 10 panicking and 10 failing tasks",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(report.accepted, 32);
     assert_eq!(report.completed, 12);
     assert_eq!(report.failed, 20);
@@ -280,11 +321,20 @@ pub(crate) async fn release_runs_every_accepted_task(builder: Builder) {
             .await
             .unwrap();
     }
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after 1,000 tasks",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(*counter.lock().unwrap(), 1_000);
     assert_eq!((report.accepted, report.completed), (1_000, 1_000));
     // A second call waits for nothing and reports the same totals.
-    assert_eq!(etiquette.release().await, report);
+    let again = within(
+        "a second release of the released queue",
+        etiquette.release(),
+    )
+    .await;
+    assert_eq!(again, report);
 }
 
 pub(crate) async fn release_timeout_cancels_and_counts_the_rest(builder: Builder) {
@@ -299,7 +349,7 @@ pub(crate) async fn release_timeout_cancels_and_counts_the_rest(builder: Builder
             .await
             .unwrap();
     }
-    receive_n(&mut dones, 5).await;
+    receive_n(&mut dones, 5, "the end of 5 quick tasks").await;
     for _ in 0..7 {
         let never = never.clone();
         decorum
@@ -307,7 +357,11 @@ pub(crate) async fn release_timeout_cancels_and_counts_the_rest(builder: Builder
             .await
             .unwrap();
     }
-    let report = etiquette.release_timeout(DEADLINE).await;
+    let report = within(
+        "the release, past its deadline, of 7 tasks that never finish",
+        etiquette.release_timeout(DEADLINE),
+    )
+    .await;
     assert_eq!(report.accepted, 12);
     assert_eq!(report.completed, 5);
     assert_eq!(report.cancelled, 7, "2 running and 5 queued were cut short");
@@ -321,7 +375,11 @@ pub(crate) async fn release_timeout_does_not_cancel_what_finishes(builder: Build
     for _ in 0..50 {
         decorum.add_task(yield_now()).await.unwrap();
     }
-    let report = etiquette.release_timeout(Duration::from_secs(3_600)).await;
+    let report = within(
+        "the release, an hour before its deadline, of 50 quick tasks",
+        etiquette.release_timeout(Duration::from_secs(3_600)),
+    )
+    .await;
     assert_eq!((report.completed, report.cancelled), (50, 0));
 }
 
@@ -348,7 +406,11 @@ pub(crate) async fn no_accepted_task_is_ever_lost(builder: Builder) {
             Err(error) => assert_eq!(error, AddTaskError::Full),
         }
     }
-    let report = etiquette.release_timeout(DEADLINE).await;
+    let report = within(
+        "the release, past its deadline, of tasks meeting every fate",
+        etiquette.release_timeout(DEADLINE),
+    )
+    .await;
     assert_eq!(report.accepted, accepted);
     assert_eq!(
         report.completed + report.failed + report.cancelled,
@@ -373,9 +435,10 @@ pub(crate) async fn dropping_every_handle_still_runs_accepted_tasks(builder: Bui
             .unwrap();
     }
     drop((etiquette, decorum, done));
-    let mut ran = receive_n(&mut dones, 100).await;
+    let mut ran = receive_n(&mut dones, 100, "100 tasks whose handles were all dropped").await;
     ran.sort_unstable();
     assert_eq!(ran, (0..100).collect::<Vec<_>>());
     // Every sender is gone: the workers finished and dropped their tasks.
-    assert!(dones.recv().await.is_none());
+    let end = within("the workers to drop 100 finished tasks", dones.recv()).await;
+    assert!(end.is_none());
 }

@@ -4,19 +4,23 @@ use std::time::Duration;
 
 use etiquette_core::{Builder, Decorum, EventKind, RetryPolicy, Subscription};
 
-use crate::support::Gate;
+use crate::support::{Gate, within};
 
 fn names_of(events: &[(u64, EventKind)]) -> Vec<&'static str> {
     events.iter().map(|(_, kind)| kind.name()).collect()
 }
 
-async fn drain(mut subscription: Subscription) -> Vec<(u64, EventKind)> {
-    let mut seen = Vec::new();
-    while let Some(item) = subscription.next().await {
-        let event = item.expect("no lag expected");
-        seen.push((event.id, event.kind));
-    }
-    seen
+/// Every event up to the end of the stream `what` names, within the bound.
+async fn drain(what: &str, mut subscription: Subscription) -> Vec<(u64, EventKind)> {
+    within(what, async {
+        let mut seen = Vec::new();
+        while let Some(item) = subscription.next().await {
+            let event = item.expect("no lag expected");
+            seen.push((event.id, event.kind));
+        }
+        seen
+    })
+    .await
 }
 
 fn queue(buffer: usize) -> (etiquette_core::Etiquette, Decorum) {
@@ -65,10 +69,14 @@ async fn each_outcome_has_its_full_ordered_sequence() {
         .unwrap();
     tokio::task::yield_now().await;
     cancelled.cancel();
-    etiquette.release().await;
+    within(
+        "the release of the queue after one task of each outcome",
+        etiquette.release(),
+    )
+    .await;
 
-    let events = |id| drain(decorum.subscribe_task(id, None).unwrap());
-    let seen = events(succeeding.id()).await;
+    let events = |what, id| drain(what, decorum.subscribe_task(id, None).unwrap());
+    let seen = events("the end of the succeeding task's events", succeeding.id()).await;
     assert_eq!(
         names_of(&seen),
         ["queued", "started", "progress", "progress", "succeeded"]
@@ -80,7 +88,7 @@ async fn each_outcome_has_its_full_ordered_sequence() {
             message: Some("half way".into())
         }
     );
-    let seen = events(retried.id()).await;
+    let seen = events("the end of the retried task's events", retried.id()).await;
     assert_eq!(
         names_of(&seen),
         ["queued", "started", "retrying", "started", "succeeded"]
@@ -89,9 +97,9 @@ async fn each_outcome_has_its_full_ordered_sequence() {
         matches!(seen[2].1, EventKind::Retrying { attempt: 1, ref error, .. } if error == "flaky")
     );
     assert!(matches!(seen[4].1, EventKind::Succeeded { attempts: 2 }));
-    let seen = events(failing.id()).await;
+    let seen = events("the end of the failing task's events", failing.id()).await;
     assert_eq!(names_of(&seen), ["queued", "started", "failed"]);
-    let seen = events(cancelled.id()).await;
+    let seen = events("the end of the cancelled task's events", cancelled.id()).await;
     assert_eq!(names_of(&seen), ["queued", "started", "cancelled"]);
 }
 
@@ -102,8 +110,12 @@ async fn event_ids_increase_by_one_across_the_queue() {
     for _ in 0..50 {
         decorum.add_task(async {}).await.unwrap();
     }
-    etiquette.release().await;
-    let seen = drain(all).await;
+    within(
+        "the release of the queue after 50 tasks",
+        etiquette.release(),
+    )
+    .await;
+    let seen = drain("the end of the queue's event stream", all).await;
     assert_eq!(seen.len(), 150, "queued, started, succeeded for each task");
     let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, (1..=150).collect::<Vec<_>>());
@@ -113,20 +125,34 @@ async fn event_ids_increase_by_one_across_the_queue() {
 async fn a_subscriber_that_never_reads_does_not_slow_the_queue() {
     let (etiquette, decorum) = queue(0);
     let mut stalled = decorum.subscribe(None);
-    for _ in 0..2_000 {
-        decorum.add_task(async {}).await.unwrap();
-    }
+    // More than the queue holds: the adder waits for room as tasks run.
+    within("room in the queue for 2,000 tasks", async {
+        for _ in 0..2_000 {
+            decorum.add_task(async {}).await.unwrap();
+        }
+    })
+    .await;
     // All 6,000 events were published past a 16-event buffer nobody read.
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after 2,000 tasks",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(report.completed, 2_000);
-    let first = stalled.next().await.unwrap();
+    let first = within("the stalled subscriber's first item", stalled.next())
+        .await
+        .unwrap();
     let lagged = first.expect_err("the stalled subscriber is told it lagged");
     assert!(lagged.missed > 5_000, "{lagged}");
-    let mut rest = 0;
-    while let Some(item) = stalled.next().await {
-        item.unwrap();
-        rest += 1;
-    }
+    let rest = within("the end of the stalled subscriber's stream", async {
+        let mut rest = 0;
+        while let Some(item) = stalled.next().await {
+            item.unwrap();
+            rest += 1;
+        }
+        rest
+    })
+    .await;
     assert!(rest >= 16, "it resumes with the newest events: {rest}");
 }
 
@@ -136,8 +162,16 @@ async fn resuming_after_an_event_id_replays_exactly_what_followed() {
     for _ in 0..10 {
         decorum.add_task(async {}).await.unwrap();
     }
-    etiquette.release().await;
-    let seen = drain(decorum.subscribe(Some(20))).await;
+    within(
+        "the release of the queue after 10 tasks",
+        etiquette.release(),
+    )
+    .await;
+    let seen = drain(
+        "the end of a stream resumed after event 20",
+        decorum.subscribe(Some(20)),
+    )
+    .await;
     let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, (21..=30).collect::<Vec<_>>());
 }
@@ -148,22 +182,31 @@ async fn resuming_past_the_buffer_reports_what_was_lost() {
     for _ in 0..10 {
         decorum.add_task(async {}).await.unwrap();
     }
-    etiquette.release().await;
+    within(
+        "the release of the queue after 10 tasks",
+        etiquette.release(),
+    )
+    .await;
     let mut resumed = decorum.subscribe(Some(5));
-    let lagged = resumed.next().await.unwrap().unwrap_err();
+    let first = within("the first item resumed after event 5", resumed.next()).await;
+    let lagged = first.unwrap().unwrap_err();
     assert_eq!(lagged.missed, 17, "events 6..=22 were evicted");
-    assert_eq!(resumed.next().await.unwrap().unwrap().id, 23);
+    let second = within("the second item resumed after event 5", resumed.next()).await;
+    assert_eq!(second.unwrap().unwrap().id, 23);
 }
 
 #[tokio::test]
 async fn a_finished_task_stream_ends_even_when_its_events_are_gone() {
     let (etiquette, decorum) = queue(0);
     let task = decorum.add_task(async {}).await.unwrap();
-    task.outcome().await.unwrap();
-    let seen = drain(decorum.subscribe_task(task.id(), None).unwrap()).await;
+    within("the outcome of the task", task.outcome())
+        .await
+        .unwrap();
+    let subscription = decorum.subscribe_task(task.id(), None).unwrap();
+    let seen = drain("the end of the finished task's events", subscription).await;
     assert_eq!(names_of(&seen), ["succeeded"]);
     assert!(decorum.subscribe_task(99.into(), None).is_none());
-    etiquette.release().await;
+    within("the release of the queue after 1 task", etiquette.release()).await;
 }
 
 #[tokio::test]
@@ -176,20 +219,26 @@ async fn closing_streams_ends_open_subscriptions() {
         .add_task(async move { g.pass().await })
         .await
         .unwrap();
-    assert_eq!(all.next().await.unwrap().unwrap().kind, EventKind::Queued);
+    let first = within("the first event of the queue's stream", all.next()).await;
+    assert_eq!(first.unwrap().unwrap().kind, EventKind::Queued);
     etiquette.close_event_streams();
     // What was published before the close is still delivered, then the end.
-    let mut rest = Vec::new();
-    while let Some(item) = all.next().await {
-        rest.push(item.unwrap().kind.name());
-    }
+    let rest = within("the end of the closed stream", async {
+        let mut rest = Vec::new();
+        while let Some(item) = all.next().await {
+            rest.push(item.unwrap().kind.name());
+        }
+        rest
+    })
+    .await;
     assert!(rest.iter().all(|name| *name == "started"), "{rest:?}");
     // A subscription made after the close ends at once after the buffer.
+    let late = decorum.subscribe(Some(u64::MAX - 1));
     assert!(
-        drain(decorum.subscribe(Some(u64::MAX - 1)))
+        drain("the end of a stream subscribed after the close", late)
             .await
             .is_empty()
     );
     gate.open();
-    etiquette.release().await;
+    within("the release of the queue after 1 task", etiquette.release()).await;
 }

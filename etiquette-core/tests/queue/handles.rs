@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use etiquette_core::{Builder, Decorum, Etiquette, RetryPolicy, TaskStatus};
 
-use crate::support::{Gate, receive_n, signals};
+use crate::support::{Gate, receive_n, signals, within};
 
 struct SetOnDrop(Arc<AtomicBool>);
 impl Drop for SetOnDrop {
@@ -24,7 +24,12 @@ async fn a_decorum_made_from_an_etiquette_adds_to_its_queue() {
     let second = owned.add_task(async {}).await.unwrap();
     // One queue: the ids follow each other, and its release counts both.
     assert_eq!(second.id().get(), first.id().get() + 1);
-    assert_eq!(etiquette.release().await.completed, 2);
+    let report = within(
+        "the release of the queue after 2 tasks",
+        etiquette.release(),
+    )
+    .await;
+    assert_eq!(report.completed, 2);
     assert!(owned.is_released() && borrowed.is_released());
 }
 
@@ -43,14 +48,18 @@ async fn status_follows_the_task_and_outcome_is_awaitable() {
         .await
         .unwrap();
     let second = decorum.add_task(async {}).await.unwrap();
-    receive_n(&mut starts, 1).await;
+    receive_n(&mut starts, 1, "the start of the first task").await;
     assert!(matches!(first.status(), TaskStatus::Running { attempt: 1 }));
     assert!(matches!(second.status(), TaskStatus::Queued));
     assert_eq!(second.id().get(), first.id().get() + 1);
 
     gate.open();
-    first.clone().await.unwrap();
-    second.outcome().await.unwrap();
+    within("the first task's handle", first.clone())
+        .await
+        .unwrap();
+    within("the outcome of the second task", second.outcome())
+        .await
+        .unwrap();
     assert!(matches!(
         first.status(),
         TaskStatus::Succeeded { attempts: 1 }
@@ -60,7 +69,10 @@ async fn status_follows_the_task_and_outcome_is_awaitable() {
         .add_task(async { Err::<(), _>("no route to host") })
         .await
         .unwrap();
-    assert_eq!(failing.await.unwrap_err().to_string(), "no route to host");
+    let error = within("the failing task's handle", failing)
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "no route to host");
 }
 
 #[tokio::test]
@@ -85,7 +97,12 @@ async fn cancelling_queued_and_running_tasks() {
         .add_task(async move { flag.store(true, SeqCst) })
         .await
         .unwrap();
-    receive_n(&mut starts, 1).await;
+    receive_n(
+        &mut starts,
+        1,
+        "the start of the task to cancel while running",
+    )
+    .await;
 
     assert!(queued.cancel());
     assert!(
@@ -93,10 +110,19 @@ async fn cancelling_queued_and_running_tasks() {
         "settled at once"
     );
     assert!(running.cancel());
-    assert!(running.outcome().await.unwrap_err().is_cancelled());
+    let outcome = within(
+        "the outcome of the running task cancelled",
+        running.outcome(),
+    )
+    .await;
+    assert!(outcome.unwrap_err().is_cancelled());
     assert!(dropped.load(SeqCst), "the running future was dropped");
 
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after 2 cancelled tasks",
+        etiquette.release(),
+    )
+    .await;
     assert!(!ran.load(SeqCst), "a cancelled queued task never runs");
     assert_eq!(
         (report.accepted, report.cancelled, report.completed),
@@ -119,7 +145,7 @@ async fn cancelling_a_task_waiting_to_retry() {
         .add()
         .await
         .unwrap();
-    receive_n(&mut attempts, 1).await;
+    receive_n(&mut attempts, 1, "the first attempt of the task").await;
     tokio::task::yield_now().await;
     assert!(matches!(
         handle.status(),
@@ -127,7 +153,11 @@ async fn cancelling_a_task_waiting_to_retry() {
     ));
     assert!(handle.cancel());
     assert!(matches!(handle.status(), TaskStatus::Cancelled));
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after a task cancelled while waiting to retry",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!((report.cancelled, report.retried), (1, 1));
     assert!(attempts.try_recv().is_err(), "no attempt after the cancel");
 }
@@ -141,7 +171,8 @@ async fn handles_are_found_by_id_within_the_retention() {
         handles.push(decorum.add_task(async {}).await.unwrap());
     }
     for handle in &handles {
-        handle.outcome().await.unwrap();
+        let what = format!("the outcome of task {}", handle.id().get());
+        within(&what, handle.outcome()).await.unwrap();
     }
     let found: Vec<bool> = handles
         .iter()
@@ -176,6 +207,10 @@ async fn unfinished_tasks_are_always_found() {
     }
     assert!(ids.iter().all(|&id| decorum.handle(id).is_some()));
     gate.open();
-    etiquette.release().await;
+    within(
+        "the release of the queue after 5 tasks",
+        etiquette.release(),
+    )
+    .await;
     assert!(ids.iter().all(|&id| decorum.handle(id).is_none()));
 }

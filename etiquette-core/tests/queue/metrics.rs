@@ -5,6 +5,8 @@ use std::time::Duration;
 use etiquette_core::{Builder, RetryPolicy};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
+use crate::support::within_for;
+
 /// The value of one series in Prometheus text output.
 fn value(output: &str, series: &str) -> Option<f64> {
     output
@@ -55,7 +57,13 @@ fn a_known_workload_shows_in_prometheus_output() {
                 .add()
                 .await
                 .unwrap();
-            etiquette.release().await;
+            // The task of 60 s times out at 5 s (virtual).
+            within_for(
+                Duration::from_secs(30),
+                "the release of the queue after a known workload",
+                etiquette.release(),
+            )
+            .await;
         });
     });
 

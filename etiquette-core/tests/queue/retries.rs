@@ -7,7 +7,13 @@ use std::time::Duration;
 use etiquette_core::{Builder, Etiquette, RetryPolicy, TaskStatus};
 use tokio::time::{Instant, sleep};
 
+use crate::support::{within, within_for};
+
 const SECOND: Duration = Duration::from_secs(1);
+/// The bound of a wait that runs through a retry schedule: longer than any
+/// schedule here (the longest takes 12 s). On the paused clock a hang still
+/// fails at once, when the clock jumps to it.
+const SCHEDULE: Duration = Duration::from_secs(30);
 
 /// Records when each attempt starts, relative to the test's start.
 #[derive(Clone)]
@@ -80,7 +86,13 @@ async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
         .await
         .unwrap();
 
-    let error = handle.outcome().await.unwrap_err();
+    let outcome = within_for(
+        SCHEDULE,
+        "the outcome of a task failing 4 attempts",
+        handle.outcome(),
+    )
+    .await;
+    let error = outcome.unwrap_err();
     assert_eq!(attempts.times(), secs(&[0, 1, 3, 7]));
     assert_eq!(
         attempts.start.elapsed(),
@@ -106,7 +118,8 @@ async fn the_default_policy_is_three_attempts_one_then_two_seconds_apart() {
         .add()
         .await
         .unwrap();
-    assert!(handle.outcome().await.is_err());
+    let outcome = within("the outcome of a task failing 3 attempts", handle.outcome()).await;
+    assert!(outcome.is_err());
     assert_eq!(attempts.times(), secs(&[0, 1, 3]));
 }
 
@@ -129,7 +142,12 @@ async fn the_queue_wide_policy_applies_unless_a_task_overrides_it() {
         .add()
         .await
         .unwrap();
-    let _ = tokio::join!(first.outcome(), second.outcome());
+    let _ = within_for(
+        SCHEDULE,
+        "the outcomes of both failing tasks",
+        futures_util::future::join(first.outcome(), second.outcome()),
+    )
+    .await;
     assert_eq!(queue_wide.times(), secs(&[0, 5]));
     assert_eq!(own.times(), secs(&[0]));
 }
@@ -149,7 +167,12 @@ async fn jitter_shortens_each_wait_within_its_fraction() {
             .unwrap();
         all.push(attempts);
     }
-    etiquette.release().await;
+    within_for(
+        SCHEDULE,
+        "the release of the queue after 50 tasks retried with jitter",
+        etiquette.release(),
+    )
+    .await;
     let mut distinct = std::collections::BTreeSet::new();
     for attempts in all {
         let at = attempts.times();
@@ -194,11 +217,19 @@ async fn the_slot_is_free_during_backoff() {
         })
         .await
         .unwrap();
-    other.outcome().await.unwrap();
+    within("the outcome of the other task", other.outcome())
+        .await
+        .unwrap();
     assert!(
         matches!(flaky.status(), TaskStatus::Retrying { attempt: 1, backoff, .. } if backoff == 10 * SECOND)
     );
-    flaky.outcome().await.unwrap();
+    within_for(
+        SCHEDULE,
+        "the outcome of the flaky task's retry",
+        flaky.outcome(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
         ["flaky 1", "other at 0ns", "flaky 2"],
@@ -226,7 +257,8 @@ async fn permanent_errors_fail_at_once() {
         .add()
         .await
         .unwrap();
-    let error = handle.outcome().await.unwrap_err();
+    let outcome = within("the outcome of a permanent failure", handle.outcome()).await;
+    let error = outcome.unwrap_err();
     assert_eq!(error.to_string(), "address rejected");
     assert_eq!(attempts.times(), secs(&[0]));
     assert_eq!(etiquette.stats().retried, 0);
@@ -246,7 +278,8 @@ async fn panics_are_never_retried() {
         .add()
         .await
         .unwrap();
-    assert!(handle.outcome().await.unwrap_err().is_panic());
+    let outcome = within("the outcome of a panicking task", handle.outcome()).await;
+    assert!(outcome.unwrap_err().is_panic());
     assert_eq!(attempts.times(), secs(&[0]));
 }
 
@@ -283,7 +316,13 @@ async fn time_limits_cancel_attempts_and_are_retried() {
         .add()
         .await
         .unwrap();
-    let error = handle.outcome().await.unwrap_err();
+    let outcome = within_for(
+        SCHEDULE,
+        "the outcome of a task timing out twice",
+        handle.outcome(),
+    )
+    .await;
+    let error = outcome.unwrap_err();
     assert!(error.is_timeout());
     // 2 s attempt, 1 s backoff, 2 s attempt: over at 5 s, not 60.
     assert_eq!(attempts.times(), secs(&[0, 3]));
@@ -309,9 +348,14 @@ async fn queue_wide_time_limit_applies_to_plain_tasks() {
         .add_task(async { sleep(60 * SECOND).await })
         .await
         .unwrap();
-    assert!(handle.outcome().await.unwrap_err().is_timeout());
+    let outcome = within("the outcome of a task timing out", handle.outcome()).await;
+    assert!(outcome.unwrap_err().is_timeout());
     assert_eq!(start.elapsed(), 3 * SECOND);
-    let report = etiquette.release().await;
+    let report = within(
+        "the release of the queue after a task timed out",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!((report.failed, report.timed_out), (1, 1));
 }
 
@@ -330,7 +374,12 @@ async fn release_waits_for_a_pending_retry_to_run() {
         .add()
         .await
         .unwrap();
-    let report = etiquette.release().await;
+    let report = within_for(
+        SCHEDULE,
+        "the release of the queue after a pending retry",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(attempts.times(), secs(&[0, 5]));
     assert_eq!(
         (report.completed, report.retried, report.cancelled),
@@ -355,7 +404,12 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
         .add()
         .await
         .unwrap();
-    let report = etiquette.release_timeout(10 * SECOND).await;
+    let report = within_for(
+        SCHEDULE,
+        "the release, past its 10 s deadline, of a task waiting to retry",
+        etiquette.release_timeout(10 * SECOND),
+    )
+    .await;
     assert_eq!(attempts.start.elapsed(), 10 * SECOND);
     assert_eq!(
         attempts.times(),
@@ -363,7 +417,12 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
         "no attempt after the deadline"
     );
     assert!(matches!(waiting.status(), TaskStatus::Cancelled));
-    assert!(waiting.outcome().await.unwrap_err().is_cancelled());
+    let outcome = within(
+        "the outcome of the task cancelled while waiting to retry",
+        waiting.outcome(),
+    )
+    .await;
+    assert!(outcome.unwrap_err().is_cancelled());
     assert!(matches!(
         quick.status(),
         TaskStatus::Succeeded { attempts: 1 }

@@ -1,12 +1,56 @@
 //! Small synchronisation helpers shared by the suites.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, IntoFuture};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use futures_util::future::{Either, select};
 use tokio::sync::{Semaphore, mpsc};
+
+/// How long a test waits for anything before it fails: far longer than any
+/// wait here takes when the queue works (the whole suite runs in about a
+/// second), short enough that broken accounting fails the test in seconds
+/// instead of hanging it until CI's guard.
+pub(crate) const BOUND: Duration = Duration::from_secs(5);
+
+/// Awaits `future`, failing the test if it takes longer than [`BOUND`].
+/// `what` names what was awaited, for the failure message: "the release of
+/// the queue", "the outcome of task 7".
+///
+/// Every wait of a test on a release, an outcome, a stream or a channel goes
+/// through this (or [`within_for`]), on whatever executor runs the test:
+///
+/// - Within a tokio runtime it is `tokio::time::timeout`, so the runtime
+///   needs its time driver. On a paused clock the bound is virtual: a test
+///   that hangs (the runtime idle, nothing left to wake it) fails at once,
+///   as the clock jumps to the bound.
+/// - Anywhere else (the `futures` thread pool suite, or a bare
+///   `futures_executor::block_on`) it races `future` against a
+///   `futures_timer::Delay`, which runs on a timer thread of its own.
+pub(crate) async fn within<F: IntoFuture>(what: &str, future: F) -> F::Output {
+    within_for(BOUND, what, future).await
+}
+
+/// [`within`] with a bound of its own, for the few waits that legitimately
+/// last [`BOUND`] or longer on the paused clock (a retry schedule, a release
+/// deadline). On the paused clock a longer bound costs nothing: a hang
+/// still fails at once.
+pub(crate) async fn within_for<F: IntoFuture>(bound: Duration, what: &str, future: F) -> F::Output {
+    let future = future.into_future();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        if let Ok(output) = tokio::time::timeout(bound, future).await {
+            return output;
+        }
+    } else if let Either::Left((output, _)) =
+        select(pin!(future), futures_timer::Delay::new(bound)).await
+    {
+        return output;
+    }
+    panic!("timed out after {bound:?} waiting for {what}");
+}
 
 /// Tasks wait at the gate until the test opens it.
 #[derive(Clone, Debug)]
@@ -63,12 +107,21 @@ pub(crate) fn signals() -> (mpsc::UnboundedSender<usize>, mpsc::UnboundedReceive
     mpsc::unbounded_channel()
 }
 
-pub(crate) async fn receive_n(rx: &mut mpsc::UnboundedReceiver<usize>, n: usize) -> Vec<usize> {
-    let mut got = Vec::with_capacity(n);
-    for _ in 0..n {
-        got.push(rx.recv().await.expect("a task dropped its signal sender"));
-    }
-    got
+/// Receives `n` signals, within [`BOUND`]; `what` names them for the
+/// failure message ("the start of 16 tasks").
+pub(crate) async fn receive_n(
+    rx: &mut mpsc::UnboundedReceiver<usize>,
+    n: usize,
+    what: &str,
+) -> Vec<usize> {
+    within(what, async {
+        let mut got = Vec::with_capacity(n);
+        for _ in 0..n {
+            got.push(rx.recv().await.expect("a task dropped its signal sender"));
+        }
+        got
+    })
+    .await
 }
 
 /// Yields once to the executor, whichever it is.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use etiquette_core::{BuildError, Builder, Etiquette, RetryPolicy, TaskStatus, TokioSpawner};
 use tokio::time::Instant;
 
-use crate::support::{Gate, receive_n, signals};
+use crate::support::{Gate, receive_n, signals, within, within_for};
 
 #[test]
 fn settings_are_validated_without_panicking() {
@@ -56,7 +56,12 @@ async fn limit_shapes_the_timeline() {
             .await
             .unwrap();
     }
-    let report = etiquette.release().await;
+    let report = within_for(
+        Duration::from_secs(30),
+        "the release of the queue after 6 tasks of 3 s, 2 at a time",
+        etiquette.release(),
+    )
+    .await;
     assert_eq!(report.completed, 6);
     assert_eq!(start.elapsed(), Duration::from_secs(9));
 }
@@ -78,7 +83,12 @@ async fn release_timeout_fires_exactly_at_the_deadline() {
             .unwrap();
     }
     let start = Instant::now();
-    let report = etiquette.release_timeout(Duration::from_secs(30)).await;
+    let report = within_for(
+        Duration::from_secs(60),
+        "the release, past its 30 s deadline, of tasks of 60 s",
+        etiquette.release_timeout(Duration::from_secs(30)),
+    )
+    .await;
     assert_eq!(start.elapsed(), Duration::from_secs(30));
     // The two 10 s tasks finished at 10 s; two 60 s tasks were then running
     // and one was still queued at 30 s.
@@ -117,8 +127,14 @@ fn tasks_run_on_the_runtime_the_queue_was_built_on() {
 
     gate.open();
     main_runtime.block_on(async {
-        assert_eq!(receive_n(&mut dones, 8).await.len(), 8);
-        assert_eq!(etiquette.release().await.completed, 8);
+        let done = receive_n(&mut dones, 8, "8 tasks added from a runtime since dropped").await;
+        assert_eq!(done.len(), 8);
+        let report = within(
+            "the release of the queue after 8 tasks",
+            etiquette.release(),
+        )
+        .await;
+        assert_eq!(report.completed, 8);
     });
 }
 
@@ -154,7 +170,8 @@ fn lose_with_stuck_tasks(
                 .await
                 .unwrap();
         }
-        receive_n(&mut starts, running).await;
+        let what = format!("the start of {running} tasks on the runtime to lose");
+        receive_n(&mut starts, running, &what).await;
     });
     runtime.shutdown_background();
 }
@@ -165,7 +182,10 @@ fn tasks_lost_with_their_runtime_are_reported_cancelled() {
     let etiquette = runtime.block_on(async { Etiquette::initiate(2).unwrap() });
     lose_with_stuck_tasks(runtime, &etiquette, 5, 2);
 
-    let report = futures_executor::block_on(etiquette.release());
+    let report = futures_executor::block_on(within(
+        "the release of a queue whose runtime is lost",
+        etiquette.release(),
+    ));
     assert_eq!(report.accepted, 5);
     assert_eq!(
         report.cancelled, 5,
@@ -185,15 +205,21 @@ fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
             .add()
             .await
             .unwrap();
-        while !matches!(handle.status(), TaskStatus::Retrying { .. }) {
-            tokio::task::yield_now().await;
-        }
+        within("the task's first attempt to fail", async {
+            while !matches!(handle.status(), TaskStatus::Retrying { .. }) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
         handle
     });
     // Drops the retry timer, which holds the task.
     runtime.shutdown_background();
 
-    let report = futures_executor::block_on(etiquette.release());
+    let report = futures_executor::block_on(within(
+        "the release of a queue whose runtime is lost with a retry timer",
+        etiquette.release(),
+    ));
     assert!(matches!(waiting.status(), TaskStatus::Cancelled));
     assert_eq!(
         (report.accepted, report.retried, report.cancelled),
@@ -210,23 +236,19 @@ fn tasks_left_queued_by_a_lost_runtime_end_their_event_streams_once_the_queue_is
     // Nobody releases the queue, and its executor is gone.
     drop(etiquette);
 
-    // On a thread of its own, so that a stream that never ends fails the
-    // test instead of hanging it.
-    let (sender, finals) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        futures_executor::block_on(async {
+    let mut ended = futures_executor::block_on(within(
+        "the end of the event stream of a queue dropped with its runtime lost",
+        async {
+            let mut ended = Vec::new();
             while let Some(event) = events.next().await {
                 let event = event.unwrap();
                 if event.kind.is_final() {
-                    sender.send((event.task.get(), event.kind.name())).unwrap();
+                    ended.push((event.task.get(), event.kind.name()));
                 }
             }
-        });
-    });
-    let mut ended = Vec::new();
-    while let Ok(last) = finals.recv_timeout(Duration::from_secs(10)) {
-        ended.push(last);
-    }
+            ended
+        },
+    ));
     ended.sort_unstable();
     assert_eq!(
         ended,
@@ -240,7 +262,8 @@ async fn an_explicit_tokio_spawner_can_be_given() {
     let spawner = TokioSpawner::try_current().unwrap();
     let etiquette = Builder::new().spawner(spawner).build().unwrap();
     etiquette.decorum().add_task(async {}).await.unwrap();
-    assert_eq!(etiquette.release().await.completed, 1);
+    let report = within("the release of the queue after 1 task", etiquette.release()).await;
+    assert_eq!(report.completed, 1);
 }
 
 /// A stream of tasks that never wait must not keep the thread from the
@@ -273,10 +296,15 @@ async fn a_backlog_of_instant_tasks_does_not_starve_the_thread() {
         let ran = ran.clone();
         async move { ran.load(SeqCst) }
     });
-    let seen = other.await.unwrap();
+    let seen = within("the application's other task", other).await.unwrap();
     assert!(
         seen < TASKS,
         "the other task waited for the whole backlog ({seen} tasks)"
     );
-    assert_eq!(etiquette.release().await.completed, TASKS as u64);
+    let report = within(
+        "the release of the queue after a backlog of 1,000 tasks",
+        etiquette.release(),
+    )
+    .await;
+    assert_eq!(report.completed, TASKS as u64);
 }

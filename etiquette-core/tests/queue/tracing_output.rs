@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use etiquette_core::Etiquette;
 
+use crate::support::within;
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -50,6 +52,7 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
     // global one re-asks every callsite. Other tests' lines land in the
     // capture too; the lines looked for are this test's alone.
     tracing::subscriber::set_global_default(subscriber).unwrap();
+    // With a timer, for the bound on the release.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -71,7 +74,11 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
             .await
             .unwrap();
         drop(_entered);
-        etiquette.release().await;
+        within(
+            "the release of the queue after 3 tasks",
+            etiquette.release(),
+        )
+        .await;
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
