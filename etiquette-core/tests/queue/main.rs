@@ -8,6 +8,7 @@ mod executors;
 mod handles;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod model;
 mod retries;
 mod support;
 mod tokio_runtime;
