@@ -9,6 +9,7 @@ mod handles;
 mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod model;
 mod retries;
 mod support;
 mod tokio_runtime;
