@@ -6,6 +6,7 @@ mod behaviour;
 mod events;
 mod executors;
 mod handles;
+mod hardening;
 mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
