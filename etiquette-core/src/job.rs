@@ -272,10 +272,8 @@ impl Job {
     fn finish(mut self, shared: &Shared, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
         let outcome = match guarded("dropping the task", move || drop(work)) {
-            Err(message) if !matches!(outcome, Outcome::Cancelled) => {
-                Outcome::Failed(TaskError::panicked(message))
-            }
-            _ => outcome,
+            Err(message) => Outcome::Failed(TaskError::panicked(message)),
+            Ok(()) => outcome,
         };
         self.settle(shared, outcome);
     }

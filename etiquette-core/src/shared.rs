@@ -141,9 +141,21 @@ impl Shared {
     }
 
     fn notify_if_drained(&self) {
-        if self.releasing.load(SeqCst) && self.all_settled() {
+        if self.releasing.load(SeqCst) && self.drained_enough() {
             self.drained.notify_waiters();
         }
+    }
+
+    /// Whether a release may stop waiting: every accepted task is settled,
+    /// or the executor dropped a worker and no task is left but those in
+    /// line, which nothing may ever run. Tasks running or waiting to retry
+    /// are still held by a future the executor is dropping (or running):
+    /// their guards settle them.
+    fn drained_enough(&self) -> bool {
+        self.all_settled()
+            || (self.executor_lost.load(SeqCst)
+                && self.counters.running.load(SeqCst) == 0
+                && self.backlog.retrying() == 0)
     }
 
     /// Settled first, accepted second: every task counted as settled was
@@ -159,13 +171,12 @@ impl Shared {
     }
 
     /// Waits until every accepted task is settled, or the executor dropped
-    /// a worker: then nothing may ever settle what is left in line.
+    /// a worker and only tasks in line are left (see `drained_enough`).
     async fn drained(&self) {
         loop {
-            let notified = pin!(self.drained.notified());
-            let mut notified = notified;
+            let mut notified = pin!(self.drained.notified());
             notified.as_mut().enable();
-            if self.all_settled() || self.executor_lost.load(SeqCst) {
+            if self.drained_enough() {
                 return;
             }
             notified.await;

@@ -72,7 +72,7 @@ async fn still_runs(decorum: &Decorum, limit: usize) {
     }
     bounded(
         "every follow-up task to start",
-        receive_n(&mut entries, limit),
+        receive_n(&mut entries, limit, "the gate-blocked tasks to start"),
     )
     .await;
     assert_eq!(in_flight.now(), limit, "{limit} tasks run at once");
@@ -239,7 +239,11 @@ async fn a_future_panicking_as_it_is_dropped_for_a_cancel_is_reported_panicked()
                     })
                     .await
                     .unwrap();
-                bounded("the task to start", receive_n(&mut starts, 1)).await;
+                bounded(
+                    "the task to start",
+                    receive_n(&mut starts, 1, "the task to start"),
+                )
+                .await;
                 assert!(handle.cancel(), "the task was running");
                 handle
             })
@@ -722,7 +726,11 @@ async fn cancelling_a_queued_task_frees_its_place_at_once() {
         })
         .await
         .unwrap();
-    bounded("the first task to start", receive_n(&mut starts, 1)).await;
+    bounded(
+        "the first task to start",
+        receive_n(&mut starts, 1, "the first task to start"),
+    )
+    .await;
     let queued = decorum.try_add_task(async {}).expect("one place");
     assert_eq!(
         decorum.try_add_task(async {}).unwrap_err(),
@@ -873,7 +881,11 @@ async fn start_order_of_tasks_added_concurrently() -> Vec<u64> {
         })
         .await
         .unwrap();
-    bounded("the gate task to start", receive_n(&mut starts, 1)).await;
+    bounded(
+        "the gate task to start",
+        receive_n(&mut starts, 1, "the gate task to start"),
+    )
+    .await;
 
     let order = Arc::new(Mutex::new(Vec::new()));
     let ready = Arc::new(std::sync::Barrier::new(PRODUCERS));

@@ -63,7 +63,7 @@ async fn a_running_tasks_events_after_u64_max_are_only_the_live_ones() {
         })
         .await
         .unwrap();
-    receive_n(&mut has_started, 1).await;
+    receive_n(&mut has_started, 1, "the blocked task's start").await;
 
     let subscription = decorum.subscribe_task(task.id(), Some(u64::MAX)).unwrap();
     gate.open();
