@@ -71,17 +71,15 @@ impl TaskCell {
 
     /// Records why the running attempt failed and how long the task will
     /// wait; call before [`enter_backoff`](Self::enter_backoff), so that a
-    /// reader seeing BACKOFF finds it. Returns the previous record, for the
-    /// caller to drop (an error's destructor is user code).
-    pub(crate) fn set_retrying(
-        &self,
-        backoff: Duration,
-        error: TaskError,
-    ) -> Option<(Duration, TaskError)> {
-        self.retrying
+    /// reader seeing BACKOFF finds it. The previous attempt's error is
+    /// dropped (a `TaskError` guards its user error's destructor).
+    pub(crate) fn set_retrying(&self, backoff: Duration, error: TaskError) {
+        let previous = self
+            .retrying
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace((backoff, error))
+            .replace((backoff, error));
+        drop(previous);
     }
 
     /// The worker running an attempt parks the task for a retry (under the
@@ -258,7 +256,7 @@ mod tests {
                     if cell.begin_attempt().is_none() {
                         return;
                     }
-                    let _ = cell.set_retrying(Duration::ZERO, TaskError::cancelled());
+                    cell.set_retrying(Duration::ZERO, TaskError::cancelled());
                     if cell.enter_backoff() && cell.leave_backoff() {
                         let _ = cell.begin_attempt();
                     }

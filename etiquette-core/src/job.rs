@@ -9,7 +9,7 @@
 
 use std::borrow::Borrow;
 use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -22,6 +22,8 @@ use tracing::{Instrument as _, Span};
 
 use crate::cell::TaskCell;
 use crate::events::EventKind;
+pub(crate) use crate::guard::guarded;
+use crate::guard::panic_message;
 use crate::metrics::Stamp;
 use crate::shared::{Outcome, Shared};
 use crate::spawner::BoxFuture;
@@ -81,12 +83,6 @@ impl Work {
             Self::Retryable(retryable) => Some(&retryable.1),
         }
     }
-}
-
-/// Calls user code, turning a panic into a message for the task's error.
-pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f))
-        .map_err(|payload| format!("{} (in {what})", panic_message(payload.as_ref())))
 }
 
 /// What follows an attempt.
@@ -300,10 +296,7 @@ impl Job {
             backoff: delay,
             error: error.to_string(),
         });
-        if let Some(previous) = self.cell.set_retrying(delay, error) {
-            // The previous attempt's error: its destructor is user code.
-            let _ = guarded("dropping the error", move || drop(previous));
-        }
+        self.cell.set_retrying(delay, error);
         if !shared.backlog.enter_backoff(&self.cell) {
             return; // cancelled meanwhile: already settled
         }
@@ -392,15 +385,5 @@ impl InHand<&Arc<Shared>> {
             AfterAttempt::Settle(outcome) => job.finish(shared, outcome),
             AfterAttempt::Retry(error) => job.retry_later(shared, attempt, error),
         }
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "(non-string panic payload)".to_owned()
     }
 }

@@ -76,6 +76,7 @@ mod cell;
 mod context;
 mod error;
 mod events;
+mod guard;
 mod handle;
 mod job;
 mod last_event_id;

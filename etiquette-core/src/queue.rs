@@ -12,7 +12,7 @@ use crate::backlog::Backlog;
 use crate::builder::{Builder, OnFull};
 use crate::cell::TaskCell;
 use crate::events::{EventKind, Events};
-use crate::job::{Job, MakeAttempt, Work};
+use crate::job::{Job, MakeAttempt, Work, guarded};
 use crate::registry::Registry;
 use crate::shared::{Config, Shared};
 use crate::stats::Counters;
@@ -355,13 +355,14 @@ impl Decorum {
         shared.counters.accepted.fetch_add(1, SeqCst);
         // Registered and announced under the line's lock, before a worker
         // can claim it: findable and `queued` before it starts.
+        let mut forgotten = None;
         let joined = shared.backlog.join(|id| {
             let cell = Arc::new(TaskCell::new(id));
-            shared.registry.insert(Arc::clone(&cell));
+            forgotten = shared.registry.insert(Arc::clone(&cell));
             shared.events.publish(id, || EventKind::Queued);
             Job::new(cell, work, timeout)
         });
-        match joined {
+        let added = match joined {
             Ok((cell, summon)) => {
                 worker::act(shared, summon);
                 shared.metrics.accepted(|| shared.backlog.len());
@@ -374,7 +375,17 @@ impl Decorum {
                 shared.unaccept();
                 Err(AddTaskError::Released)
             }
-        }
+        };
+        forget(forgotten);
+        added
+    }
+}
+
+/// Drops the state of tasks the registry forgot, outside its locks: a
+/// task's outcome may hold a user's error, whose destructor is user code.
+pub(crate) fn forget<T>(cells: T) {
+    if let Err(message) = guarded("dropping a forgotten task's state", move || drop(cells)) {
+        tracing::error!("{message}");
     }
 }
 

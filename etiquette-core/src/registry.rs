@@ -85,16 +85,20 @@ impl Registry {
         }
     }
 
-    pub(crate) fn insert(&self, cell: Arc<TaskCell>) {
+    /// Registers a task; returns the task it made the registry forget, for
+    /// the caller to drop outside any lock (its outcome may hold a user's
+    /// error, whose destructor is user code).
+    #[must_use]
+    pub(crate) fn insert(&self, cell: Arc<TaskCell>) -> Option<Arc<TaskCell>> {
         let mut slot = lock(self.slot(cell.id));
-        if let Some(older) = slot.take()
-            && self.wanted(&older)
-        {
+        let older = slot.replace(cell)?;
+        if self.wanted(&older) {
             // Moved while the slot is still locked, so that a lookup finds it
             // in one place or the other.
             self.displace(older);
+            return None;
         }
-        *slot = Some(cell);
+        Some(older)
     }
 
     fn displace(&self, cell: Arc<TaskCell>) {
@@ -131,8 +135,10 @@ impl Registry {
 
     /// Ranks a task among the finished ones; call before its outcome is
     /// published. From then on it stays findable until `retention` more
-    /// tasks finish.
-    pub(crate) fn finished(&self, cell: &TaskCell) {
+    /// tasks finish. Returns the displaced tasks a sweep forgot, for the
+    /// caller to drop outside any lock (see `insert`).
+    #[must_use]
+    pub(crate) fn finished(&self, cell: &TaskCell) -> Vec<Arc<TaskCell>> {
         let rank = self.finished.fetch_add(1, AcqRel) + 1;
         cell.set_finish_rank(rank);
         // Displaced tasks are forgotten as others finish: sweep them once
@@ -142,10 +148,20 @@ impl Registry {
             let period = len.next_power_of_two().max(MIN_SLOTS) as u64;
             if rank.is_multiple_of(period) {
                 let mut displaced = lock(&self.displaced);
-                displaced.retain(|_, cell| self.wanted(cell));
+                let forgotten: Vec<TaskId> = displaced
+                    .values()
+                    .filter(|cell| !self.wanted(cell))
+                    .map(|cell| cell.id)
+                    .collect();
+                let forgotten = forgotten
+                    .iter()
+                    .filter_map(|id| displaced.remove(id))
+                    .collect();
                 self.displaced_len.store(displaced.len(), Relaxed);
+                return forgotten;
             }
         }
+        Vec::new()
     }
 
     #[cfg(test)]
@@ -172,10 +188,10 @@ mod tests {
         let registry = Registry::with_slots(2, 64);
         let cells: Vec<_> = (1..=5).map(cell).collect();
         for cell in &cells {
-            registry.insert(Arc::clone(cell));
+            let _ = registry.insert(Arc::clone(cell));
         }
         for cell in &cells[..3] {
-            registry.finished(cell);
+            let _ = registry.finished(cell);
         }
         assert_eq!(found(&registry, 1..=5), [2, 3, 4, 5]);
     }
@@ -184,9 +200,9 @@ mod tests {
     fn zero_retention_forgets_on_finish() {
         let registry = Registry::with_slots(0, 64);
         let cell = cell(1);
-        registry.insert(Arc::clone(&cell));
+        let _ = registry.insert(Arc::clone(&cell));
         assert!(registry.get(cell.id).is_some());
-        registry.finished(&cell);
+        let _ = registry.finished(&cell);
         assert!(registry.get(cell.id).is_none());
     }
 
@@ -195,19 +211,19 @@ mod tests {
         // Four slots, so task 1's slot is taken by tasks 5, 9, 13...
         let registry = Registry::with_slots(2, 4);
         let long = cell(1);
-        registry.insert(Arc::clone(&long));
+        let _ = registry.insert(Arc::clone(&long));
         for raw in 2..=100 {
             let short = cell(raw);
-            registry.insert(Arc::clone(&short));
-            registry.finished(&short);
+            let _ = registry.insert(Arc::clone(&short));
+            let _ = registry.finished(&short);
         }
         assert_eq!(found(&registry, 1..=100), [1, 99, 100]);
-        registry.finished(&long);
+        let _ = registry.finished(&long);
         assert_eq!(found(&registry, 1..=100), [1, 100], "1 finished last");
         for raw in 101..=102 {
             let short = cell(raw);
-            registry.insert(Arc::clone(&short));
-            registry.finished(&short);
+            let _ = registry.insert(Arc::clone(&short));
+            let _ = registry.finished(&short);
         }
         assert_eq!(found(&registry, 1..=102), [101, 102]);
     }
@@ -218,17 +234,17 @@ mod tests {
         let cells: Vec<_> = (1..=1_000).map(cell).collect();
         // All unfinished: every one displaced by its successor is kept.
         for cell in &cells {
-            registry.insert(Arc::clone(cell));
+            let _ = registry.insert(Arc::clone(cell));
         }
         assert_eq!(found(&registry, 1..=1_000).len(), 1_000);
         for cell in &cells {
-            registry.finished(cell);
+            let _ = registry.finished(cell);
         }
         assert!(found(&registry, 1..=1_000).is_empty());
         for raw in 1_001..=2_100 {
             let cell = cell(raw);
-            registry.insert(Arc::clone(&cell));
-            registry.finished(&cell);
+            let _ = registry.insert(Arc::clone(&cell));
+            let _ = registry.finished(&cell);
         }
         assert_eq!(registry.displaced_len(), 0, "forgotten tasks still held");
     }
@@ -238,10 +254,10 @@ mod tests {
         let registry = Registry::with_slots(8, 4);
         let cells: Vec<_> = (1..=10).map(cell).collect();
         for cell in &cells {
-            registry.insert(Arc::clone(cell));
+            let _ = registry.insert(Arc::clone(cell));
         }
         for cell in [&cells[0], &cells[4], &cells[9]] {
-            registry.finished(cell);
+            let _ = registry.finished(cell);
         }
         let mut visited = Vec::new();
         registry.for_each_unfinished(|cell| visited.push(cell.id.get()));
@@ -261,11 +277,11 @@ mod tests {
                     let mut held = Vec::new();
                     for raw in (0..2_000).map(|n| n * 2 + producer + 1) {
                         let cell = cell(raw);
-                        registry.insert(Arc::clone(&cell));
+                        let _ = registry.insert(Arc::clone(&cell));
                         held.push(cell);
                         if held.len() > 20 {
                             let done = held.remove(0);
-                            registry.finished(&done);
+                            let _ = registry.finished(&done);
                         }
                         for cell in &held {
                             assert!(registry.get(cell.id).is_some(), "lost {}", cell.id);

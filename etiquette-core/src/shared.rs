@@ -122,9 +122,10 @@ impl Shared {
             .settled(settled, counters.running.load(Relaxed));
         self.events.publish_final(cell, &status);
         // Ranked first: a reader who finds the outcome finds it retained.
-        self.registry.finished(cell);
+        let forgotten = self.registry.finished(cell);
         cell.finish(status);
         self.settle_one();
+        crate::queue::forget(forgotten);
     }
 
     /// One accepted task fewer to wait for.

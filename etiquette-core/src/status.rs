@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::guard::guarded;
 use crate::task::BoxError;
 
 /// Where a task stands. Queryable while it runs and, within the queue's
@@ -110,7 +111,7 @@ pub struct TaskError(Arc<Repr>);
 enum Repr {
     /// The task's error, and its `source()` chain rendered once, when it
     /// was judged (under a panic guard: `Display` is user code).
-    Failed(BoxError, String),
+    Failed(UserError, String),
     Panicked(String),
     TimedOut(Duration),
     Cancelled,
@@ -118,7 +119,7 @@ enum Repr {
 
 impl TaskError {
     pub(crate) fn failed(error: BoxError, rendered: String) -> Self {
-        Self(Arc::new(Repr::Failed(error, rendered)))
+        Self(Arc::new(Repr::Failed(UserError(Some(error)), rendered)))
     }
 
     pub(crate) fn panicked(message: String) -> Self {
@@ -136,7 +137,7 @@ impl TaskError {
     /// The task's own error, when it returned one.
     pub fn task_error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
         match &*self.0 {
-            Repr::Failed(error, _) => Some(error.as_ref()),
+            Repr::Failed(error, _) => error.get(),
             _ => None,
         }
     }
@@ -174,10 +175,31 @@ impl fmt::Debug for TaskError {
     }
 }
 
+/// A task's own error. Its destructor is user code, and the last clone of a
+/// `TaskError` may be dropped anywhere, a worker or a lock included: a panic
+/// there is logged, never unwound.
+struct UserError(Option<BoxError>);
+
+impl UserError {
+    fn get(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.0.as_deref()
+    }
+}
+
+impl Drop for UserError {
+    fn drop(&mut self) {
+        if let Some(error) = self.0.take()
+            && let Err(message) = guarded("dropping a task's error", move || drop(error))
+        {
+            tracing::error!("{message}");
+        }
+    }
+}
+
 impl Error for TaskError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match &*self.0 {
-            Repr::Failed(error, _) => Some(error.as_ref()),
+            Repr::Failed(error, _) => error.get().map(|error| error as &(dyn Error + 'static)),
             _ => None,
         }
     }
