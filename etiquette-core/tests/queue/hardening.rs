@@ -932,3 +932,68 @@ async fn tasks_added_concurrently_start_in_id_order() {
         );
     }
 }
+
+/// An error whose destructor panics.
+#[derive(Debug)]
+struct BrokenDrop;
+
+impl fmt::Display for BrokenDrop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an error that cannot be dropped")
+    }
+}
+
+impl std::error::Error for BrokenDrop {}
+
+impl Drop for BrokenDrop {
+    fn drop(&mut self) {
+        panic!("the error's Drop broke");
+    }
+}
+
+/// The last copy of a task's error may be dropped anywhere: by a worker
+/// retrying, or by the registry forgetting the task while another task is
+/// added. Its destructor's panic is logged there, never unwound into the
+/// worker or the adder.
+#[tokio::test(start_paused = true)]
+async fn an_error_whose_drop_panics_unwinds_into_nobody() {
+    let etiquette = Etiquette::builder()
+        .max_concurrent_tasks(1)
+        .status_retention(0)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    for _ in 0..200 {
+        let failing = bounded(
+            "a place for a task failing with an unbreakable error",
+            decorum.add_task(async { Err::<(), _>(BrokenDrop) }),
+        )
+        .await;
+        drop(failing.expect("the queue accepts the task"));
+        let retried = bounded(
+            "a place for a retried task failing with it",
+            decorum
+                .task(|| async { Err::<(), _>(BrokenDrop) })
+                .retry(RetryPolicy::exponential(2, Duration::from_millis(1)))
+                .add(),
+        )
+        .await;
+        drop(retried.expect("the queue accepts the retried task"));
+    }
+    let last = bounded("a place for a last task", decorum.add_task(async {}))
+        .await
+        .expect("the queue accepts a task after 400 broken errors");
+    bounded("the last task's outcome", last.outcome())
+        .await
+        .expect("the last task succeeds: the worker survived");
+    let report = bounded("the release", etiquette.release()).await;
+    assert_eq!(
+        (
+            report.accepted,
+            report.failed,
+            report.completed,
+            report.panicked
+        ),
+        (401, 400, 1, 0)
+    );
+}
