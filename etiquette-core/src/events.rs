@@ -4,9 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -161,13 +159,14 @@ pub(crate) struct Events {
 struct Hub {
     capacity: usize,
     subscribers: AtomicUsize,
-    /// The last id issued, readable without the lock.
-    issued: AtomicU64,
+    /// The next event id. Drawn under the lock for published events, so
+    /// that they are sent in id order; drawn without it for a final event
+    /// published to nobody, which still needs an id of its own.
+    next_id: AtomicU64,
     state: Mutex<State>,
 }
 
 struct State {
-    next_id: u64,
     history: VecDeque<TaskEvent>,
     /// `None` once closed: subscribers then reach the end of their stream.
     live: Option<broadcast::Sender<TaskEvent>>,
@@ -187,9 +186,7 @@ impl Hub {
 
     /// Numbers, keeps and broadcasts one event; returns its id.
     fn publish(&self, state: &mut State, task: TaskId, kind: EventKind) -> u64 {
-        let id = state.next_id;
-        state.next_id += 1;
-        self.issued.store(id, Release);
+        let id = self.next_id.fetch_add(1, Relaxed);
         let event = TaskEvent { id, task, kind };
         if self.capacity > 0 {
             if state.history.len() == self.capacity {
@@ -218,7 +215,7 @@ impl Hub {
             let oldest = state
                 .history
                 .front()
-                .map_or(state.next_id, |event| event.id);
+                .map_or_else(|| self.next_id.load(Relaxed), |event| event.id);
             // Saturating: the id comes from a client's header, and an id at
             // or past the last one issued replays nothing.
             if after.saturating_add(1) < oldest {
@@ -246,9 +243,8 @@ impl Events {
             hub: Arc::new(Hub {
                 capacity,
                 subscribers: AtomicUsize::new(0),
-                issued: AtomicU64::new(0),
+                next_id: AtomicU64::new(1),
                 state: Mutex::new(State {
-                    next_id: 1,
                     history: VecDeque::new(),
                     live: Some(live),
                 }),
@@ -279,16 +275,17 @@ impl Events {
     }
 
     /// Publishes a task's final event and records its id in the cell; call
-    /// before the cell's outcome is set. Published to nobody, it gets no id
-    /// of its own: the cell records the last id issued, which a subscriber
-    /// arriving later gives the final event it makes up.
+    /// before the cell's outcome is set. Published to nobody, it still gets
+    /// an id of its own, which a subscriber arriving later gives the final
+    /// event it makes up: a client that saw the task's last progress event
+    /// and resumes from it is owed the final one.
     pub(crate) fn publish_final(&self, cell: &TaskCell, status: &TaskStatus) {
         let id = if self.hub.wanted() {
             let mut state = self.hub.lock();
             self.hub
                 .publish(&mut state, cell.id, EventKind::from_final(status))
         } else {
-            self.hub.issued.load(Acquire)
+            self.hub.next_id.fetch_add(1, Relaxed)
         };
         cell.set_final_event(id);
     }
@@ -307,7 +304,14 @@ impl Events {
         let mut replay = VecDeque::new();
         self.hub.replay(&state, None, after, &mut replay);
         let live = state.live.as_ref().map(broadcast::Sender::subscribe);
-        Subscription::new(&self.hub, None, None, replay, live, state.next_id - 1)
+        Subscription::new(
+            &self.hub,
+            None,
+            None,
+            replay,
+            live,
+            self.hub.next_id.load(Relaxed) - 1,
+        )
     }
 
     /// Subscribes to one task's events after `after`; the subscription ends
@@ -316,7 +320,7 @@ impl Events {
         let state = self.hub.lock();
         let mut replay = VecDeque::new();
         self.hub.replay(&state, Some(cell.id), after, &mut replay);
-        let cursor = state.next_id - 1;
+        let cursor = self.hub.next_id.load(Relaxed) - 1;
         if let Some(status) = cell.outcome() {
             // Finished before we subscribed: its final event was published
             // (or skipped) already, so the feed is what is buffered, closed
@@ -463,7 +467,7 @@ impl Subscription {
         self.hub
             .replay(&state, self.task, Some(self.cursor), &mut replay);
         self.live = state.live.as_ref().map(broadcast::Sender::subscribe);
-        self.cursor = state.next_id - 1;
+        self.cursor = self.hub.next_id.load(Relaxed) - 1;
         drop(state);
         let lagged = match replay.front() {
             Some(Err(lagged)) => Some(*lagged),

@@ -168,6 +168,15 @@ impl Job {
     /// up front, so that the limit counts from the attempt's start) or the
     /// cancel signal.
     async fn attempt(&mut self, shared: &Arc<Shared>, number: u32) -> AttemptEnd {
+        // The timer first: if the spawner cannot make one, no attempt exists
+        // yet to drop.
+        let mut timer = match self.timeout {
+            None => None,
+            Some(limit) => match guarded("the spawner's timer", || shared.spawner.sleep(limit)) {
+                Ok(timer) => Some((limit, timer)),
+                Err(message) => return AttemptEnd::Panicked(message),
+            },
+        };
         let context = || TaskContext::new(Arc::clone(&self.cell), number, Arc::clone(shared));
         let attempt = match guarded("the task's factory", || self.work.next_attempt(context)) {
             Ok(Some(attempt)) => attempt,
@@ -177,14 +186,6 @@ impl Job {
             Err(message) => return AttemptEnd::Panicked(message),
         };
         let mut attempt = AssertUnwindSafe(attempt).catch_unwind();
-        let timer = match self.timeout {
-            None => None,
-            Some(limit) => match guarded("the spawner's timer", || shared.spawner.sleep(limit)) {
-                Ok(timer) => Some((limit, timer)),
-                Err(message) => return AttemptEnd::Panicked(message),
-            },
-        };
-        let mut timer = timer;
         // Not polled, so costing nothing, unless the attempt has to wait. A
         // release deadline fires it too.
         let mut cancelled = pin!(self.cell.cancel.fired());
@@ -195,10 +196,13 @@ impl Job {
                     Err(payload) => AttemptEnd::Panicked(panic_message(payload.as_ref())),
                 });
             }
-            if let Some((limit, timer)) = timer.as_mut()
-                && timer.as_mut().poll(cx).is_ready()
-            {
-                return Poll::Ready(AttemptEnd::TimedOut(*limit));
+            if let Some((limit, timer)) = timer.as_mut() {
+                // The spawner's timer is user code too.
+                match guarded("the spawner's timer", || timer.as_mut().poll(cx)) {
+                    Ok(Poll::Ready(())) => return Poll::Ready(AttemptEnd::TimedOut(*limit)),
+                    Ok(Poll::Pending) => {}
+                    Err(message) => return Poll::Ready(AttemptEnd::Panicked(message)),
+                }
             }
             if cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(AttemptEnd::Cancelled);
@@ -298,7 +302,10 @@ impl Job {
         });
         self.cell.set_retrying(delay, error);
         if !shared.backlog.enter_backoff(&self.cell) {
-            return; // cancelled meanwhile: already settled
+            // Cannot happen: only the holder moves a task out of RUNNING.
+            // Settles it if somehow still unsettled.
+            self.cancel(shared);
+            return;
         }
         let running = shared.counters.running.fetch_sub(1, Relaxed) - 1;
         shared.counters.retried.fetch_add(1, Relaxed);
@@ -345,7 +352,17 @@ struct InHand<S: Borrow<Arc<Shared>>> {
 impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
-            job.cancel(self.shared.borrow());
+            let outcome = if std::thread::panicking() {
+                // Code the queue runs around the task panicked (a tracing
+                // subscriber, a metrics recorder): the worker catches it,
+                // and the task is reported for it, not silently cancelled.
+                Outcome::Failed(TaskError::panicked(
+                    "(in code run around the task: tracing, metrics or the spawner)".to_owned(),
+                ))
+            } else {
+                Outcome::Cancelled
+            };
+            job.settle(self.shared.borrow(), outcome);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
@@ -51,7 +52,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.shared.is_released() {
+        // Not `is_released`: a release whose future was dropped half-way
+        // closed intake but never stopped the workers or the event streams.
+        if self.shared.reported.load(SeqCst) {
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -87,6 +90,7 @@ impl Etiquette {
             backlog: Backlog::new(config.queue_capacity, config.max_concurrent_tasks),
             counters: Counters::default(),
             releasing: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
             drained: Notify::new(),
             workers_changed: Notify::new(),
             executor_lost: AtomicBool::new(false),
@@ -356,12 +360,27 @@ impl Decorum {
         // Registered and announced under the line's lock, before a worker
         // can claim it: findable and `queued` before it starts.
         let mut forgotten = None;
-        let joined = shared.backlog.join(|id| {
-            let cell = Arc::new(TaskCell::new(id));
-            forgotten = shared.registry.insert(Arc::clone(&cell));
-            shared.events.publish(id, || EventKind::Queued);
-            Job::new(cell, work, timeout)
-        });
+        // Made first, registered after: making the job's span calls the
+        // tracing subscriber, which may panic; then nothing is registered.
+        let joined = catch_unwind(AssertUnwindSafe(|| {
+            shared.backlog.join(|id| {
+                let cell = Arc::new(TaskCell::new(id));
+                let job = Job::new(Arc::clone(&cell), work, timeout);
+                forgotten = shared.registry.insert(cell);
+                shared.events.publish(id, || EventKind::Queued);
+                job
+            })
+        }));
+        let joined = match joined {
+            Ok(joined) => joined,
+            Err(payload) => {
+                // The adder's own context panicked: the task was never
+                // accepted, its place goes back, the panic goes on.
+                shared.backlog.refund_place();
+                shared.unaccept();
+                resume_unwind(payload);
+            }
+        };
         let added = match joined {
             Ok((cell, summon)) => {
                 worker::act(shared, summon);

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     /// dropped by its executor.
     pub(crate) counters: Counters,
     pub(crate) releasing: AtomicBool,
+    /// Set once a release has drained everything and reported.
+    pub(crate) reported: AtomicBool,
     pub(crate) drained: Notify,
     /// Notified whenever a worker stops or is dropped.
     pub(crate) workers_changed: Notify,
@@ -255,6 +257,7 @@ impl Shared {
     fn report(&self) -> ReleaseReport {
         // Everything is settled: subscribers have had every event.
         self.events.close();
+        self.reported.store(true, SeqCst);
         let report = ReleaseReport::from(self.counters.snapshot(0, 0));
         tracing::debug!(%report, "queue released");
         report

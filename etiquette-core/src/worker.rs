@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release, Ordering::SeqCst};
 use std::task::Poll;
 
+use futures_util::FutureExt as _;
 use futures_util::task::AtomicWaker;
 
 use crate::SpawnError;
 use crate::backlog::{Claim, Summon};
+use crate::guard::panic_message;
 use crate::shared::Shared;
 
 /// Jobs a worker runs in a row before letting the executor run something
@@ -125,7 +127,17 @@ async fn work(mut duty: OnDuty) {
         act(&shared, summon);
         match claim {
             Claim::Run(job, attempt) => {
-                job.run(&shared, attempt).await;
+                // Every piece of user code in an attempt is guarded, but not
+                // what runs around it (tracing subscribers, metrics
+                // recorders): a panic there settles the task as panicked
+                // (see `InHand`) and must not take the worker with it.
+                let run = AssertUnwindSafe(job.run(&shared, attempt)).catch_unwind();
+                if let Err(payload) = run.await {
+                    tracing::error!(
+                        "a worker caught a panic around a task: {}",
+                        panic_message(payload.as_ref())
+                    );
+                }
                 in_a_row += 1;
                 if in_a_row == RUN_BEFORE_YIELDING {
                     in_a_row = 0;

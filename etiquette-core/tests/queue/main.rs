@@ -13,5 +13,6 @@ mod metrics;
 mod model;
 mod retries;
 mod support;
+mod survival;
 mod tokio_runtime;
 mod tracing_output;

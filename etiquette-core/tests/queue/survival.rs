@@ -1,0 +1,313 @@
+//! What a second review of the hardened core found: the queue survives
+//! panics in what runs around a task (the spawner's timer), a resumed
+//! stream is owed its final event, and a release dropped half-way still
+//! lets a dropped queue end its streams. Plus a stress of everything at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use etiquette_core::{Builder, EventKind, RetryPolicy};
+
+use crate::support::{Gate, within};
+
+/// Default event_buffer(0): a client that saw its task's last event before
+/// disconnecting, and resumes with that id once the task finished while no
+/// one was subscribed, is owed the final event (it has an id of its own).
+#[tokio::test]
+async fn a_stream_resumed_after_the_tasks_last_progress_gets_its_final_event() {
+    let etiquette = Builder::new().max_concurrent_tasks(1).build().unwrap();
+    let decorum = etiquette.decorum();
+    let gate = Arc::new(Gate::closed());
+    let g = gate.clone();
+    let handle = decorum
+        .task_with_context(move |ctx| {
+            let g = g.clone();
+            async move {
+                ctx.progress(0.5);
+                g.pass().await;
+            }
+        })
+        .add()
+        .await
+        .unwrap();
+    let mut sub = decorum.subscribe_task(handle.id(), None).unwrap();
+    // Wait for progress
+    let last = loop {
+        let event = within("the task's progress event", sub.next())
+            .await
+            .expect("the stream goes on until the task's end")
+            .expect("no lag");
+        if matches!(event.kind, EventKind::Progress { .. }) {
+            break event.id;
+        }
+    };
+    drop(sub); // client disconnects
+    gate.open();
+    let _ = within("outcome", handle.outcome()).await;
+    let mut sub = decorum.subscribe_task(handle.id(), Some(last)).unwrap();
+    let mut got = Vec::new();
+    while let Some(item) = within("resume", sub.next()).await {
+        got.push(item);
+    }
+    assert!(
+        got.iter()
+            .any(|i| i.as_ref().is_ok_and(|e| e.kind.is_final())),
+        "resumed stream ended without the final event"
+    );
+}
+
+/// A spawner on the current tokio runtime whose timers panic when polled
+/// (creation works, so the builder accepts it).
+#[derive(Debug)]
+struct PanickyTimer(tokio::runtime::Handle);
+
+impl etiquette_core::Spawner for PanickyTimer {
+    fn spawn(
+        &self,
+        future: etiquette_core::BoxFuture<()>,
+    ) -> Result<(), etiquette_core::SpawnError> {
+        drop(self.0.spawn(future));
+        Ok(())
+    }
+    fn sleep(&self, duration: Duration) -> etiquette_core::BoxFuture<()> {
+        if duration == Duration::from_secs(3600) {
+            Box::pin(async { panic!("timer broke") })
+        } else {
+            let _e = self.0.enter();
+            Box::pin(tokio::time::sleep(duration))
+        }
+    }
+}
+
+/// A panic while polling the spawner's timer (user code) is the task's
+/// panic; the worker goes on, and the next queued task runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_panicking_when_polled_fails_its_task_and_spares_the_worker() {
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(1)
+        .spawner(PanickyTimer(tokio::runtime::Handle::current()))
+        .task_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    let first = decorum
+        .add_task(async { std::future::pending::<()>().await })
+        .await
+        .unwrap();
+    let second = decorum.task(|| async {}).no_timeout().add().await.unwrap();
+    let out1 = within("first", first.outcome()).await;
+    let out2 = within(
+        "the next task's outcome: the worker survived",
+        second.outcome(),
+    )
+    .await;
+    eprintln!(
+        "second outcome within 2s: {out2:?}; stats {:?}",
+        etiquette.stats()
+    );
+    let report = within("release", etiquette.release()).await;
+    assert!(
+        out1.as_ref().unwrap_err().is_panic(),
+        "timer panic not reported as task panic"
+    );
+    assert!(out2.is_ok(), "the next task succeeds: {out2:?}");
+    assert_eq!(
+        (report.failed, report.panicked, report.completed),
+        (1, 1, 1)
+    );
+}
+
+/// A release future dropped before it finished leaves intake closed; the
+/// last handle dropped still releases the queue in the background, so the
+/// workers stop and an all-task subscription ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_dropped_after_a_release_future_was_dropped_ends_its_streams() {
+    let etiquette = Builder::new().max_concurrent_tasks(2).build().unwrap();
+    let decorum = etiquette.decorum();
+    let mut all = decorum.subscribe(None);
+    let gate = Arc::new(Gate::closed());
+    let g = gate.clone();
+    let handle = decorum
+        .add_task(async move { g.pass().await })
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_millis(20), etiquette.release()).await;
+    assert!(r.is_err());
+    drop(decorum);
+    drop(etiquette);
+    gate.open();
+    let _ = within("outcome", handle.outcome()).await;
+    drop(handle);
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while all.next().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "all-task subscription never ends after the queue is dropped"
+    );
+}
+
+/// Stress: parking/retiring workers, compaction, cancels racing claims,
+/// zero-backoff retries, bursts with idle gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn everything_settles_under_stress() {
+    for round in 0..10u64 {
+        let etiquette = Builder::new()
+            .max_concurrent_tasks(1 + (round as usize % 5) * 7)
+            .queue_capacity(1 + (round as usize % 3) * 100)
+            .event_buffer(if round % 2 == 0 { 0 } else { 8 })
+            .build()
+            .unwrap();
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let max = 1 + (round as usize % 5) * 7;
+        let mut joins = Vec::new();
+        for p in 0..8u64 {
+            let decorum = etiquette.decorum();
+            let inflight = inflight.clone();
+            let peak = peak.clone();
+            joins.push(tokio::spawn(async move {
+                let mut handles = Vec::new();
+                let mut subs = Vec::new();
+                for i in 0..300u64 {
+                    let seed = p * 1000 + i + round * 77;
+                    let inflight = inflight.clone();
+                    let peak = peak.clone();
+                    let mut n = 0u32;
+                    let h = decorum
+                        .task(move || {
+                            n += 1;
+                            let k = n;
+                            let inflight = inflight.clone();
+                            let peak = peak.clone();
+                            async move {
+                                struct G(Arc<AtomicUsize>);
+                                impl Drop for G {
+                                    fn drop(&mut self) {
+                                        self.0.fetch_sub(1, SeqCst);
+                                    }
+                                }
+                                let now = inflight.fetch_add(1, SeqCst) + 1;
+                                let _g = G(inflight.clone());
+                                peak.fetch_max(now, SeqCst);
+                                if seed % 3 == 0 {
+                                    tokio::task::yield_now().await;
+                                }
+                                if seed % 4 == 0 && k < 3 {
+                                    Err("again")
+                                } else {
+                                    Ok(())
+                                }
+                            }
+                        })
+                        .retry(RetryPolicy::exponential(3, Duration::from_micros(1)))
+                        .add()
+                        .await
+                        .unwrap();
+                    if seed % 11 == 0 {
+                        subs.push(decorum.subscribe_task(h.id(), None).unwrap());
+                    }
+                    if seed % 5 == 0 {
+                        h.cancel();
+                    }
+                    handles.push(h);
+                    if i % 50 == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                for h in &handles {
+                    let _ = within("outcome", h.outcome()).await;
+                }
+                for mut s in subs {
+                    let mut finals = 0;
+                    while let Some(item) = within("sub", s.next()).await {
+                        if item.is_ok_and(|event| event.kind.is_final()) {
+                            finals += 1;
+                        }
+                    }
+                    assert_eq!(finals, 1, "task subscription finals");
+                }
+            }));
+        }
+        for j in joins {
+            j.await.unwrap();
+        }
+        let report = within("release", etiquette.release()).await;
+        assert_eq!(
+            report.accepted,
+            report.completed + report.failed + report.cancelled,
+            "{report:?}"
+        );
+        assert!(
+            peak.load(SeqCst) <= max,
+            "peak {} max {max}",
+            peak.load(SeqCst)
+        );
+        let stats = etiquette.stats();
+        assert_eq!(
+            (stats.queued, stats.retrying, stats.running),
+            (0, 0, 0),
+            "{stats:?}"
+        );
+    }
+}
+
+#[derive(Debug)]
+struct PanickyTimerCreate(tokio::runtime::Handle);
+
+impl etiquette_core::Spawner for PanickyTimerCreate {
+    fn spawn(
+        &self,
+        future: etiquette_core::BoxFuture<()>,
+    ) -> Result<(), etiquette_core::SpawnError> {
+        drop(self.0.spawn(future));
+        Ok(())
+    }
+    fn sleep(&self, duration: Duration) -> etiquette_core::BoxFuture<()> {
+        if duration == Duration::from_secs(3600) {
+            panic!("no timer for you");
+        }
+        let _e = self.0.enter();
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Timer creation panics: the task's panic, before any attempt exists; the
+/// factory's captures, dropped with it, panic too, under guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_never_started_for_want_of_a_timer_is_dropped_under_guard() {
+    let etiquette = Builder::new()
+        .max_concurrent_tasks(1)
+        .spawner(PanickyTimerCreate(tokio::runtime::Handle::current()))
+        .task_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb in drop");
+        }
+    }
+    let first = decorum
+        .task(|| {
+            let b = Bomb;
+            async move {
+                let _b = b;
+            }
+        })
+        .add()
+        .await
+        .unwrap();
+    let out1 = within("first", first.outcome()).await;
+    let second = decorum.task(|| async {}).no_timeout().add().await.unwrap();
+    let out2 = within(
+        "the next task's outcome: the worker survived",
+        second.outcome(),
+    )
+    .await;
+    assert!(out1.as_ref().unwrap_err().is_panic(), "{out1:?}");
+    assert!(out2.is_ok(), "{out2:?}");
+}
