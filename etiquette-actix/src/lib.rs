@@ -73,7 +73,7 @@ mod rejection;
 pub mod sse;
 
 pub use extract::Decorum;
-pub use rejection::{QueueNotRegistered, TaskRejected};
+pub use rejection::{QueueNotRegistered, Rejected, TaskRejected};
 
 /// The core crate, for what is not re-exported here (its own `Decorum`).
 pub use etiquette_core as core;

@@ -1,48 +1,33 @@
-//! Queue errors as HTTP responses.
+//! Queue errors as HTTP responses. What each error answers (status,
+//! `Retry-After`, body) is declared once, in [`etiquette_core::Rejection`];
+//! this file only speaks actix-web.
 
 use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
-use etiquette_core::AddTaskError;
+use etiquette_core::{AddTaskError, REJECTION_CONTENT_TYPE, Rejection};
+
+etiquette_core::define_rejected!();
 
 /// A task the queue refused, as a response: `503 Service Unavailable` with a
 /// short plain-text body, plus `Retry-After` (seconds) when the queue was
 /// full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskRejected(pub AddTaskError);
+pub type TaskRejected = Rejected<AddTaskError>;
 
-impl From<AddTaskError> for TaskRejected {
-    fn from(error: AddTaskError) -> Self {
-        Self(error)
-    }
-}
-
-impl fmt::Display for TaskRejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for TaskRejected {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-impl ResponseError for TaskRejected {
+impl<E: Rejection + fmt::Debug> ResponseError for Rejected<E> {
     fn status_code(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(after) = self.0.retry_after() {
-            response.insert_header((RETRY_AFTER, after.as_secs()));
+            response.insert_header((RETRY_AFTER, after));
         }
         response
-            .content_type("text/plain; charset=utf-8")
+            .content_type(REJECTION_CONTENT_TYPE)
             .body(self.0.to_string())
     }
 }

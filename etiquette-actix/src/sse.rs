@@ -38,18 +38,16 @@
 //! stop is not held up.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::future::{Ready, ready};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, Responder, ResponseError};
+use actix_web::{FromRequest, HttpRequest, Responder};
 use actix_web_lab::sse::{Data, Event, Sse};
 use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
 use futures_util::StreamExt as _;
 
-use crate::Decorum;
+use crate::{Decorum, Rejected};
 
 /// The interval of SSE keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -68,52 +66,16 @@ impl FromRequest for LastEventId {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let value = req.headers().get("last-event-id");
         let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
-        ready(id.map(Self).map_err(LastEventIdRejection))
+        ready(id.map(Self).map_err(Rejected))
     }
 }
 
 /// A `Last-Event-ID` header that is not a decimal event id:
 /// `400 Bad Request`, with a plain-text body saying what is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastEventIdRejection(pub InvalidLastEventId);
+pub type LastEventIdRejection = Rejected<InvalidLastEventId>;
 
-impl fmt::Display for LastEventIdRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for LastEventIdRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-/// The default response: the status, and the message as a
-/// `text/plain; charset=utf-8` body.
-impl ResponseError for LastEventIdRejection {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-}
-
-/// No task with that id is known: `404 Not Found`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnknownTask(pub TaskId);
-
-impl fmt::Display for UnknownTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no task {}", self.0)
-    }
-}
-
-impl std::error::Error for UnknownTask {}
-
-impl ResponseError for UnknownTask {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::NOT_FOUND
-    }
-}
+/// No task with that id is known: `404 Not Found`, body `no task <id>`.
+pub type UnknownTask = Rejected<etiquette_core::UnknownTask>;
 
 /// One task's events as an SSE response, ending after its final event.
 ///
@@ -124,7 +86,9 @@ pub fn task_events(
     id: TaskId,
     last: LastEventId,
 ) -> Result<impl Responder + use<>, UnknownTask> {
-    let subscription = decorum.subscribe_task(id, last.0).ok_or(UnknownTask(id))?;
+    let subscription = decorum
+        .subscribe_task(id, last.0)
+        .ok_or(Rejected(etiquette_core::UnknownTask(id)))?;
     Ok(respond(subscription))
 }
 

@@ -70,7 +70,7 @@ mod rejection;
 pub mod sse;
 
 pub use extract::Decorum;
-pub use rejection::TaskRejected;
+pub use rejection::{Rejected, TaskRejected};
 
 /// The core crate, for what is not re-exported here (its own `Decorum`).
 pub use etiquette_core as core;

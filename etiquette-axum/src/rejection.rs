@@ -1,42 +1,28 @@
-//! Queue errors as HTTP responses.
-
-use std::fmt;
+//! Queue errors as HTTP responses. What each error answers (status,
+//! `Retry-After`, body) is declared once, in [`etiquette_core::Rejection`];
+//! this file only speaks axum.
 
 use axum_core::response::{IntoResponse, Response};
-use etiquette_core::AddTaskError;
+use etiquette_core::{AddTaskError, REJECTION_CONTENT_TYPE, Rejection};
 use http::{HeaderValue, StatusCode, header};
+
+etiquette_core::define_rejected!();
 
 /// A task the queue refused, as a response: `503 Service Unavailable` with a
 /// short plain-text body, plus `Retry-After` (seconds) when the queue was
 /// full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskRejected(pub AddTaskError);
+pub type TaskRejected = Rejected<AddTaskError>;
 
-impl From<AddTaskError> for TaskRejected {
-    fn from(error: AddTaskError) -> Self {
-        Self(error)
-    }
-}
-
-impl fmt::Display for TaskRejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for TaskRejected {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-impl IntoResponse for TaskRejected {
+impl<E: Rejection> IntoResponse for Rejected<E> {
     fn into_response(self) -> Response {
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()).into_response();
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let content_type = [(header::CONTENT_TYPE, REJECTION_CONTENT_TYPE)];
+        let mut response = (status, content_type, self.0.to_string()).into_response();
         if let Some(after) = self.0.retry_after() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
         }
         response
     }

@@ -37,18 +37,16 @@
 //! waits for every open connection.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum_core::extract::FromRequestParts;
-use axum_core::response::{IntoResponse, Response};
+use axum_core::response::IntoResponse;
 use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
 use futures_util::StreamExt as _;
-use http::StatusCode;
 use http::request::Parts;
 
-use crate::Decorum;
+use crate::{Decorum, Rejected};
 
 /// The interval of SSE keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -66,42 +64,16 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let value = parts.headers.get("last-event-id");
         let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
-        id.map(Self).map_err(LastEventIdRejection)
+        id.map(Self).map_err(Rejected)
     }
 }
 
 /// A `Last-Event-ID` header that is not a decimal event id:
 /// `400 Bad Request`, with a plain-text body saying what is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastEventIdRejection(pub InvalidLastEventId);
+pub type LastEventIdRejection = Rejected<InvalidLastEventId>;
 
-impl fmt::Display for LastEventIdRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for LastEventIdRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-impl IntoResponse for LastEventIdRejection {
-    fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.0.to_string()).into_response()
-    }
-}
-
-/// No task with that id is known: `404 Not Found`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnknownTask(pub TaskId);
-
-impl IntoResponse for UnknownTask {
-    fn into_response(self) -> Response {
-        (StatusCode::NOT_FOUND, format!("no task {}", self.0)).into_response()
-    }
-}
+/// No task with that id is known: `404 Not Found`, body `no task <id>`.
+pub type UnknownTask = Rejected<etiquette_core::UnknownTask>;
 
 /// One task's events as an SSE response, ending after its final event.
 ///
@@ -112,7 +84,9 @@ pub fn task_events(
     id: TaskId,
     last: LastEventId,
 ) -> Result<impl IntoResponse + use<>, UnknownTask> {
-    let subscription = decorum.subscribe_task(id, last.0).ok_or(UnknownTask(id))?;
+    let subscription = decorum
+        .subscribe_task(id, last.0)
+        .ok_or(Rejected(etiquette_core::UnknownTask(id)))?;
     Ok(respond(subscription))
 }
 

@@ -83,6 +83,7 @@ mod last_event_id;
 mod metrics;
 mod queue;
 mod registry;
+mod rejection;
 mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
@@ -101,6 +102,7 @@ pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
 pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
 pub use queue::{Decorum, Etiquette, TaskBuilder};
+pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
 pub use retry::RetryPolicy;
 #[cfg(feature = "serde")]
 pub use serde_impls::SseFrame;

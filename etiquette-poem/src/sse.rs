@@ -38,17 +38,14 @@
 //! is called: call it when shutdown begins, or rely on poem's graceful
 //! shutdown timeout.
 
-use std::fmt;
 use std::time::Duration;
 
 use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
 use futures_util::StreamExt as _;
-use poem::error::ResponseError;
-use poem::http::StatusCode;
 use poem::web::sse::{Event, SSE};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 
-use crate::Decorum;
+use crate::{Decorum, Rejected};
 
 /// The interval of SSE keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -64,53 +61,16 @@ impl<'a> FromRequest<'a> for LastEventId {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let value = req.headers().get("last-event-id");
         let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
-        id.map(Self)
-            .map_err(|error| LastEventIdRejection(error).into())
+        id.map(Self).map_err(|error| Rejected(error).into())
     }
 }
 
 /// A `Last-Event-ID` header that is not a decimal event id:
 /// `400 Bad Request`, with a plain-text body saying what is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastEventIdRejection(pub InvalidLastEventId);
+pub type LastEventIdRejection = Rejected<InvalidLastEventId>;
 
-impl fmt::Display for LastEventIdRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for LastEventIdRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-/// The default response: the status, and the message as a
-/// `text/plain; charset=utf-8` body.
-impl ResponseError for LastEventIdRejection {
-    fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-}
-
-/// No task with that id is known: `404 Not Found`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnknownTask(pub TaskId);
-
-impl fmt::Display for UnknownTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no task {}", self.0)
-    }
-}
-
-impl std::error::Error for UnknownTask {}
-
-impl ResponseError for UnknownTask {
-    fn status(&self) -> StatusCode {
-        StatusCode::NOT_FOUND
-    }
-}
+/// No task with that id is known: `404 Not Found`, body `no task <id>`.
+pub type UnknownTask = Rejected<etiquette_core::UnknownTask>;
 
 /// One task's events as an SSE response, ending after its final event.
 ///
@@ -121,7 +81,9 @@ pub fn task_events(
     id: TaskId,
     last: LastEventId,
 ) -> Result<Response, UnknownTask> {
-    let subscription = decorum.subscribe_task(id, last.0).ok_or(UnknownTask(id))?;
+    let subscription = decorum
+        .subscribe_task(id, last.0)
+        .ok_or(Rejected(etiquette_core::UnknownTask(id)))?;
     Ok(respond(subscription))
 }
 

@@ -1,0 +1,128 @@
+//! What the web adapters answer for the queue's errors, declared once.
+//!
+//! Each error a handler may meet says here which status it is answered
+//! with, and whether a client may retry; its `Display` is the plain-text
+//! body. Each adapter defines one generic `Rejected<E>` (with
+//! [`define_rejected!`](crate::define_rejected)) and turns any
+//! [`Rejection`] into its framework's response in one impl, so that the
+//! three frameworks answer the same request the same way.
+
+use std::error::Error;
+use std::fmt;
+
+use crate::{AddTaskError, InvalidLastEventId, TaskId};
+
+/// An error a web adapter answers with a plain-text response: this status,
+/// a `Retry-After` header when given, and the error's `Display` as the body
+/// ([`REJECTION_CONTENT_TYPE`]).
+pub trait Rejection: Error + Send + Sync + 'static {
+    /// The HTTP status code.
+    fn status(&self) -> u16;
+
+    /// Seconds a client should wait before trying again, when trying again
+    /// may succeed.
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The content type of every rejection's body.
+pub const REJECTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// `503 Service Unavailable`, with `Retry-After` when the queue was full.
+impl Rejection for AddTaskError {
+    fn status(&self) -> u16 {
+        503
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        AddTaskError::retry_after(*self).map(|after| after.as_secs())
+    }
+}
+
+/// `400 Bad Request`: the client sent a header no event stream can resume.
+impl Rejection for InvalidLastEventId {
+    fn status(&self) -> u16 {
+        400
+    }
+}
+
+/// No task with that id is known: never issued, or finished longer ago than
+/// the queue's [`status_retention`](crate::Builder::status_retention).
+/// Answered `404 Not Found`, with the body `no task <id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownTask(pub TaskId);
+
+impl fmt::Display for UnknownTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no task {}", self.0)
+    }
+}
+
+impl Error for UnknownTask {}
+
+impl Rejection for UnknownTask {
+    fn status(&self) -> u16 {
+        404
+    }
+}
+
+/// Defines, in a web adapter, `pub struct Rejected<E>(pub E)`: a queue
+/// error as that framework's response, with `From<E>`, `Display` and
+/// `Error`. The adapter adds its framework's response impl for
+/// `Rejected<E: Rejection>`. (Each adapter needs a type of its own: a
+/// framework's trait cannot be implemented for a type of this crate.)
+#[doc(hidden)]
+#[macro_export]
+macro_rules! define_rejected {
+    () => {
+        /// A queue error as a response: the status its
+        /// [`Rejection`](etiquette_core::Rejection) declares, `Retry-After`
+        /// when it gives one, and its message as a `text/plain` body.
+        /// Converts from the error with `?`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Rejected<E>(pub E);
+
+        impl<E> From<E> for Rejected<E> {
+            fn from(error: E) -> Self {
+                Self(error)
+            }
+        }
+
+        impl<E: ::std::fmt::Display> ::std::fmt::Display for Rejected<E> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl<E: ::std::error::Error + 'static> ::std::error::Error for Rejected<E> {
+            fn source(&self) -> Option<&(dyn ::std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_declares_its_answer() {
+        assert_eq!(
+            (
+                AddTaskError::Full.status(),
+                Rejection::retry_after(&AddTaskError::Full)
+            ),
+            (503, Some(1))
+        );
+        assert_eq!(Rejection::retry_after(&AddTaskError::Released), None);
+        let invalid = crate::parse_last_event_id(b"abc").unwrap_err();
+        assert_eq!((invalid.status(), invalid.retry_after()), (400, None));
+        let unknown = UnknownTask(TaskId::from(7));
+        assert_eq!(
+            (unknown.status(), unknown.to_string()),
+            (404, "no task 7".to_owned())
+        );
+    }
+}
