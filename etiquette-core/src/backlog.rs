@@ -235,6 +235,16 @@ impl Backlog {
         Summon::Nobody
     }
 
+    /// After a worker died of a panic: gets another coming if work waits.
+    pub(crate) fn replace_worker(&self) -> Summon {
+        let mut line = lock(&self.line);
+        if line.jobs.len() > line.dead {
+            self.summon(&mut line)
+        } else {
+            Summon::Nobody
+        }
+    }
+
     /// Whether no worker is left.
     pub(crate) fn no_workers(&self) -> bool {
         lock(&self.line).workers == 0

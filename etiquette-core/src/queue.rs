@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
@@ -359,28 +358,20 @@ impl Decorum {
         shared.counters.accepted.fetch_add(1, SeqCst);
         // Registered and announced under the line's lock, before a worker
         // can claim it: findable and `queued` before it starts.
+        // Should making the job panic (its span calls the tracing
+        // subscriber), the task was never accepted: the place goes back, the
+        // panic goes on. The job is made first, registered after, so that
+        // nothing is registered then.
+        let refund = Refund(shared);
         let mut forgotten = None;
-        // Made first, registered after: making the job's span calls the
-        // tracing subscriber, which may panic; then nothing is registered.
-        let joined = catch_unwind(AssertUnwindSafe(|| {
-            shared.backlog.join(|id| {
-                let cell = Arc::new(TaskCell::new(id));
-                let job = Job::new(Arc::clone(&cell), work, timeout);
-                forgotten = shared.registry.insert(cell);
-                shared.events.publish(id, || EventKind::Queued);
-                job
-            })
-        }));
-        let joined = match joined {
-            Ok(joined) => joined,
-            Err(payload) => {
-                // The adder's own context panicked: the task was never
-                // accepted, its place goes back, the panic goes on.
-                shared.backlog.refund_place();
-                shared.unaccept();
-                resume_unwind(payload);
-            }
-        };
+        let joined = shared.backlog.join(|id| {
+            let cell = Arc::new(TaskCell::new(id));
+            let job = Job::new(Arc::clone(&cell), work, timeout);
+            forgotten = shared.registry.insert(cell);
+            shared.events.publish(id, || EventKind::Queued);
+            job
+        });
+        std::mem::forget(refund);
         let added = match joined {
             Ok((cell, summon)) => {
                 worker::act(shared, summon);
@@ -395,8 +386,21 @@ impl Decorum {
                 Err(AddTaskError::Released)
             }
         };
-        forget(forgotten);
+        if let Some(forgotten) = forgotten {
+            forget(forgotten);
+        }
         added
+    }
+}
+
+/// Gives back an adder's place and acceptance if dropped: disarmed (by
+/// `mem::forget`) once the task joined the line or was refused.
+struct Refund<'a>(&'a Shared);
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        self.0.backlog.refund_place();
+        self.0.unaccept();
     }
 }
 

@@ -127,7 +127,9 @@ impl Shared {
         let forgotten = self.registry.finished(cell);
         cell.finish(status);
         self.settle_one();
-        crate::queue::forget(forgotten);
+        if !forgotten.is_empty() {
+            crate::queue::forget(forgotten);
+        }
     }
 
     /// One accepted task fewer to wait for.

@@ -81,7 +81,13 @@ struct OnDuty {
 impl Drop for OnDuty {
     fn drop(&mut self) {
         if !self.stopped {
-            self.shared.executor_lost.store(true, SeqCst);
+            // Unwinding: a panic around a task (a tracing subscriber, a
+            // metrics recorder) that `start`'s wrapper catches and replaces
+            // the worker for. Otherwise the executor dropped the worker.
+            let panicked = std::thread::panicking();
+            if !panicked {
+                self.shared.executor_lost.store(true, SeqCst);
+            }
             let coming = self.coming || self.parker.is_notified();
             let summon = self.shared.backlog.worker_dropped(&self.parker, coming);
             act(&self.shared, summon);
@@ -109,7 +115,26 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
         coming: true,
         stopped: false,
     };
-    let worker = Box::pin(work(duty));
+    // Every piece of user code in a task is guarded, but not what runs
+    // around it (tracing subscribers, metrics recorders). A panic there
+    // settles the task in hand as panicked (see `InHand`), ends this
+    // worker, and is caught here, once per poll of the whole worker rather
+    // than per task; a replacement is summoned if work waits.
+    let replace = Arc::clone(shared);
+    let worker = Box::pin(
+        AssertUnwindSafe(work(duty))
+            .catch_unwind()
+            .map(move |ended| {
+                if let Err(payload) = ended {
+                    tracing::error!(
+                        "a worker caught a panic around a task: {}",
+                        panic_message(payload.as_ref())
+                    );
+                    let summon = replace.backlog.replace_worker();
+                    act(&replace, summon);
+                }
+            }),
+    );
     // The spawner is user code: a panic in it is a refusal.
     catch_unwind(AssertUnwindSafe(|| shared.spawner.spawn(worker)))
         .unwrap_or(Err(SpawnError::new()))
@@ -127,17 +152,7 @@ async fn work(mut duty: OnDuty) {
         act(&shared, summon);
         match claim {
             Claim::Run(job, attempt) => {
-                // Every piece of user code in an attempt is guarded, but not
-                // what runs around it (tracing subscribers, metrics
-                // recorders): a panic there settles the task as panicked
-                // (see `InHand`) and must not take the worker with it.
-                let run = AssertUnwindSafe(job.run(&shared, attempt)).catch_unwind();
-                if let Err(payload) = run.await {
-                    tracing::error!(
-                        "a worker caught a panic around a task: {}",
-                        panic_message(payload.as_ref())
-                    );
-                }
+                job.run(&shared, attempt).await;
                 in_a_row += 1;
                 if in_a_row == RUN_BEFORE_YIELDING {
                     in_a_row = 0;
