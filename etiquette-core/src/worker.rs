@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release, Ordering::SeqCst};
 use std::task::Poll;
 
-use futures_util::FutureExt as _;
 use futures_util::task::AtomicWaker;
 
 use crate::SpawnError;
 use crate::backlog::{Claim, Summon};
-use crate::guard::panic_message;
 use crate::shared::Shared;
 
 /// Jobs a worker runs in a row before letting the executor run something
@@ -81,9 +79,13 @@ struct OnDuty {
 impl Drop for OnDuty {
     fn drop(&mut self) {
         if !self.stopped {
-            // Unwinding: a panic around a task (a tracing subscriber, a
-            // metrics recorder) that `start`'s wrapper catches and replaces
-            // the worker for. Otherwise the executor dropped the worker.
+            // Unwinding: every piece of user code in a task is guarded, but
+            // not what runs around it (a tracing subscriber, a metrics
+            // recorder). Such a panic settled the task in hand as panicked
+            // (see `InHand`) and ends this worker (its executor reports the
+            // panic); another is summoned if work waits. Catching it here
+            // instead of per poll costs the happy path nothing. Otherwise
+            // the executor dropped the worker: it is lost.
             let panicked = std::thread::panicking();
             if !panicked {
                 self.shared.executor_lost.store(true, SeqCst);
@@ -91,6 +93,9 @@ impl Drop for OnDuty {
             let coming = self.coming || self.parker.is_notified();
             let summon = self.shared.backlog.worker_dropped(&self.parker, coming);
             act(&self.shared, summon);
+            if panicked {
+                act(&self.shared, self.shared.backlog.replace_worker());
+            }
             self.shared.drained.notify_waiters();
         }
         self.shared.workers_changed.notify_waiters();
@@ -115,26 +120,7 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
         coming: true,
         stopped: false,
     };
-    // Every piece of user code in a task is guarded, but not what runs
-    // around it (tracing subscribers, metrics recorders). A panic there
-    // settles the task in hand as panicked (see `InHand`), ends this
-    // worker, and is caught here, once per poll of the whole worker rather
-    // than per task; a replacement is summoned if work waits.
-    let replace = Arc::clone(shared);
-    let worker = Box::pin(
-        AssertUnwindSafe(work(duty))
-            .catch_unwind()
-            .map(move |ended| {
-                if let Err(payload) = ended {
-                    tracing::error!(
-                        "a worker caught a panic around a task: {}",
-                        panic_message(payload.as_ref())
-                    );
-                    let summon = replace.backlog.replace_worker();
-                    act(&replace, summon);
-                }
-            }),
-    );
+    let worker = Box::pin(work(duty));
     // The spawner is user code: a panic in it is a refusal.
     catch_unwind(AssertUnwindSafe(|| shared.spawner.spawn(worker)))
         .unwrap_or(Err(SpawnError::new()))

@@ -311,3 +311,81 @@ async fn an_attempt_never_started_for_want_of_a_timer_is_dropped_under_guard() {
     assert!(out1.as_ref().unwrap_err().is_panic(), "{out1:?}");
     assert!(out2.is_ok(), "{out2:?}");
 }
+
+/// A tracing subscriber whose `enter` panics, once, for the queue's `task`
+/// span: code the queue runs around a task, not the task's own.
+#[derive(Default)]
+struct BrokenSubscriber {
+    next: std::sync::atomic::AtomicU64,
+    names: std::sync::Mutex<std::collections::HashMap<u64, &'static str>>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl tracing::Subscriber for BrokenSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let id = self.next.fetch_add(1, SeqCst) + 1;
+        self.names
+            .lock()
+            .unwrap()
+            .insert(id, span.metadata().name());
+        tracing::span::Id::from_u64(id)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, span: &tracing::span::Id) {
+        let name = self.names.lock().unwrap().get(&span.into_u64()).copied();
+        if name == Some("task") && self.armed.swap(false, SeqCst) {
+            panic!("the tracing subscriber broke");
+        }
+    }
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A panic in code run around a task (here the tracing subscriber entering
+/// the task's span) fails that task as panicked, and the worker it killed
+/// is replaced: the next task runs.
+#[test]
+fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
+    let subscriber = BrokenSubscriber::default();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let etiquette = Builder::new().max_concurrent_tasks(1).build().unwrap();
+        let decorum = etiquette.decorum();
+        tracing::dispatcher::get_default(|dispatch| {
+            dispatch
+                .downcast_ref::<BrokenSubscriber>()
+                .expect("the broken subscriber is the default")
+                .armed
+                .store(true, SeqCst);
+        });
+        // Both in line before the worker runs: the second waits behind the
+        // first, so only a replacement worker can run it.
+        let first = decorum.add_task(async {}).await.unwrap();
+        let second = decorum.add_task(async {}).await.unwrap();
+        let outcome = within("the outcome of the task whose span broke", first.outcome()).await;
+        assert!(
+            outcome.as_ref().is_err_and(|error| error.is_panic()),
+            "{outcome:?}"
+        );
+        within(
+            "the next task's outcome: a worker took over",
+            second.outcome(),
+        )
+        .await
+        .expect("the next task succeeds");
+        let report = within("the release", etiquette.release()).await;
+        assert_eq!(
+            (report.accepted, report.completed, report.panicked),
+            (2, 1, 1)
+        );
+    });
+}
