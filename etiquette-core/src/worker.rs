@@ -66,8 +66,9 @@ impl Parker {
 }
 
 /// A worker's membership of the pool. Dropped without having stopped (its
-/// executor shut down, or refused to start it), it takes the worker out of
-/// the line's count and tells a release waiting for the workers.
+/// executor shut down or refused to start it, or a panic around a task
+/// unwound it), it takes the worker out of the line's count, summons
+/// another if need be, and tells a release waiting for the workers.
 struct OnDuty {
     shared: Arc<Shared>,
     parker: Arc<Parker>,
