@@ -48,9 +48,10 @@ impl TaskHandle {
     }
 
     /// Cancels the task: a queued one, or one waiting to retry, is settled
-    /// at once and never runs again; a running one is dropped at its next
-    /// `.await` and settled by its worker. Returns `false` if the task had
-    /// already finished.
+    /// at once, frees its place in the queue at once, and never runs again;
+    /// a running one is dropped at its next `.await` and settled by its
+    /// worker (as panicked, should dropping it panic). Returns `false` if
+    /// the task had already finished.
     pub fn cancel(&self) -> bool {
         if self.cell.is_settled() {
             return false;

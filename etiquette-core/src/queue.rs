@@ -289,8 +289,11 @@ impl Decorum {
     }
 
     /// Subscribes to one task's events, as [`subscribe`](Self::subscribe)
-    /// does; the subscription ends after the task's final event. `None` if
-    /// no task with this id is known (see [`Builder::status_retention`]).
+    /// does; the subscription ends after the task's final event, which it
+    /// delivers exactly once, even if it fell behind or the task finished
+    /// before (then from the task's status), unless `after` is at or past
+    /// that event's id. `None` if no task with this id is known (see
+    /// [`Builder::status_retention`]).
     pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
         let shared = &self.inner.shared;
         let cell = shared.registry.get(id)?;
