@@ -72,8 +72,11 @@ struct Line {
     /// Whether a worker has been woken or started and has not yet looked
     /// at the line: it will summon the next, so nobody else needs to.
     summoning: bool,
-    /// No job joins once closed; workers stop when it is empty.
+    /// No new job joins once closed; workers stop when it is empty.
     closed: bool,
+    /// Not even a retry rejoins once sealed: the line was drained for good
+    /// (a release deadline, or the executor lost).
+    sealed: bool,
 }
 
 /// What the caller must do, outside the lock, to get a job run.
@@ -116,6 +119,7 @@ impl Backlog {
                 workers: 0,
                 summoning: false,
                 closed: false,
+                sealed: false,
             }),
             places: Semaphore::new(capacity),
             queued: AtomicUsize::new(0),
@@ -161,10 +165,12 @@ impl Backlog {
     }
 
     /// Puts a job back in line after its backoff; hands it back, still
-    /// waiting to retry, once the line is closed or the task was cancelled.
+    /// waiting to retry, once the line is sealed or the task was cancelled.
+    /// A closed line still takes it: a release runs every accepted task,
+    /// retries included, and a worker is started for it if all stopped.
     pub(crate) fn rejoin(&self, job: Job) -> Result<Summon, Job> {
         let mut line = lock(&self.line);
-        if line.closed || !job.cell.leave_backoff() {
+        if line.sealed || !job.cell.leave_backoff() {
             return Err(job);
         }
         self.retrying.fetch_sub(1, Relaxed);
@@ -313,6 +319,7 @@ impl Backlog {
         let (jobs, parked) = {
             let mut line = lock(&self.line);
             line.closed = true;
+            line.sealed = true;
             let jobs: Vec<_> = mem::take(&mut line.jobs)
                 .into_iter()
                 .map(|job| {
