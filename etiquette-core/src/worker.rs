@@ -74,6 +74,9 @@ struct OnDuty {
     parker: Arc<Parker>,
     /// Woken or just started, and not yet looked at the line.
     coming: bool,
+    /// Whether it ever claimed a job: only such a worker can have been
+    /// unwound by a panic around a task.
+    ran: bool,
     stopped: bool,
 }
 
@@ -87,7 +90,10 @@ impl Drop for OnDuty {
             // panic); another is summoned if work waits. Catching it here
             // instead of per poll costs the happy path nothing. Otherwise
             // the executor dropped the worker: it is lost.
-            let panicked = std::thread::panicking();
+            // A worker that never ran, dropped while a panic unwinds, is a
+            // replacement the executor would not run (a runtime dropped
+            // during some other panic): replacing it in turn would recurse.
+            let panicked = std::thread::panicking() && self.ran;
             if !panicked {
                 self.shared.executor_lost.store(true, SeqCst);
             }
@@ -119,6 +125,7 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
         shared: Arc::clone(shared),
         parker: Arc::new(Parker::new()),
         coming: true,
+        ran: false,
         stopped: false,
     };
     let worker = Box::pin(work(duty));
@@ -139,6 +146,7 @@ async fn work(mut duty: OnDuty) {
         act(&shared, summon);
         match claim {
             Claim::Run(job, attempt) => {
+                duty.ran = true;
                 job.run(&shared, attempt).await;
                 in_a_row += 1;
                 if in_a_row == RUN_BEFORE_YIELDING {

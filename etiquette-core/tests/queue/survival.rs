@@ -389,3 +389,39 @@ fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
         );
     });
 }
+
+/// A runtime holding busy workers, dropped while some other panic unwinds
+/// (a failing test, a crashing application): the workers' guards see the
+/// unwinding, must not take it for a panic of their own, and must not
+/// start replacements that the dying runtime drops in turn (which recursed
+/// until the stack overflowed).
+#[test]
+fn a_runtime_dropped_while_a_panic_unwinds_ends_quietly() {
+    let unwound = std::panic::catch_unwind(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let never = Arc::new(Gate::closed());
+        let queue = runtime.block_on(async {
+            let etiquette = Builder::new().max_concurrent_tasks(2).build().unwrap();
+            let decorum = etiquette.decorum();
+            let (started, mut starts) = crate::support::signals();
+            for index in 0..4 {
+                let (never, started) = (Arc::clone(&never), started.clone());
+                decorum
+                    .add_task(async move {
+                        started.send(index).unwrap();
+                        never.pass().await;
+                    })
+                    .await
+                    .unwrap();
+            }
+            crate::support::receive_n(&mut starts, 2, "two workers running a task").await;
+            etiquette
+        });
+        let _dropped_while_unwinding = (runtime, queue);
+        panic!("a failure with a busy queue on the runtime");
+    });
+    assert!(unwound.is_err(), "the closure panicked as planned");
+}
