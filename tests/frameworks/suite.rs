@@ -1,9 +1,11 @@
 //! The behaviour every adapter must show, whatever the framework.
 //!
 //! Each app serves the same routes (see `Framework::app`); tests wait on the
-//! queue (release, stats) or on task signals, never on the clock; the newer
-//! SSE tests also bound each response, so that a stream that never ends
-//! fails the test instead of hanging it.
+//! queue (release, stats), on task outcomes or on task signals, never on the
+//! clock to let something happen. Every such wait, and every response with
+//! its whole body, is bounded by [`within`], so that a stream that never
+//! ends, a release that never drains or a signal that never comes fails the
+//! test, naming what it waited for, instead of hanging it.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -22,16 +24,13 @@ pub(crate) struct Reply {
     pub(crate) body: String,
 }
 
-/// Sends requests to an app in-process.
+/// Sends requests to an app in-process; tests send them through
+/// [`get_after`], which bounds each one.
 pub(crate) trait Client {
     /// GET with extra request headers, whose values may be any bytes a
     /// header value may hold.
     fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])])
     -> impl Future<Output = Reply>;
-
-    fn get(&self, uri: &str) -> impl Future<Output = Reply> {
-        self.get_with(uri, &[])
-    }
 }
 
 /// A framework under test: builds the app serving these routes, each
@@ -54,7 +53,7 @@ pub(crate) trait Framework {
 }
 
 async fn get_ok(client: &impl Client, uri: &str) {
-    let reply = client.get(uri).await;
+    let reply = get_after(client, uri, None).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
         (200, "OK"),
@@ -77,17 +76,20 @@ async fn within<T>(what: impl Display, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("waited more than 5 seconds for {what}"))
 }
 
-/// GET `uri` with a `Last-Event-ID` header (none with `None`), failing if the
-/// response and all its body take more than 5 seconds.
+/// GET `uri` with a `Last-Event-ID` header (none with `None`: a plain GET),
+/// failing if the response and all its body take more than 5 seconds.
 async fn get_after(client: &impl Client, uri: &str, last_event_id: Option<&[u8]>) -> Reply {
     let headers: &[(&'static str, &[u8])] = match last_event_id {
         Some(value) => &[("last-event-id", value)],
         None => &[],
     };
-    let what = format!(
-        "the whole response to GET {uri} with Last-Event-ID {:?}",
-        last_event_id.map(String::from_utf8_lossy)
-    );
+    let what = match last_event_id {
+        Some(value) => format!(
+            "the whole response to GET {uri} with Last-Event-ID {:?}",
+            String::from_utf8_lossy(value)
+        ),
+        None => format!("the whole response to GET {uri}"),
+    };
     within(what, client.get_with(uri, headers)).await
 }
 
@@ -142,10 +144,10 @@ pub(crate) async fn race_is_exact_at_limit_1<F: Framework>() {
         get_ok(&client, "/racy").await;
     }
     // The first task has read and waits; with one slot, nobody else reads.
-    signals.wait_for(1).await;
+    within("the signal of the first /racy task", signals.wait_for(1)).await;
     assert_eq!(etiquette.stats().running, 1);
     probe.open_gate();
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.racy(), REQUESTS);
 }
 
@@ -156,9 +158,9 @@ pub(crate) async fn race_loses_updates_at_limit_8<F: Framework>() {
         get_ok(&client, "/racy").await;
     }
     // Eight tasks have all read the same value before any writes it back.
-    signals.wait_for(8).await;
+    within("the signals of 8 /racy tasks", signals.wait_for(8)).await;
     probe.open_gate();
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(report.completed, REQUESTS);
     assert!(
         probe.racy() <= REQUESTS - 7,
@@ -174,7 +176,7 @@ pub(crate) async fn safe_counter_is_exact_at_any_limit<F: Framework>() {
         for _ in 0..REQUESTS {
             get_ok(&client, "/safe").await;
         }
-        etiquette.release().await;
+        within("the release of the queue", etiquette.release()).await;
         assert_eq!(probe.safe(), REQUESTS, "at limit {limit}");
     }
 }
@@ -185,7 +187,7 @@ pub(crate) async fn path_parameters_reach_the_task<F: Framework>() {
     for n in 0..20 {
         get_ok(&client, &format!("/splat/{n}")).await;
     }
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 190);
 }
 
@@ -195,7 +197,7 @@ pub(crate) async fn query_parameters_reach_the_task<F: Framework>() {
     for n in 0..20 {
         get_ok(&client, &format!("/splat?n={n}")).await;
     }
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 190);
 }
 
@@ -207,7 +209,7 @@ pub(crate) async fn failures_do_not_fail_the_request<F: Framework>() {
     for _ in 0..3 {
         get_ok(&client, "/safe").await;
     }
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 3, "tasks after the failures still ran");
     assert_eq!(
         (report.completed, report.failed, report.panicked),
@@ -225,16 +227,20 @@ pub(crate) async fn overload_answers_503_with_retry_after<F: Framework>() {
     let (probe, mut signals) = Probe::new();
     let client = F::app(etiquette.clone(), probe.clone()).await;
     get_ok(&client, "/try-block").await;
-    signals.wait_for(1).await;
+    within(
+        "the signal of the first /try-block task",
+        signals.wait_for(1),
+    )
+    .await;
     get_ok(&client, "/try-block").await;
 
-    let reply = client.get("/try-block").await;
+    let reply = get_after(&client, "/try-block", None).await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.retry_after.as_deref(), Some("1"));
     assert!(reply.body.contains("full"), "{}", reply.body);
 
     probe.open_gate();
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!((report.accepted, report.completed), (2, 2));
 }
 
@@ -244,7 +250,7 @@ pub(crate) async fn release_completes_every_accepted_request<F: Framework>() {
     for _ in 0..50 {
         get_ok(&client, "/safe").await;
     }
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 50);
     assert_eq!(
         (report.accepted, report.completed, report.cancelled),
@@ -255,9 +261,9 @@ pub(crate) async fn release_completes_every_accepted_request<F: Framework>() {
 pub(crate) async fn requests_after_release_answer_503<F: Framework>() {
     let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
     for uri in ["/safe", "/try-block"] {
-        let reply = client.get(uri).await;
+        let reply = get_after(&client, uri, None).await;
         assert_eq!(reply.status, 503, "GET {uri}");
         assert_eq!(reply.retry_after, None);
         assert!(reply.body.contains("shutting down"), "{}", reply.body);
@@ -267,30 +273,30 @@ pub(crate) async fn requests_after_release_answer_503<F: Framework>() {
 pub(crate) async fn task_status_is_served_as_json<F: Framework>() {
     let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
-    let reply = client.get("/safe").await;
+    let reply = get_after(&client, "/safe", None).await;
     let id = reply.task_id.expect("the task id is in x-task-id");
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
 
-    let status = client.get(&format!("/status/{id}")).await;
+    let status = get_after(&client, &format!("/status/{id}"), None).await;
     assert_eq!(status.status, 200);
     let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
     assert_eq!(
         json,
         serde_json::json!({"status": "succeeded", "attempts": 1})
     );
-    assert_eq!(client.get("/status/987654").await.status, 404);
+    assert_eq!(get_after(&client, "/status/987654", None).await.status, 404);
 }
 
 pub(crate) async fn sse_streams_a_tasks_events_until_its_end<F: Framework>() {
     let (etiquette, (probe, mut signals)) = (queue(2), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
-    let blocked = client.get("/try-block").await.task_id;
-    let reporting = client.get("/progress").await.task_id.unwrap();
+    let blocked = get_after(&client, "/try-block", None).await.task_id;
+    let reporting = get_after(&client, "/progress", None).await.task_id.unwrap();
 
     // The stream of the blocked task stays open until the task ends.
     let uri = format!("/events/{}", blocked.expect("x-task-id"));
-    let (stream, ()) = tokio::join!(client.get(&uri), async {
-        signals.wait_for(1).await;
+    let (stream, ()) = tokio::join!(get_after(&client, &uri, None), async {
+        within("the signal of the /try-block task", signals.wait_for(1)).await;
         probe.open_gate();
     });
     assert_eq!(stream.status, 200);
@@ -299,7 +305,7 @@ pub(crate) async fn sse_streams_a_tasks_events_until_its_end<F: Framework>() {
         ["queued", "started", "succeeded"]
     );
 
-    let stream = client.get(&format!("/events/{reporting}")).await;
+    let stream = get_after(&client, &format!("/events/{reporting}"), None).await;
     let seen = frames(&stream.body);
     assert_eq!(
         names(&seen),
@@ -311,8 +317,8 @@ pub(crate) async fn sse_streams_a_tasks_events_until_its_end<F: Framework>() {
     let ids: Vec<u64> = seen.iter().map(|(id, ..)| id.unwrap()).collect();
     assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
 
-    assert_eq!(client.get("/events/987654").await.status, 404);
-    etiquette.release().await;
+    assert_eq!(get_after(&client, "/events/987654", None).await.status, 404);
+    within("the release of the queue", etiquette.release()).await;
 }
 
 pub(crate) async fn sse_resumes_after_last_event_id<F: Framework>() {
@@ -421,9 +427,15 @@ pub(crate) async fn sse_task_events_replay_nothing_after_the_final_event<F: Fram
 pub(crate) async fn sse_stream_of_all_events_ends_when_streams_close<F: Framework>() {
     let (etiquette, (probe, _signals)) = (queue(2), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
-    client.get("/safe").await;
-    let (stream, ()) = tokio::join!(client.get("/events"), async {
-        tokio::task::yield_now().await;
+    let id = get_after(&client, "/safe", None).await.task_id;
+    let id = id.expect("the task id is in x-task-id");
+    let task = etiquette.decorum().handle(id.parse().unwrap());
+    let task = task.expect("the /safe task is known");
+    // The stream is asked for first; the streams close once the task's
+    // final event is issued, so that the stream holds the whole history.
+    let (stream, ()) = tokio::join!(get_after(&client, "/events", None), async {
+        let what = format!("the outcome of the /safe task {id}");
+        let _ = within(what, task.outcome()).await;
         etiquette.close_event_streams();
     });
     assert_eq!(stream.status, 200);
@@ -431,7 +443,7 @@ pub(crate) async fn sse_stream_of_all_events_ends_when_streams_close<F: Framewor
         names(&frames(&stream.body)),
         ["queued", "started", "succeeded"]
     );
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
 }
 
 pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
@@ -446,26 +458,33 @@ pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
             async move { if first { Err("flaky") } else { Ok(()) } }
         })
         .retry(RetryPolicy::exponential(2, Duration::from_millis(1)))
-        .add()
-        .await
-        .unwrap();
+        .add();
+    let retried = within("the acceptance of the retried task", retried);
+    let retried = retried.await.unwrap();
     let failing = decorum
         .task(|| async { Err::<(), _>("broken") })
         .retry(RetryPolicy::never())
-        .add()
-        .await
-        .unwrap();
-    let cancelled = decorum.add_task(probe.block()).await.unwrap();
-    signals.wait_for(1).await;
+        .add();
+    let failing = within("the acceptance of the failing task", failing);
+    let failing = failing.await.unwrap();
+    let cancelled = decorum.add_task(probe.block());
+    let cancelled = within("the acceptance of the blocked task", cancelled);
+    let cancelled = cancelled.await.unwrap();
+    within("the signal of the blocked task", signals.wait_for(1)).await;
     assert!(cancelled.cancel());
-    for task in [&retried, &failing, &cancelled] {
-        let _ = task.outcome().await;
+    for (name, task) in [
+        ("retried", &retried),
+        ("failing", &failing),
+        ("cancelled", &cancelled),
+    ] {
+        let what = format!("the outcome of the {name} task {}", task.id());
+        let _ = within(what, task.outcome()).await;
     }
 
     let stream = |id: etiquette_core::TaskId| {
         let uri = format!("/events/{id}");
         let client = &client;
-        async move { frames(&client.get(&uri).await.body) }
+        async move { frames(&get_after(client, &uri, None).await.body) }
     };
     let seen = stream(retried.id()).await;
     assert_eq!(
@@ -478,5 +497,5 @@ pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
     assert_eq!(seen[2].2["error"], "broken");
     let seen = stream(cancelled.id()).await;
     assert_eq!(names(&seen), ["queued", "started", "cancelled"]);
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
 }
