@@ -8,7 +8,7 @@ use etiquette_actix::sse::{self, LastEventId, UnknownTask};
 use etiquette_actix::{Builder, Decorum, Etiquette, TaskId, TaskRejected};
 use etiquette_tests::Probe;
 
-use crate::suite::{Client, Framework, Reply};
+use crate::suite::{Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
 
@@ -120,7 +120,8 @@ pub(crate) struct Actix;
 
 impl Framework for Actix {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
-        ActixClient(test::init_service(app(etiquette, probe)).await)
+        let service = test::init_service(app(etiquette, probe));
+        ActixClient(within("the actix test service to start", service).await)
     }
 }
 
@@ -165,11 +166,19 @@ async fn a_missing_registration_is_a_500_that_says_what_to_add() {
         let _ = decorum.stats();
         HttpResponse::Ok().finish()
     }
-    let service = test::init_service(App::new().route("/", web::get().to(handler))).await;
-    let response =
-        test::call_service(&service, test::TestRequest::get().uri("/").to_request()).await;
+    let service = within(
+        "the actix test service to start",
+        test::init_service(App::new().route("/", web::get().to(handler))),
+    )
+    .await;
+    let request = test::TestRequest::get().uri("/").to_request();
+    let response = within(
+        "the response to GET /",
+        test::call_service(&service, request),
+    )
+    .await;
     assert_eq!(response.status(), 500);
-    let body = test::read_body(response).await;
+    let body = within("the body of GET /", test::read_body(response)).await;
     assert!(
         String::from_utf8_lossy(&body).contains(".app_data(web::ThinData(etiquette.clone()))"),
         "{body:?}"
@@ -180,17 +189,24 @@ async fn a_missing_registration_is_a_500_that_says_what_to_add() {
 async fn web_data_registration_works_too() {
     let etiquette = Etiquette::initiate(2).unwrap();
     let (probe, _signals) = Probe::new();
-    let service = test::init_service(
-        App::new()
-            .app_data(web::Data::new(etiquette.clone()))
-            .app_data(web::ThinData(probe.clone()))
-            .route("/safe", web::get().to(safe)),
+    let service = within(
+        "the actix test service to start",
+        test::init_service(
+            App::new()
+                .app_data(web::Data::new(etiquette.clone()))
+                .app_data(web::ThinData(probe.clone()))
+                .route("/safe", web::get().to(safe)),
+        ),
     )
     .await;
-    let response =
-        test::call_service(&service, test::TestRequest::get().uri("/safe").to_request()).await;
+    let request = test::TestRequest::get().uri("/safe").to_request();
+    let response = within(
+        "the response to GET /safe",
+        test::call_service(&service, request),
+    )
+    .await;
     assert_eq!(response.status(), 200);
-    etiquette.release().await;
+    within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 1);
 }
 
@@ -216,19 +232,29 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
         .build()
         .unwrap();
     for _ in 0..6 {
-        let reply = http.get(format!("{base}/try-block")).send().await.unwrap();
+        let uri = format!("{base}/try-block");
+        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
+            .await
+            .unwrap();
         assert_eq!(reply.status(), 200);
     }
-    signals.wait_for(2).await;
+    within(
+        "the signals of 2 running /try-block tasks",
+        signals.wait_for(2),
+    )
+    .await;
     let stats = etiquette.stats();
     assert_eq!((stats.running, stats.queued), (2, 4));
 
     // Stop the server and its workers' runtimes while the tasks are in flight.
-    handle.stop(true).await;
-    serving.await.unwrap().unwrap();
+    within("the actix server to stop gracefully", handle.stop(true)).await;
+    within("the actix server task to end", serving)
+        .await
+        .unwrap()
+        .unwrap();
 
     probe.open_gate();
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(
         (report.accepted, report.completed, report.cancelled),
         (6, 6, 0)

@@ -14,7 +14,7 @@ use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::Probe;
 use tower::ServiceExt as _;
 
-use crate::suite::{Client, Framework, Reply};
+use crate::suite::{Client, Framework, Reply, within};
 
 #[derive(Clone, FromRef)]
 struct AppState {
@@ -159,7 +159,12 @@ crate::stamp!(super::Axum, #[tokio::test]);
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = within(
+        "binding a listener on 127.0.0.1:0",
+        tokio::net::TcpListener::bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
@@ -172,14 +177,21 @@ async fn serves_over_a_real_socket_then_drains() {
 
     let http = reqwest::Client::new();
     for n in 0..20 {
-        let reply = http.get(format!("{base}/splat/{n}")).send().await.unwrap();
+        let uri = format!("{base}/splat/{n}");
+        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
+            .await
+            .unwrap();
         assert_eq!(reply.status(), 200);
-        assert_eq!(reply.text().await.unwrap(), "OK");
+        let body = within(format!("the body of GET {uri}"), reply.text()).await;
+        assert_eq!(body.unwrap(), "OK");
     }
     stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    within("the axum server to shut down gracefully", server)
+        .await
+        .unwrap()
+        .unwrap();
 
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(report.completed, 20);
     assert_eq!(probe.safe(), 190);
 }

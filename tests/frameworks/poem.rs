@@ -9,7 +9,7 @@ use poem::test::TestClient;
 use poem::web::{Data, Json, Path, Query};
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
 
-use crate::suite::{Client, Framework, Reply};
+use crate::suite::{Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
 
@@ -165,23 +165,27 @@ async fn a_missing_queue_is_a_500_that_says_what_to_add() {
         format!("{:?}", decorum.stats())
     }
     let client = TestClient::new(Route::new().at("/", get(needs_queue)));
-    let response = client.get("/").send().await;
+    let response = within("the response to GET /", client.get("/").send()).await;
     response.assert_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .assert_text(
+    within(
+        "the body of GET /",
+        response.assert_text(
             "etiquette: no queue attached; add `.data(etiquette.clone())` to your endpoint",
-        )
-        .await;
+        ),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
+    let acceptor = within(
+        "binding a listener on 127.0.0.1:0",
+        TcpListener::bind("127.0.0.1:0").into_acceptor(),
+    )
+    .await
+    .unwrap();
     let address = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let base = format!("http://{address}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -197,18 +201,21 @@ async fn serves_over_a_real_socket_then_drains() {
 
     let http = reqwest::Client::new();
     for n in 0..20 {
-        let reply = http
-            .get(format!("{base}/splat?n={n}"))
-            .send()
+        let uri = format!("{base}/splat?n={n}");
+        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
             .await
             .unwrap();
         assert_eq!(reply.status(), 200);
-        assert_eq!(reply.text().await.unwrap(), "OK");
+        let body = within(format!("the body of GET {uri}"), reply.text()).await;
+        assert_eq!(body.unwrap(), "OK");
     }
     stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    within("the poem server to shut down gracefully", server)
+        .await
+        .unwrap()
+        .unwrap();
 
-    let report = etiquette.release().await;
+    let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(report.completed, 20);
     assert_eq!(probe.safe(), 190);
 }

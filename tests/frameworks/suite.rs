@@ -70,7 +70,7 @@ fn queue(limit: usize) -> Etiquette {
 }
 
 /// Awaits `future`, failing after 5 seconds with what it waited for.
-async fn within<T>(what: impl Display, future: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(what: impl Display, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(5), future)
         .await
         .unwrap_or_else(|_| panic!("waited more than 5 seconds for {what}"))
