@@ -74,6 +74,7 @@ mod backlog;
 mod builder;
 mod cell;
 mod context;
+mod decorum;
 mod error;
 mod events;
 mod guard;
@@ -97,11 +98,12 @@ mod worker;
 
 pub use builder::{Builder, OnFull};
 pub use context::TaskContext;
+pub use decorum::{Decorum, TaskBuilder};
 pub use error::{AddTaskError, BuildError, SpawnError};
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
 pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
-pub use queue::{Decorum, Etiquette, TaskBuilder};
+pub use queue::Etiquette;
 pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
 pub use retry::RetryPolicy;
 #[cfg(feature = "serde")]

@@ -128,7 +128,7 @@ impl Shared {
         cell.finish(status);
         self.settle_one();
         if !forgotten.is_empty() {
-            crate::queue::forget(forgotten);
+            crate::decorum::forget(forgotten);
         }
     }
 
