@@ -196,7 +196,7 @@ impl Backlog {
                 line.workers -= 1;
                 return (Claim::Stop, Summon::Nobody);
             }
-            parker.arm();
+            parker.reset();
             line.parked.push(Arc::clone(parker));
             return (Claim::Park, Summon::Nobody);
         };
@@ -335,7 +335,7 @@ impl Backlog {
             (jobs, mem::take(&mut line.parked))
         };
         for parker in parked {
-            parker.notify();
+            parker.fire();
         }
         jobs
     }
@@ -348,7 +348,7 @@ impl Backlog {
             mem::take(&mut line.parked)
         };
         for parker in parked {
-            parker.notify();
+            parker.fire();
         }
     }
 

@@ -1,6 +1,7 @@
-//! A one-shot signal with one waiter: a task's cancel request, set once by
-//! a handle (or a release deadline) and awaited by whoever is running or
-//! parking the task at the time.
+//! A signal with one waiter: a task's cancel request, set once by a handle
+//! (or a release deadline) and awaited by whoever is running or parking the
+//! task at the time; and an idle worker's parker, re-armed each time it
+//! parks.
 //!
 //! Every task carries one, so it must cost nothing until it is used: a flag
 //! and an `AtomicWaker`, which registers a waiter without a lock or an
@@ -24,6 +25,11 @@ impl Signal {
             fired: AtomicBool::new(false),
             waiter: AtomicWaker::new(),
         }
+    }
+
+    /// Clears the signal, so that it can be fired again.
+    pub(crate) fn reset(&self) {
+        self.fired.store(false, SeqCst);
     }
 
     /// Sets the signal and wakes the waiter; later calls do nothing.

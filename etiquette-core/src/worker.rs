@@ -6,64 +6,21 @@
 use std::future::poll_fn;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::task::Poll;
-
-use futures_util::task::AtomicWaker;
 
 use crate::SpawnError;
 use crate::backlog::{Claim, Summon};
 use crate::shared::Shared;
+use crate::signal::Signal;
 
 /// Jobs a worker runs in a row before letting the executor run something
 /// else: a stream of tasks that never wait must not starve its thread.
 const RUN_BEFORE_YIELDING: u32 = 64;
 
-/// Where an idle worker waits to be woken; one per worker, re-armed each
-/// time it parks (under the line's lock).
-pub(crate) struct Parker {
-    notified: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Parker {
-    fn new() -> Self {
-        Self {
-            notified: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-        }
-    }
-
-    pub(crate) fn arm(&self) {
-        self.notified.store(false, Release);
-    }
-
-    pub(crate) fn notify(&self) {
-        // Release: the worker that sees the flag sees the line as it was.
-        self.notified.store(true, Release);
-        self.waker.wake();
-    }
-
-    fn is_notified(&self) -> bool {
-        self.notified.load(Acquire)
-    }
-
-    async fn park(&self) {
-        poll_fn(|cx| {
-            if self.is_notified() {
-                return Poll::Ready(());
-            }
-            // Register, then look again: a `notify` in between would be missed.
-            self.waker.register(cx.waker());
-            if self.is_notified() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
+/// Where an idle worker waits to be woken: a signal re-armed each time it
+/// parks (under the line's lock) and fired by whoever wakes it.
+pub(crate) type Parker = Signal;
 
 /// A worker's membership of the pool. Dropped without having stopped (its
 /// executor shut down or refused to start it, or a panic around a task
@@ -97,7 +54,7 @@ impl Drop for OnDuty {
             if !panicked {
                 self.shared.executor_lost.store(true, SeqCst);
             }
-            let coming = self.coming || self.parker.is_notified();
+            let coming = self.coming || self.parker.is_fired();
             let summon = self.shared.backlog.worker_dropped(&self.parker, coming);
             act(&self.shared, summon);
             if panicked {
@@ -113,7 +70,7 @@ impl Drop for OnDuty {
 pub(crate) fn act(shared: &Arc<Shared>, summon: Summon) {
     match summon {
         Summon::Nobody => {}
-        Summon::Wake(parker) => parker.notify(),
+        Summon::Wake(parker) => parker.fire(),
         // On failure the worker's `OnDuty` has already left the pool.
         Summon::Start => drop(start(shared)),
     }
@@ -157,7 +114,7 @@ async fn work(mut duty: OnDuty) {
             Claim::Discard(job) => drop(job),
             Claim::Park => {
                 in_a_row = 0;
-                duty.parker.park().await;
+                duty.parker.fired().await;
                 duty.coming = true;
             }
             Claim::Stop => {
