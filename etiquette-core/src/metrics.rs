@@ -100,15 +100,17 @@ mod enabled {
             self.running.set(running as f64);
         }
 
-        pub(crate) fn settled(&self, outcome: super::Settled, running: u64) {
-            match outcome {
-                super::Settled::Completed => self.completed.increment(1),
-                super::Settled::Failed => self.failed.increment(1),
-                super::Settled::TimedOut => {
+        /// Counts a final status, as the queue's counters do.
+        pub(crate) fn settled(&self, status: &crate::TaskStatus, running: u64) {
+            use crate::TaskStatus;
+            match status {
+                TaskStatus::Succeeded { .. } => self.completed.increment(1),
+                TaskStatus::TimedOut { .. } => {
                     self.failed.increment(1);
                     self.timed_out.increment(1);
                 }
-                super::Settled::Cancelled => self.cancelled.increment(1),
+                TaskStatus::Failed { .. } => self.failed.increment(1),
+                _ => self.cancelled.increment(1),
             }
             self.running.set(running as f64);
         }
@@ -143,15 +145,6 @@ mod disabled {
         }
         pub(crate) fn attempt_ended(&self, _started_at: Stamp) {}
         pub(crate) fn retried(&self, _running: u64) {}
-        pub(crate) fn settled(&self, _outcome: super::Settled, _running: u64) {}
+        pub(crate) fn settled(&self, _status: &crate::TaskStatus, _running: u64) {}
     }
-}
-
-/// An outcome, as the counters see it.
-#[derive(Clone, Copy)]
-pub(crate) enum Settled {
-    Completed,
-    Failed,
-    TimedOut,
-    Cancelled,
 }

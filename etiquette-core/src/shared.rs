@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use crate::backlog::Backlog;
 use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::events::Events;
-use crate::metrics::{Metrics, Settled};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::stats::Counters;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
@@ -78,12 +78,6 @@ impl Shared {
         if phase == RUNNING {
             counters.running.fetch_sub(1, Relaxed);
         }
-        let settled = match &outcome {
-            Outcome::Succeeded => Settled::Completed,
-            Outcome::Failed(_) => Settled::Failed,
-            Outcome::TimedOut(_) => Settled::TimedOut,
-            Outcome::Cancelled => Settled::Cancelled,
-        };
         let status = match outcome {
             Outcome::Succeeded => {
                 counters.completed.fetch_add(1, Relaxed);
@@ -121,7 +115,7 @@ impl Shared {
         // Published before the status, so that a subscriber who finds the
         // task finished knows its final event was already published.
         self.metrics
-            .settled(settled, counters.running.load(Relaxed));
+            .settled(&status, counters.running.load(Relaxed));
         self.events.publish_final(cell, &status);
         // Ranked first: a reader who finds the outcome finds it retained.
         let forgotten = self.registry.finished(cell);
