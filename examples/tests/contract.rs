@@ -2,13 +2,14 @@
 //! answers `GET /add-task` with `OK`, runs the task, and on SIGTERM drains
 //! every accepted task, logs one release line and exits 0.
 
-use std::future::IntoFuture;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
+
+mod common;
+use common::{free_port, name, within};
 
 const REQUESTS: usize = 3;
 
@@ -18,30 +19,6 @@ const BOUND: Duration = Duration::from_secs(10);
 /// How long the example gets to exit after SIGTERM: the sleepers' tasks
 /// take 3 s to drain.
 const EXIT: Duration = Duration::from_secs(20);
-
-/// Awaits `future` for at most `bound`, failing the test with a message
-/// naming `what` it waited for.
-async fn within<F: IntoFuture>(bound: Duration, what: &str, future: F) -> F::Output {
-    tokio::time::timeout(bound, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {bound:?} waiting for {what}"))
-}
-
-/// The example's name, for messages: its binary's file name.
-fn name(binary: &str) -> &str {
-    Path::new(binary)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or(binary)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the example and waits until it says it is listening.
 async fn start(binary: &str, port: u16) -> (Child, Vec<String>) {

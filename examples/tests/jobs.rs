@@ -2,13 +2,14 @@
 //! real headless Chromium, and shutdown completes while an event stream is
 //! open.
 
-use std::future::IntoFuture;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
+
+mod common;
+use common::{free_port, name, within};
 
 /// How long the test waits for the example to start, to answer or to end an
 /// event stream: far longer than any of these takes, short enough to fail
@@ -19,30 +20,6 @@ const BOUND: Duration = Duration::from_secs(10);
 const EXIT: Duration = Duration::from_secs(20);
 /// How long headless Chromium gets to render the page.
 const CHROMIUM: Duration = Duration::from_secs(60);
-
-/// Awaits `future` for at most `bound`, failing the test with a message
-/// naming `what` it waited for.
-async fn within<F: IntoFuture>(bound: Duration, what: &str, future: F) -> F::Output {
-    tokio::time::timeout(bound, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {bound:?} waiting for {what}"))
-}
-
-/// The example's name, for messages: its binary's file name.
-fn name(binary: &str) -> &str {
-    Path::new(binary)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or(binary)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the example with job steps of `step_ms` and a one-second drain
 /// deadline, and waits until it is listening.
