@@ -23,8 +23,10 @@
 //!   follows use, not the configured maxima.
 //! * **Cancelled jobs** stay in the line until a worker skips them, or until
 //!   they outnumber the live ones and the line is compacted.
+//! * **Order.** Jobs leave by priority, then in the order they joined (see
+//!   `lanes`). A task added with a delay waits outside the line, holding its
+//!   place, until its timer puts it in, as a retry does after its backoff.
 
-use std::collections::VecDeque;
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -32,9 +34,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Semaphore;
 
 use crate::TaskId;
-use crate::cell::{BACKOFF, QUEUED, TaskCell};
-use crate::job::Job;
-use crate::stats::Counters;
+use crate::attempt::Accepted;
+use crate::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
+use crate::lanes::Lanes;
+use crate::stats::{Counters, Waiting};
 use crate::worker::Parker;
 
 /// Idle workers kept parked; one more finding nothing to do retires.
@@ -54,11 +57,13 @@ pub(crate) struct Backlog {
     queued: AtomicUsize,
     /// Tasks waiting out a backoff, for lock-free snapshots.
     retrying: AtomicUsize,
+    /// Tasks waiting for the time they were added to run at.
+    scheduled: AtomicUsize,
     max_workers: usize,
 }
 
 struct Line {
-    jobs: VecDeque<Job>,
+    jobs: Lanes,
     /// Jobs in `jobs` settled (cancelled) while waiting.
     dead: usize,
     /// Places taken on credit by tasks returning from a failed attempt.
@@ -88,13 +93,23 @@ pub(crate) enum Summon {
     Start,
 }
 
+/// Where a newly accepted job went.
+#[must_use]
+pub(crate) enum Joined {
+    /// Into the line; someone may need summoning to run it.
+    InLine(Summon),
+    /// Nowhere yet: the caller holds it until its time comes, then
+    /// [`rejoin`](Backlog::rejoin)s.
+    Scheduled(Accepted),
+}
+
 /// What a worker does next.
 pub(crate) enum Claim {
     /// Run this attempt of this job.
-    Run(Job, u32),
+    Run(Accepted, u32),
     /// Drop this job, cancelled while it waited (outside the lock: dropping
     /// it runs user code).
-    Discard(Job),
+    Discard(Accepted),
     /// Nothing to do: wait on your parker.
     Park,
     /// Stop: the line is closed and empty, or enough workers are parked.
@@ -111,7 +126,7 @@ impl Backlog {
     pub(crate) fn new(capacity: usize, max_workers: usize) -> Self {
         Self {
             line: Mutex::new(Line {
-                jobs: VecDeque::new(),
+                jobs: Lanes::default(),
                 dead: 0,
                 debt: 0,
                 last_id: 0,
@@ -124,6 +139,7 @@ impl Backlog {
             places: Semaphore::new(capacity),
             queued: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
+            scheduled: AtomicUsize::new(0),
             max_workers,
         }
     }
@@ -133,9 +149,13 @@ impl Backlog {
         self.queued.load(Relaxed)
     }
 
-    /// Tasks waiting out a backoff.
-    pub(crate) fn retrying(&self) -> usize {
-        self.retrying.load(Relaxed)
+    /// Tasks waiting, by where they wait.
+    pub(crate) fn waiting(&self) -> Waiting {
+        Waiting {
+            queued: self.queued.load(Relaxed),
+            scheduled: self.scheduled.load(Relaxed),
+            retrying: self.retrying.load(Relaxed),
+        }
     }
 
     /// Counts the first worker, started with the queue.
@@ -145,12 +165,14 @@ impl Backlog {
         line.summoning = true;
     }
 
-    /// Puts a new job in line under the next id, made by `make`; the caller
-    /// holds a place for it. Hands the job back, unmade, once the line is
+    /// Accepts a new job under the next id, made by `make`; the caller
+    /// holds a place for it. A queued job joins the line; a scheduled one
+    /// (made in the `SCHEDULED` phase) is handed back for the caller to
+    /// wait out its delay. Hands `make` back, unused, once the line is
     /// closed.
-    pub(crate) fn join<F>(&self, make: F) -> Result<(Arc<TaskCell>, Summon), F>
+    pub(crate) fn join<F>(&self, make: F) -> Result<(Arc<TaskCell>, Joined), F>
     where
-        F: FnOnce(TaskId) -> Job,
+        F: FnOnce(TaskId) -> Accepted,
     {
         let mut line = lock(&self.line);
         if line.closed {
@@ -159,22 +181,31 @@ impl Backlog {
         line.last_id += 1;
         let job = make(TaskId::new(line.last_id));
         let cell = Arc::clone(&job.cell);
-        line.jobs.push_back(job);
+        if cell.is_scheduled() {
+            self.scheduled.fetch_add(1, Relaxed);
+            return Ok((cell, Joined::Scheduled(job)));
+        }
+        line.jobs.push(job);
         self.publish_len(&line);
-        Ok((cell, self.summon(&mut line)))
+        Ok((cell, Joined::InLine(self.summon(&mut line))))
     }
 
-    /// Puts a job back in line after its backoff; hands it back, still
-    /// waiting to retry, once the line is sealed or the task was cancelled.
-    /// A closed line still takes it: a release runs every accepted task,
-    /// retries included, and a worker is started for it if all stopped.
-    pub(crate) fn rejoin(&self, job: Job) -> Result<Summon, Job> {
+    /// Puts a job in line after its backoff or delay; hands it back, still
+    /// waiting, once the line is sealed or the task was cancelled. A closed
+    /// line still takes it: a release runs every accepted task, retries and
+    /// scheduled ones included, and a worker is started for it if all
+    /// stopped.
+    pub(crate) fn rejoin(&self, job: Accepted) -> Result<Summon, Accepted> {
         let mut line = lock(&self.line);
-        if line.sealed || !job.cell.leave_backoff() {
+        if line.sealed {
             return Err(job);
         }
-        self.retrying.fetch_sub(1, Relaxed);
-        line.jobs.push_back(job);
+        match job.cell.leave_waiting() {
+            Some(BACKOFF) => self.retrying.fetch_sub(1, Relaxed),
+            Some(_) => self.scheduled.fetch_sub(1, Relaxed),
+            None => return Err(job),
+        };
+        line.jobs.push(job);
         self.publish_len(&line);
         Ok(self.summon(&mut line))
     }
@@ -191,7 +222,7 @@ impl Backlog {
         if woken {
             line.summoning = false;
         }
-        let Some(job) = line.jobs.pop_front() else {
+        let Some(job) = line.jobs.pop() else {
             if line.closed || line.parked.len() >= PARKED_WORKERS_KEPT {
                 line.workers -= 1;
                 return (Claim::Stop, Summon::Nobody);
@@ -275,7 +306,7 @@ impl Backlog {
     /// Settles a waiting task (queued or waiting to retry) from outside: a
     /// handle's cancel. Returns the phase it left, or `None` if it was not
     /// waiting, and the jobs a compaction removed, to drop outside the lock.
-    pub(crate) fn settle_waiting(&self, cell: &TaskCell) -> (Option<u8>, Vec<Job>) {
+    pub(crate) fn settle_waiting(&self, cell: &TaskCell) -> (Option<u8>, Vec<Accepted>) {
         let mut line = lock(&self.line);
         let Some(phase) = cell.settle_if_waiting() else {
             return (None, Vec::new());
@@ -287,12 +318,8 @@ impl Backlog {
             self.publish_len(&line);
             if line.dead > COMPACT_AFTER && line.dead * 2 > line.jobs.len() {
                 // Order kept; the removed jobs are all settled already.
-                let (live, dead): (VecDeque<Job>, VecDeque<Job>) = mem::take(&mut line.jobs)
-                    .into_iter()
-                    .partition(|job| !job.cell.is_settled());
-                line.jobs = live;
+                removed = line.jobs.remove(|job| job.cell.is_settled());
                 line.dead = 0;
-                removed = Vec::from(dead);
             }
         }
         (Some(phase), removed)
@@ -315,12 +342,14 @@ impl Backlog {
     /// Closes the line and takes every job out of it, each settled and its
     /// place given back, for the caller to account as cancelled. Jobs that
     /// were already settled come back with `None`.
-    pub(crate) fn close_and_drain(&self) -> Vec<(Job, Option<u8>)> {
+    pub(crate) fn close_and_drain(&self) -> Vec<(Accepted, Option<u8>)> {
         let (jobs, parked) = {
             let mut line = lock(&self.line);
             line.closed = true;
             line.sealed = true;
-            let jobs: Vec<_> = mem::take(&mut line.jobs)
+            let jobs: Vec<_> = line
+                .jobs
+                .take_all()
                 .into_iter()
                 .map(|job| {
                     let phase = job.cell.settle();
@@ -366,6 +395,10 @@ impl Backlog {
             QUEUED => self.give_back_place(line),
             BACKOFF => {
                 self.retrying.fetch_sub(1, Relaxed);
+                self.give_back_place(line);
+            }
+            SCHEDULED => {
+                self.scheduled.fetch_sub(1, Relaxed);
                 self.give_back_place(line);
             }
             _ => {}

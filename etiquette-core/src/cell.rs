@@ -7,7 +7,7 @@ use std::sync::atomic::{
     Ordering::SeqCst, fence,
 };
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use event_listener::Event;
 
@@ -15,12 +15,22 @@ use crate::signal::Signal;
 use crate::{TaskError, TaskId, TaskStatus};
 
 /// The phases a task moves through. Only the owner of the job moves it
-/// forward (`QUEUED → RUNNING → BACKOFF → QUEUED …`); anyone may settle it,
-/// and the first to swap in `SETTLED` does the accounting.
+/// forward (`[SCHEDULED →] QUEUED → RUNNING → BACKOFF → QUEUED …`); anyone
+/// may settle it, and the first to swap in `SETTLED` does the accounting.
 pub(crate) const QUEUED: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
 pub(crate) const BACKOFF: u8 = 2;
 pub(crate) const SETTLED: u8 = 3;
+/// Added with a delay: waits for its time before it joins the line.
+pub(crate) const SCHEDULED: u8 = 4;
+
+/// Why a task that is neither queued nor running waits, for its status.
+pub(crate) enum Waiting {
+    /// Its last attempt failed (`error`); the next starts after `backoff`.
+    Retry(Duration, TaskError),
+    /// It was added to run at this time.
+    Scheduled(SystemTime),
+}
 
 /// Kept cheap on purpose (no allocation beyond its own `Arc`, no lock on the
 /// path of a task that succeeds at once): one exists per task.
@@ -31,9 +41,9 @@ pub(crate) struct TaskCell {
     /// Its rank among the queue's finished tasks, from 1; 0 until it
     /// finishes. Decides how long its status is retained.
     finish_rank: AtomicU64,
-    /// Why the last attempt failed and how long the task waits to retry;
-    /// only touched by tasks that retry.
-    retrying: Mutex<Option<(Duration, TaskError)>>,
+    /// Why the task waits, when it waits other than in line; only touched
+    /// by tasks that retry or were scheduled.
+    waiting: Mutex<Option<Waiting>>,
     /// The id of the task's final event, or of the last event published
     /// before it settled if its final event was published to nobody; set
     /// before `outcome`.
@@ -47,12 +57,23 @@ pub(crate) struct TaskCell {
 
 impl TaskCell {
     pub(crate) const fn new(id: TaskId) -> Self {
+        Self::in_phase(id, QUEUED)
+    }
+
+    /// A task added to run at `at`, which waits before joining the line.
+    pub(crate) fn scheduled(id: TaskId, at: SystemTime) -> Self {
+        let cell = Self::in_phase(id, SCHEDULED);
+        drop(cell.set_waiting(Waiting::Scheduled(at)));
+        cell
+    }
+
+    const fn in_phase(id: TaskId, phase: u8) -> Self {
         Self {
             id,
-            phase: AtomicU8::new(QUEUED),
+            phase: AtomicU8::new(phase),
             attempts: AtomicU32::new(0),
             finish_rank: AtomicU64::new(0),
-            retrying: Mutex::new(None),
+            waiting: Mutex::new(None),
             final_event: AtomicU64::new(0),
             outcome: OnceLock::new(),
             finished: Event::new(),
@@ -74,12 +95,14 @@ impl TaskCell {
     /// reader seeing BACKOFF finds it. The previous attempt's error is
     /// dropped (a `TaskError` guards its user error's destructor).
     pub(crate) fn set_retrying(&self, backoff: Duration, error: TaskError) {
-        let previous = self
-            .retrying
+        drop(self.set_waiting(Waiting::Retry(backoff, error)));
+    }
+
+    fn set_waiting(&self, waiting: Waiting) -> Option<Waiting> {
+        self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace((backoff, error));
-        drop(previous);
+            .replace(waiting)
     }
 
     /// The worker running an attempt parks the task for a retry (under the
@@ -96,12 +119,14 @@ impl TaskCell {
         self.phase.load(Acquire) == RUNNING
     }
 
-    /// The backoff timer puts the task back in line. Fails if it was settled
-    /// (cancelled) during the wait.
-    pub(crate) fn leave_backoff(&self) -> bool {
-        self.phase
-            .compare_exchange(BACKOFF, QUEUED, AcqRel, Acquire)
-            .is_ok()
+    /// The backoff or schedule timer puts the task in line; returns the
+    /// phase it left. Fails if it was settled (cancelled) during the wait.
+    pub(crate) fn leave_waiting(&self) -> Option<u8> {
+        [BACKOFF, SCHEDULED].into_iter().find(|&phase| {
+            self.phase
+                .compare_exchange(phase, QUEUED, AcqRel, Acquire)
+                .is_ok()
+        })
     }
 
     /// Settles the task unless it already is; returns the phase it left, for
@@ -113,14 +138,20 @@ impl TaskCell {
         }
     }
 
-    /// Settles a task that is not running (queued or waiting to retry): a
-    /// running one is settled by its worker when it sees the cancellation.
+    /// Settles a task that is not running (queued, scheduled or waiting to
+    /// retry): a running one is settled by its worker when it sees the
+    /// cancellation.
     pub(crate) fn settle_if_waiting(&self) -> Option<u8> {
-        [QUEUED, BACKOFF].into_iter().find(|&phase| {
+        [QUEUED, BACKOFF, SCHEDULED].into_iter().find(|&phase| {
             self.phase
                 .compare_exchange(phase, SETTLED, AcqRel, Acquire)
                 .is_ok()
         })
+    }
+
+    /// Whether it waits for the time it was added to run at.
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.phase.load(Acquire) == SCHEDULED
     }
 
     pub(crate) fn is_settled(&self) -> bool {
@@ -191,14 +222,17 @@ impl TaskCell {
         let attempt = self.attempts();
         match self.phase.load(Acquire) {
             RUNNING => TaskStatus::Running { attempt },
-            BACKOFF => match &*self.retrying.lock().unwrap_or_else(PoisonError::into_inner) {
-                Some((backoff, error)) => TaskStatus::Retrying {
-                    attempt,
-                    backoff: *backoff,
-                    error: error.clone(),
-                },
-                None => TaskStatus::Running { attempt },
-            },
+            BACKOFF | SCHEDULED => {
+                match &*self.waiting.lock().unwrap_or_else(PoisonError::into_inner) {
+                    Some(Waiting::Retry(backoff, error)) => TaskStatus::Retrying {
+                        attempt,
+                        backoff: *backoff,
+                        error: error.clone(),
+                    },
+                    Some(Waiting::Scheduled(at)) => TaskStatus::Scheduled { run_at: *at },
+                    None => TaskStatus::Running { attempt },
+                }
+            }
             // Queued, or settled an instant ago with the outcome not yet
             // published: report where it was.
             QUEUED => TaskStatus::Queued,
@@ -257,7 +291,7 @@ mod tests {
                         return;
                     }
                     cell.set_retrying(Duration::ZERO, TaskError::cancelled());
-                    if cell.enter_backoff() && cell.leave_backoff() {
+                    if cell.enter_backoff() && cell.leave_waiting().is_some() {
                         let _ = cell.begin_attempt();
                     }
                     if cell.settle().is_some() {

@@ -1,23 +1,15 @@
 //! The handle request handlers use ([`Decorum`]): adding tasks, finding
 //! them again, subscribing to their events.
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::SeqCst;
-use std::time::Duration;
 
-use tokio::sync::{SemaphorePermit, TryAcquireError};
-
-use crate::builder::OnFull;
-use crate::cell::TaskCell;
-use crate::events::EventKind;
-use crate::job::{Job, MakeAttempt, Work, guarded};
+use crate::enqueue::{Plan, enqueue, try_place, wait_for_place};
 use crate::queue::Inner;
-use crate::shared::Shared;
-use crate::worker;
+use crate::work::Work;
 use crate::{
-    AddTaskError, RetryPolicy, Stats, Subscription, TaskContext, TaskHandle, TaskId, TaskOutput,
+    AddTaskError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle, TaskId,
+    TaskOutput,
 };
 
 /// The cheap, cloneable handle a request handler uses to add tasks.
@@ -56,9 +48,9 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        self.wait_for_place().await?;
-        let timeout = self.inner.shared.config.timeout;
-        self.enqueue(Work::once(task), timeout)
+        let shared = &self.inner.shared;
+        wait_for_place(shared).await?;
+        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
     }
 
     /// Adds a task if there is room now, without waiting.
@@ -72,14 +64,14 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        self.try_place()?;
-        let timeout = self.inner.shared.config.timeout;
-        self.enqueue(Work::once(task), timeout)
+        let shared = &self.inner.shared;
+        try_place(shared)?;
+        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
     }
 
     /// Prepares a retryable task: `make` is called once per attempt to make
-    /// that attempt's future. Set its retry policy and time limit, then
-    /// [`add`](TaskBuilder::add) it.
+    /// that attempt's future. Set its retry policy, time limit, start time,
+    /// priority or unique key, then [`add`](TaskBuilder::add) it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -118,12 +110,18 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        TaskBuilder {
-            decorum: self,
-            make: Work::make_attempt(make),
-            retry: None,
-            timeout: self.inner.shared.config.timeout,
-        }
+        TaskBuilder::new(self, Work::make_attempt(make))
+    }
+
+    /// Prepares a typed job (see [`Job`]): set its retry policy, time limit,
+    /// start time, priority or unique key, then [`add`](TaskBuilder::add)
+    /// it. Each attempt calls [`Job::run`].
+    pub fn job<J: Job>(&self, job: J) -> TaskBuilder<'_> {
+        let job = Arc::new(job);
+        self.task_with_context(move |context| {
+            let job = Arc::clone(&job);
+            async move { job.run(context).await }
+        })
     }
 
     /// Subscribes to the events of every task: those still buffered after
@@ -163,165 +161,5 @@ impl Decorum {
     /// A snapshot of the queue's gauges and counters.
     pub fn stats(&self) -> Stats {
         self.inner.shared.stats()
-    }
-
-    // A place is taken here and given back by the line when the task leaves
-    // it (see `backlog`): no `Arc` of the semaphore travels with each task,
-    // whose count producers and workers would otherwise both write.
-    async fn wait_for_place(&self) -> Result<(), AddTaskError> {
-        match self.inner.shared.config.on_full {
-            // With room in the queue, a plain CAS: no waiter node is built.
-            OnFull::Wait if self.try_place().is_ok() => Ok(()),
-            OnFull::Wait => self
-                .inner
-                .shared
-                .backlog
-                .places
-                .acquire()
-                .await
-                .map(SemaphorePermit::forget)
-                .map_err(|_closed| AddTaskError::Released),
-            OnFull::Reject => self.try_place(),
-        }
-    }
-
-    fn try_place(&self) -> Result<(), AddTaskError> {
-        self.inner
-            .shared
-            .backlog
-            .places
-            .try_acquire()
-            .map(SemaphorePermit::forget)
-            .map_err(|error| match error {
-                TryAcquireError::NoPermits => AddTaskError::Full,
-                TryAcquireError::Closed => AddTaskError::Released,
-            })
-    }
-
-    /// Puts a task in line, under the next id; the caller holds a place.
-    fn enqueue(&self, work: Work, timeout: Option<Duration>) -> Result<TaskHandle, AddTaskError> {
-        let shared = &self.inner.shared;
-        // Counted before joining so that a snapshot never shows a task
-        // settled that is not yet accepted.
-        shared.counters.accepted.fetch_add(1, SeqCst);
-        // Registered and announced under the line's lock, before a worker
-        // can claim it: findable and `queued` before it starts.
-        // Should making the job panic (its span calls the tracing
-        // subscriber), the task was never accepted: the place goes back, the
-        // panic goes on. The job is made first, registered after, so that
-        // nothing is registered then.
-        let refund = Refund(shared);
-        let mut forgotten = None;
-        let joined = shared.backlog.join(|id| {
-            let cell = Arc::new(TaskCell::new(id));
-            let job = Job::new(Arc::clone(&cell), work, timeout);
-            forgotten = shared.registry.insert(cell);
-            shared.events.publish(id, || EventKind::Queued);
-            job
-        });
-        std::mem::forget(refund);
-        let added = match joined {
-            Ok((cell, summon)) => {
-                worker::act(shared, summon);
-                shared.metrics.accepted(|| shared.backlog.len());
-                Ok(TaskHandle::new(cell, Arc::clone(shared)))
-            }
-            Err(_refused) => {
-                // Only once release has closed the line: never accepted. The
-                // task is dropped with the closure, outside any lock.
-                shared.backlog.refund_place();
-                shared.unaccept();
-                Err(AddTaskError::Released)
-            }
-        };
-        if let Some(forgotten) = forgotten {
-            forget(forgotten);
-        }
-        added
-    }
-}
-
-/// Gives back an adder's place and acceptance if dropped: disarmed (by
-/// `mem::forget`) once the task joined the line or was refused.
-struct Refund<'a>(&'a Shared);
-
-impl Drop for Refund<'_> {
-    fn drop(&mut self) {
-        self.0.backlog.refund_place();
-        self.0.unaccept();
-    }
-}
-
-/// Drops the state of tasks the registry forgot, outside its locks: a
-/// task's outcome may hold a user's error, whose destructor is user code.
-pub(crate) fn forget<T>(cells: T) {
-    if let Err(message) = guarded("dropping a forgotten task's state", move || drop(cells)) {
-        tracing::error!("{message}");
-    }
-}
-
-/// A retryable task being prepared; see [`Decorum::task`].
-#[must_use = "a task is only queued by `add` or `try_add`"]
-pub struct TaskBuilder<'a> {
-    decorum: &'a Decorum,
-    make: MakeAttempt,
-    retry: Option<RetryPolicy>,
-    timeout: Option<Duration>,
-}
-
-impl TaskBuilder<'_> {
-    /// The retry policy for this task, instead of the queue's default
-    /// ([`Builder::retry_policy`]).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// A time limit for each attempt, instead of the queue's default
-    /// ([`Builder::task_timeout`]).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Some(limit);
-        self
-    }
-
-    /// No time limit for this task, whatever the queue's default.
-    pub fn no_timeout(mut self) -> Self {
-        self.timeout = None;
-        self
-    }
-
-    fn work(retry: Option<RetryPolicy>, make: MakeAttempt, decorum: &Decorum) -> Work {
-        let policy = retry.unwrap_or_else(|| decorum.inner.shared.config.retry.clone());
-        Work::retryable(make, policy)
-    }
-
-    /// Adds the task, waiting for a place as [`Decorum::add_task`] does.
-    ///
-    /// # Errors
-    /// As [`Decorum::add_task`].
-    pub async fn add(self) -> Result<TaskHandle, AddTaskError> {
-        self.decorum.wait_for_place().await?;
-        let work = Self::work(self.retry, self.make, self.decorum);
-        self.decorum.enqueue(work, self.timeout)
-    }
-
-    /// Adds the task if there is room now, as [`Decorum::try_add_task`]
-    /// does.
-    ///
-    /// # Errors
-    /// As [`Decorum::try_add_task`].
-    pub fn try_add(self) -> Result<TaskHandle, AddTaskError> {
-        self.decorum.try_place()?;
-        let work = Self::work(self.retry, self.make, self.decorum);
-        self.decorum.enqueue(work, self.timeout)
-    }
-}
-
-impl fmt::Debug for TaskBuilder<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskBuilder")
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
     }
 }

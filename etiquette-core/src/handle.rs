@@ -29,11 +29,33 @@ use crate::{TaskError, TaskId, TaskStatus};
 pub struct TaskHandle {
     cell: Arc<TaskCell>,
     shared: Arc<Shared>,
+    duplicate: bool,
 }
 
 impl TaskHandle {
     pub(crate) const fn new(cell: Arc<TaskCell>, shared: Arc<Shared>) -> Self {
-        Self { cell, shared }
+        Self {
+            cell,
+            shared,
+            duplicate: false,
+        }
+    }
+
+    /// The handle an add returns when it found a live task with its unique
+    /// key.
+    pub(crate) const fn duplicate(cell: Arc<TaskCell>, shared: Arc<Shared>) -> Self {
+        Self {
+            cell,
+            shared,
+            duplicate: true,
+        }
+    }
+
+    /// Whether the add that returned this handle added nothing, because a
+    /// live task held its [unique key](crate::TaskBuilder::unique_key): the
+    /// handle is that task's.
+    pub const fn was_duplicate(&self) -> bool {
+        self.duplicate
     }
 
     /// The task's id, by which [`Decorum::handle`](crate::Decorum::handle)

@@ -70,17 +70,21 @@
 //! times per task, recorder or not: leave the feature off where nothing
 //! collects the metrics.
 
+mod attempt;
 mod backlog;
 mod builder;
 mod cell;
 mod context;
 mod decorum;
+mod enqueue;
 mod error;
 mod events;
 mod guard;
 mod handle;
 mod job;
+mod lanes;
 mod last_event_id;
+mod later;
 mod metrics;
 mod queue;
 mod registry;
@@ -94,14 +98,18 @@ mod spawner;
 mod stats;
 mod status;
 mod task;
+mod task_builder;
+mod unique;
+mod work;
 mod worker;
 
 pub use builder::{Builder, OnFull};
 pub use context::TaskContext;
-pub use decorum::{Decorum, TaskBuilder};
+pub use decorum::Decorum;
 pub use error::{AddTaskError, BuildError, SpawnError};
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
+pub use job::Job;
 pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
 pub use queue::Etiquette;
 pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
@@ -114,3 +122,4 @@ pub use spawner::{BoxFuture, Spawner};
 pub use stats::{ReleaseReport, Stats};
 pub use status::{TaskError, TaskStatus};
 pub use task::{BoxError, TaskId, TaskOutput};
+pub use task_builder::TaskBuilder;

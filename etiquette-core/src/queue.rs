@@ -87,6 +87,7 @@ impl Etiquette {
             ),
             deadline: AtomicBool::new(false),
             events: Events::new(config.event_buffer),
+            unique: crate::unique::UniqueKeys::default(),
             metrics: crate::metrics::Metrics::new(config.name),
             spawner,
             config: Config {

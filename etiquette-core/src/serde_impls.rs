@@ -1,9 +1,20 @@
 //! JSON-friendly forms of task ids and statuses (feature `serde`).
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{EventKind, Lagged, TaskEvent, TaskId, TaskStatus};
+
+/// Milliseconds since the Unix epoch (negative before it), as JavaScript's
+/// `Date` takes them.
+fn unix_millis(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
 
 impl Serialize for TaskId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -25,6 +36,9 @@ impl Serialize for TaskStatus {
         map.serialize_entry("status", self.name())?;
         match self {
             Self::Queued | Self::Cancelled => {}
+            Self::Scheduled { run_at } => {
+                map.serialize_entry("run_at_ms", &unix_millis(*run_at))?
+            }
             Self::Running { attempt } => map.serialize_entry("attempt", attempt)?,
             Self::Retrying {
                 attempt,
@@ -60,6 +74,9 @@ impl Serialize for TaskEvent {
         map.serialize_entry("event", self.kind.name())?;
         match &self.kind {
             EventKind::Queued | EventKind::Cancelled => {}
+            EventKind::Scheduled { run_at } => {
+                map.serialize_entry("run_at_ms", &unix_millis(*run_at))?;
+            }
             EventKind::Started { attempt } => map.serialize_entry("attempt", attempt)?,
             EventKind::Progress { fraction, message } => {
                 if let Some(fraction) = fraction {

@@ -14,7 +14,8 @@ use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::stats::Counters;
+use crate::stats::{Counters, Waiting};
+use crate::unique::UniqueKeys;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
 /// Settings fixed when the queue is built.
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     /// attempt, and every unfinished task's cancel signal fires with it.
     pub(crate) deadline: AtomicBool,
     pub(crate) events: Events,
+    /// Unique keys held by live tasks.
+    pub(crate) unique: UniqueKeys,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
 }
@@ -119,10 +122,13 @@ impl Shared {
         self.events.publish_final(cell, &status);
         // Ranked first: a reader who finds the outcome finds it retained.
         let forgotten = self.registry.finished(cell);
+        // Free before the outcome is published: whoever sees the task
+        // finished may add another with its key.
+        self.unique.release(cell.id);
         cell.finish(status);
         self.settle_one();
         if !forgotten.is_empty() {
-            crate::decorum::forget(forgotten);
+            crate::enqueue::forget(forgotten);
         }
     }
 
@@ -152,9 +158,10 @@ impl Shared {
     /// their guards settle them.
     fn drained_enough(&self) -> bool {
         self.all_settled()
-            || (self.executor_lost.load(SeqCst)
-                && self.counters.running.load(SeqCst) == 0
-                && self.backlog.retrying() == 0)
+            || (self.executor_lost.load(SeqCst) && self.counters.running.load(SeqCst) == 0 && {
+                let waiting = self.backlog.waiting();
+                waiting.retrying == 0 && waiting.scheduled == 0
+            })
     }
 
     /// Settled first, accepted second: every task counted as settled was
@@ -165,8 +172,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters
-            .snapshot(self.backlog.len(), self.backlog.retrying())
+        self.counters.snapshot(self.backlog.waiting())
     }
 
     /// Waits until every accepted task is settled, or the executor dropped
@@ -254,7 +260,7 @@ impl Shared {
         // Everything is settled: subscribers have had every event.
         self.events.close();
         self.reported.store(true, SeqCst);
-        let report = ReleaseReport::from(self.counters.snapshot(0, 0));
+        let report = ReleaseReport::from(self.counters.snapshot(Waiting::default()));
         tracing::debug!(%report, "queue released");
         report
     }

@@ -23,10 +23,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, queued: usize, retrying: usize) -> Stats {
+    pub(crate) fn snapshot(&self, waiting: Waiting) -> Stats {
         Stats {
-            queued,
-            retrying,
+            queued: waiting.queued,
+            scheduled: waiting.scheduled,
+            retrying: waiting.retrying,
             running: self.running.load(Relaxed),
             accepted: self.accepted.load(Relaxed),
             completed: self.completed.load(Relaxed),
@@ -37,6 +38,14 @@ impl Counters {
             cancelled: self.cancelled.load(Relaxed),
         }
     }
+}
+
+/// Tasks waiting, by where they wait: the gauges the line keeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Waiting {
+    pub(crate) queued: usize,
+    pub(crate) scheduled: usize,
+    pub(crate) retrying: usize,
 }
 
 /// A snapshot of a queue's gauges and counters.
@@ -50,9 +59,12 @@ impl Counters {
 pub struct Stats {
     /// Accepted tasks waiting for a slot, retries coming back included.
     pub queued: usize,
+    /// Tasks added with a delay, waiting for their time (holding a place
+    /// in the queue, not a slot).
+    pub scheduled: usize,
     /// Tasks waiting out the backoff before a retry (holding no slot).
     ///
-    /// `queued + retrying` never exceeds `queue_capacity +
+    /// `queued + scheduled + retrying` never exceeds `queue_capacity +
     /// max_concurrent_tasks`, and new tasks are accepted only while it is
     /// below `queue_capacity`: a task coming back from a failed attempt
     /// takes a place even when none is free, and intake waits until the

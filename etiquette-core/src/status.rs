@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::guard::guarded;
 use crate::task::BoxError;
@@ -15,6 +15,13 @@ use crate::task::BoxError;
 pub enum TaskStatus {
     /// Accepted, waiting for a slot.
     Queued,
+    /// Accepted to run at `run_at` (see
+    /// [`TaskBuilder::delay`](crate::TaskBuilder::delay)); it then waits in
+    /// line for a slot, as a queued task does.
+    Scheduled {
+        /// When it may start, at the earliest.
+        run_at: SystemTime,
+    },
     /// Running its `attempt`-th attempt (from 1).
     Running {
         /// The attempt under way.
@@ -63,11 +70,12 @@ impl TaskStatus {
         )
     }
 
-    /// A short lowercase name: `queued`, `running`, `retrying`, `succeeded`,
+    /// A short lowercase name: `queued`, `scheduled`, `running`, `retrying`, `succeeded`,
     /// `failed`, `timed_out` or `cancelled`; for JSON and logs.
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Scheduled { .. } => "scheduled",
             Self::Running { .. } => "running",
             Self::Retrying { .. } => "retrying",
             Self::Succeeded { .. } => "succeeded",
@@ -81,7 +89,7 @@ impl TaskStatus {
     /// the first attempt and for a task cancelled before it ran.
     pub const fn attempts(&self) -> u32 {
         match self {
-            Self::Queued | Self::Cancelled => 0,
+            Self::Queued | Self::Scheduled { .. } | Self::Cancelled => 0,
             Self::Running { attempt } | Self::Retrying { attempt, .. } => *attempt,
             Self::Succeeded { attempts }
             | Self::Failed { attempts, .. }

@@ -2,7 +2,7 @@
 //! broadcast to any number of subscribers that can never slow the queue.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::{TaskId, TaskStatus};
 
@@ -31,6 +31,12 @@ pub struct TaskEvent {
 pub enum EventKind {
     /// Accepted into the queue.
     Queued,
+    /// Accepted to run at `run_at`, at the earliest (instead of
+    /// `Queued`); `Started` follows once it is due and a slot is free.
+    Scheduled {
+        /// When it may start.
+        run_at: SystemTime,
+    },
     /// An attempt started (from 1).
     Started {
         /// The attempt.
@@ -74,12 +80,13 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// A short lowercase name (`queued`, `started`, `progress`, `retrying`,
+    /// A short lowercase name (`queued`, `scheduled`, `started`, `progress`, `retrying`,
     /// `succeeded`, `failed`, `timed_out`, `cancelled`), for the SSE `event`
     /// field.
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Scheduled { .. } => "scheduled",
             Self::Started { .. } => "started",
             Self::Progress { .. } => "progress",
             Self::Retrying { .. } => "retrying",

@@ -7,11 +7,13 @@ mod events;
 mod executors;
 mod handles;
 mod hardening;
+mod jobs;
 mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod model;
 mod retries;
+mod scheduling;
 mod support;
 mod survival;
 mod tokio_runtime;

@@ -1,0 +1,207 @@
+//! Accepting a task: taking a queue place (waiting for one, or not), then
+//! putting the task in line, or on its timer when it was added to run later,
+//! or finding the live task that holds its unique key.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{SemaphorePermit, TryAcquireError};
+
+use crate::attempt::Accepted;
+use crate::backlog::Joined;
+use crate::builder::OnFull;
+use crate::cell::TaskCell;
+use crate::events::EventKind;
+use crate::guard::guarded;
+use crate::lanes::DEFAULT_PRIORITY;
+use crate::shared::Shared;
+use crate::work::Work;
+use crate::{AddTaskError, TaskHandle, later, worker};
+
+/// How a task is to be added, beyond what it runs.
+pub(crate) struct Plan {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) priority: i16,
+    /// Not before this: the delay from now, and the time it ends.
+    pub(crate) start: Option<(Duration, SystemTime)>,
+    pub(crate) unique_key: Option<Box<str>>,
+}
+
+impl Plan {
+    /// A task to run as soon as a slot frees, with the queue's defaults.
+    pub(crate) const fn now(timeout: Option<Duration>) -> Self {
+        Self {
+            timeout,
+            priority: DEFAULT_PRIORITY,
+            start: None,
+            unique_key: None,
+        }
+    }
+}
+
+/// The delay until `at`, and `at`; `None` if it has come.
+pub(crate) fn start_at(at: SystemTime) -> Option<(Duration, SystemTime)> {
+    match at.duration_since(SystemTime::now()) {
+        Ok(delay) if !delay.is_zero() => Some((delay, at)),
+        _ => None,
+    }
+}
+
+/// `delay` from now, and when it ends; a time past what the clock can show
+/// saturates a century ahead (the timer still waits the whole delay).
+pub(crate) fn start_after(delay: Duration) -> Option<(Duration, SystemTime)> {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    if delay.is_zero() {
+        return None;
+    }
+    let now = SystemTime::now();
+    let at = now
+        .checked_add(delay)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now);
+    Some((delay, at))
+}
+
+/// Takes a queue place for a task about to be added, as the queue's
+/// [`OnFull`] says. The place is given back by the line when the task
+/// leaves it (see `backlog`): no `Arc` of the semaphore travels with each
+/// task, whose count producers and workers would otherwise both write.
+pub(crate) async fn wait_for_place(shared: &Shared) -> Result<(), AddTaskError> {
+    match shared.config.on_full {
+        // With room in the queue, a plain CAS: no waiter node is built.
+        OnFull::Wait if try_place(shared).is_ok() => Ok(()),
+        OnFull::Wait => shared
+            .backlog
+            .places
+            .acquire()
+            .await
+            .map(SemaphorePermit::forget)
+            .map_err(|_closed| AddTaskError::Released),
+        OnFull::Reject => try_place(shared),
+    }
+}
+
+/// Takes a queue place if one is free now.
+pub(crate) fn try_place(shared: &Shared) -> Result<(), AddTaskError> {
+    shared
+        .backlog
+        .places
+        .try_acquire()
+        .map(SemaphorePermit::forget)
+        .map_err(|error| match error {
+            TryAcquireError::NoPermits => AddTaskError::Full,
+            TryAcquireError::Closed => AddTaskError::Released,
+        })
+}
+
+/// The live task holding `key`, for an adder of a task with that key: it
+/// is not added, and needs no place.
+pub(crate) fn holder(shared: &Arc<Shared>, key: Option<&str>) -> Option<TaskHandle> {
+    let cell = shared.unique.lock().holder(key?)?;
+    Some(TaskHandle::duplicate(cell, Arc::clone(shared)))
+}
+
+/// Accepts a task, whose adder holds a place for it, under the next id.
+pub(crate) fn enqueue(
+    shared: &Arc<Shared>,
+    work: Work,
+    plan: Plan,
+) -> Result<TaskHandle, AddTaskError> {
+    // Counted before joining so that a snapshot never shows a task settled
+    // that is not yet accepted.
+    shared.counters.accepted.fetch_add(1, SeqCst);
+    // Should making the job panic (its span calls the tracing subscriber),
+    // the task was never accepted: the place goes back, the panic goes on.
+    let refund = Refund(shared);
+    let mut forgotten = None;
+    let Plan {
+        timeout,
+        priority,
+        start,
+        unique_key,
+    } = plan;
+    // Registered and announced under the line's lock, before a worker can
+    // claim it: findable and `queued` before it starts. The job is made
+    // first, registered after, so that nothing is registered if making it
+    // panics.
+    let make = |id| {
+        let cell = Arc::new(match start {
+            None => TaskCell::new(id),
+            Some((_, at)) => TaskCell::scheduled(id, at),
+        });
+        let job = Accepted::new(Arc::clone(&cell), work, timeout, priority);
+        forgotten = shared.registry.insert(cell);
+        shared.events.publish(id, || match start {
+            None => EventKind::Queued,
+            Some((_, run_at)) => EventKind::Scheduled { run_at },
+        });
+        job
+    };
+    let joined = match unique_key {
+        None => shared.backlog.join(make),
+        Some(key) => {
+            // Checked again under the keys' lock, held until the task holds
+            // its key: of two adders of one key, one adds.
+            let mut keys = shared.unique.lock();
+            if let Some(cell) = keys.holder(&key) {
+                drop(keys);
+                std::mem::forget(refund);
+                shared.backlog.refund_place();
+                shared.unaccept();
+                return Ok(TaskHandle::duplicate(cell, Arc::clone(shared)));
+            }
+            let reservation = shared.unique.reserve();
+            let joined = shared.backlog.join(make);
+            if let Ok((cell, _)) = &joined {
+                reservation.hold(&mut keys, key, cell);
+            }
+            joined
+        }
+    };
+    std::mem::forget(refund);
+    let added = match joined {
+        Ok((cell, joined)) => {
+            match joined {
+                Joined::InLine(summon) => worker::act(shared, summon),
+                Joined::Scheduled(job) => later::schedule(
+                    job,
+                    shared,
+                    start.map_or_else(Duration::default, |(delay, _)| delay),
+                ),
+            }
+            shared.metrics.accepted(|| shared.backlog.waiting().queued);
+            Ok(TaskHandle::new(cell, Arc::clone(shared)))
+        }
+        Err(_refused) => {
+            // Only once release has closed the line: never accepted. The
+            // task is dropped with the closure, outside any lock.
+            shared.backlog.refund_place();
+            shared.unaccept();
+            Err(AddTaskError::Released)
+        }
+    };
+    if let Some(forgotten) = forgotten {
+        forget(forgotten);
+    }
+    added
+}
+
+/// Gives back an adder's place and acceptance if dropped: disarmed (by
+/// `mem::forget`) once the task joined the line or was refused.
+struct Refund<'a>(&'a Shared);
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        self.0.backlog.refund_place();
+        self.0.unaccept();
+    }
+}
+
+/// Drops the state of tasks the registry forgot, outside its locks: a
+/// task's outcome may hold a user's error, whose destructor is user code.
+pub(crate) fn forget<T>(cells: T) {
+    if let Err(message) = guarded("dropping a forgotten task's state", move || drop(cells)) {
+        tracing::error!("{message}");
+    }
+}

@@ -1,0 +1,60 @@
+//! A job waiting outside the line for its time, on a timer of its own: a
+//! retry's backoff, or the delay of a task added to run later. It holds its
+//! queue place, no slot and no worker; when the timer fires it rejoins the
+//! line. Cancelled meanwhile (by its handle or a release deadline), or
+//! dropped unpolled by an executor, it is settled as cancelled.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+
+use crate::TaskError;
+use crate::attempt::{Accepted, InHand};
+use crate::guard::guarded;
+use crate::shared::{Outcome, Shared};
+use crate::spawner::BoxFuture;
+use crate::worker::act;
+
+/// Waits out `sleep` (made by the caller, whose failure is the caller's to
+/// report), then puts `job` back in line.
+pub(crate) fn rejoin_after(job: Accepted, shared: &Arc<Shared>, sleep: BoxFuture<()>) {
+    // Made before the timer future, so that a timer the executor drops
+    // unpolled still settles the task.
+    let mut in_hand = InHand {
+        job: Some(job),
+        shared: Arc::clone(shared),
+    };
+    let wait = async move {
+        // The cell alone is borrowed across the wait: a job is not `Sync`.
+        let waited = match in_hand.job.as_ref().map(|job| &job.cell) {
+            Some(cell) => {
+                let cancelled = pin!(cell.cancel.fired());
+                matches!(select(sleep, cancelled).await, Either::Left(_))
+            }
+            None => false,
+        };
+        if waited && let Some(job) = in_hand.job.take() {
+            match in_hand.shared.backlog.rejoin(job) {
+                Ok(summon) => act(&in_hand.shared, summon),
+                // Sealed by a release deadline, or cancelled: settled as
+                // cancelled.
+                Err(refused) => refused.cancel(&in_hand.shared),
+            }
+        }
+        // Otherwise dropping `in_hand` settles it as cancelled.
+    };
+    // If the executor refuses, or the spawner panics, the dropped future
+    // settles the task.
+    let _ = guarded("the spawner", || shared.spawner.spawn(Box::pin(wait)));
+}
+
+/// Holds a task added with a delay until its time, then puts it in line.
+pub(crate) fn schedule(job: Accepted, shared: &Arc<Shared>, delay: Duration) {
+    match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
+        Ok(sleep) => rejoin_after(job, shared, sleep),
+        // Accepted already: reported as the task's panic, never lost.
+        Err(message) => job.finish(shared, Outcome::Failed(TaskError::panicked(message))),
+    }
+}

@@ -1,0 +1,168 @@
+//! A task being prepared: its retry policy, time limit, start time,
+//! priority and unique key, then added.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::enqueue::{Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place};
+use crate::lanes::DEFAULT_PRIORITY;
+use crate::work::{MakeAttempt, Work};
+use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
+
+/// A retryable task or typed job being prepared; see [`Decorum::task`] and
+/// [`Decorum::job`].
+#[must_use = "a task is only queued by `add` or `try_add`"]
+pub struct TaskBuilder<'a> {
+    decorum: &'a Decorum,
+    make: MakeAttempt,
+    retry: Option<RetryPolicy>,
+    plan: Plan,
+}
+
+impl<'a> TaskBuilder<'a> {
+    pub(crate) fn new(decorum: &'a Decorum, make: MakeAttempt) -> Self {
+        Self {
+            plan: Plan::now(decorum.inner.shared.config.timeout),
+            decorum,
+            make,
+            retry: None,
+        }
+    }
+
+    /// The retry policy for this task, instead of the queue's default
+    /// ([`Builder::retry_policy`](crate::Builder::retry_policy)).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// A time limit for each attempt, instead of the queue's default
+    /// ([`Builder::task_timeout`](crate::Builder::task_timeout)).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.plan.timeout = Some(limit);
+        self
+    }
+
+    /// No time limit for this task, whatever the queue's default.
+    pub fn no_timeout(mut self) -> Self {
+        self.plan.timeout = None;
+        self
+    }
+
+    /// Starts the task no sooner than `delay` after it is added. Until then
+    /// its status is [`Scheduled`](crate::TaskStatus::Scheduled) and it
+    /// holds a place in the queue but no slot; then it waits in line for a
+    /// slot like any task. A release waits for it (run it earlier, cancel
+    /// it, or release with a deadline, which cancels it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use etiquette_core::{Etiquette, TaskStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let etiquette = Etiquette::initiate(4)?;
+    /// let reminder = etiquette
+    ///     .decorum()
+    ///     .task(|| async { println!("your trial ends tomorrow") })
+    ///     .delay(Duration::from_secs(3600))
+    ///     .add()
+    ///     .await?;
+    /// assert!(matches!(reminder.status(), TaskStatus::Scheduled { .. }));
+    /// reminder.outcome().await?; // an hour later, on tokio's clock
+    /// # Ok(()) }
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.plan.start = start_after(delay);
+        self
+    }
+
+    /// Starts the task no sooner than `at` (wall-clock time); at once if
+    /// `at` has passed. See [`delay`](Self::delay).
+    pub fn run_at(mut self, at: SystemTime) -> Self {
+        self.plan.start = start_at(at);
+        self
+    }
+
+    /// Where the task stands in line: tasks with a lower number start
+    /// first, and tasks of one priority in the order they joined the line.
+    /// The default is 0; use negative numbers for urgent work and positive
+    /// ones for work that can wait (as graphile-worker and Oban do).
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.plan.priority = priority;
+        self
+    }
+
+    /// Makes the task unique by `key` while it lives: as long as a task
+    /// added with this key has not finished (queued, scheduled, running or
+    /// waiting to retry), adding another with the key adds nothing and
+    /// returns the live task's handle, whose
+    /// [`was_duplicate`](TaskHandle::was_duplicate) is `true`. Once it
+    /// finished, the key is free again. Keys are the queue's: put the job's
+    /// name in the key to keep kinds apart.
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.plan.unique_key = Some(key.into().into_boxed_str());
+        self
+    }
+
+    fn work(retry: Option<RetryPolicy>, make: MakeAttempt, decorum: &Decorum) -> Work {
+        let policy = retry.unwrap_or_else(|| decorum.inner.shared.config.retry.clone());
+        Work::retryable(make, policy)
+    }
+
+    /// The live task holding this task's unique key, unless released.
+    fn duplicate_of(&self) -> Option<TaskHandle> {
+        let shared = &self.decorum.inner.shared;
+        if shared.is_released() {
+            return None;
+        }
+        holder(shared, self.plan.unique_key.as_deref())
+    }
+
+    /// Adds the task, waiting for a place as [`Decorum::add_task`] does.
+    ///
+    /// # Errors
+    /// As [`Decorum::add_task`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it resolves drops the task: it was not
+    /// accepted and will not run.
+    pub async fn add(self) -> Result<TaskHandle, AddTaskError> {
+        if let Some(live) = self.duplicate_of() {
+            return Ok(live);
+        }
+        let shared = &self.decorum.inner.shared;
+        wait_for_place(shared).await?;
+        let work = Self::work(self.retry, self.make, self.decorum);
+        enqueue(shared, work, self.plan)
+    }
+
+    /// Adds the task if there is room now, as [`Decorum::try_add_task`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Decorum::try_add_task`].
+    pub fn try_add(self) -> Result<TaskHandle, AddTaskError> {
+        if let Some(live) = self.duplicate_of() {
+            return Ok(live);
+        }
+        let shared = &self.decorum.inner.shared;
+        try_place(shared)?;
+        let work = Self::work(self.retry, self.make, self.decorum);
+        enqueue(shared, work, self.plan)
+    }
+}
+
+impl fmt::Debug for TaskBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("retry", &self.retry)
+            .field("timeout", &self.plan.timeout)
+            .field("start", &self.plan.start.map(|(_, at)| at))
+            .field("priority", &self.plan.priority)
+            .field("unique_key", &self.plan.unique_key)
+            .finish_non_exhaustive()
+    }
+}
+
+const _: () = assert!(DEFAULT_PRIORITY == 0, "the docs of `priority` say 0");
