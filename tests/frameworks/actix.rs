@@ -6,7 +6,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
 use etiquette_actix::{Builder, Decorum, Etiquette, TaskId, TaskRejected};
-use etiquette_tests::Probe;
+use etiquette_tests::{JobQuery, Probe};
 
 use crate::suite::{Client, Framework, Reply, within};
 
@@ -88,6 +88,17 @@ async fn try_block(
         .body("OK"))
 }
 
+async fn job(
+    decorum: Decorum,
+    probe: web::ThinData<Probe>,
+    query: web::Query<JobQuery>,
+) -> Result<HttpResponse, TaskRejected> {
+    let (task, body) = etiquette_tests::add_job(&decorum, &probe, query.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-task-id", task.id().to_string()))
+        .body(body))
+}
+
 fn app(
     etiquette: Etiquette,
     probe: Probe,
@@ -110,6 +121,7 @@ fn app(
         .route("/fail", web::get().to(fail))
         .route("/panic", web::get().to(panic))
         .route("/try-block", web::get().to(try_block))
+        .route("/job", web::get().to(job))
         .route("/status/{id}", web::get().to(status))
         .route("/progress", web::get().to(progress))
         .route("/events/{id}", web::get().to(task_events))

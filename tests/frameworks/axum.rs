@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use etiquette_axum::sse::{self, LastEventId};
 use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use etiquette_tests::Probe;
+use etiquette_tests::{JobQuery, Probe};
 use tower::ServiceExt as _;
 
 use crate::suite::{Client, Framework, Reply, within};
@@ -97,6 +97,15 @@ async fn try_block(
     Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
+async fn job(
+    decorum: Decorum,
+    State(probe): State<Probe>,
+    Query(query): Query<JobQuery>,
+) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+    let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
+    Ok(([("x-task-id", task.id().to_string())], body))
+}
+
 fn router(etiquette: Etiquette, probe: Probe) -> Router {
     Router::new()
         .route("/safe", get(safe))
@@ -106,6 +115,7 @@ fn router(etiquette: Etiquette, probe: Probe) -> Router {
         .route("/fail", get(fail))
         .route("/panic", get(panic))
         .route("/try-block", get(try_block))
+        .route("/job", get(job))
         .route("/status/{id}", get(status))
         .route("/progress", get(progress))
         .route("/events/{id}", get(task_events))

@@ -100,6 +100,16 @@ macro_rules! stamp {
             }
 
             #[$test]
+            async fn typed_jobs_start_by_priority_and_a_live_key_dedupes() {
+                suite::typed_jobs_start_by_priority_and_a_live_key_dedupes::<$framework>().await;
+            }
+
+            #[$test]
+            async fn a_delayed_job_is_scheduled_then_runs() {
+                suite::a_delayed_job_is_scheduled_then_runs::<$framework>().await;
+            }
+
+            #[$test]
             async fn requests_after_release_answer_503() {
                 suite::requests_after_release_answer_503::<$framework>().await;
             }

@@ -3,7 +3,7 @@
 
 use etiquette_poem::sse::{self, LastEventId};
 use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use etiquette_tests::Probe;
+use etiquette_tests::{JobQuery, Probe};
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::test::TestClient;
 use poem::web::{Data, Json, Path, Query};
@@ -101,6 +101,18 @@ async fn try_block(
         .into_response())
 }
 
+#[handler]
+async fn job(
+    decorum: Decorum,
+    probe: Data<&Probe>,
+    Query(query): Query<JobQuery>,
+) -> Result<poem::Response, TaskRejected> {
+    let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
+    Ok(body
+        .with_header("x-task-id", task.id().to_string())
+        .into_response())
+}
+
 fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
     Route::new()
         .at("/safe", get(safe))
@@ -110,6 +122,7 @@ fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
         .at("/fail", get(fail))
         .at("/panic", get(panic))
         .at("/try-block", get(try_block))
+        .at("/job", get(job))
         .at("/status/:id", get(task_status))
         .at("/progress", get(progress))
         .at("/events/:id", get(task_events))

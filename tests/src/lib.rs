@@ -4,10 +4,12 @@
 //! Each framework's app routes requests to these tasks in a few lines, so the
 //! suite tests the adapters, not three copies of the task logic.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use etiquette_core::TaskContext;
+use etiquette_core::{AddTaskError, Decorum, Job, TaskContext, TaskHandle};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 
 /// What the tasks did, shared between the app under test and the test.
@@ -20,6 +22,8 @@ pub struct Probe {
 struct ProbeInner {
     safe: AtomicU64,
     racy: AtomicU64,
+    /// The `n` of each [`Tally`] job, in the order they ran.
+    tallied: Mutex<Vec<u64>>,
     /// Closed means open: tasks waiting at the gate all pass once it closes.
     gate: Semaphore,
     signals: mpsc::UnboundedSender<()>,
@@ -57,6 +61,7 @@ impl Probe {
         let inner = ProbeInner {
             safe: AtomicU64::new(0),
             racy: AtomicU64::new(0),
+            tallied: Mutex::default(),
             gate: Semaphore::new(0),
             signals,
         };
@@ -76,6 +81,15 @@ impl Probe {
     /// The correctly synchronised counter.
     pub fn safe(&self) -> u64 {
         self.inner.safe.load(SeqCst)
+    }
+
+    /// The `n` of each [`Tally`] job run so far, in the order they ran.
+    pub fn tallied(&self) -> Vec<u64> {
+        self.inner
+            .tallied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The counter updated with a lost-update race.
@@ -138,4 +152,80 @@ impl Probe {
 pub async fn reporting(context: TaskContext) {
     context.report(0.5, "half way");
     context.progress(1.0);
+}
+
+/// A typed job: adds `n` to the probe's safe counter and notes it in
+/// [`Probe::tallied`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Tally {
+    /// What it adds.
+    pub n: u64,
+    /// Not an argument: the in-memory queue runs the value it was given.
+    #[serde(skip)]
+    probe: Option<Probe>,
+}
+
+impl Job for Tally {
+    const NAME: &'static str = "tally";
+    type Error = std::convert::Infallible;
+
+    async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+        if let Some(probe) = &self.probe {
+            probe.inner.safe.fetch_add(self.n, SeqCst);
+            probe
+                .inner
+                .tallied
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self.n);
+        }
+        Ok(())
+    }
+}
+
+/// The query of the `/job` route: a [`Tally`] of `n`, and how to add it.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobQuery {
+    /// The tally's `n`.
+    pub n: u64,
+    /// Its unique key, if any.
+    pub key: Option<String>,
+    /// Its priority, if not the default.
+    pub priority: Option<i16>,
+    /// Its delay in milliseconds, if any.
+    pub delay_ms: Option<u64>,
+}
+
+/// What every app's `/job` route does: adds a [`Tally`] as `query` says.
+/// The answer's body is `OK`, or `DUPLICATE` when a live task held the key
+/// (the handle is then that task's).
+///
+/// # Errors
+/// As [`TaskBuilder::add`](etiquette_core::TaskBuilder::add).
+pub async fn add_job(
+    decorum: &Decorum,
+    probe: &Probe,
+    query: JobQuery,
+) -> Result<(TaskHandle, &'static str), AddTaskError> {
+    let tally = Tally {
+        n: query.n,
+        probe: Some(probe.clone()),
+    };
+    let mut job = decorum.job(tally);
+    if let Some(key) = query.key {
+        job = job.unique_key(key);
+    }
+    if let Some(priority) = query.priority {
+        job = job.priority(priority);
+    }
+    if let Some(delay) = query.delay_ms {
+        job = job.delay(Duration::from_millis(delay));
+    }
+    let task = job.add().await?;
+    let body = if task.was_duplicate() {
+        "DUPLICATE"
+    } else {
+        "OK"
+    };
+    Ok((task, body))
 }
