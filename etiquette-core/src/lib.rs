@@ -79,12 +79,11 @@ mod error;
 mod events;
 mod guard;
 mod handle;
+mod http;
 mod job;
-mod last_event_id;
 mod metrics;
 mod queue;
 mod registry;
-mod rejection;
 mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
@@ -102,12 +101,13 @@ pub use decorum::{Decorum, TaskBuilder};
 pub use error::{AddTaskError, BuildError, SpawnError};
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
-pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
-pub use queue::Etiquette;
-pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
-pub use retry::RetryPolicy;
+pub use http::{
+    InvalidLastEventId, REJECTION_CONTENT_TYPE, Rejection, UnknownTask, parse_last_event_id,
+};
 #[cfg(feature = "serde")]
-pub use serde_impls::SseFrame;
+pub use http::{SSE_KEEP_ALIVE, SseFrame};
+pub use queue::Etiquette;
+pub use retry::RetryPolicy;
 #[cfg(feature = "tokio")]
 pub use spawner::TokioSpawner;
 pub use spawner::{BoxFuture, Spawner};
