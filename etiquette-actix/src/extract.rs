@@ -1,7 +1,6 @@
 //! The extractor handlers receive.
 
 use std::future::{Ready, ready};
-use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -9,21 +8,9 @@ use etiquette_core::Etiquette;
 
 use crate::QueueNotRegistered;
 
-/// The queue handle, extracted from the [`Etiquette`] registered with
-/// `App::app_data(web::ThinData(..))` or `App::app_data(web::Data::new(..))`.
-///
-/// It dereferences to [`etiquette_core::Decorum`], so `add_task`,
-/// `try_add_task` and `stats` are called on it directly; their errors turn
-/// into responses through [`TaskRejected`](crate::TaskRejected).
-#[derive(Debug, Clone)]
-pub struct Decorum(pub etiquette_core::Decorum);
-
-impl Deref for Decorum {
-    type Target = etiquette_core::Decorum;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
+etiquette_core::define_decorum! {
+    /// The queue handle, extracted from the [`Etiquette`] registered with
+    /// `App::app_data(web::ThinData(..))` or `App::app_data(web::Data::new(..))`.
 }
 
 impl FromRequest for Decorum {

@@ -7,14 +7,9 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
-use etiquette_core::{AddTaskError, REJECTION_CONTENT_TYPE, Rejection};
+use etiquette_core::{REJECTION_CONTENT_TYPE, Rejection};
 
 etiquette_core::define_rejected!();
-
-/// A task the queue refused, as a response: `503 Service Unavailable` with a
-/// short plain-text body, plus `Retry-After` (seconds) when the queue was
-/// full.
-pub type TaskRejected = Rejected<AddTaskError>;
 
 impl<E: Rejection + fmt::Debug> ResponseError for Rejected<E> {
     fn status_code(&self) -> StatusCode {

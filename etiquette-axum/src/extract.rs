@@ -1,43 +1,30 @@
 //! The extractor handlers receive.
 
 use std::convert::Infallible;
-use std::ops::Deref;
 
 use axum_core::extract::{FromRef, FromRequestParts};
 use etiquette_core::Etiquette;
 use http::request::Parts;
 
-/// The queue handle, extracted from any state holding an [`Etiquette`].
-///
-/// It dereferences to [`etiquette_core::Decorum`], so `add_task`,
-/// `try_add_task` and `stats` are called on it directly; their errors turn
-/// into responses through [`TaskRejected`](crate::TaskRejected).
-///
-/// ```
-/// use axum::extract::FromRef;
-/// use etiquette_axum::{Decorum, Etiquette, TaskRejected};
-///
-/// #[derive(Clone, FromRef)]
-/// struct AppState {
-///     etiquette: Etiquette,
-///     greeting: &'static str,
-/// }
-///
-/// async fn handler(decorum: Decorum) -> Result<String, TaskRejected> {
-///     let task = decorum.try_add_task(async {})?;
-///     Ok(format!("task {} accepted", task.id()))
-/// }
-/// # let _: axum::routing::MethodRouter<AppState> = axum::routing::get(handler);
-/// ```
-#[derive(Debug, Clone)]
-pub struct Decorum(pub etiquette_core::Decorum);
-
-impl Deref for Decorum {
-    type Target = etiquette_core::Decorum;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
+etiquette_core::define_decorum! {
+    /// The queue handle, extracted from any state holding an [`Etiquette`].
+    ///
+    /// ```
+    /// use axum::extract::FromRef;
+    /// use etiquette_axum::{Decorum, Etiquette, TaskRejected};
+    ///
+    /// #[derive(Clone, FromRef)]
+    /// struct AppState {
+    ///     etiquette: Etiquette,
+    ///     greeting: &'static str,
+    /// }
+    ///
+    /// async fn handler(decorum: Decorum) -> Result<String, TaskRejected> {
+    ///     let task = decorum.try_add_task(async {})?;
+    ///     Ok(format!("task {} accepted", task.id()))
+    /// }
+    /// # let _: axum::routing::MethodRouter<AppState> = axum::routing::get(handler);
+    /// ```
 }
 
 impl<S> FromRequestParts<S> for Decorum

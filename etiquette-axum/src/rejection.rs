@@ -3,15 +3,10 @@
 //! this file only speaks axum.
 
 use axum_core::response::{IntoResponse, Response};
-use etiquette_core::{AddTaskError, REJECTION_CONTENT_TYPE, Rejection};
+use etiquette_core::{REJECTION_CONTENT_TYPE, Rejection};
 use http::{HeaderValue, StatusCode, header};
 
 etiquette_core::define_rejected!();
-
-/// A task the queue refused, as a response: `503 Service Unavailable` with a
-/// short plain-text body, plus `Retry-After` (seconds) when the queue was
-/// full.
-pub type TaskRejected = Rejected<AddTaskError>;
 
 impl<E: Rejection> IntoResponse for Rejected<E> {
     fn into_response(self) -> Response {

@@ -81,14 +81,13 @@ mod error;
 mod events;
 mod guard;
 mod handle;
+mod http;
 mod job;
 mod lanes;
-mod last_event_id;
 mod later;
 mod metrics;
 mod queue;
 mod registry;
-mod rejection;
 mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
@@ -109,13 +108,14 @@ pub use decorum::Decorum;
 pub use error::{AddTaskError, BuildError, SpawnError};
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use handle::TaskHandle;
-pub use job::Job;
-pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
-pub use queue::Etiquette;
-pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
-pub use retry::RetryPolicy;
+pub use http::{
+    InvalidLastEventId, REJECTION_CONTENT_TYPE, Rejection, UnknownTask, parse_last_event_id,
+};
 #[cfg(feature = "serde")]
-pub use serde_impls::SseFrame;
+pub use http::{SSE_KEEP_ALIVE, SseFrame};
+pub use job::Job;
+pub use queue::Etiquette;
+pub use retry::RetryPolicy;
 #[cfg(feature = "tokio")]
 pub use spawner::TokioSpawner;
 pub use spawner::{BoxFuture, Spawner};

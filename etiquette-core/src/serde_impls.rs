@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{EventKind, Lagged, TaskEvent, TaskId, TaskStatus};
+use crate::{EventKind, TaskEvent, TaskId, TaskStatus};
 
 /// Milliseconds since the Unix epoch (negative before it), as JavaScript's
 /// `Date` takes them.
@@ -107,39 +107,6 @@ impl Serialize for TaskEvent {
     }
 }
 
-/// One Server-Sent Event, ready for any framework's SSE type: web adapters
-/// turn each item of a [`Subscription`](crate::Subscription) into one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SseFrame {
-    /// The `id:` field (the event id, to resume from with `Last-Event-ID`);
-    /// none for a `lagged` notice.
-    pub id: Option<u64>,
-    /// The `event:` field: the event's name, or `lagged`.
-    pub event: &'static str,
-    /// The `data:` field: the event as a JSON object, or
-    /// `{"missed":N}` for a `lagged` notice.
-    pub data: String,
-}
-
-impl From<&Result<TaskEvent, Lagged>> for SseFrame {
-    fn from(item: &Result<TaskEvent, Lagged>) -> Self {
-        match item {
-            Ok(event) => Self {
-                id: Some(event.id),
-                event: event.kind.name(),
-                // A map of numbers and strings always serializes.
-                data: serde_json::to_string(event).unwrap_or_default(),
-            },
-            Err(lagged) => Self {
-                id: None,
-                event: "lagged",
-                data: format!("{{\"missed\":{}}}", lagged.missed),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -177,15 +144,6 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
             r#"{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}"#
-        );
-    }
-
-    #[test]
-    fn lag_notices_become_frames() {
-        let frame = super::SseFrame::from(&Err(crate::Lagged { missed: 12 }));
-        assert_eq!(
-            (frame.id, frame.event, frame.data.as_str()),
-            (None, "lagged", r#"{"missed":12}"#)
         );
     }
 

@@ -68,10 +68,6 @@ pub mod sse;
 pub use extract::Decorum;
 pub use rejection::{QueueNotRegistered, Rejected, TaskRejected};
 
-/// The core crate, for what is not re-exported here (its own `Decorum`).
-pub use etiquette_core as core;
-#[doc(inline)]
-pub use etiquette_core::{
-    AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, RetryPolicy, Stats,
-    TaskBuilder, TaskError, TaskHandle, TaskId, TaskOutput, TaskStatus, TokioSpawner,
-};
+// The core crate as `core`, and the core's types that handlers and `main`
+// name.
+etiquette_core::reexport_core!();

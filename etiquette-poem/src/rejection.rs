@@ -4,18 +4,13 @@
 
 use std::fmt;
 
-use etiquette_core::{AddTaskError, REJECTION_CONTENT_TYPE, Rejection};
+use etiquette_core::{REJECTION_CONTENT_TYPE, Rejection};
 use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::http::header::RETRY_AFTER;
 use poem::{IntoResponse, Response};
 
 etiquette_core::define_rejected!();
-
-/// A task the queue refused, as a response: `503 Service Unavailable` with a
-/// short plain-text body, plus `Retry-After` (seconds) when the queue was
-/// full.
-pub type TaskRejected = Rejected<AddTaskError>;
 
 impl<E: Rejection + fmt::Debug> ResponseError for Rejected<E> {
     fn status(&self) -> StatusCode {

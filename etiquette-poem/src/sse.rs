@@ -21,86 +21,36 @@
 //!     .at("/events", get(all_events));
 //! ```
 //!
-//! Each event has the event id as `id:`, its kind as `event:` (`queued`,
-//! `started`, `progress`, …) and a JSON object as `data:`; a client that
-//! fell behind gets a `lagged` event. A reconnecting `EventSource` sends
-//! `Last-Event-ID` and resumes where it left off, as far as the queue's
-//! [`event_buffer`](etiquette_core::Builder::event_buffer) reaches.
-//!
-//! The header is read by [`parse_last_event_id`]: an empty or blank value
-//! counts as no header; a number too large for a `u64` counts as
-//! `u64::MAX`, past every event id, so nothing buffered is replayed; any
-//! other value that is not a decimal number (`-1`, `1.5`, `abc`) is
-//! rejected with [`LastEventIdRejection`], `400 Bad Request`.
+//! [`task_events`] says how events are framed, [`LastEventId`] how a
+//! reconnecting `EventSource` resumes where it left off.
 //!
 //! A stream of all events stays open until
 //! [`Etiquette::close_event_streams`](crate::Etiquette::close_event_streams)
 //! is called: call it when shutdown begins, or rely on poem's graceful
 //! shutdown timeout.
 
-use std::time::Duration;
-
-use etiquette_core::{InvalidLastEventId, SseFrame, Subscription, TaskId, parse_last_event_id};
+use etiquette_core::{SseFrame, Subscription};
 use futures_util::StreamExt as _;
+use poem::http::HeaderValue;
 use poem::web::sse::{Event, SSE};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 
-use crate::{Decorum, Rejected};
-
-/// The interval of SSE keep-alive comments.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// The `Last-Event-ID` request header: `None` when absent or empty.
-///
-/// Extraction fails with [`LastEventIdRejection`] when the header is not a
-/// decimal event id; see [`parse_last_event_id`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LastEventId(pub Option<u64>);
+etiquette_core::define_sse!(respond -> Response);
 
 impl<'a> FromRequest<'a> for LastEventId {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let value = req.headers().get("last-event-id");
-        let id = value.map_or(Ok(None), |value| parse_last_event_id(value.as_bytes()));
-        id.map(Self).map_err(|error| Rejected(error).into())
+        let value = req.headers().get(Self::HEADER).map(HeaderValue::as_bytes);
+        Ok(Self::from_header(value)?)
     }
 }
 
-/// A `Last-Event-ID` header that is not a decimal event id:
-/// `400 Bad Request`, with a plain-text body saying what is accepted.
-pub type LastEventIdRejection = Rejected<InvalidLastEventId>;
-
-/// No task with that id is known: `404 Not Found`, body `no task <id>`.
-pub type UnknownTask = Rejected<etiquette_core::UnknownTask>;
-
-/// One task's events as an SSE response, ending after its final event.
-///
-/// # Errors
-/// [`UnknownTask`] when the queue knows no such task.
-pub fn task_events(
-    decorum: &Decorum,
-    id: TaskId,
-    last: LastEventId,
-) -> Result<Response, UnknownTask> {
-    let subscription = decorum
-        .subscribe_task(id, last.0)
-        .ok_or(Rejected(etiquette_core::UnknownTask(id)))?;
-    Ok(respond(subscription))
-}
-
-/// Every task's events as an SSE response, until the queue closes its event
-/// streams.
-pub fn all_events(decorum: &Decorum, last: LastEventId) -> Response {
-    respond(decorum.subscribe(last.0))
-}
-
+/// The events as poem's SSE response.
 fn respond(subscription: Subscription) -> Response {
-    let events = subscription.into_stream().map(|item| {
-        let frame = SseFrame::from(&item);
-        let event = Event::message(frame.data).event_type(frame.event);
-        match frame.id {
-            Some(id) => event.id(id.to_string()),
-            None => event,
-        }
+    let events = SseFrame::stream(subscription).map(|frame| {
+        frame.into_event(
+            |name, data| Event::message(data).event_type(name),
+            Event::id,
+        )
     });
     SSE::new(events).keep_alive(KEEP_ALIVE).into_response()
 }

@@ -69,9 +69,10 @@ impl Rejection for UnknownTask {
 
 /// Defines, in a web adapter, `pub struct Rejected<E>(pub E)`: a queue
 /// error as that framework's response, with `From<E>`, `Display` and
-/// `Error`. The adapter adds its framework's response impl for
-/// `Rejected<E: Rejection>`. (Each adapter needs a type of its own: a
-/// framework's trait cannot be implemented for a type of this crate.)
+/// `Error`; and its alias `TaskRejected`, for [`AddTaskError`]. The adapter
+/// adds its framework's response impl for `Rejected<E: Rejection>`. (Each
+/// adapter needs a type of its own: a framework's trait cannot be
+/// implemented for a type of this crate.)
 #[doc(hidden)]
 #[macro_export]
 macro_rules! define_rejected {
@@ -100,6 +101,11 @@ macro_rules! define_rejected {
                 Some(&self.0)
             }
         }
+
+        /// A task the queue refused, as a response: `503 Service Unavailable`
+        /// with a short plain-text body, plus `Retry-After` (seconds) when the
+        /// queue was full.
+        pub type TaskRejected = Rejected<$crate::AddTaskError>;
     };
 }
 
