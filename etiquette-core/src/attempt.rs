@@ -27,7 +27,7 @@ use crate::metrics::Stamp;
 use crate::shared::{Outcome, Shared};
 use crate::task::{BoxError, error_chain};
 use crate::work::Work;
-use crate::{TaskContext, TaskError};
+use crate::{TaskContext, TaskError, TaskId};
 
 /// What follows an attempt.
 enum AfterAttempt {
@@ -74,21 +74,25 @@ impl Drop for Accepted {
 }
 
 impl Accepted {
+    /// The task's span. Made as the task is added, not in the worker, so
+    /// that its parent is the span current where the task was added: the
+    /// request's. Made before anything else: it calls the tracing
+    /// subscriber, which may panic.
+    pub(crate) fn span(id: TaskId) -> Span {
+        tracing::info_span!("task", task_id = id.get(), attempt = tracing::field::Empty)
+    }
+
+    #[inline]
     pub(crate) fn new(
         cell: Arc<TaskCell>,
         work: Work,
         timeout: Option<Duration>,
         priority: i16,
+        span: Span,
     ) -> Self {
         Self {
             priority,
-            // Made here, not in the worker, so that its parent is the span
-            // current where the task was added: the request's.
-            span: tracing::info_span!(
-                "task",
-                task_id = cell.id.get(),
-                attempt = tracing::field::Empty
-            ),
+            span,
             cell,
             work,
             timeout,

@@ -93,16 +93,6 @@ pub(crate) enum Summon {
     Start,
 }
 
-/// Where a newly accepted job went.
-#[must_use]
-pub(crate) enum Joined {
-    /// Into the line; someone may need summoning to run it.
-    InLine(Summon),
-    /// Nowhere yet: the caller holds it until its time comes, then
-    /// [`rejoin`](Backlog::rejoin)s.
-    Scheduled(Accepted),
-}
-
 /// What a worker does next.
 pub(crate) enum Claim {
     /// Run this attempt of this job.
@@ -165,12 +155,11 @@ impl Backlog {
         line.summoning = true;
     }
 
-    /// Accepts a new job under the next id, made by `make`; the caller
-    /// holds a place for it. A queued job joins the line; a scheduled one
-    /// (made in the `SCHEDULED` phase) is handed back for the caller to
-    /// wait out its delay. Hands `make` back, unused, once the line is
+    /// Puts a new job in line under the next id, made by `make`; the caller
+    /// holds a place for it. Hands `make` back, unused, once the line is
     /// closed.
-    pub(crate) fn join<F>(&self, make: F) -> Result<(Arc<TaskCell>, Joined), F>
+    #[inline(always)]
+    pub(crate) fn join<F>(&self, make: F) -> Result<(Arc<TaskCell>, Summon), F>
     where
         F: FnOnce(TaskId) -> Accepted,
     {
@@ -181,13 +170,26 @@ impl Backlog {
         line.last_id += 1;
         let job = make(TaskId::new(line.last_id));
         let cell = Arc::clone(&job.cell);
-        if cell.is_scheduled() {
-            self.scheduled.fetch_add(1, Relaxed);
-            return Ok((cell, Joined::Scheduled(job)));
-        }
         line.jobs.push(job);
         self.publish_len(&line);
-        Ok((cell, Joined::InLine(self.summon(&mut line))))
+        Ok((cell, self.summon(&mut line)))
+    }
+
+    /// Accepts a new job made by `make` in the `SCHEDULED` phase, under the
+    /// next id, as [`join`](Self::join) does, but hands it back for the
+    /// caller to wait out its delay, then [`rejoin`](Self::rejoin).
+    #[inline(always)]
+    pub(crate) fn join_later<F>(&self, make: F) -> Result<Accepted, F>
+    where
+        F: FnOnce(TaskId) -> Accepted,
+    {
+        let mut line = lock(&self.line);
+        if line.closed {
+            return Err(make);
+        }
+        line.last_id += 1;
+        self.scheduled.fetch_add(1, Relaxed);
+        Ok(make(TaskId::new(line.last_id)))
     }
 
     /// Puts a job in line after its backoff or delay; hands it back, still

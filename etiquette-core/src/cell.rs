@@ -149,11 +149,6 @@ impl TaskCell {
         })
     }
 
-    /// Whether it waits for the time it was added to run at.
-    pub(crate) fn is_scheduled(&self) -> bool {
-        self.phase.load(Acquire) == SCHEDULED
-    }
-
     pub(crate) fn is_settled(&self) -> bool {
         self.phase.load(Acquire) == SETTLED
     }

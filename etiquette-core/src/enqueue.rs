@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 
 use crate::attempt::Accepted;
-use crate::backlog::Joined;
 use crate::builder::OnFull;
 use crate::cell::TaskCell;
 use crate::events::EventKind;
@@ -23,6 +22,14 @@ use crate::{AddTaskError, TaskHandle, later, worker};
 pub(crate) struct Plan {
     pub(crate) timeout: Option<Duration>,
     pub(crate) priority: i16,
+    /// Boxed: most tasks have none, and the plan is moved along the adding
+    /// path of every task.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// What few tasks are added with.
+#[derive(Default)]
+pub(crate) struct Extras {
     /// Not before this: the delay from now, and the time it ends.
     pub(crate) start: Option<(Duration, SystemTime)>,
     pub(crate) unique_key: Option<Box<str>>,
@@ -34,9 +41,20 @@ impl Plan {
         Self {
             timeout,
             priority: DEFAULT_PRIORITY,
-            start: None,
-            unique_key: None,
+            extras: None,
         }
+    }
+
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_default()
+    }
+
+    pub(crate) fn start(&self) -> Option<(Duration, SystemTime)> {
+        self.extras.as_ref().and_then(|extras| extras.start)
+    }
+
+    pub(crate) fn unique_key(&self) -> Option<&str> {
+        self.extras.as_ref()?.unique_key.as_deref()
     }
 }
 
@@ -115,31 +133,44 @@ pub(crate) fn enqueue(
     // the task was never accepted: the place goes back, the panic goes on.
     let refund = Refund(shared);
     let mut forgotten = None;
+    let start = plan.start();
     let Plan {
         timeout,
         priority,
-        start,
-        unique_key,
+        extras,
     } = plan;
+    let unique_key = extras.and_then(|extras| extras.unique_key);
     // Registered and announced under the line's lock, before a worker can
-    // claim it: findable and `queued` before it starts. The job is made
-    // first, registered after, so that nothing is registered if making it
-    // panics.
+    // claim it: findable and `queued` before it starts. Its span is made
+    // first, the task registered after, so that nothing is registered if
+    // the tracing subscriber panics.
     let make = |id| {
-        let cell = Arc::new(match start {
-            None => TaskCell::new(id),
-            Some((_, at)) => TaskCell::scheduled(id, at),
-        });
-        let job = Accepted::new(Arc::clone(&cell), work, timeout, priority);
-        forgotten = shared.registry.insert(cell);
+        let span = Accepted::span(id);
+        // Each made straight into its allocation: a cell is too big to copy.
+        let cell = match start {
+            None => Arc::new(TaskCell::new(id)),
+            Some((_, at)) => Arc::new(TaskCell::scheduled(id, at)),
+        };
+        forgotten = shared.registry.insert(Arc::clone(&cell));
         shared.events.publish(id, || match start {
             None => EventKind::Queued,
             Some((_, run_at)) => EventKind::Scheduled { run_at },
         });
-        job
+        // Made last, in place: the job is the largest thing a task moves.
+        Accepted::new(cell, work, timeout, priority, span)
     };
     let joined = match unique_key {
-        None => shared.backlog.join(make),
+        None => match start {
+            None => shared.backlog.join(make).map(|(cell, summon)| {
+                worker::act(shared, summon);
+                cell
+            }),
+            Some((delay, _)) => shared.backlog.join_later(make).map(|job| {
+                let cell = Arc::clone(&job.cell);
+                later::schedule(job, shared, delay);
+                cell
+            }),
+        },
         Some(key) => {
             // Checked again under the keys' lock, held until the task holds
             // its key: of two adders of one key, one adds.
@@ -152,24 +183,34 @@ pub(crate) fn enqueue(
                 return Ok(TaskHandle::duplicate(cell, Arc::clone(shared)));
             }
             let reservation = shared.unique.reserve();
-            let joined = shared.backlog.join(make);
+            let joined = match start {
+                None => shared
+                    .backlog
+                    .join(make)
+                    .map(|(cell, summon)| (cell, Ok(summon))),
+                Some((delay, _)) => shared
+                    .backlog
+                    .join_later(make)
+                    .map(|job| (Arc::clone(&job.cell), Err((job, delay)))),
+            };
             if let Ok((cell, _)) = &joined {
                 reservation.hold(&mut keys, key, cell);
             }
-            joined
+            // Outside the lock: a worker started here may settle the task
+            // at once, and its settling frees the key under that lock.
+            drop(keys);
+            joined.map(|(cell, next)| {
+                match next {
+                    Ok(summon) => worker::act(shared, summon),
+                    Err((job, delay)) => later::schedule(job, shared, delay),
+                }
+                cell
+            })
         }
     };
     std::mem::forget(refund);
     let added = match joined {
-        Ok((cell, joined)) => {
-            match joined {
-                Joined::InLine(summon) => worker::act(shared, summon),
-                Joined::Scheduled(job) => later::schedule(
-                    job,
-                    shared,
-                    start.map_or_else(Duration::default, |(delay, _)| delay),
-                ),
-            }
+        Ok(cell) => {
             shared.metrics.accepted(|| shared.backlog.waiting().queued);
             Ok(TaskHandle::new(cell, Arc::clone(shared)))
         }

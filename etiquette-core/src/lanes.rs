@@ -26,15 +26,18 @@ impl Lanes {
         self.len
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, job: Accepted) {
         self.len += 1;
-        match job.priority {
-            DEFAULT_PRIORITY => self.default.push_back(job),
-            priority => self.other.entry(priority).or_default().push_back(job),
+        if job.priority == DEFAULT_PRIORITY {
+            self.default.push_back(job);
+        } else {
+            self.push_ranked(job);
         }
     }
 
     /// The job of the most urgent priority that joined first.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Accepted> {
         let job = if self.other.is_empty() {
             self.default.pop_front()
@@ -47,6 +50,12 @@ impl Lanes {
         job
     }
 
+    #[cold]
+    fn push_ranked(&mut self, job: Accepted) {
+        self.other.entry(job.priority).or_default().push_back(job);
+    }
+
+    #[cold]
     fn pop_ranked(&mut self) -> Option<Accepted> {
         let mut lane = self.other.first_entry()?;
         if *lane.key() > DEFAULT_PRIORITY && !self.default.is_empty() {

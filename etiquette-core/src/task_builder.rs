@@ -73,14 +73,14 @@ impl<'a> TaskBuilder<'a> {
     /// # Ok(()) }
     /// ```
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.plan.start = start_after(delay);
+        self.plan.extras().start = start_after(delay);
         self
     }
 
     /// Starts the task no sooner than `at` (wall-clock time); at once if
     /// `at` has passed. See [`delay`](Self::delay).
     pub fn run_at(mut self, at: SystemTime) -> Self {
-        self.plan.start = start_at(at);
+        self.plan.extras().start = start_at(at);
         self
     }
 
@@ -101,7 +101,7 @@ impl<'a> TaskBuilder<'a> {
     /// finished, the key is free again. Keys are the queue's: put the job's
     /// name in the key to keep kinds apart.
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {
-        self.plan.unique_key = Some(key.into().into_boxed_str());
+        self.plan.extras().unique_key = Some(key.into().into_boxed_str());
         self
     }
 
@@ -116,7 +116,7 @@ impl<'a> TaskBuilder<'a> {
         if shared.is_released() {
             return None;
         }
-        holder(shared, self.plan.unique_key.as_deref())
+        holder(shared, self.plan.unique_key())
     }
 
     /// Adds the task, waiting for a place as [`Decorum::add_task`] does.
@@ -158,9 +158,9 @@ impl fmt::Debug for TaskBuilder<'_> {
         f.debug_struct("TaskBuilder")
             .field("retry", &self.retry)
             .field("timeout", &self.plan.timeout)
-            .field("start", &self.plan.start.map(|(_, at)| at))
+            .field("start", &self.plan.start().map(|(_, at)| at))
             .field("priority", &self.plan.priority)
-            .field("unique_key", &self.plan.unique_key)
+            .field("unique_key", &self.plan.unique_key())
             .finish_non_exhaustive()
     }
 }
