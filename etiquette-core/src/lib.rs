@@ -70,56 +70,30 @@
 //! times per task, recorder or not: leave the feature off where nothing
 //! collects the metrics.
 
-mod attempt;
-mod backlog;
-mod builder;
-mod cell;
-mod context;
-mod decorum;
-mod enqueue;
-mod error;
+mod api;
+mod engine;
 mod events;
-mod guard;
-mod handle;
 mod http;
-mod job;
-mod lanes;
-mod later;
-mod metrics;
-mod queue;
-mod registry;
-mod retry;
-#[cfg(feature = "serde")]
-mod serde_impls;
-mod shared;
-mod signal;
-mod spawner;
-mod stats;
-mod status;
-mod task;
-mod task_builder;
-mod unique;
-mod work;
-mod worker;
+mod memory;
 
-pub use builder::{Builder, OnFull};
-pub use context::TaskContext;
-pub use decorum::Decorum;
-pub use error::{AddTaskError, BuildError, SpawnError};
+pub use api::builder::{Builder, OnFull};
+pub use api::context::TaskContext;
+pub use api::decorum::Decorum;
+pub use api::error::{AddTaskError, BuildError, SpawnError};
+pub use api::handle::TaskHandle;
+pub use api::job::Job;
+pub use api::queue::Etiquette;
+pub use api::retry::RetryPolicy;
+#[cfg(feature = "tokio")]
+pub use api::spawner::TokioSpawner;
+pub use api::spawner::{BoxFuture, Spawner};
+pub use api::stats::{ReleaseReport, Stats};
+pub use api::status::{TaskError, TaskStatus};
+pub use api::task::{BoxError, TaskId, TaskOutput};
+pub use api::task_builder::TaskBuilder;
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
-pub use handle::TaskHandle;
 pub use http::{
     InvalidLastEventId, REJECTION_CONTENT_TYPE, Rejection, UnknownTask, parse_last_event_id,
 };
 #[cfg(feature = "serde")]
 pub use http::{SSE_KEEP_ALIVE, SseFrame};
-pub use job::Job;
-pub use queue::Etiquette;
-pub use retry::RetryPolicy;
-#[cfg(feature = "tokio")]
-pub use spawner::TokioSpawner;
-pub use spawner::{BoxFuture, Spawner};
-pub use stats::{ReleaseReport, Stats};
-pub use status::{TaskError, TaskStatus};
-pub use task::{BoxError, TaskId, TaskOutput};
-pub use task_builder::TaskBuilder;

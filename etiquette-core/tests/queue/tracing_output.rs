@@ -88,7 +88,7 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
     );
     assert!(
         logs.contains(
-            "task{task_id=2 attempt=1}: etiquette_core::shared: \
+            "task{task_id=2 attempt=1}: etiquette_core::engine::shared: \
              task panicked attempts=1 error=panicked: disk on fire"
         ),
         "{logs}"

@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::TaskId;
-use crate::cell::TaskCell;
+use crate::engine::shared::Shared;
 use crate::events::EventKind;
-use crate::shared::Shared;
+use crate::memory::cell::TaskCell;
 
 /// Handed to each attempt of a task added with
 /// [`Decorum::task_with_context`](crate::Decorum::task_with_context): the

@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::enqueue::{Plan, enqueue, try_place, wait_for_place};
-use crate::queue::Inner;
-use crate::work::Work;
+use crate::api::queue::Inner;
+use crate::engine::enqueue::{Plan, enqueue, try_place, wait_for_place};
+use crate::engine::work::Work;
 use crate::{
     AddTaskError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle, TaskId,
     TaskOutput,
@@ -14,8 +14,8 @@ use crate::{
 
 /// The cheap, cloneable handle a request handler uses to add tasks.
 ///
-/// Unlike [`Etiquette`] it cannot release the queue, so it is safe to give
-/// to every handler. Obtain one with [`Etiquette::decorum`].
+/// Unlike [`Etiquette`](crate::Etiquette) it cannot release the queue, so it is safe to give
+/// to every handler. Obtain one with [`Etiquette::decorum`](crate::Etiquette::decorum).
 #[derive(Clone)]
 pub struct Decorum {
     pub(crate) inner: Arc<Inner>,
@@ -23,7 +23,7 @@ pub struct Decorum {
 
 impl Decorum {
     /// Adds a task, waiting for a place if the queue is full (unless it was
-    /// built with [`OnFull::Reject`]), and returns its handle once accepted.
+    /// built with [`OnFull::Reject`](crate::OnFull::Reject)), and returns its handle once accepted.
     ///
     /// The task is any `Send + 'static` future returning `()` or
     /// `Result<(), E>`; see [`TaskOutput`]. It runs once: a future cannot be
@@ -38,7 +38,7 @@ impl Decorum {
     ///
     /// # Errors
     /// [`AddTaskError::Released`] once the queue is released, including while
-    /// waiting; [`AddTaskError::Full`] under [`OnFull::Reject`].
+    /// waiting; [`AddTaskError::Full`] under [`OnFull::Reject`](crate::OnFull::Reject).
     ///
     /// # Cancel safety
     /// Dropping the future before it resolves drops the task: it was not
@@ -126,7 +126,7 @@ impl Decorum {
 
     /// Subscribes to the events of every task: those still buffered after
     /// event id `after` (all buffered ones with `None`; see
-    /// [`Builder::event_buffer`]), then live ones.
+    /// [`Builder::event_buffer`](crate::Builder::event_buffer)), then live ones.
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
         self.inner.shared.events.subscribe(after)
     }
@@ -136,7 +136,7 @@ impl Decorum {
     /// delivers exactly once, even if it fell behind or the task finished
     /// before (then from the task's status), unless `after` is at or past
     /// that event's id. `None` if no task with this id is known (see
-    /// [`Builder::status_retention`]).
+    /// [`Builder::status_retention`](crate::Builder::status_retention)).
     pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
         let shared = &self.inner.shared;
         let cell = shared.registry.get(id)?;
@@ -144,7 +144,7 @@ impl Decorum {
     }
 
     /// The handle of a task still unfinished, or among the most recently
-    /// finished (see [`Builder::status_retention`]).
+    /// finished (see [`Builder::status_retention`](crate::Builder::status_retention)).
     pub fn handle(&self, id: TaskId) -> Option<TaskHandle> {
         let shared = &self.inner.shared;
         shared

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::mem;
 
-use crate::attempt::Accepted;
+use crate::engine::attempt::Accepted;
 
 /// The priority of a task added without one.
 pub(crate) const DEFAULT_PRIORITY: i16 = 0;

@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::task::Poll;
 
 use crate::SpawnError;
-use crate::backlog::{Claim, Summon};
-use crate::shared::Shared;
-use crate::signal::Signal;
+use crate::engine::backlog::{Claim, Summon};
+use crate::engine::shared::Shared;
+use crate::engine::signal::Signal;
 
 /// Jobs a worker runs in a row before letting the executor run something
 /// else: a stream of tasks that never wait must not starve its thread.

@@ -8,15 +8,16 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 
-use crate::attempt::Accepted;
-use crate::builder::OnFull;
-use crate::cell::TaskCell;
+use crate::api::builder::OnFull;
+use crate::engine::attempt::Accepted;
+use crate::engine::guard::guarded;
+use crate::engine::lanes::DEFAULT_PRIORITY;
+use crate::engine::shared::Shared;
+use crate::engine::work::Work;
+use crate::engine::{later, worker};
 use crate::events::EventKind;
-use crate::guard::guarded;
-use crate::lanes::DEFAULT_PRIORITY;
-use crate::shared::Shared;
-use crate::work::Work;
-use crate::{AddTaskError, TaskHandle, later, worker};
+use crate::memory::cell::TaskCell;
+use crate::{AddTaskError, TaskHandle};
 
 /// How a task is to be added, beyond what it runs.
 pub(crate) struct Plan {

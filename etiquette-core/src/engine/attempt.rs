@@ -19,14 +19,14 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use tracing::{Instrument as _, Span};
 
-use crate::cell::TaskCell;
+use crate::api::task::{BoxError, error_chain};
+pub(crate) use crate::engine::guard::guarded;
+use crate::engine::guard::panic_message;
+use crate::engine::metrics::Stamp;
+use crate::engine::shared::{Outcome, Shared};
+use crate::engine::work::Work;
 use crate::events::EventKind;
-pub(crate) use crate::guard::guarded;
-use crate::guard::panic_message;
-use crate::metrics::Stamp;
-use crate::shared::{Outcome, Shared};
-use crate::task::{BoxError, error_chain};
-use crate::work::Work;
+use crate::memory::cell::TaskCell;
 use crate::{TaskContext, TaskError, TaskId};
 
 /// What follows an attempt.
@@ -266,7 +266,7 @@ impl Accepted {
         let running = shared.counters.running.fetch_sub(1, Relaxed) - 1;
         shared.counters.retried.fetch_add(1, Relaxed);
         shared.metrics.retried(running);
-        crate::later::rejoin_after(self, shared, sleep);
+        crate::engine::later::rejoin_after(self, shared, sleep);
     }
 }
 

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::guard::guarded;
-use crate::task::BoxError;
+use crate::api::task::BoxError;
+use crate::engine::guard::guarded;
 
 /// Where a task stands. Queryable while it runs and, within the queue's
 /// status retention, after it finished.

@@ -5,8 +5,8 @@ use std::future::Future;
 
 use futures_util::FutureExt as _;
 
-use crate::spawner::BoxFuture;
-use crate::task::{BoxError, TaskOutput};
+use crate::api::spawner::BoxFuture;
+use crate::api::task::{BoxError, TaskOutput};
 use crate::{RetryPolicy, TaskContext};
 
 pub(crate) type Attempt = BoxFuture<Result<(), BoxError>>;

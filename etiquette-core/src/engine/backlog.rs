@@ -34,11 +34,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Semaphore;
 
 use crate::TaskId;
-use crate::attempt::Accepted;
-use crate::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
-use crate::lanes::Lanes;
-use crate::stats::{Counters, Waiting};
-use crate::worker::Parker;
+use crate::api::stats::{Counters, Waiting};
+use crate::engine::attempt::Accepted;
+use crate::engine::lanes::Lanes;
+use crate::engine::worker::Parker;
+use crate::memory::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
 
 /// Idle workers kept parked; one more finding nothing to do retires.
 const PARKED_WORKERS_KEPT: usize = 8;

@@ -9,13 +9,13 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 use tokio::sync::Notify;
 
-use crate::backlog::Backlog;
-use crate::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
+use crate::api::stats::{Counters, Waiting};
+use crate::engine::backlog::Backlog;
+use crate::engine::metrics::Metrics;
 use crate::events::Events;
-use crate::metrics::Metrics;
-use crate::registry::Registry;
-use crate::stats::{Counters, Waiting};
-use crate::unique::UniqueKeys;
+use crate::memory::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
+use crate::memory::registry::Registry;
+use crate::memory::unique::UniqueKeys;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
 /// Settings fixed when the queue is built.
@@ -128,7 +128,7 @@ impl Shared {
         cell.finish(status);
         self.settle_one();
         if !forgotten.is_empty() {
-            crate::enqueue::forget(forgotten);
+            crate::engine::enqueue::forget(forgotten);
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use event_listener::Event;
 
-use crate::signal::Signal;
+use crate::engine::signal::Signal;
 use crate::{TaskError, TaskId, TaskStatus};
 
 /// The phases a task moves through. Only the owner of the job moves it

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::enqueue::{Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place};
-use crate::lanes::DEFAULT_PRIORITY;
-use crate::work::{MakeAttempt, Work};
+use crate::engine::enqueue::{
+    Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place,
+};
+use crate::engine::lanes::DEFAULT_PRIORITY;
+use crate::engine::work::{MakeAttempt, Work};
 use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
 
 /// A retryable task or typed job being prepared; see [`Decorum::task`] and

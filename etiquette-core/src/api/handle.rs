@@ -5,9 +5,9 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
-use crate::cell::TaskCell;
-use crate::shared::{Outcome, Shared};
-use crate::spawner::BoxFuture;
+use crate::api::spawner::BoxFuture;
+use crate::engine::shared::{Outcome, Shared};
+use crate::memory::cell::TaskCell;
 use crate::{TaskError, TaskId, TaskStatus};
 
 /// A handle on one accepted task. Cheap to clone; dropping it does not

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::TaskContext;
-use crate::task::BoxError;
+use crate::api::task::BoxError;
 
 /// A kind of work, described by its arguments: implement it once per kind,
 /// then add values of it with [`Decorum::job`](crate::Decorum::job).

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::backlog::Backlog;
-use crate::builder::Builder;
+use crate::api::builder::Builder;
+use crate::api::stats::Counters;
+use crate::engine::backlog::Backlog;
+use crate::engine::shared::{Config, Shared};
+use crate::engine::worker;
 use crate::events::Events;
-use crate::registry::Registry;
-use crate::shared::{Config, Shared};
-use crate::stats::Counters;
-use crate::worker;
+use crate::memory::registry::Registry;
 use crate::{BuildError, Decorum, ReleaseReport, Spawner, Stats};
 
 /// A semaphored background queue: accepts tasks, runs at most
@@ -87,8 +87,8 @@ impl Etiquette {
             ),
             deadline: AtomicBool::new(false),
             events: Events::new(config.event_buffer),
-            unique: crate::unique::UniqueKeys::default(),
-            metrics: crate::metrics::Metrics::new(config.name),
+            unique: crate::memory::unique::UniqueKeys::default(),
+            metrics: crate::engine::metrics::Metrics::new(config.name),
             spawner,
             config: Config {
                 on_full: config.on_full,

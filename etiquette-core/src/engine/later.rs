@@ -11,11 +11,11 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 
 use crate::TaskError;
-use crate::attempt::{Accepted, InHand};
-use crate::guard::guarded;
-use crate::shared::{Outcome, Shared};
-use crate::spawner::BoxFuture;
-use crate::worker::act;
+use crate::api::spawner::BoxFuture;
+use crate::engine::attempt::{Accepted, InHand};
+use crate::engine::guard::guarded;
+use crate::engine::shared::{Outcome, Shared};
+use crate::engine::worker::act;
 
 /// Waits out `sleep` (made by the caller, whose failure is the caller's to
 /// report), then puts `job` back in line.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::queue::Etiquette;
+use crate::api::queue::Etiquette;
 use crate::{BuildError, RetryPolicy, Spawner};
 
 /// What [`Decorum::add_task`](crate::Decorum::add_task) does when the queue
