@@ -10,9 +10,9 @@
 mod support;
 
 use actix_web::http::header;
-use actix_web::{App, HttpResponse, HttpServer, Responder, web};
+use actix_web::{HttpResponse, Responder, web};
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
-use etiquette_actix::{Decorum, Etiquette, TaskId, TaskRejected};
+use etiquette_actix::{Decorum, TaskId, TaskRejected};
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
 async fn start_job(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
@@ -21,13 +21,6 @@ async fn start_job(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/jobs/{id}")))
         .json(serde_json::json!({ "id": id, "events": format!("/jobs/{id}/events") })))
-}
-
-async fn job_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
-    match decorum.handle(*id) {
-        Some(job) => HttpResponse::Ok().json(job.status()),
-        None => HttpResponse::NotFound().finish(),
-    }
 }
 
 async fn job_events(
@@ -50,31 +43,18 @@ async fn page() -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = Etiquette::builder()
-        .max_concurrent_tasks(4)
-        .event_buffer(1024)
-        .build()?;
+    let etiquette = support::jobs_queue().build()?;
 
     let queue = etiquette.clone();
-    let closing = etiquette.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::ThinData(queue.clone()))
+    let routes = move |app: &mut web::ServiceConfig| {
+        app.app_data(web::ThinData(queue.clone()))
             .route("/", web::get().to(page))
             .route("/jobs", web::post().to(start_job))
-            .route("/jobs/{id}", web::get().to(job_status))
-            .route("/jobs/{id}/events", web::get().to(job_events))
-    })
-    .shutdown_signal(async move {
-        shutdown.await;
-        // Open event streams would hold graceful shutdown for ever.
-        closing.close_event_streams();
-    })
-    .bind(support::address())?;
-    tracing::info!("listening on http://{}", server.addrs()[0]);
-    server.run().await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+            .route("/jobs/{id}", web::get().to(support::actix::task_status))
+            .route("/jobs/{id}/events", web::get().to(job_events));
+    };
+    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
+    support::actix::serve(routes, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

@@ -7,29 +7,14 @@
 #[path = "support.rs"]
 mod support;
 
-use std::time::Duration;
-
-use actix_web::{App, HttpResponse, HttpServer, web};
-use etiquette_actix::{Decorum, Etiquette, TaskId, TaskRejected};
+use actix_web::{HttpResponse, web};
+use etiquette_actix::{Decorum, Etiquette, TaskRejected};
 
 async fn add_task(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
-    let task = decorum
-        .add_task(async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            tracing::info!("task done");
-        })
-        .await?;
+    let task = decorum.add_task(support::sleep_three_seconds()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("x-task-id", task.id().to_string()))
         .body("OK"))
-}
-
-/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
-async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
-    match decorum.handle(*id) {
-        Some(task) => HttpResponse::Ok().json(task.status()),
-        None => HttpResponse::NotFound().finish(),
-    }
 }
 
 // A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
@@ -38,24 +23,18 @@ async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    // Built once, outside the factory, which runs once per worker.
+    // Built once, outside the app, which each worker builds for itself.
     let etiquette = Etiquette::initiate(16)?;
 
     let queue = etiquette.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::ThinData(queue.clone()))
+    let routes = move |app: &mut web::ServiceConfig| {
+        app.app_data(web::ThinData(queue.clone()))
             .route("/add-task", web::get().to(add_task))
-            .route("/tasks/{id}", web::get().to(task_status))
+            .route("/tasks/{id}", web::get().to(support::actix::task_status))
             // The baseline the load script compares `/add-task` with.
-            .route("/noop", web::get().to(|| async { "OK" }))
-    })
-    .shutdown_signal(shutdown)
-    .bind(support::address())?;
-    tracing::info!("listening on http://{}", server.addrs()[0]);
-    server.run().await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+            .route("/noop", web::get().to(|| async { "OK" }));
+    };
+    support::actix::serve(routes, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

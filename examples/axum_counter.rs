@@ -10,13 +10,11 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Json;
 use axum::Router;
-use axum::extract::Path;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+use etiquette_axum::{Decorum, Etiquette, TaskRejected};
 
 #[derive(Clone, FromRef)]
 struct AppState {
@@ -28,12 +26,7 @@ async fn add_task(
     decorum: Decorum,
     State(counter): State<Arc<AtomicU64>>,
 ) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum
-        .add_task(async move {
-            let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            tracing::info!(current_count);
-        })
-        .await?;
+    let task = decorum.add_task(support::count(counter)).await?;
     Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
@@ -52,20 +45,10 @@ async fn spawn_task(
         .map_err(|_closed| StatusCode::SERVICE_UNAVAILABLE)?;
     let id = IDS.fetch_add(1, Ordering::Relaxed) + 1;
     tokio::spawn(async move {
-        let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        tracing::info!(current_count);
+        support::count(counter).await;
         drop(slot);
     });
     Ok(([("x-task-id", id.to_string())], "OK"))
-}
-
-/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
-async fn task_status(
-    decorum: Decorum,
-    Path(id): Path<TaskId>,
-) -> Result<Json<TaskStatus>, StatusCode> {
-    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(task.status()))
 }
 
 #[tokio::main]
@@ -79,20 +62,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = Router::new()
         .route("/add-task", get(add_task))
-        .route("/tasks/{id}", get(task_status))
+        .route("/tasks/{id}", get(support::axum::task_status))
         // The baselines the load script compares `/add-task` with: doing
         // nothing, and the hand-written `tokio::spawn` + `Semaphore`.
         .route("/noop", get(|| async { "OK" }))
         .route("/spawn-task", get(spawn_task))
         .with_state(state);
 
-    let listener = tokio::net::TcpListener::bind(support::address()).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+    support::axum::serve(app, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+use etiquette_axum::{Decorum, TaskId, TaskRejected};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
@@ -29,14 +29,6 @@ async fn start_job(decorum: Decorum) -> Result<impl IntoResponse, TaskRejected> 
         [(header::LOCATION, format!("/jobs/{id}"))],
         Json(serde_json::json!({ "id": id, "events": format!("/jobs/{id}/events") })),
     ))
-}
-
-async fn job_status(
-    decorum: Decorum,
-    Path(id): Path<TaskId>,
-) -> Result<Json<TaskStatus>, StatusCode> {
-    let job = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(job.status()))
 }
 
 async fn job_events(
@@ -53,31 +45,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = support::shutdown_signal();
     // Installed before the queue is built, which registers its metrics.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
-    let etiquette = Etiquette::builder()
-        .name("jobs")
-        .max_concurrent_tasks(4)
-        .event_buffer(1024)
-        .build()?;
+    let etiquette = support::jobs_queue().name("jobs").build()?;
     let app = Router::new()
         .route("/", get(|| async { Html(support::JOBS_PAGE) }))
         .route("/jobs", post(start_job))
-        .route("/jobs/{id}", get(job_status))
+        .route("/jobs/{id}", get(support::axum::task_status))
         .route("/jobs/{id}/events", get(job_events))
         .route("/metrics", get(move || async move { prometheus.render() }))
         .with_state(etiquette.clone());
 
-    let listener = tokio::net::TcpListener::bind(support::address()).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    let queue = etiquette.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Open event streams would hold graceful shutdown for ever.
-            queue.close_event_streams();
-        })
-        .await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
+    support::axum::serve(app, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

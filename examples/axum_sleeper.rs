@@ -7,34 +7,15 @@
 #[path = "support.rs"]
 mod support;
 
-use std::time::Duration;
-
-use axum::Json;
 use axum::Router;
-use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::routing::get;
-use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
+use etiquette_axum::{Decorum, Etiquette, TaskRejected};
 
 async fn add_task(
     decorum: Decorum,
 ) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum
-        .add_task(async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            tracing::info!("task done");
-        })
-        .await?;
+    let task = decorum.add_task(support::sleep_three_seconds()).await?;
     Ok(([("x-task-id", task.id().to_string())], "OK"))
-}
-
-/// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`.
-async fn task_status(
-    decorum: Decorum,
-    Path(id): Path<TaskId>,
-) -> Result<Json<TaskStatus>, StatusCode> {
-    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(task.status()))
 }
 
 #[tokio::main]
@@ -44,18 +25,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let etiquette = Etiquette::initiate(16)?;
     let app = Router::new()
         .route("/add-task", get(add_task))
-        .route("/tasks/{id}", get(task_status))
+        .route("/tasks/{id}", get(support::axum::task_status))
         // The baseline the load script compares `/add-task` with.
         .route("/noop", get(|| async { "OK" }))
         .with_state(etiquette.clone());
 
-    let listener = tokio::net::TcpListener::bind(support::address()).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+    support::axum::serve(app, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

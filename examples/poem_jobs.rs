@@ -9,15 +9,11 @@
 #[path = "support.rs"]
 mod support;
 
-use std::time::Duration;
-
 use etiquette_poem::sse::{self, LastEventId};
-use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use poem::error::NotFoundError;
+use etiquette_poem::{Decorum, TaskId, TaskRejected};
 use poem::http::{StatusCode, header};
-use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::web::{Html, Json, Path};
-use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
+use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, post};
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
 #[handler]
@@ -30,12 +26,6 @@ async fn start_job(decorum: Decorum) -> Result<Response, TaskRejected> {
             .with_header(header::LOCATION, format!("/jobs/{id}"))
             .into_response(),
     )
-}
-
-#[handler]
-async fn job_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<Json<TaskStatus>> {
-    let job = decorum.handle(id).ok_or(NotFoundError)?;
-    Ok(Json(job.status()))
 }
 
 #[handler]
@@ -56,39 +46,18 @@ fn page() -> Html<&'static str> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = Etiquette::builder()
-        .max_concurrent_tasks(4)
-        .event_buffer(1024)
-        .build()?;
+    let etiquette = support::jobs_queue().build()?;
     let app = Route::new()
         .at("/", get(page))
         .at("/jobs", post(start_job))
-        .at("/jobs/:id", get(job_status))
+        .at("/jobs/:id", get(support::poem::task_status))
         .at("/jobs/:id/events", get(job_events))
         .data(etiquette.clone());
 
-    // Bound before logging, so the log never announces a port not yet open.
-    let acceptor = TcpListener::bind(support::address())
-        .into_acceptor()
-        .await?;
-    let local = acceptor.local_addr();
-    if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
-        tracing::info!("listening on http://{address}");
-    }
-    let closing = etiquette.clone();
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app,
-            async move {
-                shutdown.await;
-                // Open event streams would hold graceful shutdown until the timeout.
-                closing.close_event_streams();
-            },
-            Some(Duration::from_secs(10)),
-        )
-        .await?;
-
-    let report = etiquette.release_timeout(support::drain_deadline()).await;
-    tracing::info!("released: {report}");
+    // Open event streams would otherwise hold graceful shutdown until its
+    // ten seconds run out.
+    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
+    support::poem::serve(app, shutdown).await?;
+    support::release(&etiquette).await;
     Ok(())
 }

@@ -1,25 +1,39 @@
-//! What every example shares: its address, its logs, its shutdown signal.
+//! What every example shares: its settings, its logs, its shutdown, its
+//! tasks, and how each framework serves it. Each example reads its own
+//! handlers and routes top to bottom; what is the same for all of them is
+//! here, once.
 
+// Every example compiles this whole file but uses only its own part (its
+// framework's serving, its kind of task): the rest is dead code there.
+#![allow(dead_code)]
+
+use std::future::Future;
 use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use etiquette_core::{Builder, Etiquette};
+
+/// The variable `name` of the environment, parsed, or `default` when it is
+/// unset or does not parse.
+fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
 
 /// How long, after the server stops, accepted tasks get to finish:
 /// `DRAIN_SECS`, 30 s by default.
 pub(crate) fn drain_deadline() -> Duration {
-    let seconds = std::env::var("DRAIN_SECS")
-        .ok()
-        .and_then(|seconds| seconds.parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(seconds)
+    Duration::from_secs(env_or("DRAIN_SECS", 30))
 }
 
 /// 127.0.0.1, on the port in `PORT` (8000 when unset).
 pub(crate) fn address() -> SocketAddr {
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|port| port.parse().ok())
-        .unwrap_or(8000);
-    SocketAddr::from(([127, 0, 0, 1], port))
+    SocketAddr::from(([127, 0, 0, 1], env_or("PORT", 8000)))
 }
 
 /// Logs to stdout at `info`, or as `RUST_LOG` says.
@@ -36,7 +50,7 @@ pub(crate) fn init_tracing() {
 /// this is called, not when the future is first polled: call it before
 /// announcing that the server listens, or a signal sent in between would
 /// kill the process instead of stopping it gracefully.
-pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     let signals = {
         use tokio::signal::unix::{SignalKind, signal};
@@ -60,23 +74,55 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// `shutdown`, then the end of the queue's event streams: a server's
+/// graceful shutdown waits for its open connections, and an open event
+/// stream would hold it for ever.
+pub(crate) async fn closing_event_streams(
+    shutdown: impl Future<Output = ()>,
+    etiquette: Etiquette,
+) {
+    shutdown.await;
+    etiquette.close_event_streams();
+}
+
+/// Drains the queue once the server has stopped, giving its tasks at most
+/// [`drain_deadline`], and logs the report: the last line an example logs.
+pub(crate) async fn release(etiquette: &Etiquette) {
+    let report = etiquette.release_timeout(drain_deadline()).await;
+    tracing::info!("released: {report}");
+}
+
+/// The counter examples' task: one increment of the shared count, logged.
+pub(crate) async fn count(counter: Arc<AtomicU64>) {
+    let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+    tracing::info!(current_count);
+}
+
+/// The sleeper examples' task: three seconds of sleep, then a log line.
+pub(crate) async fn sleep_three_seconds() {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tracing::info!("task done");
+}
+
 /// The page every jobs example serves at `/`: a button starting a job and a
 /// progress bar following its events.
-#[allow(dead_code)] // only the jobs examples use it
 pub(crate) const JOBS_PAGE: &str = include_str!("jobs.html");
 
+/// The jobs examples' queue: four jobs at a time, and the last 1024 events
+/// kept, so that a stream opened after its job started, or resumed with
+/// `Last-Event-ID`, replays what it missed.
+pub(crate) fn jobs_queue() -> Builder {
+    Etiquette::builder()
+        .max_concurrent_tasks(4)
+        .event_buffer(1024)
+}
+
 /// How long each of a job's ten steps takes: `STEP_MS`, 300 ms by default.
-#[allow(dead_code)] // only the jobs examples use it
 pub(crate) fn step() -> Duration {
-    let millis = std::env::var("STEP_MS")
-        .ok()
-        .and_then(|millis| millis.parse().ok())
-        .unwrap_or(300);
-    Duration::from_millis(millis)
+    Duration::from_millis(env_or("STEP_MS", 300))
 }
 
 /// A job of ten steps, reporting its progress after each.
-#[allow(dead_code)] // only the jobs examples use it
 pub(crate) async fn job(context: etiquette_core::TaskContext) {
     const STEPS: u32 = 10;
     for step in 1..=STEPS {
@@ -85,5 +131,110 @@ pub(crate) async fn job(context: etiquette_core::TaskContext) {
             step as f32 / STEPS as f32,
             format!("step {step} of {STEPS}"),
         );
+    }
+}
+
+/// Serving with axum, and the status route its examples share.
+pub(crate) mod axum {
+    use std::future::Future;
+
+    use ::axum::extract::Path;
+    use ::axum::http::StatusCode;
+    use ::axum::{Json, Router};
+    use etiquette_axum::{Decorum, TaskId, TaskStatus};
+
+    /// Serves `app` on [`address`](super::address) until `shutdown`
+    /// resolves, then waits for the open connections (axum sets them no
+    /// deadline: release the queue with one afterwards).
+    pub(crate) async fn serve(
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(super::address()).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        ::axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
+    /// 404 for an id the queue does not know (any more).
+    pub(crate) async fn task_status(
+        decorum: Decorum,
+        Path(id): Path<TaskId>,
+    ) -> Result<Json<TaskStatus>, StatusCode> {
+        let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
+        Ok(Json(task.status()))
+    }
+}
+
+/// Serving with actix-web, and the status route its examples share.
+pub(crate) mod actix {
+    use std::future::Future;
+
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use etiquette_actix::{Decorum, TaskId};
+
+    /// Serves the app that `routes` configures on
+    /// [`address`](super::address) until `shutdown` resolves. `routes` runs
+    /// once per worker, each of which builds an app of its own.
+    pub(crate) async fn serve(
+        routes: impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let server = HttpServer::new(move || App::new().configure(routes.clone()))
+            .shutdown_signal(shutdown)
+            .bind(super::address())?;
+        tracing::info!("listening on http://{}", server.addrs()[0]);
+        server.run().await
+    }
+
+    /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
+    /// 404 for an id the queue does not know (any more).
+    pub(crate) async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
+        match decorum.handle(*id) {
+            Some(task) => HttpResponse::Ok().json(task.status()),
+            None => HttpResponse::NotFound().finish(),
+        }
+    }
+}
+
+/// Serving with poem, and the status route its examples share.
+pub(crate) mod poem {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use ::poem::error::NotFoundError;
+    use ::poem::listener::{Acceptor as _, Listener as _, TcpListener};
+    use ::poem::web::{Json, Path};
+    use ::poem::{IntoEndpoint, Server, handler};
+    use etiquette_poem::{Decorum, TaskId, TaskStatus};
+
+    /// Serves `app` on [`address`](super::address) until `shutdown`
+    /// resolves, then gives the open connections ten seconds.
+    pub(crate) async fn serve(
+        app: impl IntoEndpoint<Endpoint: 'static>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        // Bound before logging, so the log never announces a port not yet open.
+        let acceptor = TcpListener::bind(super::address()).into_acceptor().await?;
+        let local = acceptor.local_addr();
+        if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
+            tracing::info!("listening on http://{address}");
+        }
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
+            .await
+    }
+
+    /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
+    /// 404 for an id the queue does not know (any more).
+    #[handler]
+    pub(crate) async fn task_status(
+        decorum: Decorum,
+        Path(id): Path<TaskId>,
+    ) -> ::poem::Result<Json<TaskStatus>> {
+        let task = decorum.handle(id).ok_or(NotFoundError)?;
+        Ok(Json(task.status()))
     }
 }

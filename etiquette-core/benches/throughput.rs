@@ -14,18 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use etiquette_core::Builder;
-use tokio::runtime::Runtime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+mod shared;
+use shared::{queue, runtime};
 
 /// What each task does.
 #[derive(Clone, Copy, Debug)]
@@ -48,11 +41,7 @@ impl Work {
 }
 
 async fn etiquette(limit: usize, n: u64, work: Work) {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(limit)
-        .queue_capacity(4096)
-        .build()
-        .unwrap();
+    let etiquette = queue(limit, 4096);
     let decorum = etiquette.decorum();
     for i in 0..n {
         decorum.add_task(work.run(i)).await.unwrap();

@@ -5,7 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use etiquette_core::{Builder, Decorum};
+use etiquette_core::Decorum;
+
+#[path = "../benches/shared/mod.rs"]
+mod shared;
+use shared::{queue, runtime};
 
 const CALLS: usize = 200_000;
 
@@ -25,19 +29,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         for producers in [1, 2] {
             // Room for every call, so only the enqueue itself is measured.
-            let etiquette = Builder::new()
-                .max_concurrent_tasks(16)
-                .queue_capacity(CALLS)
-                .build()
-                .unwrap();
+            let etiquette = queue(16, CALLS);
             let handles: Vec<_> = (0..producers)
                 .map(|_| tokio::spawn(produce(etiquette.decorum(), CALLS / producers)))
                 .collect();

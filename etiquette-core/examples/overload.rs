@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use etiquette_core::Builder;
 use tokio::sync::Semaphore;
+
+#[path = "../benches/shared/mod.rs"]
+mod shared;
 
 const RATE_PER_MS: u64 = 60;
 const LOAD: Duration = Duration::from_secs(10);
@@ -73,11 +75,7 @@ async fn main() {
             accepted - finished.load(Relaxed)
         }
         _ => {
-            let etiquette = Builder::new()
-                .max_concurrent_tasks(LIMIT)
-                .queue_capacity(64)
-                .build()
-                .unwrap();
+            let etiquette = shared::queue(LIMIT, 64);
             let decorum = etiquette.decorum();
             while start.elapsed() < LOAD {
                 ticks.tick().await;

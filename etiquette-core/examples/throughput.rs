@@ -12,19 +12,18 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etiquette_core::Builder;
 use tokio::sync::Semaphore;
+
+#[path = "../benches/shared/mod.rs"]
+mod shared;
+use shared::{queue, runtime};
 
 const N: u64 = 100_000;
 const ROUNDS: usize = 5;
 
 async fn etiquette(limit: usize, n: u64) -> Duration {
     let start = Instant::now();
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(limit)
-        .queue_capacity(4096)
-        .build()
-        .unwrap();
+    let etiquette = queue(limit, 4096);
     let decorum = etiquette.decorum();
     for i in 0..n {
         decorum
@@ -57,11 +56,7 @@ fn per_second(best: Duration) -> f64 {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [once, case, limit, n] = args.as_slice()
         && once == "once"

@@ -2,14 +2,12 @@
 //! answers `GET /add-task` with `OK`, runs the task, and on SIGTERM drains
 //! every accepted task, logs one release line and exits 0.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
 
 mod common;
-use common::{free_port, name, within};
+use common::{free_port, name, send_sigterm, start_listening, within};
 
 const REQUESTS: usize = 3;
 
@@ -20,38 +18,9 @@ const BOUND: Duration = Duration::from_secs(10);
 /// take 3 s to drain.
 const EXIT: Duration = Duration::from_secs(20);
 
-/// Starts the example and waits until it says it is listening.
-async fn start(binary: &str, port: u16) -> (Child, Vec<String>) {
-    let mut child = Command::new(binary)
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut seen = Vec::new();
-    let what = format!("{} to say it is listening", name(binary));
-    let listening = within(BOUND, &what, async {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let listening = line.contains(&format!("listening on http://127.0.0.1:{port}"));
-            seen.push(line);
-            if listening {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(listening, "{binary} exited before listening: {seen:#?}");
-    (child, seen)
-}
-
 async fn honours_the_contract(binary: &str, task_log: &str) {
     let port = free_port();
-    let (mut child, mut log) = start(binary, port).await;
+    let (mut child, mut log) = start_listening(binary, port, &[("RUST_LOG", "info")], BOUND).await;
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -91,10 +60,7 @@ async fn honours_the_contract(binary: &str, task_log: &str) {
     .unwrap();
     assert_eq!(missing.status(), 404);
 
-    let pid = child.id().unwrap().to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status();
-    let killed = within(BOUND, "kill -TERM", kill).await;
-    assert!(killed.unwrap().success());
+    send_sigterm(&child, BOUND).await;
 
     let what = format!("{} to drain and exit after SIGTERM", name(binary));
     let status = within(EXIT, &what, async {

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 mod common;
-use common::{free_port, name, within};
+use common::{free_port, name, send_sigterm, start_listening, within};
 
 /// How long the test waits for the example to start, to answer or to end an
 /// event stream: far longer than any of these takes, short enough to fail
@@ -24,28 +24,9 @@ const CHROMIUM: Duration = Duration::from_secs(60);
 /// Starts the example with job steps of `step_ms` and a one-second drain
 /// deadline, and waits until it is listening.
 async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
-    let mut child = Command::new(binary)
-        .env("PORT", port.to_string())
-        .env("STEP_MS", step_ms.to_string())
-        .env("DRAIN_SECS", "1")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.as_mut().unwrap();
-    let what = format!("{} to say it is listening", name(binary));
-    let listening = within(BOUND, &what, async {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(&format!("listening on http://127.0.0.1:{port}")) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(listening, "{binary} exited before listening");
+    let step_ms = step_ms.to_string();
+    let env = [("STEP_MS", step_ms.as_str()), ("DRAIN_SECS", "1")];
+    let (mut child, _) = start_listening(binary, port, &env, BOUND).await;
     // Keep draining stdout so the example never blocks on a full pipe.
     let stdout = child.stdout.take().unwrap();
     tokio::spawn(async move {
@@ -56,10 +37,7 @@ async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
 }
 
 async fn terminate(binary: &str, mut child: Child) -> std::process::ExitStatus {
-    let pid = child.id().unwrap().to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status();
-    let killed = within(BOUND, "kill -TERM", kill).await;
-    assert!(killed.unwrap().success());
+    send_sigterm(&child, BOUND).await;
     let what = format!("{} to exit after SIGTERM", name(binary));
     within(EXIT, &what, child.wait()).await.unwrap()
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use etiquette_core::{AddTaskError, Builder, OnFull};
 use futures_util::FutureExt as _;
 
-use crate::support::{Gate, InFlight, receive_n, signals, within, yield_now};
+use crate::support::{
+    Gate, InFlight, build, hold_a_worker, receive_n, release_after, signals, within, yield_now,
+};
 
 const TASKS: usize = 10_000;
 /// Only reached by tasks that block forever, so its length never decides an
@@ -15,12 +17,7 @@ const TASKS: usize = 10_000;
 const DEADLINE: Duration = Duration::from_millis(20);
 
 async fn bound_holds_exactly(builder: Builder, limit: usize) {
-    let etiquette = builder
-        .max_concurrent_tasks(limit)
-        .queue_capacity(TASKS)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(limit).queue_capacity(TASKS));
     let (gate, in_flight) = (Gate::closed(), InFlight::default());
     let (started, mut starts) = signals();
     for index in 0..TASKS {
@@ -71,8 +68,7 @@ pub(crate) async fn bound_holds_at_limit_1024(builder: Builder) {
 }
 
 pub(crate) async fn tasks_start_in_fifo_order(builder: Builder) {
-    let etiquette = builder.max_concurrent_tasks(1).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(1));
     let gate = Gate::closed();
     let order = Arc::new(Mutex::new(Vec::new()));
     for index in 0..200 {
@@ -86,30 +82,15 @@ pub(crate) async fn tasks_start_in_fifo_order(builder: Builder) {
             .unwrap();
     }
     gate.open();
-    within(
-        "the release of the queue after 200 tasks",
-        etiquette.release(),
-    )
-    .await;
+    release_after(&etiquette, "200 tasks").await;
     assert_eq!(*order.lock().unwrap(), (0..200).collect::<Vec<_>>());
 }
 
 pub(crate) async fn full_queue_applies_backpressure(builder: Builder) {
-    let etiquette = builder
-        .max_concurrent_tasks(1)
-        .queue_capacity(2)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(1).queue_capacity(2));
     let gate = Gate::closed();
     let (started, mut starts) = signals();
-    let blocked = |index: usize| {
-        let (gate, started) = (gate.clone(), started.clone());
-        async move {
-            started.send(index).unwrap();
-            gate.pass().await;
-        }
-    };
+    let blocked = |index: usize| gate.held_task(index, &started);
     decorum.add_task(blocked(0)).await.unwrap();
     receive_n(&mut starts, 1, "the start of task 0").await;
     // Task 0 handed its place back when it started: both fit.
@@ -134,11 +115,7 @@ pub(crate) async fn full_queue_applies_backpressure(builder: Builder) {
     within("room in the full queue for task 3", waiting)
         .await
         .unwrap();
-    let report = within(
-        "the release of the queue after 4 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "4 tasks").await;
     assert_eq!(report.accepted, 4, "the refused try_add_task was counted");
     assert_eq!(report.completed, 4);
     let mut order = receive_n(&mut starts, 3, "the start of tasks 1, 2 and 3").await;
@@ -147,24 +124,14 @@ pub(crate) async fn full_queue_applies_backpressure(builder: Builder) {
 }
 
 pub(crate) async fn reject_policy_fails_fast(builder: Builder) {
-    let etiquette = builder
-        .max_concurrent_tasks(1)
-        .queue_capacity(1)
-        .on_full(OnFull::Reject)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(
+        builder
+            .max_concurrent_tasks(1)
+            .queue_capacity(1)
+            .on_full(OnFull::Reject),
+    );
     let gate = Gate::closed();
-    let (started, mut starts) = signals();
-    let (g, s) = (gate.clone(), started.clone());
-    decorum
-        .add_task(async move {
-            s.send(0).unwrap();
-            g.pass().await;
-        })
-        .await
-        .unwrap();
-    receive_n(&mut starts, 1, "the start of the first task").await;
+    hold_a_worker(&decorum, &gate).await;
     let g = gate.clone();
     decorum
         .add_task(async move { g.pass().await })
@@ -175,17 +142,12 @@ pub(crate) async fn reject_policy_fails_fast(builder: Builder) {
         Some(AddTaskError::Full)
     );
     gate.open();
-    let report = within(
-        "the release of the queue after 2 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "2 tasks").await;
     assert_eq!(report.completed, 2);
 }
 
 pub(crate) async fn nothing_is_accepted_after_release(builder: Builder) {
-    let etiquette = builder.build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder);
     assert!(!decorum.is_released());
     let report = within("the release of an empty queue", etiquette.release()).await;
     assert_eq!(report.accepted, 0);
@@ -202,23 +164,9 @@ pub(crate) async fn nothing_is_accepted_after_release(builder: Builder) {
 }
 
 pub(crate) async fn adder_waiting_for_room_is_told_of_release(builder: Builder) {
-    let etiquette = builder
-        .max_concurrent_tasks(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(1).queue_capacity(1));
     let gate = Gate::closed();
-    let (started, mut starts) = signals();
-    let (g, s) = (gate.clone(), started.clone());
-    decorum
-        .add_task(async move {
-            s.send(0).unwrap();
-            g.pass().await;
-        })
-        .await
-        .unwrap();
-    receive_n(&mut starts, 1, "the start of the first task").await;
+    hold_a_worker(&decorum, &gate).await;
     let g = gate.clone();
     // The first task handed its place back when it started.
     within(
@@ -251,8 +199,7 @@ fn explode(index: usize) {
 }
 
 pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder) {
-    let etiquette = builder.max_concurrent_tasks(2).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(2));
     let (done, mut dones) = signals();
     for index in 0..30 {
         let done = done.clone();
@@ -278,12 +225,8 @@ pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder)
     let gate = Gate::closed();
     let (started, mut starts) = signals();
     for index in 0..2 {
-        let (gate, started) = (gate.clone(), started.clone());
         decorum
-            .add_task(async move {
-                started.send(index).unwrap();
-                gate.pass().await;
-            })
+            .add_task(gate.held_task(index, &started))
             .await
             .unwrap();
     }
@@ -291,11 +234,7 @@ pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder)
     assert_eq!(decorum.stats().running, 2);
     gate.open();
 
-    let report = within(
-        "the release of the queue after 10 panicking and 10 failing tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "10 panicking and 10 failing tasks").await;
     assert_eq!(report.accepted, 32);
     assert_eq!(report.completed, 12);
     assert_eq!(report.failed, 20);
@@ -304,12 +243,7 @@ pub(crate) async fn panics_and_errors_are_isolated_and_counted(builder: Builder)
 }
 
 pub(crate) async fn release_runs_every_accepted_task(builder: Builder) {
-    let etiquette = builder
-        .max_concurrent_tasks(4)
-        .queue_capacity(1_000)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(4).queue_capacity(1_000));
     let counter = Arc::new(Mutex::new(0));
     for _ in 0..1_000 {
         let counter = counter.clone();
@@ -321,11 +255,7 @@ pub(crate) async fn release_runs_every_accepted_task(builder: Builder) {
             .await
             .unwrap();
     }
-    let report = within(
-        "the release of the queue after 1,000 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "1,000 tasks").await;
     assert_eq!(*counter.lock().unwrap(), 1_000);
     assert_eq!((report.accepted, report.completed), (1_000, 1_000));
     // A second call waits for nothing and reports the same totals.
@@ -338,8 +268,7 @@ pub(crate) async fn release_runs_every_accepted_task(builder: Builder) {
 }
 
 pub(crate) async fn release_timeout_cancels_and_counts_the_rest(builder: Builder) {
-    let etiquette = builder.max_concurrent_tasks(2).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(2));
     let never = Gate::closed();
     let (done, mut dones) = signals();
     for index in 0..5 {
@@ -370,8 +299,7 @@ pub(crate) async fn release_timeout_cancels_and_counts_the_rest(builder: Builder
 }
 
 pub(crate) async fn release_timeout_does_not_cancel_what_finishes(builder: Builder) {
-    let etiquette = builder.max_concurrent_tasks(3).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(3));
     for _ in 0..50 {
         decorum.add_task(yield_now()).await.unwrap();
     }
@@ -384,12 +312,7 @@ pub(crate) async fn release_timeout_does_not_cancel_what_finishes(builder: Build
 }
 
 pub(crate) async fn no_accepted_task_is_ever_lost(builder: Builder) {
-    let etiquette = builder
-        .max_concurrent_tasks(3)
-        .queue_capacity(64)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(3).queue_capacity(64));
     let never = Gate::closed();
     let mut accepted = 0;
     for index in 0..200_u32 {
@@ -421,8 +344,7 @@ pub(crate) async fn no_accepted_task_is_ever_lost(builder: Builder) {
 }
 
 pub(crate) async fn dropping_every_handle_still_runs_accepted_tasks(builder: Builder) {
-    let etiquette = builder.max_concurrent_tasks(2).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(builder.max_concurrent_tasks(2));
     let (done, mut dones) = signals();
     for index in 0..100 {
         let done = done.clone();

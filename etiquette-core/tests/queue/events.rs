@@ -2,35 +2,37 @@
 
 use std::time::Duration;
 
-use etiquette_core::{Builder, Decorum, EventKind, RetryPolicy, Subscription};
+use etiquette_core::{Builder, Decorum, Etiquette, EventKind, RetryPolicy, Subscription};
 
-use crate::support::{Gate, within};
+use crate::support::{Gate, build, flaky_once, release_after, within};
 
 fn names_of(events: &[(u64, EventKind)]) -> Vec<&'static str> {
     events.iter().map(|(_, kind)| kind.name()).collect()
 }
 
-/// Every event up to the end of the stream `what` names, within the bound.
-async fn drain(what: &str, mut subscription: Subscription) -> Vec<(u64, EventKind)> {
-    within(what, async {
-        let mut seen = Vec::new();
-        while let Some(item) = subscription.next().await {
-            let event = item.expect("no lag expected");
-            seen.push((event.id, event.kind));
-        }
-        seen
-    })
-    .await
+/// The id and kind of every event up to the end of the stream `what`
+/// names, within the bound; a lag fails the test.
+async fn drain(what: &str, subscription: Subscription) -> Vec<(u64, EventKind)> {
+    let items = crate::support::drain(what, subscription).await;
+    items
+        .into_iter()
+        .map(|item| item.expect("no lag expected"))
+        .map(|event| (event.id, event.kind))
+        .collect()
 }
 
-fn queue(buffer: usize) -> (etiquette_core::Etiquette, Decorum) {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(2)
-        .event_buffer(buffer)
-        .build()
-        .unwrap();
+fn queue(buffer: usize) -> (Etiquette, Decorum) {
+    build(Builder::new().max_concurrent_tasks(2).event_buffer(buffer))
+}
+
+/// Adds `tasks` tasks that do nothing, and releases the queue once they
+/// have run: what the queue's streams replay is then complete.
+async fn run_and_release(etiquette: &Etiquette, tasks: usize) {
     let decorum = etiquette.decorum();
-    (etiquette, decorum)
+    for _ in 0..tasks {
+        decorum.add_task(async {}).await.unwrap();
+    }
+    release_after(etiquette, &format!("{tasks} tasks")).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -44,13 +46,8 @@ async fn each_outcome_has_its_full_ordered_sequence() {
         .add()
         .await
         .unwrap();
-    let mut attempts = 0;
     let retried = decorum
-        .task(move || {
-            attempts += 1;
-            let attempt = attempts;
-            async move { if attempt == 1 { Err("flaky") } else { Ok(()) } }
-        })
+        .task(flaky_once())
         .retry(RetryPolicy::exponential(2, Duration::from_secs(1)))
         .add()
         .await
@@ -69,11 +66,7 @@ async fn each_outcome_has_its_full_ordered_sequence() {
         .unwrap();
     tokio::task::yield_now().await;
     cancelled.cancel();
-    within(
-        "the release of the queue after one task of each outcome",
-        etiquette.release(),
-    )
-    .await;
+    release_after(&etiquette, "one task of each outcome").await;
 
     let events = |what, id| drain(what, decorum.subscribe_task(id, None).unwrap());
     let seen = events("the end of the succeeding task's events", succeeding.id()).await;
@@ -107,14 +100,7 @@ async fn each_outcome_has_its_full_ordered_sequence() {
 async fn event_ids_increase_by_one_across_the_queue() {
     let (etiquette, decorum) = queue(1024);
     let all = decorum.subscribe(None);
-    for _ in 0..50 {
-        decorum.add_task(async {}).await.unwrap();
-    }
-    within(
-        "the release of the queue after 50 tasks",
-        etiquette.release(),
-    )
-    .await;
+    run_and_release(&etiquette, 50).await;
     let seen = drain("the end of the queue's event stream", all).await;
     assert_eq!(seen.len(), 150, "queued, started, succeeded for each task");
     let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
@@ -133,11 +119,7 @@ async fn a_subscriber_that_never_reads_does_not_slow_the_queue() {
     })
     .await;
     // All 6,000 events were published past a 16-event buffer nobody read.
-    let report = within(
-        "the release of the queue after 2,000 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "2,000 tasks").await;
     assert_eq!(report.completed, 2_000);
     let first = within("the stalled subscriber's first item", stalled.next())
         .await
@@ -159,14 +141,7 @@ async fn a_subscriber_that_never_reads_does_not_slow_the_queue() {
 #[tokio::test]
 async fn resuming_after_an_event_id_replays_exactly_what_followed() {
     let (etiquette, decorum) = queue(1024);
-    for _ in 0..10 {
-        decorum.add_task(async {}).await.unwrap();
-    }
-    within(
-        "the release of the queue after 10 tasks",
-        etiquette.release(),
-    )
-    .await;
+    run_and_release(&etiquette, 10).await;
     let seen = drain(
         "the end of a stream resumed after event 20",
         decorum.subscribe(Some(20)),
@@ -179,14 +154,7 @@ async fn resuming_after_an_event_id_replays_exactly_what_followed() {
 #[tokio::test]
 async fn resuming_past_the_buffer_reports_what_was_lost() {
     let (etiquette, decorum) = queue(8);
-    for _ in 0..10 {
-        decorum.add_task(async {}).await.unwrap();
-    }
-    within(
-        "the release of the queue after 10 tasks",
-        etiquette.release(),
-    )
-    .await;
+    run_and_release(&etiquette, 10).await;
     let mut resumed = decorum.subscribe(Some(5));
     let first = within("the first item resumed after event 5", resumed.next()).await;
     let lagged = first.unwrap().unwrap_err();
@@ -206,7 +174,7 @@ async fn a_finished_task_stream_ends_even_when_its_events_are_gone() {
     let seen = drain("the end of the finished task's events", subscription).await;
     assert_eq!(names_of(&seen), ["succeeded"]);
     assert!(decorum.subscribe_task(99.into(), None).is_none());
-    within("the release of the queue after 1 task", etiquette.release()).await;
+    release_after(&etiquette, "1 task").await;
 }
 
 #[tokio::test]
@@ -240,5 +208,5 @@ async fn closing_streams_ends_open_subscriptions() {
             .is_empty()
     );
     gate.open();
-    within("the release of the queue after 1 task", etiquette.release()).await;
+    release_after(&etiquette, "1 task").await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use etiquette_core::{Builder, Decorum, Etiquette, RetryPolicy, TaskStatus};
 
-use crate::support::{Gate, receive_n, signals, within};
+use crate::support::{Gate, build, receive_n, release_after, signals, within};
 
 struct SetOnDrop(Arc<AtomicBool>);
 impl Drop for SetOnDrop {
@@ -24,29 +24,16 @@ async fn a_decorum_made_from_an_etiquette_adds_to_its_queue() {
     let second = owned.add_task(async {}).await.unwrap();
     // One queue: the ids follow each other, and its release counts both.
     assert_eq!(second.id().get(), first.id().get() + 1);
-    let report = within(
-        "the release of the queue after 2 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "2 tasks").await;
     assert_eq!(report.completed, 2);
     assert!(owned.is_released() && borrowed.is_released());
 }
 
 #[tokio::test]
 async fn status_follows_the_task_and_outcome_is_awaitable() {
-    let etiquette = Etiquette::initiate(1).unwrap();
-    let decorum = etiquette.decorum();
-    let gate = Gate::closed();
-    let (started, mut starts) = signals();
-    let g = gate.clone();
-    let first = decorum
-        .add_task(async move {
-            started.send(1).unwrap();
-            g.pass().await;
-        })
-        .await
-        .unwrap();
+    let (_etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1));
+    let (gate, (started, mut starts)) = (Gate::closed(), signals());
+    let first = decorum.add_task(gate.held_task(1, &started)).await.unwrap();
     let second = decorum.add_task(async {}).await.unwrap();
     receive_n(&mut starts, 1, "the start of the first task").await;
     assert!(matches!(first.status(), TaskStatus::Running { attempt: 1 }));
@@ -79,15 +66,15 @@ async fn status_follows_the_task_and_outcome_is_awaitable() {
 async fn cancelling_queued_and_running_tasks() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let decorum = etiquette.decorum();
-    let never = Gate::closed();
-    let (started, mut starts) = signals();
+    let (never, (started, mut starts)) = (Gate::closed(), signals());
     let dropped = Arc::new(AtomicBool::new(false));
-    let (guard, gate) = (SetOnDrop(dropped.clone()), never.clone());
+    let guard = SetOnDrop(dropped.clone());
+    let held = never.held_task(1, &started);
     let running = decorum
         .add_task(async move {
+            // Dropped with the future, when the cancel stops it.
             let _guard = guard;
-            started.send(1).unwrap();
-            gate.pass().await;
+            held.await;
         })
         .await
         .unwrap();
@@ -118,11 +105,7 @@ async fn cancelling_queued_and_running_tasks() {
     assert!(outcome.unwrap_err().is_cancelled());
     assert!(dropped.load(SeqCst), "the running future was dropped");
 
-    let report = within(
-        "the release of the queue after 2 cancelled tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "2 cancelled tasks").await;
     assert!(!ran.load(SeqCst), "a cancelled queued task never runs");
     assert_eq!(
         (report.accepted, report.cancelled, report.completed),
@@ -153,19 +136,14 @@ async fn cancelling_a_task_waiting_to_retry() {
     ));
     assert!(handle.cancel());
     assert!(matches!(handle.status(), TaskStatus::Cancelled));
-    let report = within(
-        "the release of the queue after a task cancelled while waiting to retry",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "a task cancelled while waiting to retry").await;
     assert_eq!((report.cancelled, report.retried), (1, 1));
     assert!(attempts.try_recv().is_err(), "no attempt after the cancel");
 }
 
 #[tokio::test]
 async fn handles_are_found_by_id_within_the_retention() {
-    let etiquette = Builder::new().status_retention(3).build().unwrap();
-    let decorum = etiquette.decorum();
+    let (_etiquette, decorum) = build(Builder::new().status_retention(3));
     let mut handles = Vec::new();
     for _ in 0..10 {
         handles.push(decorum.add_task(async {}).await.unwrap());
@@ -187,12 +165,7 @@ async fn handles_are_found_by_id_within_the_retention() {
 
 #[tokio::test]
 async fn unfinished_tasks_are_always_found() {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .status_retention(0)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1).status_retention(0));
     let gate = Gate::closed();
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -207,10 +180,6 @@ async fn unfinished_tasks_are_always_found() {
     }
     assert!(ids.iter().all(|&id| decorum.handle(id).is_some()));
     gate.open();
-    within(
-        "the release of the queue after 5 tasks",
-        etiquette.release(),
-    )
-    .await;
+    release_after(&etiquette, "5 tasks").await;
     assert!(ids.iter().all(|&id| decorum.handle(id).is_none()));
 }

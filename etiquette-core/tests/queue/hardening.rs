@@ -6,52 +6,28 @@
 //! fails in seconds instead of hanging.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etiquette_core::{
     AddTaskError, BuildError, Builder, Decorum, Etiquette, EventKind, Lagged, RetryPolicy,
-    Subscription, TaskContext, TaskEvent, TaskHandle, TaskStatus,
+    TaskBuilder, TaskContext, TaskEvent, TaskHandle, TaskStatus,
 };
 use tokio::time::sleep;
 
-use crate::support::{Gate, InFlight, receive_n, signals};
-
-/// How long any single wait may take before the test fails. On a paused
-/// clock it fires as soon as the runtime has nothing left to do.
-const BOUND: Duration = Duration::from_secs(5);
-
-/// Awaits `future`, failing the test, with `what` it waited for, if it has
-/// not finished within [`BOUND`].
-async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(BOUND, future)
-        .await
-        .unwrap_or_else(|_| panic!("waited more than {BOUND:?} for {what}"))
-}
+use crate::support::{
+    BOUND, Gate, InFlight, build, drain, hold_a_worker, receive_n, signals, within,
+};
 
 /// Polls `condition` until it holds, a millisecond apart, within the bound.
 async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    bounded(what, async {
+    within(what, async {
         while !condition() {
             sleep(Duration::from_millis(1)).await;
         }
     })
     .await;
-}
-
-/// Every item of a subscription, failing if it has not ended in time.
-async fn drain(what: &str, mut subscription: Subscription) -> Vec<Result<TaskEvent, Lagged>> {
-    bounded(what, async {
-        let mut seen = Vec::new();
-        while let Some(item) = subscription.next().await {
-            seen.push(item);
-        }
-        seen
-    })
-    .await
 }
 
 /// Adds `limit` tasks held at a gate, checks that all of them run at once,
@@ -67,18 +43,14 @@ async fn still_runs(decorum: &Decorum, limit: usize) {
             entered.send(index).unwrap();
             gate.pass().await;
         };
-        let handle = bounded("a place for a follow-up task", decorum.add_task(task)).await;
+        let handle = within("a place for a follow-up task", decorum.add_task(task)).await;
         handles.push(handle.expect("the queue accepts a follow-up task"));
     }
-    bounded(
-        "every follow-up task to start",
-        receive_n(&mut entries, limit, "the gate-blocked tasks to start"),
-    )
-    .await;
+    receive_n(&mut entries, limit, "every follow-up task to start").await;
     assert_eq!(in_flight.now(), limit, "{limit} tasks run at once");
     gate.open();
     for handle in handles {
-        bounded("a follow-up task's outcome", handle.outcome())
+        within("a follow-up task's outcome", handle.outcome())
             .await
             .expect("the follow-up task succeeds");
     }
@@ -112,18 +84,14 @@ impl fmt::Display for UnprintableError {
 
 impl std::error::Error for UnprintableError {}
 
-/// Adds one task whose user code panics somewhere outside its future's
-/// `poll`, and returns its handle.
-type Case = fn(Decorum) -> Pin<Box<dyn Future<Output = TaskHandle>>>;
-
-/// At limits 1 and 2: the task `case` adds fails as panicked with `message`,
-/// is counted so, and afterwards the queue still runs `limit` tasks at once.
-async fn user_panic_is_the_tasks_own(case: Case, message: &str) {
+/// At limits 1 and 2: the task `add` adds, whose user code panics somewhere
+/// outside its future's `poll`, fails as panicked with `message`, is
+/// counted so, and afterwards the queue still runs `limit` tasks at once.
+async fn user_panic_is_the_tasks_own(message: &str, add: impl AsyncFn(&Decorum) -> TaskHandle) {
     for limit in [1, 2] {
-        let etiquette = Builder::new().max_concurrent_tasks(limit).build().unwrap();
-        let decorum = etiquette.decorum();
-        let handle = case(decorum.clone()).await;
-        let error = bounded("the panicking task's outcome", handle.outcome())
+        let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(limit));
+        let handle = add(&decorum).await;
+        let error = within("the panicking task's outcome", handle.outcome())
             .await
             .expect_err("the task does not succeed");
         // Not printed unless it is a panic: the error's own `Display` may
@@ -144,7 +112,7 @@ async fn user_panic_is_the_tasks_own(case: Case, message: &str) {
 
         still_runs(&decorum, limit).await;
 
-        let report = bounded("the release", etiquette.release()).await;
+        let report = within("the release", etiquette.release()).await;
         let limit = limit as u64;
         assert_eq!(report.accepted, 1 + limit, "{report}");
         assert_eq!(
@@ -156,69 +124,56 @@ async fn user_panic_is_the_tasks_own(case: Case, message: &str) {
     }
 }
 
+/// [`user_panic_is_the_tasks_own`] for the task `task` describes, added as
+/// it is: most cases differ only in what they build.
+async fn user_panic_in_a_built_task_is_its_own(
+    message: &str,
+    task: impl Fn(&Decorum) -> TaskBuilder<'_>,
+) {
+    user_panic_is_the_tasks_own(message, async |decorum| {
+        let adding = task(decorum).add();
+        adding.await.expect("the queue accepts the task")
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_factory_panicking_on_its_first_call_fails_the_task_not_the_worker() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                let mut calls = 0;
-                decorum
-                    .task(move || {
-                        calls += 1;
-                        assert!(calls > 1, "the factory broke");
-                        std::future::ready(())
-                    })
-                    .retry(RetryPolicy::exponential(3, Duration::from_millis(1)))
-                    .add()
-                    .await
-                    .unwrap()
+    user_panic_in_a_built_task_is_its_own("the factory broke", |decorum| {
+        let mut calls = 0;
+        decorum
+            .task(move || {
+                calls += 1;
+                assert!(calls > 1, "the factory broke");
+                std::future::ready(())
             })
-        },
-        "the factory broke",
-    )
+            .retry(RetryPolicy::exponential(3, Duration::from_millis(1)))
+    })
     .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_retry_predicate_fails_the_task_not_the_worker() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                decorum
-                    .task(|| async { Err::<(), _>("transient") })
-                    .retry(
-                        RetryPolicy::exponential(3, Duration::from_millis(1))
-                            .retry_if(|_| panic!("the predicate broke")),
-                    )
-                    .add()
-                    .await
-                    .unwrap()
-            })
-        },
-        "the predicate broke",
-    )
+    user_panic_in_a_built_task_is_its_own("the predicate broke", |decorum| {
+        decorum.task(|| async { Err::<(), _>("transient") }).retry(
+            RetryPolicy::exponential(3, Duration::from_millis(1))
+                .retry_if(|_| panic!("the predicate broke")),
+        )
+    })
     .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_future_panicking_as_it_is_dropped_for_its_time_limit_fails_the_task() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                decorum
-                    .task(|| async {
-                        let _guard = PanicOnDrop("dropped at its time limit");
-                        std::future::pending::<()>().await;
-                    })
-                    .retry(RetryPolicy::never())
-                    .timeout(Duration::from_secs(1))
-                    .add()
-                    .await
-                    .unwrap()
+    user_panic_in_a_built_task_is_its_own("dropped at its time limit", |decorum| {
+        decorum
+            .task(|| async {
+                let _guard = PanicOnDrop("dropped at its time limit");
+                std::future::pending::<()>().await;
             })
-        },
-        "dropped at its time limit",
-    )
+            .retry(RetryPolicy::never())
+            .timeout(Duration::from_secs(1))
+    })
     .await;
 }
 
@@ -227,66 +182,41 @@ async fn a_future_panicking_as_it_is_dropped_for_its_time_limit_fails_the_task()
 /// as panicked, not cancelled.
 #[tokio::test(start_paused = true)]
 async fn a_future_panicking_as_it_is_dropped_for_a_cancel_is_reported_panicked() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                let (started, mut starts) = signals();
-                let handle = decorum
-                    .add_task(async move {
-                        let _guard = PanicOnDrop("dropped by its cancel");
-                        started.send(0).unwrap();
-                        std::future::pending::<()>().await;
-                    })
-                    .await
-                    .unwrap();
-                bounded(
-                    "the task to start",
-                    receive_n(&mut starts, 1, "the task to start"),
-                )
-                .await;
-                assert!(handle.cancel(), "the task was running");
-                handle
+    user_panic_is_the_tasks_own("dropped by its cancel", async |decorum| {
+        let (started, mut starts) = signals();
+        let handle = decorum
+            .add_task(async move {
+                let _guard = PanicOnDrop("dropped by its cancel");
+                started.send(0).unwrap();
+                std::future::pending::<()>().await;
             })
-        },
-        "dropped by its cancel",
-    )
+            .await
+            .unwrap();
+        receive_n(&mut starts, 1, "the task to start").await;
+        assert!(handle.cancel(), "the task was running");
+        handle
+    })
     .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_error_whose_display_panics_fails_the_task_as_panicked() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                decorum
-                    .add_task(async { Err::<(), _>(UnprintableError) })
-                    .await
-                    .unwrap()
-            })
-        },
-        "the error's Display broke",
-    )
+    user_panic_is_the_tasks_own("the error's Display broke", async |decorum| {
+        let adding = decorum.add_task(async { Err::<(), _>(UnprintableError) });
+        adding.await.expect("the queue accepts the task")
+    })
     .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_factory_whose_capture_panics_on_drop_fails_the_task_as_panicked() {
-    user_panic_is_the_tasks_own(
-        |decorum| {
-            Box::pin(async move {
-                let capture = PanicOnDrop("the factory's capture broke");
-                decorum
-                    .task(move || {
-                        let _kept = &capture;
-                        std::future::ready(())
-                    })
-                    .add()
-                    .await
-                    .unwrap()
-            })
-        },
-        "the factory's capture broke",
-    )
+    user_panic_in_a_built_task_is_its_own("the factory's capture broke", |decorum| {
+        let capture = PanicOnDrop("the factory's capture broke");
+        decorum.task(move || {
+            let _kept = &capture;
+            std::future::ready(())
+        })
+    })
     .await;
 }
 
@@ -335,8 +265,7 @@ fn the_longest_backoffs_saturate_instead_of_panicking() {
 /// timer that never fires in time, and the release deadline cancels it.
 #[tokio::test(start_paused = true)]
 async fn tasks_with_an_endless_backoff_wait_to_retry_and_are_cancelled_at_the_deadline() {
-    let etiquette = Etiquette::initiate(1).unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1));
     let mut handles = Vec::new();
     for policy in [unschedulable(), unschedulable().jitter(0.0)] {
         let handle = decorum
@@ -354,14 +283,14 @@ async fn tasks_with_an_endless_backoff_wait_to_retry_and_are_cancelled_at_the_de
     })
     .await;
 
-    let report = bounded(
+    let report = within(
         "release_timeout(1 s)",
         etiquette.release_timeout(Duration::from_secs(1)),
     )
     .await;
     for handle in &handles {
         assert!(matches!(handle.status(), TaskStatus::Cancelled));
-        let outcome = bounded("the outcome", handle.outcome()).await;
+        let outcome = within("the outcome", handle.outcome()).await;
         assert!(outcome.unwrap_err().is_cancelled());
     }
     assert_eq!(etiquette.stats().running, 0);
@@ -412,17 +341,12 @@ fn assert_ends_once(items: &[Result<TaskEvent, Lagged>], task: &TaskHandle, fina
 /// flood pushes the first one's final event out of it, all before the
 /// subscriber reads a thing.
 async fn a_subscriber_lagging_past_the_final_event_still_sees_it_once(buffer: usize) {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .event_buffer(buffer)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1).event_buffer(buffer));
     let first = decorum.task_with_context(chatty).add().await.unwrap();
     let stream = decorum.subscribe_task(first.id(), None).unwrap();
     let second = decorum.task_with_context(chatty).add().await.unwrap();
-    bounded("the first task", first.outcome()).await.unwrap();
-    bounded("the second task", second.outcome()).await.unwrap();
+    within("the first task", first.outcome()).await.unwrap();
+    within("the second task", second.outcome()).await.unwrap();
 
     let items = drain("the lagging task stream", stream).await;
     assert_ends_once(&items, &first, "succeeded");
@@ -430,7 +354,7 @@ async fn a_subscriber_lagging_past_the_final_event_still_sees_it_once(buffer: us
         items.iter().any(Result::is_err),
         "the subscriber was told it lagged"
     );
-    bounded("the release", etiquette.release()).await;
+    within("the release", etiquette.release()).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -483,12 +407,11 @@ async fn a_task_stream_taken_as_the_task_ends_ends_with_one_final_event() {
     // Slivers from -SWEEP to SWEEP steps of 4 pauses: negative delays the
     // subscriber, positive the task.
     const SWEEP: i64 = 64;
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .queue_capacity(BATCH as usize)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(
+        Builder::new()
+            .max_concurrent_tasks(1)
+            .queue_capacity(BATCH as usize),
+    );
     let sliver = |round: u32| i64::from(round) % (2 * SWEEP + 1) - SWEEP;
     let pauses = |sliver: i64| u32::try_from(sliver.max(0) * 4).unwrap();
     for batch in 0..BATCHES {
@@ -520,7 +443,7 @@ async fn a_task_stream_taken_as_the_task_ends_ends_with_one_final_event() {
             assert_ends_once(&drain(&what, stream).await, task, "succeeded");
         }
     }
-    bounded("the release", etiquette.release()).await;
+    within("the release", etiquette.release()).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -528,11 +451,10 @@ async fn resuming_a_finished_task_at_its_final_event_replays_nothing() {
     for buffer in [0, 64] {
         for subscribed_early in [false, true] {
             let case = format!("buffer {buffer}, subscribed early: {subscribed_early}");
-            let etiquette = Builder::new().event_buffer(buffer).build().unwrap();
-            let decorum = etiquette.decorum();
+            let (etiquette, decorum) = build(Builder::new().event_buffer(buffer));
             let task = decorum.add_task(async {}).await.unwrap();
             let early = subscribed_early.then(|| decorum.subscribe_task(task.id(), None).unwrap());
-            bounded("the task", task.outcome()).await.unwrap();
+            within("the task", task.outcome()).await.unwrap();
             let stream = early.unwrap_or_else(|| decorum.subscribe_task(task.id(), None).unwrap());
             let items = drain("the task's stream", stream).await;
             assert_ends_once(&items, &task, "succeeded");
@@ -544,19 +466,14 @@ async fn resuming_a_finished_task_at_its_final_event_replays_nothing() {
                 [],
                 "{case}: final event {final_id} replayed"
             );
-            bounded("the release", etiquette.release()).await;
+            within("the release", etiquette.release()).await;
         }
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn progress_from_a_helper_outliving_its_timed_out_task_is_never_delivered() {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .event_buffer(256)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1).event_buffer(256));
     let all = decorum.subscribe(None);
     let (helpers, mut helper) = tokio::sync::mpsc::unbounded_channel();
     let task = decorum
@@ -580,12 +497,12 @@ async fn progress_from_a_helper_outliving_its_timed_out_task_is_never_delivered(
         .add()
         .await
         .unwrap();
-    let error = bounded("the task's time-out", task.outcome())
+    let error = within("the task's time-out", task.outcome())
         .await
         .unwrap_err();
     assert!(error.is_timeout(), "{error}");
-    let reporter = bounded("the helper's handle", helper.recv()).await.unwrap();
-    bounded("the helper's last report", reporter).await.unwrap();
+    let reporter = within("the helper's handle", helper.recv()).await.unwrap();
+    within("the helper's last report", reporter).await.unwrap();
     etiquette.close_event_streams();
 
     let items = drain("the queue's stream", all).await;
@@ -616,7 +533,7 @@ async fn progress_from_a_helper_outliving_its_timed_out_task_is_never_delivered(
         (9..=10).contains(&progress),
         "the reports made before the time-out were delivered: {progress}"
     );
-    bounded("the release", etiquette.release()).await;
+    within("the release", etiquette.release()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -635,9 +552,9 @@ async fn an_event_buffer_of(buffer: usize) {
         tasks.push(decorum.add_task(async {}).await.unwrap());
     }
     for task in &tasks {
-        bounded("a task", task.outcome()).await.unwrap();
+        within("a task", task.outcome()).await.unwrap();
     }
-    let report = bounded("the release", etiquette.release()).await;
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(report.completed, 3);
 
     let ids = |items: Vec<Result<TaskEvent, Lagged>>| -> Vec<u64> {
@@ -684,15 +601,14 @@ async fn a_limit_of_u32_max_builds_at_once_and_runs_200_tasks_together() {
         building.elapsed()
     );
     still_runs(&etiquette.decorum(), 200).await;
-    let report = bounded("the release", etiquette.release()).await;
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(report.completed, 200);
     assert_eq!(etiquette.stats().running, 0);
 }
 
 #[tokio::test]
 async fn idle_workers_retire_and_a_later_burst_still_runs_at_the_full_limit() {
-    let etiquette = Etiquette::initiate(64).unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(64));
     for _burst in 0..3 {
         still_runs(&decorum, 64).await;
         // Lets the idle workers find the line empty and park or retire;
@@ -701,7 +617,7 @@ async fn idle_workers_retire_and_a_later_burst_still_runs_at_the_full_limit() {
             tokio::task::yield_now().await;
         }
     }
-    let report = bounded("the release", etiquette.release()).await;
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(report.completed, 3 * 64);
 }
 
@@ -711,26 +627,9 @@ async fn idle_workers_retire_and_a_later_burst_still_runs_at_the_full_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_a_queued_task_frees_its_place_at_once() {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
-    let (gate, (started, mut starts)) = (Gate::closed(), signals());
-    let passage = gate.clone();
-    let running = decorum
-        .add_task(async move {
-            started.send(0).unwrap();
-            passage.pass().await;
-        })
-        .await
-        .unwrap();
-    bounded(
-        "the first task to start",
-        receive_n(&mut starts, 1, "the first task to start"),
-    )
-    .await;
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1).queue_capacity(1));
+    let gate = Gate::closed();
+    let running = hold_a_worker(&decorum, &gate).await;
     let queued = decorum.try_add_task(async {}).expect("one place");
     assert_eq!(
         decorum.try_add_task(async {}).unwrap_err(),
@@ -745,11 +644,9 @@ async fn cancelling_a_queued_task_frees_its_place_at_once() {
     assert_eq!(etiquette.stats().queued, 1, "only the late task waits");
 
     gate.open();
-    bounded("the running task", running.outcome())
-        .await
-        .unwrap();
-    bounded("the late task", late.outcome()).await.unwrap();
-    let report = bounded("the release", etiquette.release()).await;
+    within("the running task", running.outcome()).await.unwrap();
+    within("the late task", late.outcome()).await.unwrap();
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(
         (report.accepted, report.completed, report.cancelled),
         (3, 2, 1),
@@ -763,12 +660,11 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
     const CAPACITY: usize = 2;
     // Long beside the 1 ms steps between checks, short within the bound.
     const BACKOFF: Duration = Duration::from_secs(2);
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(LIMIT)
-        .queue_capacity(CAPACITY)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(
+        Builder::new()
+            .max_concurrent_tasks(LIMIT)
+            .queue_capacity(CAPACITY),
+    );
     let (gate, in_flight) = (Gate::closed(), InFlight::default());
     // Checks the bound, and that intake is closed while the waiting tasks
     // fill the capacity; returns queued + retrying.
@@ -818,7 +714,7 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
     assert_eq!(check(), CAPACITY + LIMIT);
 
     // Their second attempts fail for good.
-    bounded("every task to settle", async {
+    within("every task to settle", async {
         for task in &tasks {
             loop {
                 check();
@@ -850,9 +746,9 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
         AddTaskError::Full
     );
     for task in again {
-        bounded("a later task", task.outcome()).await.unwrap();
+        within("a later task", task.outcome()).await.unwrap();
     }
-    let report = bounded("the release", etiquette.release()).await;
+    let report = within("the release", etiquette.release()).await;
     assert_eq!((report.failed, report.retried), (4, 4), "{report}");
 }
 
@@ -866,26 +762,13 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
 async fn start_order_of_tasks_added_concurrently() -> Vec<u64> {
     const PRODUCERS: usize = 4;
     const EACH: usize = 2_500;
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .queue_capacity(PRODUCERS * EACH)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
-    let (gate, (started, mut starts)) = (Gate::closed(), signals());
-    let passage = gate.clone();
-    let blocker = decorum
-        .add_task(async move {
-            started.send(0).unwrap();
-            passage.pass().await;
-        })
-        .await
-        .unwrap();
-    bounded(
-        "the gate task to start",
-        receive_n(&mut starts, 1, "the gate task to start"),
-    )
-    .await;
+    let (etiquette, decorum) = build(
+        Builder::new()
+            .max_concurrent_tasks(1)
+            .queue_capacity(PRODUCERS * EACH),
+    );
+    let gate = Gate::closed();
+    let blocker = hold_a_worker(&decorum, &gate).await;
 
     let order = Arc::new(Mutex::new(Vec::new()));
     let ready = Arc::new(std::sync::Barrier::new(PRODUCERS));
@@ -908,11 +791,11 @@ async fn start_order_of_tasks_added_concurrently() -> Vec<u64> {
         })
         .collect();
     for producer in producers {
-        bounded("a producer", producer).await.unwrap();
+        within("a producer", producer).await.unwrap();
     }
     gate.open();
-    bounded("the gate task", blocker.outcome()).await.unwrap();
-    let report = bounded("the release", etiquette.release()).await;
+    within("the gate task", blocker.outcome()).await.unwrap();
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(report.completed, (PRODUCERS * EACH + 1) as u64);
     let order = order.lock().unwrap().clone();
     assert_eq!(order.len(), PRODUCERS * EACH);
@@ -957,20 +840,19 @@ impl Drop for BrokenDrop {
 /// worker or the adder.
 #[tokio::test(start_paused = true)]
 async fn an_error_whose_drop_panics_unwinds_into_nobody() {
-    let etiquette = Etiquette::builder()
-        .max_concurrent_tasks(1)
-        .status_retention(0)
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = build(
+        Etiquette::builder()
+            .max_concurrent_tasks(1)
+            .status_retention(0),
+    );
     for _ in 0..200 {
-        let failing = bounded(
+        let failing = within(
             "a place for a task failing with an unbreakable error",
             decorum.add_task(async { Err::<(), _>(BrokenDrop) }),
         )
         .await;
         drop(failing.expect("the queue accepts the task"));
-        let retried = bounded(
+        let retried = within(
             "a place for a retried task failing with it",
             decorum
                 .task(|| async { Err::<(), _>(BrokenDrop) })
@@ -980,13 +862,13 @@ async fn an_error_whose_drop_panics_unwinds_into_nobody() {
         .await;
         drop(retried.expect("the queue accepts the retried task"));
     }
-    let last = bounded("a place for a last task", decorum.add_task(async {}))
+    let last = within("a place for a last task", decorum.add_task(async {}))
         .await
         .expect("the queue accepts a task after 400 broken errors");
-    bounded("the last task's outcome", last.outcome())
+    within("the last task's outcome", last.outcome())
         .await
         .expect("the last task succeeds: the worker survived");
-    let report = bounded("the release", etiquette.release()).await;
+    let report = within("the release", etiquette.release()).await;
     assert_eq!(
         (
             report.accepted,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use etiquette_core::{Builder, RetryPolicy};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::support::within_for;
+use crate::support::{build, flaky_once, within_for};
 
 /// The value of one series in Prometheus text output.
 fn value(output: &str, series: &str) -> Option<f64> {
@@ -26,13 +26,12 @@ fn a_known_workload_shows_in_prometheus_output() {
         .unwrap();
     metrics::with_local_recorder(&recorder, || {
         runtime.block_on(async {
-            let etiquette = Builder::new()
-                .name("emails")
-                .max_concurrent_tasks(2)
-                .task_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            let decorum = etiquette.decorum();
+            let (etiquette, decorum) = build(
+                Builder::new()
+                    .name("emails")
+                    .max_concurrent_tasks(2)
+                    .task_timeout(Duration::from_secs(5)),
+            );
             for _ in 0..5 {
                 decorum.add_task(async {}).await.unwrap();
             }
@@ -46,13 +45,8 @@ fn a_known_workload_shows_in_prometheus_output() {
                 .add_task(async { tokio::time::sleep(Duration::from_secs(60)).await })
                 .await
                 .unwrap();
-            let mut attempts = 0;
             decorum
-                .task(move || {
-                    attempts += 1;
-                    let attempt = attempts;
-                    async move { if attempt == 1 { Err("flaky") } else { Ok(()) } }
-                })
+                .task(flaky_once())
                 .retry(RetryPolicy::exponential(2, Duration::from_secs(1)))
                 .add()
                 .await

@@ -1,13 +1,16 @@
 //! Retries, backoff and time limits, on tokio's paused clock: every instant
 //! asserted here is virtual and exact.
 
+use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etiquette_core::{Builder, Etiquette, RetryPolicy, TaskStatus};
+use etiquette_core::{
+    Builder, Decorum, Etiquette, RetryPolicy, TaskHandle, TaskOutput, TaskStatus,
+};
 use tokio::time::{Instant, sleep};
 
-use crate::support::{within, within_for};
+use crate::support::{build, release_after, within, within_for};
 
 const SECOND: Duration = Duration::from_secs(1);
 /// The bound of a wait that runs through a retry schedule: longer than any
@@ -39,59 +42,83 @@ impl Attempts {
     fn times(&self) -> Vec<Duration> {
         self.at.lock().unwrap().clone()
     }
+
+    /// A task factory that records each attempt, then makes it with
+    /// `attempt`, given the attempt's number (the first is 1).
+    fn recording<F>(
+        &self,
+        mut attempt: impl FnMut(usize) -> F + Send + 'static,
+    ) -> impl FnMut() -> F + Send + 'static {
+        let recorder = self.clone();
+        move || attempt(recorder.record())
+    }
+
+    /// A task factory that records each attempt and fails it.
+    fn always_failing(
+        &self,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), Transient>> + Send + 'static {
+        self.recording(|_| std::future::ready(Err(Transient)))
+    }
 }
 
-/// A factory that records each attempt and fails it.
-fn always_failing(
-    attempts: &Attempts,
-) -> impl FnMut() -> std::future::Ready<Result<(), Transient>> + Send + 'static {
-    let recorder = attempts.clone();
-    move || {
-        recorder.record();
-        std::future::ready(Err(Transient))
-    }
+/// An attempt that fails the first time and succeeds after.
+fn transient_once(attempt: usize) -> std::future::Ready<Result<(), Transient>> {
+    std::future::ready(if attempt == 1 { Err(Transient) } else { Ok(()) })
 }
 
 fn secs(values: &[u64]) -> Vec<Duration> {
     values.iter().map(|&s| Duration::from_secs(s)).collect()
 }
 
-#[derive(Debug)]
-struct Transient;
-impl std::fmt::Display for Transient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("service unavailable")
-    }
+/// Adds the task `make` makes, retried by `policy`.
+async fn add_retried<M, F>(decorum: &Decorum, policy: RetryPolicy, make: M) -> TaskHandle
+where
+    M: FnMut() -> F + Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: TaskOutput,
+{
+    let adding = decorum.task(make).retry(policy).add();
+    adding.await.expect("the queue accepts the task")
 }
-impl std::error::Error for Transient {}
 
-#[derive(Debug)]
-struct Permanent;
-impl std::fmt::Display for Permanent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("address rejected")
-    }
+/// [`within_for`] [`SCHEDULE`]: for a wait that runs through retries.
+async fn within_schedule<F: IntoFuture>(what: &str, future: F) -> F::Output {
+    within_for(SCHEDULE, what, future).await
 }
-impl std::error::Error for Permanent {}
+
+/// An error type that displays as `$message`. The tests tell errors apart
+/// by type, as a retry predicate does, so each error needs a type of its own.
+macro_rules! error_type {
+    ($name:ident, $message:literal) => {
+        #[derive(Debug)]
+        struct $name;
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($message)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
+error_type!(Transient, "service unavailable");
+error_type!(Permanent, "address rejected");
 
 #[tokio::test(start_paused = true)]
 async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
-    let etiquette = Etiquette::initiate(4).unwrap();
+    let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(4));
     let attempts = Attempts::new();
-    let handle = etiquette
-        .decorum()
-        .task(always_failing(&attempts))
-        .retry(RetryPolicy::exponential(4, SECOND))
-        .add()
-        .await
-        .unwrap();
-
-    let outcome = within_for(
-        SCHEDULE,
-        "the outcome of a task failing 4 attempts",
-        handle.outcome(),
+    let handle = add_retried(
+        &decorum,
+        RetryPolicy::exponential(4, SECOND),
+        attempts.always_failing(),
     )
     .await;
+
+    let outcome =
+        within_schedule("the outcome of a task failing 4 attempts", handle.outcome()).await;
     let error = outcome.unwrap_err();
     assert_eq!(attempts.times(), secs(&[0, 1, 3, 7]));
     assert_eq!(
@@ -110,14 +137,9 @@ async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
 
 #[tokio::test(start_paused = true)]
 async fn the_default_policy_is_three_attempts_one_then_two_seconds_apart() {
-    let etiquette = Etiquette::initiate(1).unwrap();
+    let (_etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1));
     let attempts = Attempts::new();
-    let handle = etiquette
-        .decorum()
-        .task(always_failing(&attempts))
-        .add()
-        .await
-        .unwrap();
+    let handle = decorum.task(attempts.always_failing()).add().await.unwrap();
     let outcome = within("the outcome of a task failing 3 attempts", handle.outcome()).await;
     assert!(outcome.is_err());
     assert_eq!(attempts.times(), secs(&[0, 1, 3]));
@@ -125,25 +147,16 @@ async fn the_default_policy_is_three_attempts_one_then_two_seconds_apart() {
 
 #[tokio::test(start_paused = true)]
 async fn the_queue_wide_policy_applies_unless_a_task_overrides_it() {
-    let etiquette = Builder::new()
-        .retry_policy(RetryPolicy::exponential(2, 5 * SECOND))
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (_etiquette, decorum) =
+        build(Builder::new().retry_policy(RetryPolicy::exponential(2, 5 * SECOND)));
     let (queue_wide, own) = (Attempts::new(), Attempts::new());
     let first = decorum
-        .task(always_failing(&queue_wide))
+        .task(queue_wide.always_failing())
         .add()
         .await
         .unwrap();
-    let second = decorum
-        .task(always_failing(&own))
-        .retry(RetryPolicy::never())
-        .add()
-        .await
-        .unwrap();
-    let _ = within_for(
-        SCHEDULE,
+    let second = add_retried(&decorum, RetryPolicy::never(), own.always_failing()).await;
+    let _ = within_schedule(
         "the outcomes of both failing tasks",
         futures_util::future::join(first.outcome(), second.outcome()),
     )
@@ -159,16 +172,15 @@ async fn jitter_shortens_each_wait_within_its_fraction() {
     let mut all = Vec::new();
     for _ in 0..50 {
         let attempts = Attempts::new();
-        decorum
-            .task(always_failing(&attempts))
-            .retry(RetryPolicy::exponential(3, 4 * SECOND).jitter(0.5))
-            .add()
-            .await
-            .unwrap();
+        add_retried(
+            &decorum,
+            RetryPolicy::exponential(3, 4 * SECOND).jitter(0.5),
+            attempts.always_failing(),
+        )
+        .await;
         all.push(attempts);
     }
-    within_for(
-        SCHEDULE,
+    within_schedule(
         "the release of the queue after 50 tasks retried with jitter",
         etiquette.release(),
     )
@@ -195,14 +207,13 @@ async fn the_slot_is_free_during_backoff() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let decorum = etiquette.decorum();
     let timeline = Attempts::new();
-    let (recorder, seen) = (timeline.clone(), Arc::new(Mutex::new(Vec::new())));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let flaky = decorum
-        .task(move || {
-            let attempt = recorder.record();
+        .task(timeline.recording(move |attempt| {
             log.lock().unwrap().push(format!("flaky {attempt}"));
-            async move { if attempt == 1 { Err(Transient) } else { Ok(()) } }
-        })
+            transient_once(attempt)
+        }))
         .retry(RetryPolicy::exponential(2, 10 * SECOND))
         .add()
         .await
@@ -223,13 +234,9 @@ async fn the_slot_is_free_during_backoff() {
     assert!(
         matches!(flaky.status(), TaskStatus::Retrying { attempt: 1, backoff, .. } if backoff == 10 * SECOND)
     );
-    within_for(
-        SCHEDULE,
-        "the outcome of the flaky task's retry",
-        flaky.outcome(),
-    )
-    .await
-    .unwrap();
+    within_schedule("the outcome of the flaky task's retry", flaky.outcome())
+        .await
+        .unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
         ["flaky 1", "other at 0ns", "flaky 2"],
@@ -247,13 +254,9 @@ async fn permanent_errors_fail_at_once() {
         .build()
         .unwrap();
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
     let handle = etiquette
         .decorum()
-        .task(move || {
-            recorder.record();
-            async { Err::<(), _>(Permanent) }
-        })
+        .task(attempts.recording(|_| async { Err::<(), _>(Permanent) }))
         .add()
         .await
         .unwrap();
@@ -266,15 +269,10 @@ async fn permanent_errors_fail_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn panics_are_never_retried() {
-    let etiquette = Etiquette::initiate(1).unwrap();
+    let (_etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1));
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
-    let handle = etiquette
-        .decorum()
-        .task(move || {
-            recorder.record();
-            async { panic_now() }
-        })
+    let handle = decorum
+        .task(attempts.recording(|_| async { panic_now() }))
         .add()
         .await
         .unwrap();
@@ -299,29 +297,23 @@ impl Drop for DropFlag {
 async fn time_limits_cancel_attempts_and_are_retried() {
     let etiquette = Etiquette::initiate(2).unwrap();
     let attempts = Attempts::new();
-    let (recorder, dropped) = (attempts.clone(), Arc::new(Mutex::new(0)));
+    let dropped = Arc::new(Mutex::new(0));
     let flag = dropped.clone();
     let handle = etiquette
         .decorum()
-        .task(move || {
-            recorder.record();
+        .task(attempts.recording(move |_| {
             let guard = DropFlag(flag.clone());
             async move {
                 let _guard = guard;
                 sleep(60 * SECOND).await;
             }
-        })
+        }))
         .retry(RetryPolicy::exponential(2, SECOND))
         .timeout(2 * SECOND)
         .add()
         .await
         .unwrap();
-    let outcome = within_for(
-        SCHEDULE,
-        "the outcome of a task timing out twice",
-        handle.outcome(),
-    )
-    .await;
+    let outcome = within_schedule("the outcome of a task timing out twice", handle.outcome()).await;
     let error = outcome.unwrap_err();
     assert!(error.is_timeout());
     // 2 s attempt, 1 s backoff, 2 s attempt: over at 5 s, not 60.
@@ -351,11 +343,7 @@ async fn queue_wide_time_limit_applies_to_plain_tasks() {
     let outcome = within("the outcome of a task timing out", handle.outcome()).await;
     assert!(outcome.unwrap_err().is_timeout());
     assert_eq!(start.elapsed(), 3 * SECOND);
-    let report = within(
-        "the release of the queue after a task timed out",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "a task timed out").await;
     assert_eq!((report.failed, report.timed_out), (1, 1));
 }
 
@@ -363,19 +351,13 @@ async fn queue_wide_time_limit_applies_to_plain_tasks() {
 async fn release_waits_for_a_pending_retry_to_run() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let attempts = Attempts::new();
-    let recorder = attempts.clone();
-    etiquette
-        .decorum()
-        .task(move || {
-            let attempt = recorder.record();
-            async move { if attempt == 1 { Err(Transient) } else { Ok(()) } }
-        })
-        .retry(RetryPolicy::exponential(3, 5 * SECOND))
-        .add()
-        .await
-        .unwrap();
-    let report = within_for(
-        SCHEDULE,
+    add_retried(
+        &etiquette.decorum(),
+        RetryPolicy::exponential(3, 5 * SECOND),
+        attempts.recording(transient_once),
+    )
+    .await;
+    let report = within_schedule(
         "the release of the queue after a pending retry",
         etiquette.release(),
     )
@@ -392,20 +374,19 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
     let etiquette = Etiquette::initiate(1).unwrap();
     let decorum = etiquette.decorum();
     let attempts = Attempts::new();
-    let waiting = decorum
-        .task(always_failing(&attempts))
-        .retry(RetryPolicy::exponential(3, 30 * SECOND))
-        .add()
-        .await
-        .unwrap();
-    let quick = decorum
-        .task(|| async {})
-        .retry(RetryPolicy::exponential(3, 30 * SECOND))
-        .add()
-        .await
-        .unwrap();
-    let report = within_for(
-        SCHEDULE,
+    let waiting = add_retried(
+        &decorum,
+        RetryPolicy::exponential(3, 30 * SECOND),
+        attempts.always_failing(),
+    )
+    .await;
+    let quick = add_retried(
+        &decorum,
+        RetryPolicy::exponential(3, 30 * SECOND),
+        || async {},
+    )
+    .await;
+    let report = within_schedule(
         "the release, past its 10 s deadline, of a task waiting to retry",
         etiquette.release_timeout(10 * SECOND),
     )

@@ -1,4 +1,5 @@
-//! Small synchronisation helpers shared by the suites.
+//! Small helpers shared by the suites: bounded waits, synchronisation, and
+//! the setup most tests begin with.
 
 use std::future::{Future, IntoFuture};
 use std::pin::{Pin, pin};
@@ -7,6 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use etiquette_core::{
+    Builder, Decorum, Etiquette, Lagged, ReleaseReport, Subscription, TaskEvent, TaskHandle,
+};
 use futures_util::future::{Either, select};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -68,6 +72,74 @@ impl Gate {
 
     pub(crate) fn open(&self) {
         self.0.close();
+    }
+
+    /// A task that sends `index` through `started` as it starts, then waits
+    /// at this gate: it holds its worker, and the test knows when.
+    pub(crate) fn held_task(
+        &self,
+        index: usize,
+        started: &mpsc::UnboundedSender<usize>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (gate, started) = (self.clone(), started.clone());
+        async move {
+            started.send(index).unwrap();
+            gate.pass().await;
+        }
+    }
+}
+
+/// Adds a task held at `gate` and returns its handle once it has started:
+/// one worker is taken until the test opens the gate.
+pub(crate) async fn hold_a_worker(decorum: &Decorum, gate: &Gate) -> TaskHandle {
+    let (started, mut starts) = signals();
+    let handle = decorum
+        .add_task(gate.held_task(0, &started))
+        .await
+        .expect("the queue accepts the task to hold a worker");
+    receive_n(&mut starts, 1, "the start of the task held at the gate").await;
+    handle
+}
+
+/// Releases the queue, within [`BOUND`]; `after` says what it ran, for the
+/// failure message ("the release of the queue after {after}").
+pub(crate) async fn release_after(etiquette: &Etiquette, after: &str) -> ReleaseReport {
+    let what = format!("the release of the queue after {after}");
+    within(&what, etiquette.release()).await
+}
+
+/// Builds the queue `builder` describes and takes a `Decorum` of it, as
+/// most tests begin.
+pub(crate) fn build(builder: Builder) -> (Etiquette, Decorum) {
+    let etiquette = builder.build().expect("the test's settings build");
+    let decorum = etiquette.decorum();
+    (etiquette, decorum)
+}
+
+/// Every item of `subscription` until it ends, within [`BOUND`]; `what`
+/// names the stream for the failure message.
+pub(crate) async fn drain(
+    what: &str,
+    mut subscription: Subscription,
+) -> Vec<Result<TaskEvent, Lagged>> {
+    within(what, async {
+        let mut seen = Vec::new();
+        while let Some(item) = subscription.next().await {
+            seen.push(item);
+        }
+        seen
+    })
+    .await
+}
+
+/// A task factory whose first attempt fails with "flaky" and whose later
+/// ones succeed: one retry, then success.
+pub(crate) fn flaky_once()
+-> impl FnMut() -> std::future::Ready<Result<(), &'static str>> + Send + 'static {
+    let mut attempts = 0;
+    move || {
+        attempts += 1;
+        std::future::ready(if attempts == 1 { Err("flaky") } else { Ok(()) })
     }
 }
 

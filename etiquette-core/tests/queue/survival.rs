@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use etiquette_core::{Builder, EventKind, RetryPolicy};
+use etiquette_core::{Builder, Decorum, Etiquette, EventKind, RetryPolicy};
 
-use crate::support::{Gate, within};
+use crate::support::{Gate, build, within};
 
 /// Default event_buffer(0): a client that saw its task's last event before
 /// disconnecting, and resumes with that id once the task finished while no
@@ -57,9 +57,12 @@ async fn a_stream_resumed_after_the_tasks_last_progress_gets_its_final_event() {
     );
 }
 
-/// A spawner on the current tokio runtime whose one-hour timers (the
-/// tests' time limit) panic, when made or when polled; its other timers
-/// work, so the builder accepts it.
+/// The time limit whose timers break: the tasks of the queues below get it.
+const BROKEN_LIMIT: Duration = Duration::from_secs(3600);
+
+/// A spawner on the current tokio runtime whose timers of
+/// [`BROKEN_LIMIT`] (the tests' time limit) panic, when made or when
+/// polled; its other timers work, so the builder accepts it.
 #[derive(Debug)]
 struct BrokenTimer {
     runtime: tokio::runtime::Handle,
@@ -80,6 +83,17 @@ impl BrokenTimer {
             ..Self::when_polled()
         }
     }
+
+    /// A queue of one worker on this spawner whose tasks are limited to
+    /// [`BROKEN_LIMIT`]: each attempt's timer is a broken one.
+    fn queue(self) -> (Etiquette, Decorum) {
+        build(
+            Builder::new()
+                .max_concurrent_tasks(1)
+                .spawner(self)
+                .task_timeout(BROKEN_LIMIT),
+        )
+    }
 }
 
 impl etiquette_core::Spawner for BrokenTimer {
@@ -91,7 +105,7 @@ impl etiquette_core::Spawner for BrokenTimer {
         Ok(())
     }
     fn sleep(&self, duration: Duration) -> etiquette_core::BoxFuture<()> {
-        if duration != Duration::from_secs(3600) {
+        if duration != BROKEN_LIMIT {
             let _entered = self.runtime.enter();
             return Box::pin(tokio::time::sleep(duration));
         }
@@ -104,13 +118,7 @@ impl etiquette_core::Spawner for BrokenTimer {
 /// panic; the worker goes on, and the next queued task runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_panicking_when_polled_fails_its_task_and_spares_the_worker() {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .spawner(BrokenTimer::when_polled())
-        .task_timeout(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (etiquette, decorum) = BrokenTimer::when_polled().queue();
     let first = decorum
         .add_task(async { std::future::pending::<()>().await })
         .await
@@ -278,13 +286,7 @@ async fn everything_settles_under_stress() {
 /// factory's captures, dropped with it, panic too, under guard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_never_started_for_want_of_a_timer_is_dropped_under_guard() {
-    let etiquette = Builder::new()
-        .max_concurrent_tasks(1)
-        .spawner(BrokenTimer::when_made())
-        .task_timeout(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let decorum = etiquette.decorum();
+    let (_etiquette, decorum) = BrokenTimer::when_made().queue();
     struct Bomb;
     impl Drop for Bomb {
         fn drop(&mut self) {
@@ -418,12 +420,8 @@ fn a_runtime_dropped_while_a_panic_unwinds_ends_quietly() {
             let decorum = etiquette.decorum();
             let (started, mut starts) = crate::support::signals();
             for index in 0..4 {
-                let (never, started) = (Arc::clone(&never), started.clone());
                 decorum
-                    .add_task(async move {
-                        started.send(index).unwrap();
-                        never.pass().await;
-                    })
+                    .add_task(never.held_task(index, &started))
                     .await
                     .unwrap();
             }

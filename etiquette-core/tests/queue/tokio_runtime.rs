@@ -5,7 +5,7 @@ use std::time::Duration;
 use etiquette_core::{BuildError, Builder, Etiquette, RetryPolicy, TaskStatus, TokioSpawner};
 use tokio::time::Instant;
 
-use crate::support::{Gate, receive_n, signals, within, within_for};
+use crate::support::{Gate, receive_n, release_after, signals, within, within_for};
 
 #[test]
 fn settings_are_validated_without_panicking() {
@@ -129,11 +129,7 @@ fn tasks_run_on_the_runtime_the_queue_was_built_on() {
     main_runtime.block_on(async {
         let done = receive_n(&mut dones, 8, "8 tasks added from a runtime since dropped").await;
         assert_eq!(done.len(), 8);
-        let report = within(
-            "the release of the queue after 8 tasks",
-            etiquette.release(),
-        )
-        .await;
+        let report = release_after(&etiquette, "8 tasks").await;
         assert_eq!(report.completed, 8);
     });
 }
@@ -160,13 +156,9 @@ fn lose_with_stuck_tasks(
     let (started, mut starts) = signals();
     runtime.block_on(async {
         for index in 0..tasks {
-            let (never, started) = (never.clone(), started.clone());
             etiquette
                 .decorum()
-                .add_task(async move {
-                    started.send(index).unwrap();
-                    never.pass().await;
-                })
+                .add_task(never.held_task(index, &started))
                 .await
                 .unwrap();
         }
@@ -262,7 +254,7 @@ async fn an_explicit_tokio_spawner_can_be_given() {
     let spawner = TokioSpawner::try_current().unwrap();
     let etiquette = Builder::new().spawner(spawner).build().unwrap();
     etiquette.decorum().add_task(async {}).await.unwrap();
-    let report = within("the release of the queue after 1 task", etiquette.release()).await;
+    let report = release_after(&etiquette, "1 task").await;
     assert_eq!(report.completed, 1);
 }
 
@@ -301,10 +293,6 @@ async fn a_backlog_of_instant_tasks_does_not_starve_the_thread() {
         seen < TASKS,
         "the other task waited for the whole backlog ({seen} tasks)"
     );
-    let report = within(
-        "the release of the queue after a backlog of 1,000 tasks",
-        etiquette.release(),
-    )
-    .await;
+    let report = release_after(&etiquette, "a backlog of 1,000 tasks").await;
     assert_eq!(report.completed, TASKS as u64);
 }

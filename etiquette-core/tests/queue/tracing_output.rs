@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use etiquette_core::Etiquette;
 
-use crate::support::within;
+use crate::support::release_after;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -74,11 +74,7 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
             .await
             .unwrap();
         drop(_entered);
-        within(
-            "the release of the queue after 3 tasks",
-            etiquette.release(),
-        )
-        .await;
+        release_after(&etiquette, "3 tasks").await;
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
