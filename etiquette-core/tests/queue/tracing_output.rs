@@ -91,7 +91,7 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
     );
     assert!(
         logs.contains(
-            "task{task_id=3 attempt=1}: etiquette_core::shared: task failed attempts=1 \
+            "task{task_id=3 attempt=1}: etiquette_core::engine::shared: task failed attempts=1 \
              error=sending the email failed: connection refused"
         ),
         "{logs}"
