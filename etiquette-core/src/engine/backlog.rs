@@ -106,6 +106,18 @@ pub(crate) enum Claim {
     Stop,
 }
 
+impl Line {
+    /// The id of a task joining now; `None` once the line is closed.
+    #[inline]
+    fn next_id(&mut self) -> Option<TaskId> {
+        if self.closed {
+            return None;
+        }
+        self.last_id += 1;
+        Some(TaskId::new(self.last_id))
+    }
+}
+
 fn lock(line: &Mutex<Line>) -> MutexGuard<'_, Line> {
     // Every update under this lock leaves the line consistent before any
     // user code can run (dropping jobs happens outside it).
@@ -164,11 +176,10 @@ impl Backlog {
         F: FnOnce(TaskId) -> Accepted,
     {
         let mut line = lock(&self.line);
-        if line.closed {
+        let Some(id) = line.next_id() else {
             return Err(make);
-        }
-        line.last_id += 1;
-        let job = make(TaskId::new(line.last_id));
+        };
+        let job = make(id);
         let cell = Arc::clone(&job.cell);
         line.jobs.push(job);
         self.publish_len(&line);
@@ -184,12 +195,11 @@ impl Backlog {
         F: FnOnce(TaskId) -> Accepted,
     {
         let mut line = lock(&self.line);
-        if line.closed {
+        let Some(id) = line.next_id() else {
             return Err(make);
-        }
-        line.last_id += 1;
+        };
         self.scheduled.fetch_add(1, Relaxed);
-        Ok(make(TaskId::new(line.last_id)))
+        Ok(make(id))
     }
 
     /// Puts a job in line after its backoff or delay; hands it back, still

@@ -4,12 +4,27 @@
 
 use std::time::{Duration, SystemTime};
 
-use etiquette_core::{AddTaskError, Decorum, Etiquette, EventKind, OnFull, TaskHandle, TaskStatus};
+use etiquette_core::{
+    AddTaskError, Decorum, Etiquette, EventKind, OnFull, TaskBuilder, TaskHandle, TaskStatus,
+};
 use tokio::time::{Instant, sleep};
 
 use crate::support::{Gate, receive_n, signals, within, within_for};
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// A task that signals `index` when it starts; set how to add it.
+fn signalling<'a>(
+    decorum: &'a Decorum,
+    index: usize,
+    started: &tokio::sync::mpsc::UnboundedSender<usize>,
+) -> TaskBuilder<'a> {
+    let started = started.clone();
+    decorum.task(move || {
+        let started = started.clone();
+        async move { started.send(index).unwrap() }
+    })
+}
 
 /// Adds a task that signals `index` when it starts, after `delay`.
 async fn delayed(
@@ -18,16 +33,8 @@ async fn delayed(
     index: usize,
     started: &tokio::sync::mpsc::UnboundedSender<usize>,
 ) -> TaskHandle {
-    let started = started.clone();
-    decorum
-        .task(move || {
-            let started = started.clone();
-            async move { started.send(index).unwrap() }
-        })
-        .delay(delay)
-        .add()
-        .await
-        .unwrap()
+    let task = signalling(decorum, index, started).delay(delay);
+    task.add().await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -206,16 +213,8 @@ async fn lower_priorities_start_first_then_in_the_order_they_were_added() {
     let (started, mut starts) = signals();
     let priorities = [5, 0, -3, 0, 5, -3, 1];
     for (index, priority) in priorities.into_iter().enumerate() {
-        let started = started.clone();
-        decorum
-            .task(move || {
-                let started = started.clone();
-                async move { started.send(index).unwrap() }
-            })
-            .priority(priority)
-            .add()
-            .await
-            .unwrap();
+        let task = signalling(&decorum, index, &started).priority(priority);
+        task.add().await.unwrap();
     }
     gate.open();
     within("the blocking task's outcome", blocker.outcome())
