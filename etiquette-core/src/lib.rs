@@ -31,9 +31,14 @@
 //!   (backpressure); [`Decorum::try_add_task`] fails at once with
 //!   [`AddTaskError::Full`] instead, which adapters turn into
 //!   `503 Service Unavailable` with `Retry-After`.
-//! * Tasks start in the order they were accepted, and never more than
+//! * Tasks start in the order they were accepted (by
+//!   [priority](TaskBuilder::priority) first, if given, and not before their
+//!   [start time](TaskBuilder::delay)), and never more than
 //!   `max_concurrent_tasks` run at once, whatever they do: a task that
 //!   panics is caught, logged and counted, and its slot serves the next task.
+//! * Work is a future, a closure making one future per attempt
+//!   ([`Decorum::task`]), or a typed [`Job`] ([`Decorum::job`]): data a
+//!   durable backend can store, with a stable name and an async `run`.
 //! * [`Etiquette::release`] closes intake and waits for every accepted task;
 //!   [`Etiquette::release_timeout`] cancels what is left when a deadline
 //!   passes. Either way the [`ReleaseReport`] accounts for every accepted
@@ -71,6 +76,10 @@
 //! collects the metrics.
 
 mod api;
+/// The README's "API in one screen", run as a doc-test.
+#[cfg(doctest)]
+#[doc = concat!("```\n", include_str!("../examples/api_in_one_screen.rs"), "\n```")]
+struct ApiInOneScreen;
 mod engine;
 mod events;
 mod http;

@@ -11,6 +11,7 @@ mod jobs;
 mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod readme;
 mod model;
 mod retries;
 mod scheduling;
