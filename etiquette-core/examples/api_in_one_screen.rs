@@ -40,7 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // In handlers: a cheap Clone handle (the adapters extract it for you).
     let decorum = etiquette.decorum();
-    let email = SendEmail { to: "ada@example.com".into() };
+    let email = SendEmail {
+        to: "ada@example.com".into(),
+    };
     let task = decorum
         .job(email) // or .task(|| async { .. }) for a closure, made once per attempt
         .retry(RetryPolicy::exponential(5, Duration::from_millis(10)).jitter(0.2))
@@ -64,8 +66,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(event) = events.next().await {
         println!("event {:?}", event?.kind); // Queued, Started, Progress, .., Succeeded
     }
-    assert!(decorum.job(SendEmail { to: "bob@example.com".into() }).add().await.is_ok());
-    match decorum.task(|| async {}).run_at(SystemTime::now()).try_add() {
+    assert!(
+        decorum
+            .job(SendEmail {
+                to: "bob@example.com".into()
+            })
+            .add()
+            .await
+            .is_ok()
+    );
+    match decorum
+        .task(|| async {})
+        .run_at(SystemTime::now())
+        .try_add()
+    {
         Ok(_) | Err(AddTaskError::Full) => {} // 503 + Retry-After in every adapter
         Err(error) => return Err(error.into()), // Released: shutting down, 503
     }
@@ -73,7 +87,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // At shutdown, after the server stopped: run what was accepted, or cancel at the deadline.
     let report = etiquette.release_timeout(Duration::from_secs(30)).await;
-    assert_eq!(report.accepted, report.completed + report.failed + report.cancelled);
+    assert_eq!(
+        report.accepted,
+        report.completed + report.failed + report.cancelled
+    );
     assert!(later.status().is_finished());
     Ok(())
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::TaskId;
 use crate::engine::shared::Shared;
-use crate::events::EventKind;
 use crate::memory::cell::TaskCell;
 
 /// Handed to each attempt of a task added with
@@ -90,9 +89,7 @@ impl TaskContext {
                 fraction.clamp(0.0, 1.0)
             }
         });
-        self.shared
-            .events
-            .publish_progress(&self.cell, || EventKind::Progress { fraction, message });
+        self.shared.store.progress(&self.cell, fraction, message);
     }
 }
 

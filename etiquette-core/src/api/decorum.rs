@@ -128,7 +128,7 @@ impl Decorum {
     /// event id `after` (all buffered ones with `None`; see
     /// [`Builder::event_buffer`](crate::Builder::event_buffer)), then live ones.
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
-        self.inner.shared.events.subscribe(after)
+        self.inner.shared.store.subscribe(after)
     }
 
     /// Subscribes to one task's events, as [`subscribe`](Self::subscribe)
@@ -139,8 +139,7 @@ impl Decorum {
     /// [`Builder::status_retention`](crate::Builder::status_retention)).
     pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
         let shared = &self.inner.shared;
-        let cell = shared.registry.get(id)?;
-        Some(shared.events.subscribe_task(cell, after))
+        shared.store.subscribe_task(id, after)
     }
 
     /// The handle of a task still unfinished, or among the most recently
@@ -148,8 +147,8 @@ impl Decorum {
     pub fn handle(&self, id: TaskId) -> Option<TaskHandle> {
         let shared = &self.inner.shared;
         shared
-            .registry
-            .get(id)
+            .store
+            .find(id)
             .map(|cell| TaskHandle::new(cell, Arc::clone(shared)))
     }
 

@@ -13,8 +13,7 @@ use crate::api::stats::Counters;
 use crate::engine::backlog::Backlog;
 use crate::engine::shared::{Config, Shared};
 use crate::engine::worker;
-use crate::events::Events;
-use crate::memory::registry::Registry;
+use crate::memory::Memory;
 use crate::{BuildError, Decorum, ReleaseReport, Spawner, Stats};
 
 /// A semaphored background queue: accepts tasks, runs at most
@@ -79,15 +78,14 @@ impl Etiquette {
             drained: Notify::new(),
             workers_changed: Notify::new(),
             executor_lost: AtomicBool::new(false),
-            registry: Registry::new(
+            store: Memory::new(
                 config.status_retention,
                 config
                     .queue_capacity
                     .saturating_add(config.max_concurrent_tasks),
+                config.event_buffer,
             ),
             deadline: AtomicBool::new(false),
-            events: Events::new(config.event_buffer),
-            unique: crate::memory::unique::UniqueKeys::default(),
             metrics: crate::engine::metrics::Metrics::new(config.name),
             spawner,
             config: Config {
@@ -167,7 +165,7 @@ impl Etiquette {
     /// one open for ever. [`release`](Self::release) does it too, once
     /// everything is settled.
     pub fn close_event_streams(&self) {
-        self.inner.shared.events.close();
+        self.inner.shared.store.close_events();
     }
 }
 

@@ -25,7 +25,6 @@ use crate::engine::guard::panic_message;
 use crate::engine::metrics::Stamp;
 use crate::engine::shared::{Outcome, Shared};
 use crate::engine::work::Work;
-use crate::events::EventKind;
 use crate::memory::cell::TaskCell;
 use crate::{TaskContext, TaskError, TaskId};
 
@@ -251,12 +250,7 @@ impl Accepted {
             }
         };
         tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
-        shared.events.publish(self.cell.id, || EventKind::Retrying {
-            attempt,
-            backoff: delay,
-            error: error.to_string(),
-        });
-        self.cell.set_retrying(delay, error);
+        shared.store.retrying(&self.cell, attempt, delay, error);
         if !shared.backlog.enter_backoff(&self.cell) {
             // Cannot happen: only the holder moves a task out of RUNNING.
             // Settles it if somehow still unsettled.
@@ -313,9 +307,7 @@ impl InHand<&Arc<Shared>> {
             || backlog.len(),
             shared.counters.running.load(Relaxed),
         );
-        shared
-            .events
-            .publish(job.cell.id, || EventKind::Started { attempt });
+        shared.store.started(&job.cell, attempt);
         job.span.record("attempt", attempt);
         let span = job.span.clone();
         let started_at = Stamp::now();

@@ -15,8 +15,6 @@ use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::shared::Shared;
 use crate::engine::work::Work;
 use crate::engine::{later, worker};
-use crate::events::EventKind;
-use crate::memory::cell::TaskCell;
 use crate::{AddTaskError, TaskHandle};
 
 /// How a task is to be added, beyond what it runs.
@@ -117,7 +115,7 @@ pub(crate) fn try_place(shared: &Shared) -> Result<(), AddTaskError> {
 /// The live task holding `key`, for an adder of a task with that key: it
 /// is not added, and needs no place.
 pub(crate) fn holder(shared: &Arc<Shared>, key: Option<&str>) -> Option<TaskHandle> {
-    let cell = shared.unique.lock().holder(key?)?;
+    let cell = shared.store.keys().holder(key?)?;
     Some(TaskHandle::duplicate(cell, Arc::clone(shared)))
 }
 
@@ -147,16 +145,8 @@ pub(crate) fn enqueue(
     // the tracing subscriber panics.
     let make = |id| {
         let span = Accepted::span(id);
-        // Each made straight into its allocation: a cell is too big to copy.
-        let cell = match start {
-            None => Arc::new(TaskCell::new(id)),
-            Some((_, at)) => Arc::new(TaskCell::scheduled(id, at)),
-        };
-        forgotten = shared.registry.insert(Arc::clone(&cell));
-        shared.events.publish(id, || match start {
-            None => EventKind::Queued,
-            Some((_, run_at)) => EventKind::Scheduled { run_at },
-        });
+        let (cell, older) = shared.store.accepted(id, start.map(|(_, at)| at));
+        forgotten = older;
         // Made last, in place: the job is the largest thing a task moves.
         Accepted::new(cell, work, timeout, priority, span)
     };
@@ -175,7 +165,7 @@ pub(crate) fn enqueue(
         Some(key) => {
             // Checked again under the keys' lock, held until the task holds
             // its key: of two adders of one key, one adds.
-            let mut keys = shared.unique.lock();
+            let mut keys = shared.store.keys();
             if let Some(cell) = keys.holder(&key) {
                 drop(keys);
                 std::mem::forget(refund);
@@ -183,7 +173,7 @@ pub(crate) fn enqueue(
                 shared.unaccept();
                 return Ok(TaskHandle::duplicate(cell, Arc::clone(shared)));
             }
-            let reservation = shared.unique.reserve();
+            let reservation = shared.store.reserve_key();
             let joined = match start {
                 None => shared
                     .backlog

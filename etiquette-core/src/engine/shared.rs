@@ -12,10 +12,8 @@ use tokio::sync::Notify;
 use crate::api::stats::{Counters, Waiting};
 use crate::engine::backlog::Backlog;
 use crate::engine::metrics::Metrics;
-use crate::events::Events;
+use crate::memory::Memory;
 use crate::memory::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
-use crate::memory::registry::Registry;
-use crate::memory::unique::UniqueKeys;
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
 /// Settings fixed when the queue is built.
@@ -44,13 +42,11 @@ pub(crate) struct Shared {
     /// Set when the executor dropped a worker (shut down, or refused to
     /// start one): nothing may ever run the jobs left in line.
     pub(crate) executor_lost: AtomicBool,
-    pub(crate) registry: Registry,
     /// Set when a release deadline passes; jobs check it before each
     /// attempt, and every unfinished task's cancel signal fires with it.
     pub(crate) deadline: AtomicBool,
-    pub(crate) events: Events,
-    /// Unique keys held by live tasks.
-    pub(crate) unique: UniqueKeys,
+    /// What the queue knows of each task.
+    pub(crate) store: Memory,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
 }
@@ -61,7 +57,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         self.cancel_backlog();
         // Open subscriptions hold the event hub, not the queue: end them.
-        self.events.close();
+        self.store.close_events();
     }
 }
 
@@ -115,17 +111,9 @@ impl Shared {
                 TaskStatus::Cancelled
             }
         };
-        // Published before the status, so that a subscriber who finds the
-        // task finished knows its final event was already published.
         self.metrics
             .settled(&status, counters.running.load(Relaxed));
-        self.events.publish_final(cell, &status);
-        // Ranked first: a reader who finds the outcome finds it retained.
-        let forgotten = self.registry.finished(cell);
-        // Free before the outcome is published: whoever sees the task
-        // finished may add another with its key.
-        self.unique.release(cell.id);
-        cell.finish(status);
+        let forgotten = self.store.settled(cell, status);
         self.settle_one();
         if !forgotten.is_empty() {
             crate::engine::enqueue::forget(forgotten);
@@ -250,7 +238,7 @@ impl Shared {
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
             self.cancel_backlog();
-            self.registry.for_each_unfinished(|cell| cell.cancel.fire());
+            self.store.for_each_unfinished(|cell| cell.cancel.fire());
             drained.await;
         }
         self.report()
@@ -258,7 +246,7 @@ impl Shared {
 
     fn report(&self) -> ReleaseReport {
         // Everything is settled: subscribers have had every event.
-        self.events.close();
+        self.store.close_events();
         self.reported.store(true, SeqCst);
         let report = ReleaseReport::from(self.counters.snapshot(Waiting::default()));
         tracing::debug!(%report, "queue released");

@@ -11,8 +11,8 @@ mod jobs;
 mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod readme;
 mod model;
+mod readme;
 mod retries;
 mod scheduling;
 mod support;
