@@ -38,14 +38,13 @@ use crate::api::stats::{Counters, Waiting};
 use crate::engine::attempt::Accepted;
 use crate::engine::lanes::Lanes;
 use crate::engine::worker::Parker;
-use crate::memory::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
+use crate::memory::cell::{BACKOFF, TaskCell};
 
-/// Idle workers kept parked; one more finding nothing to do retires.
-const PARKED_WORKERS_KEPT: usize = 8;
+mod places;
+mod pool;
 
-/// Cancelled jobs tolerated in the line before it is compacted, whatever
-/// its length.
-const COMPACT_AFTER: usize = 64;
+use pool::PARKED_WORKERS_KEPT;
+pub(crate) use pool::Summon;
 
 pub(crate) struct Backlog {
     line: Mutex<Line>,
@@ -82,15 +81,6 @@ struct Line {
     /// Not even a retry rejoins once sealed: the line was drained for good
     /// (a release deadline, or the executor lost).
     sealed: bool,
-}
-
-/// What the caller must do, outside the lock, to get a job run.
-#[must_use]
-pub(crate) enum Summon {
-    Nobody,
-    Wake(Arc<Parker>),
-    /// Start a worker: already counted in `workers`.
-    Start,
 }
 
 /// What a worker does next.
@@ -158,13 +148,6 @@ impl Backlog {
             scheduled: self.scheduled.load(Relaxed),
             retrying: self.retrying.load(Relaxed),
         }
-    }
-
-    /// Counts the first worker, started with the queue.
-    pub(crate) fn first_worker(&self) {
-        let mut line = lock(&self.line);
-        line.workers += 1;
-        line.summoning = true;
     }
 
     /// Puts a new job in line under the next id, made by `make`; the caller
@@ -263,94 +246,6 @@ impl Backlog {
         (Claim::Run(job, attempt), summon)
     }
 
-    /// A worker dropped by its executor leaves the pool (one that stopped
-    /// was uncounted by its claim). `coming` if it was woken or started and
-    /// had not yet looked at the line: someone else must then be summoned.
-    pub(crate) fn worker_dropped(&self, parker: &Arc<Parker>, coming: bool) -> Summon {
-        let mut line = lock(&self.line);
-        line.parked.retain(|parked| !Arc::ptr_eq(parked, parker));
-        line.workers -= 1;
-        if coming && line.summoning {
-            line.summoning = false;
-            // Only a parked worker: starting one from here could recurse
-            // through an executor that drops whatever it is given.
-            if line.jobs.len() > line.dead
-                && let Some(next) = line.parked.pop()
-            {
-                line.summoning = true;
-                return Summon::Wake(next);
-            }
-        }
-        Summon::Nobody
-    }
-
-    /// After a worker died of a panic: gets another coming if work waits.
-    pub(crate) fn replace_worker(&self) -> Summon {
-        let mut line = lock(&self.line);
-        if line.jobs.len() > line.dead {
-            self.summon(&mut line)
-        } else {
-            Summon::Nobody
-        }
-    }
-
-    /// Whether no worker is left.
-    pub(crate) fn no_workers(&self) -> bool {
-        lock(&self.line).workers == 0
-    }
-
-    /// The worker running `cell` parks it for a retry: it takes a place
-    /// back, on credit if none is free. Fails if the task was cancelled.
-    pub(crate) fn enter_backoff(&self, cell: &TaskCell) -> bool {
-        let mut line = lock(&self.line);
-        if !cell.enter_backoff() {
-            return false;
-        }
-        match self.places.try_acquire() {
-            Ok(permit) => permit.forget(),
-            // None free, or intake closed by a release: on credit.
-            Err(_) => line.debt += 1,
-        }
-        self.retrying.fetch_add(1, Relaxed);
-        true
-    }
-
-    /// Settles a waiting task (queued or waiting to retry) from outside: a
-    /// handle's cancel. Returns the phase it left, or `None` if it was not
-    /// waiting, and the jobs a compaction removed, to drop outside the lock.
-    pub(crate) fn settle_waiting(&self, cell: &TaskCell) -> (Option<u8>, Vec<Accepted>) {
-        let mut line = lock(&self.line);
-        let Some(phase) = cell.settle_if_waiting() else {
-            return (None, Vec::new());
-        };
-        self.left_waiting(&mut line, phase);
-        let mut removed = Vec::new();
-        if phase == QUEUED {
-            line.dead += 1;
-            self.publish_len(&line);
-            if line.dead > COMPACT_AFTER && line.dead * 2 > line.jobs.len() {
-                // Order kept; the removed jobs are all settled already.
-                removed = line.jobs.remove(|job| job.cell.is_settled());
-                line.dead = 0;
-            }
-        }
-        (Some(phase), removed)
-    }
-
-    /// Settles a task whose job the caller holds (a worker or retry timer),
-    /// wherever it stands; `None` if someone else settled it first.
-    pub(crate) fn settle_held(&self, cell: &TaskCell) -> Option<u8> {
-        // Only the holder moves a task on from RUNNING, so no lock is needed
-        // to settle a running task: the worker's usual path.
-        if cell.is_running() {
-            return cell.settle();
-        }
-        let mut line = lock(&self.line);
-        let phase = cell.settle()?;
-        self.left_waiting(&mut line, phase);
-        Some(phase)
-    }
-
     /// Closes the line and takes every job out of it, each settled and its
     /// place given back, for the caller to account as cancelled. Jobs that
     /// were already settled come back with `None`.
@@ -391,57 +286,6 @@ impl Backlog {
         for parker in parked {
             parker.fire();
         }
-    }
-
-    /// Gives back the place of a task the queue refused after its adder took
-    /// one.
-    pub(crate) fn refund_place(&self) {
-        let mut line = lock(&self.line);
-        self.give_back_place(&mut line);
-    }
-
-    /// Place bookkeeping for a task that left a waiting phase other than by
-    /// a claim.
-    fn left_waiting(&self, line: &mut Line, phase: u8) {
-        match phase {
-            QUEUED => self.give_back_place(line),
-            BACKOFF => {
-                self.retrying.fetch_sub(1, Relaxed);
-                self.give_back_place(line);
-            }
-            SCHEDULED => {
-                self.scheduled.fetch_sub(1, Relaxed);
-                self.give_back_place(line);
-            }
-            _ => {}
-        }
-    }
-
-    /// Repays a place taken on credit first, so that intake stays closed
-    /// while the line is over capacity.
-    fn give_back_place(&self, line: &mut Line) {
-        if line.debt > 0 {
-            line.debt -= 1;
-        } else {
-            self.places.add_permits(1);
-        }
-    }
-
-    /// Gets a worker coming for the line's next job, unless one is already.
-    fn summon(&self, line: &mut Line) -> Summon {
-        if line.summoning {
-            return Summon::Nobody;
-        }
-        if let Some(parker) = line.parked.pop() {
-            line.summoning = true;
-            return Summon::Wake(parker);
-        }
-        if line.workers < self.max_workers {
-            line.workers += 1;
-            line.summoning = true;
-            return Summon::Start;
-        }
-        Summon::Nobody
     }
 
     fn publish_len(&self, line: &Line) {
