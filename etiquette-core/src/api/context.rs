@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::TaskId;
-use crate::engine::shared::Shared;
-use crate::memory::cell::TaskCell;
+use crate::engine::cell::TaskCell;
+use crate::engine::store::ReportProgress;
 
 /// Handed to each attempt of a task added with
 /// [`Decorum::task_with_context`](crate::Decorum::task_with_context): the
@@ -41,15 +41,15 @@ use crate::memory::cell::TaskCell;
 pub struct TaskContext {
     cell: Arc<TaskCell>,
     attempt: u32,
-    shared: Arc<Shared>,
+    report: Arc<dyn ReportProgress>,
 }
 
 impl TaskContext {
-    pub(crate) const fn new(cell: Arc<TaskCell>, attempt: u32, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(cell: Arc<TaskCell>, attempt: u32, report: Arc<dyn ReportProgress>) -> Self {
         Self {
             cell,
             attempt,
-            shared,
+            report,
         }
     }
 
@@ -89,7 +89,7 @@ impl TaskContext {
                 fraction.clamp(0.0, 1.0)
             }
         });
-        self.shared.store.progress(&self.cell, fraction, message);
+        self.report.progress(&self.cell, fraction, message);
     }
 }
 

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::queue::Inner;
-use crate::engine::enqueue::{Plan, enqueue, try_place, wait_for_place};
 use crate::engine::work::Work;
+use crate::memory::enqueue::{Plan, enqueue, try_place, wait_for_place};
 use crate::{
     AddTaskError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle, TaskId,
     TaskOutput,

@@ -6,8 +6,8 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use crate::api::spawner::BoxFuture;
+use crate::engine::cell::TaskCell;
 use crate::engine::shared::{Outcome, Shared};
-use crate::memory::cell::TaskCell;
 use crate::{TaskError, TaskId, TaskStatus};
 
 /// A handle on one accepted task. Cheap to clone; dropping it does not

@@ -12,6 +12,7 @@ use crate::api::builder::Builder;
 use crate::api::stats::Counters;
 use crate::engine::backlog::Backlog;
 use crate::engine::shared::{Config, Shared};
+use crate::engine::store::Store as _;
 use crate::engine::worker;
 use crate::memory::Memory;
 use crate::{BuildError, Decorum, ReleaseReport, Spawner, Stats};

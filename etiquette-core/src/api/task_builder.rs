@@ -4,11 +4,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::engine::enqueue::{
-    Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place,
-};
 use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::work::{MakeAttempt, Work};
+use crate::memory::enqueue::{
+    Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place,
+};
 use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
 
 /// A retryable task or typed job being prepared; see [`Decorum::task`] and

@@ -9,6 +9,7 @@
 
 use std::borrow::Borrow;
 use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
@@ -20,12 +21,13 @@ use futures_util::FutureExt as _;
 use tracing::{Instrument as _, Span};
 
 use crate::api::task::{BoxError, error_chain};
+use crate::engine::cell::TaskCell;
 pub(crate) use crate::engine::guard::guarded;
 use crate::engine::guard::panic_message;
 use crate::engine::metrics::Stamp;
 use crate::engine::shared::{Outcome, Shared};
+use crate::engine::store::{ReportProgress, Store};
 use crate::engine::work::Work;
-use crate::memory::cell::TaskCell;
 use crate::{TaskContext, TaskError, TaskId};
 
 /// What follows an attempt.
@@ -101,20 +103,20 @@ impl Accepted {
 
     /// Settles the task as cancelled, unless it is settled already: the job
     /// will never run again.
-    pub(crate) fn cancel(self, shared: &Shared) {
+    pub(crate) fn cancel<S: Store>(self, shared: &Shared<S>) {
         self.settle(shared, Outcome::Cancelled);
     }
 
     /// Runs attempt `attempt`, claimed by a worker, then settles the task or
     /// schedules its retry.
-    pub(crate) fn run(self, shared: &Arc<Shared>, attempt: u32) -> impl Future<Output = ()> + '_ {
+    pub(crate) fn run<S: Store>(
+        self,
+        shared: &Arc<Shared<S>>,
+        attempt: u32,
+    ) -> impl Future<Output = ()> + '_ {
         // In hand before the future is first polled: dropped even then, it
         // settles the task.
-        InHand {
-            job: Some(self),
-            shared,
-        }
-        .run(attempt)
+        InHand::new(self, shared).run(attempt)
     }
 
     /// Races the attempt against its time limit and its cancellation (by
@@ -122,7 +124,7 @@ impl Accepted {
     /// one that finishes at once never polls the timer (which is created
     /// up front, so that the limit counts from the attempt's start) or the
     /// cancel signal.
-    async fn attempt(&mut self, shared: &Arc<Shared>, number: u32) -> AttemptEnd {
+    async fn attempt<S: Store>(&mut self, shared: &Arc<Shared<S>>, number: u32) -> AttemptEnd {
         // The timer first: if the spawner cannot make one, no attempt exists
         // yet to drop.
         let mut timer = match self.timeout {
@@ -132,7 +134,10 @@ impl Accepted {
                 Err(message) => return AttemptEnd::Panicked(message),
             },
         };
-        let context = || TaskContext::new(Arc::clone(&self.cell), number, Arc::clone(shared));
+        let context = || {
+            let report: Arc<dyn ReportProgress> = Arc::clone(shared) as _;
+            TaskContext::new(Arc::clone(&self.cell), number, report)
+        };
         let attempt = match guarded("the task's factory", || self.work.next_attempt(context)) {
             Ok(Some(attempt)) => attempt,
             // A one-shot task is never retried, so this cannot happen; if it
@@ -215,7 +220,7 @@ impl Accepted {
         }
     }
 
-    fn settle(&self, shared: &Shared, outcome: Outcome) {
+    fn settle<S: Store>(&self, shared: &Shared<S>, outcome: Outcome) {
         if let Some(phase) = shared.backlog.settle_held(&self.cell) {
             let attempts = self.cell.attempts();
             shared.record(&self.cell, phase, attempts, outcome);
@@ -224,7 +229,7 @@ impl Accepted {
 
     /// Settles the task after its last attempt. The work goes first, as its
     /// destructor is user code: a panic there is the task's panic.
-    pub(crate) fn finish(mut self, shared: &Shared, outcome: Outcome) {
+    pub(crate) fn finish<S: Store>(mut self, shared: &Shared<S>, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
         let outcome = match guarded("dropping the task", move || drop(work)) {
             Err(message) => Outcome::Failed(TaskError::panicked(message)),
@@ -233,47 +238,38 @@ impl Accepted {
         self.settle(shared, outcome);
     }
 
-    /// Frees the slot, waits out the backoff on a timer of its own, then
-    /// puts the task back in line. Cancellation during the wait settles it.
-    fn retry_later(self, shared: &Arc<Shared>, attempt: u32, error: TaskError) {
+    /// Hands the task to its store to wait `attempt`'s backoff before its
+    /// next attempt.
+    fn retry_later<S: Store>(self, shared: &Arc<Shared<S>>, attempt: u32, error: TaskError) {
         let Some(delay) = self.work.policy().map(|policy| policy.next_delay(attempt)) else {
             self.cancel(shared); // unreachable: only retryable work retries
             return;
         };
-        // Made first: a timer the spawner cannot make fails the task, which
-        // is still running and so simply settles.
-        let sleep = match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
-            Ok(sleep) => sleep,
-            Err(message) => {
-                self.finish(shared, Outcome::Failed(TaskError::panicked(message)));
-                return;
-            }
-        };
-        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
-        shared.store.retrying(&self.cell, attempt, delay, error);
-        if !shared.backlog.enter_backoff(&self.cell) {
-            // Cannot happen: only the holder moves a task out of RUNNING.
-            // Settles it if somehow still unsettled.
-            self.cancel(shared);
-            return;
-        }
-        let running = shared.counters.running.fetch_sub(1, Relaxed) - 1;
-        shared.counters.retried.fetch_add(1, Relaxed);
-        shared.metrics.retried(running);
-        crate::engine::later::rejoin_after(self, shared, sleep);
+        S::retry(shared, self, attempt, delay, error);
     }
 }
 
 /// A job in the hands of a worker or a retry timer. Dropped before the job
 /// is settled (by a release deadline, or with an executor that shut down),
 /// it reports the task cancelled.
-pub(crate) struct InHand<S: Borrow<Arc<Shared>>> {
+pub(crate) struct InHand<S: Store, H: Borrow<Arc<Shared<S>>>> {
     /// `None` once handed on, to the line or a retry timer.
     pub(crate) job: Option<Accepted>,
-    pub(crate) shared: S,
+    pub(crate) shared: H,
+    store: PhantomData<S>,
 }
 
-impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
+impl<S: Store, H: Borrow<Arc<Shared<S>>>> InHand<S, H> {
+    pub(crate) const fn new(job: Accepted, shared: H) -> Self {
+        Self {
+            job: Some(job),
+            shared,
+            store: PhantomData,
+        }
+    }
+}
+
+impl<S: Store, H: Borrow<Arc<Shared<S>>>> Drop for InHand<S, H> {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
             let outcome = if std::thread::panicking() {
@@ -291,7 +287,7 @@ impl<S: Borrow<Arc<Shared>>> Drop for InHand<S> {
     }
 }
 
-impl InHand<&Arc<Shared>> {
+impl<S: Store> InHand<S, &Arc<Shared<S>>> {
     /// See [`Accepted::run`].
     async fn run(mut self, attempt: u32) {
         let shared = self.shared;

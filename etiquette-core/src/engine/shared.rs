@@ -11,9 +11,10 @@ use tokio::sync::Notify;
 
 use crate::api::stats::{Counters, Waiting};
 use crate::engine::backlog::Backlog;
+use crate::engine::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::engine::metrics::Metrics;
+use crate::engine::store::Store;
 use crate::memory::Memory;
-use crate::memory::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
 /// Settings fixed when the queue is built.
@@ -25,7 +26,7 @@ pub(crate) struct Config {
     pub(crate) timeout: Option<Duration>,
 }
 
-pub(crate) struct Shared {
+pub(crate) struct Shared<S: Store = Memory> {
     pub(crate) config: Config,
     /// The line of waiting jobs, their places, and the workers' pool.
     pub(crate) backlog: Backlog,
@@ -46,12 +47,12 @@ pub(crate) struct Shared {
     /// attempt, and every unfinished task's cancel signal fires with it.
     pub(crate) deadline: AtomicBool,
     /// What the queue knows of each task.
-    pub(crate) store: Memory,
+    pub(crate) store: S,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
 }
 
-impl Drop for Shared {
+impl<S: Store> Drop for Shared<S> {
     /// Reached with jobs still queued only when the executor dropped the
     /// workers and nobody released the queue.
     fn drop(&mut self) {
@@ -69,7 +70,7 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
-impl Shared {
+impl<S: Store> Shared<S> {
     /// Accounts for a task that `cell.settle()` (or `settle_if_waiting`)
     /// handed over, having left `phase` after `attempts` attempts.
     pub(crate) fn record(&self, cell: &TaskCell, phase: u8, attempts: u32, outcome: Outcome) {
@@ -116,8 +117,15 @@ impl Shared {
         let forgotten = self.store.settled(cell, status);
         self.settle_one();
         if !forgotten.is_empty() {
-            crate::engine::enqueue::forget(forgotten);
+            crate::memory::enqueue::forget(forgotten);
         }
+    }
+
+    /// Accounts for a task that left its attempt to wait for a retry.
+    pub(crate) fn record_retry(&self) {
+        let running = self.counters.running.fetch_sub(1, Relaxed) - 1;
+        self.counters.retried.fetch_add(1, Relaxed);
+        self.metrics.retried(running);
     }
 
     /// One accepted task fewer to wait for.
@@ -238,7 +246,7 @@ impl Shared {
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
             self.cancel_backlog();
-            self.store.for_each_unfinished(|cell| cell.cancel.fire());
+            self.store.cancel_unfinished();
             drained.await;
         }
         self.report()

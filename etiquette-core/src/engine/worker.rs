@@ -13,6 +13,7 @@ use crate::SpawnError;
 use crate::engine::backlog::{Claim, Summon};
 use crate::engine::shared::Shared;
 use crate::engine::signal::Signal;
+use crate::engine::store::Store;
 
 /// Jobs a worker runs in a row before letting the executor run something
 /// else: a stream of tasks that never wait must not starve its thread.
@@ -26,8 +27,8 @@ pub(crate) type Parker = Signal;
 /// executor shut down or refused to start it, or a panic around a task
 /// unwound it), it takes the worker out of the line's count, summons
 /// another if need be, and tells a release waiting for the workers.
-struct OnDuty {
-    shared: Arc<Shared>,
+struct OnDuty<S: Store> {
+    shared: Arc<Shared<S>>,
     parker: Arc<Parker>,
     /// Woken or just started, and not yet looked at the line.
     coming: bool,
@@ -37,7 +38,7 @@ struct OnDuty {
     stopped: bool,
 }
 
-impl Drop for OnDuty {
+impl<S: Store> Drop for OnDuty<S> {
     fn drop(&mut self) {
         if !self.stopped {
             // Unwinding: every piece of user code in a task is guarded, but
@@ -67,7 +68,7 @@ impl Drop for OnDuty {
 }
 
 /// Does what the line asked for, outside its lock.
-pub(crate) fn act(shared: &Arc<Shared>, summon: Summon) {
+pub(crate) fn act<S: Store>(shared: &Arc<Shared<S>>, summon: Summon) {
     match summon {
         Summon::Nobody => {}
         Summon::Wake(parker) => parker.fire(),
@@ -77,7 +78,7 @@ pub(crate) fn act(shared: &Arc<Shared>, summon: Summon) {
 }
 
 /// Starts a worker, already counted by the line.
-pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
+pub(crate) fn start<S: Store>(shared: &Arc<Shared<S>>) -> Result<(), SpawnError> {
     let duty = OnDuty {
         shared: Arc::clone(shared),
         parker: Arc::new(Parker::new()),
@@ -92,7 +93,7 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), SpawnError> {
 }
 
 /// Runs jobs until the line is closed and empty, or enough workers idle.
-async fn work(mut duty: OnDuty) {
+async fn work<S: Store>(mut duty: OnDuty<S>) {
     let shared = Arc::clone(&duty.shared);
     let mut in_a_row = 0;
     loop {

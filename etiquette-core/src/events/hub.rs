@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::broadcast;
 
 use super::{EventKind, Lagged, Subscription, TaskEvent};
-use crate::memory::cell::TaskCell;
+use crate::engine::cell::TaskCell;
 use crate::{TaskId, TaskStatus};
 
 /// The live feed's ring per subscriber: at least this many events...

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::hub::Hub;
 use super::{EventKind, Lagged, TaskEvent};
 use crate::TaskId;
-use crate::memory::cell::TaskCell;
+use crate::engine::cell::TaskCell;
 
 /// A feed of task events; see [`Decorum::subscribe`](crate::Decorum::subscribe).
 ///

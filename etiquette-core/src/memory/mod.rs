@@ -1,22 +1,28 @@
-//! The in-memory store: what the queue knows of each task, kept in this
-//! process. Each task's cell (its phase and status), the registry finding
-//! cells by id, the unique keys of live tasks, and the event hub.
+//! The in-memory store, the engine's first [`Store`]: what the queue knows
+//! of each task, kept in this process. Accepting a task (`enqueue`), the
+//! registry finding tasks' cells by id, the unique keys of live tasks, the
+//! event hub, and the timers of tasks waiting to start or retry (`later`).
 //!
 //! The engine reaches the store only through [`Memory`]'s methods, one per
 //! thing that happens to a task (accepted, started, progress, retrying,
 //! settled) or is asked of it (find, subscribe): the line a durable backend
 //! will implement in its own way.
 
-pub(crate) mod cell;
+pub(crate) mod enqueue;
+pub(crate) mod later;
 pub(crate) mod registry;
 pub(crate) mod unique;
 
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::engine::attempt::Accepted;
+use crate::engine::cell::TaskCell;
+use crate::engine::guard::guarded;
+use crate::engine::shared::{Outcome, Shared};
+use crate::engine::store::Store;
 use crate::events::{EventKind, Events};
 use crate::{Subscription, TaskError, TaskId, TaskStatus};
-use cell::TaskCell;
 use registry::Registry;
 use unique::{Keys, Reservation, UniqueKeys};
 
@@ -25,9 +31,6 @@ pub(crate) struct Memory {
     unique: UniqueKeys,
     events: Events,
 }
-
-/// Cells the registry forgot, to drop outside its locks.
-pub(crate) type Forgotten = Vec<Arc<TaskCell>>;
 
 impl Memory {
     pub(crate) fn new(status_retention: usize, live: usize, event_buffer: usize) -> Self {
@@ -60,60 +63,9 @@ impl Memory {
         (cell, forgotten)
     }
 
-    /// Attempt `attempt` of a task started.
-    pub(crate) fn started(&self, cell: &TaskCell, attempt: u32) {
-        self.events
-            .publish(cell.id, || EventKind::Started { attempt });
-    }
-
-    /// A running task reported progress; dropped once it settled.
-    pub(crate) fn progress(&self, cell: &TaskCell, fraction: Option<f32>, message: Option<String>) {
-        self.events
-            .publish_progress(cell, || EventKind::Progress { fraction, message });
-    }
-
-    /// Attempt `attempt` failed with `error`; the next starts after
-    /// `backoff`. Recorded before the task leaves `RUNNING`, so that a
-    /// reader seeing it wait finds why.
-    pub(crate) fn retrying(
-        &self,
-        cell: &TaskCell,
-        attempt: u32,
-        backoff: Duration,
-        error: TaskError,
-    ) {
-        self.events.publish(cell.id, || EventKind::Retrying {
-            attempt,
-            backoff,
-            error: error.to_string(),
-        });
-        cell.set_retrying(backoff, error);
-    }
-
-    /// A task settled with `status`: its final event, its retention, its
-    /// key, then its status, in that order (see each step). Returns the
-    /// cells the registry forgot.
-    pub(crate) fn settled(&self, cell: &TaskCell, status: TaskStatus) -> Forgotten {
-        // Published before the status, so that a subscriber who finds the
-        // task finished knows its final event was already published.
-        self.events.publish_final(cell, &status);
-        // Ranked first: a reader who finds the outcome finds it retained.
-        let forgotten = self.registry.finished(cell);
-        // Free before the outcome is published: whoever sees the task
-        // finished may add another with its key.
-        self.unique.release(cell.id);
-        cell.finish(status);
-        forgotten
-    }
-
     /// The cell of a task still unfinished or retained.
     pub(crate) fn find(&self, id: TaskId) -> Option<Arc<TaskCell>> {
         self.registry.get(id)
-    }
-
-    /// Calls `f` on every unfinished task.
-    pub(crate) fn for_each_unfinished(&self, f: impl FnMut(&TaskCell)) {
-        self.registry.for_each_unfinished(f);
     }
 
     /// Held while a task with a unique key is checked and accepted.
@@ -136,9 +88,72 @@ impl Memory {
         let cell = self.find(id)?;
         Some(self.events.subscribe_task(cell, after))
     }
+}
 
-    /// Ends every open subscription.
-    pub(crate) fn close_events(&self) {
+impl Store for Memory {
+    fn started(&self, cell: &TaskCell, attempt: u32) {
+        self.events
+            .publish(cell.id, || EventKind::Started { attempt });
+    }
+
+    fn progress(&self, cell: &TaskCell, fraction: Option<f32>, message: Option<String>) {
+        self.events
+            .publish_progress(cell, || EventKind::Progress { fraction, message });
+    }
+
+    /// Frees the slot, waits out the backoff on a timer of its own, then
+    /// puts the task back in line. Cancellation during the wait settles it.
+    fn retry(shared: &Arc<Shared>, job: Accepted, attempt: u32, delay: Duration, error: TaskError) {
+        // Made first: a timer the spawner cannot make fails the task, which
+        // is still running and so simply settles.
+        let sleep = match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
+            Ok(sleep) => sleep,
+            Err(message) => {
+                job.finish(shared, Outcome::Failed(TaskError::panicked(message)));
+                return;
+            }
+        };
+        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
+        let cell = &job.cell;
+        shared
+            .store
+            .events
+            .publish(cell.id, || EventKind::Retrying {
+                attempt,
+                backoff: delay,
+                error: error.to_string(),
+            });
+        // Before the task leaves RUNNING, so that a reader seeing it wait
+        // finds why.
+        cell.set_retrying(delay, error);
+        if !shared.backlog.enter_backoff(cell) {
+            // Cannot happen: only the holder moves a task out of RUNNING.
+            // Settles it if somehow still unsettled.
+            job.cancel(shared);
+            return;
+        }
+        shared.record_retry();
+        later::rejoin_after(job, shared, sleep);
+    }
+
+    fn settled(&self, cell: &TaskCell, status: TaskStatus) -> Vec<Arc<TaskCell>> {
+        // Published before the status, so that a subscriber who finds the
+        // task finished knows its final event was already published.
+        self.events.publish_final(cell, &status);
+        // Ranked first: a reader who finds the outcome finds it retained.
+        let forgotten = self.registry.finished(cell);
+        // Free before the outcome is published: whoever sees the task
+        // finished may add another with its key.
+        self.unique.release(cell.id);
+        cell.finish(status);
+        forgotten
+    }
+
+    fn cancel_unfinished(&self) {
+        self.registry.for_each_unfinished(|cell| cell.cancel.fire());
+    }
+
+    fn close_events(&self) {
         self.events.close();
     }
 }

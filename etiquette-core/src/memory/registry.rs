@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::TaskId;
-use crate::memory::cell::TaskCell;
+use crate::engine::cell::TaskCell;
 
 /// Bounds on the slot ring: large enough to keep a small queue's tasks out of
 /// the side map, small enough that a huge queue capacity does not allocate

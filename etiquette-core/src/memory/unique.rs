@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::TaskId;
-use crate::memory::cell::TaskCell;
+use crate::engine::cell::TaskCell;
 
 #[derive(Default)]
 pub(crate) struct UniqueKeys {

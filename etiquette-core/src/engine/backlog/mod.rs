@@ -36,9 +36,9 @@ use tokio::sync::Semaphore;
 use crate::TaskId;
 use crate::api::stats::{Counters, Waiting};
 use crate::engine::attempt::Accepted;
+use crate::engine::cell::{BACKOFF, TaskCell};
 use crate::engine::lanes::Lanes;
 use crate::engine::worker::Parker;
-use crate::memory::cell::{BACKOFF, TaskCell};
 
 mod places;
 mod pool;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Backlog, Line, lock};
 use crate::engine::attempt::Accepted;
-use crate::memory::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
+use crate::engine::cell::{BACKOFF, QUEUED, SCHEDULED, TaskCell};
 
 /// Cancelled jobs tolerated in the line before it is compacted, whatever
 /// its length.

@@ -14,7 +14,8 @@ use crate::engine::guard::guarded;
 use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::shared::Shared;
 use crate::engine::work::Work;
-use crate::engine::{later, worker};
+use crate::engine::worker;
+use crate::memory::later;
 use crate::{AddTaskError, TaskHandle};
 
 /// How a task is to be added, beyond what it runs.

@@ -22,10 +22,7 @@ use crate::engine::worker::act;
 pub(crate) fn rejoin_after(job: Accepted, shared: &Arc<Shared>, sleep: BoxFuture<()>) {
     // Made before the timer future, so that a timer the executor drops
     // unpolled still settles the task.
-    let mut in_hand = InHand {
-        job: Some(job),
-        shared: Arc::clone(shared),
-    };
+    let mut in_hand = InHand::new(job, Arc::clone(shared));
     let wait = async move {
         // The cell alone is borrowed across the wait: a job is not `Sync`.
         let waited = match in_hand.job.as_ref().map(|job| &job.cell) {
