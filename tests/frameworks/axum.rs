@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use etiquette_tests::{JobQuery, Probe};
+use etiquette_axum::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_tests::{JobQuery, Probe, reporting};
 use tower::ServiceExt as _;
 
 use crate::suite::{Client, Framework, Reply, within};
@@ -24,22 +24,20 @@ struct AppState {
 
 type Answer = Result<&'static str, TaskRejected>;
 
-async fn safe(
-    decorum: Decorum,
-    State(probe): State<Probe>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.add_task(probe.add(1)).await?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+/// An answer naming the accepted task, so that a test can follow it.
+type AnswerWithId = Result<([(&'static str, String); 1], &'static str), TaskRejected>;
+
+/// `body`, with the task's id in `x-task-id`.
+fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+    Ok(([("x-task-id", task.id().to_string())], body))
 }
 
-async fn progress(
-    decorum: Decorum,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum
-        .task_with_context(etiquette_tests::reporting)
-        .add()
-        .await?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+async fn safe(decorum: Decorum, State(probe): State<Probe>) -> AnswerWithId {
+    with_task_id(decorum.add_task(probe.add(1)).await?, "OK")
+}
+
+async fn progress(decorum: Decorum) -> AnswerWithId {
+    with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
 async fn task_events(
@@ -89,21 +87,17 @@ async fn panic(decorum: Decorum, State(probe): State<Probe>) -> Answer {
     Ok("OK")
 }
 
-async fn try_block(
-    decorum: Decorum,
-    State(probe): State<Probe>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.try_add_task(probe.block())?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+async fn try_block(decorum: Decorum, State(probe): State<Probe>) -> AnswerWithId {
+    with_task_id(decorum.try_add_task(probe.block())?, "OK")
 }
 
 async fn job(
     decorum: Decorum,
     State(probe): State<Probe>,
     Query(query): Query<JobQuery>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+) -> AnswerWithId {
     let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
-    Ok(([("x-task-id", task.id().to_string())], body))
+    with_task_id(task, body)
 }
 
 fn router(etiquette: Etiquette, probe: Probe) -> Router {
@@ -141,25 +135,10 @@ impl Client for AxumClient {
         }
         let request = request.body(Body::empty()).unwrap();
         let response = self.0.clone().oneshot(request).await.unwrap();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|value| value.to_str().unwrap().to_owned())
-        };
-        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
-        let content_type = header("content-type");
-        let status = response.status().as_u16();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            retry_after,
-            task_id,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        let (head, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let header = |name: &str| head.headers.get(name).map(|v| v.to_str().unwrap());
+        Reply::read(head.status.as_u16(), header, &body)
     }
 }
 

@@ -24,6 +24,25 @@ pub(crate) struct Reply {
     pub(crate) body: String,
 }
 
+impl Reply {
+    /// Reads what a test sees of any framework's response, once its whole
+    /// body is in: `header` looks a header's value up by name, as text.
+    pub(crate) fn read<'h>(
+        status: u16,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+    ) -> Self {
+        let text = |name| header(name).map(str::to_owned);
+        Self {
+            status,
+            retry_after: text("retry-after"),
+            task_id: text("x-task-id"),
+            content_type: text("content-type"),
+            body: String::from_utf8(body.to_vec()).expect("the body is UTF-8"),
+        }
+    }
+}
+
 /// Sends requests to an app in-process; tests send them through
 /// [`get_after`], which bounds each one.
 pub(crate) trait Client {
@@ -78,7 +97,11 @@ pub(crate) async fn within<T>(what: impl Display, future: impl Future<Output = T
 
 /// GET `uri` with a `Last-Event-ID` header (none with `None`: a plain GET),
 /// failing if the response and all its body take more than 5 seconds.
-async fn get_after(client: &impl Client, uri: &str, last_event_id: Option<&[u8]>) -> Reply {
+pub(crate) async fn get_after(
+    client: &impl Client,
+    uri: &str,
+    last_event_id: Option<&[u8]>,
+) -> Reply {
     let headers: &[(&'static str, &[u8])] = match last_event_id {
         Some(value) => &[("last-event-id", value)],
         None => &[],
