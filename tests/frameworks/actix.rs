@@ -8,6 +8,7 @@ use etiquette_actix::sse::{self, LastEventId, UnknownTask};
 use etiquette_actix::{Builder, Decorum, Etiquette, TaskHandle, TaskId, TaskRejected};
 use etiquette_tests::{JobQuery, Probe, reporting};
 
+use crate::socket;
 use crate::suite::{self, Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
@@ -195,7 +196,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
     let server = HttpServer::new(move || app(queue.clone(), shared.clone()))
         .workers(3)
         .disable_signals()
-        .bind(("127.0.0.1", 0))
+        .bind(socket::LOOPBACK)
         .unwrap();
     let base = format!("http://{}", server.addrs()[0]);
     let server = server.run();
@@ -208,11 +209,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
         .build()
         .unwrap();
     for _ in 0..6 {
-        let uri = format!("{base}/try-block");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
+        socket::get_200(&http, &format!("{base}/try-block")).await;
     }
     within(
         "the signals of 2 running /try-block tasks",
@@ -224,10 +221,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
 
     // Stop the server and its workers' runtimes while the tasks are in flight.
     within("the actix server to stop gracefully", handle.stop(true)).await;
-    within("the actix server task to end", serving)
-        .await
-        .unwrap()
-        .unwrap();
+    socket::ended("the actix server task to end", serving).await;
 
     probe.open_gate();
     let report = within("the release of the queue", etiquette.release()).await;

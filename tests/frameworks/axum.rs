@@ -14,7 +14,8 @@ use etiquette_axum::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskS
 use etiquette_tests::{JobQuery, Probe, reporting};
 use tower::ServiceExt as _;
 
-use crate::suite::{Client, Framework, Reply, within};
+use crate::socket::{self, RunningServer};
+use crate::suite::{self, Client, Framework, Reply};
 
 #[derive(Clone, FromRef)]
 struct AppState {
@@ -148,39 +149,12 @@ crate::stamp!(super::Axum, #[tokio::test]);
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let listener = within(
-        "binding a listener on 127.0.0.1:0",
-        tokio::net::TcpListener::bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
+    let listener = socket::bind(tokio::net::TcpListener::bind(socket::LOOPBACK)).await;
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, router(etiquette.clone(), probe.clone()))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
-
-    let http = reqwest::Client::new();
-    for n in 0..20 {
-        let uri = format!("{base}/splat/{n}");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body = within(format!("the body of GET {uri}"), reply.text()).await;
-        assert_eq!(body.unwrap(), "OK");
-    }
-    stop.send(()).unwrap();
-    within("the axum server to shut down gracefully", server)
-        .await
-        .unwrap()
-        .unwrap();
-
-    let report = within("the release of the queue", etiquette.release()).await;
-    assert_eq!(report.completed, 20);
-    assert_eq!(probe.safe(), 190);
+    let (stop, stopped) = socket::shutdown_signal();
+    let app = router(etiquette.clone(), probe.clone());
+    let serving = axum::serve(listener, app).with_graceful_shutdown(stopped);
+    let serving = serving.into_future();
+    let server = RunningServer::spawn("the axum server", base, stop, serving);
+    socket::splat_then_drain(server, &etiquette, &probe, suite::splat_path).await;
 }

@@ -9,7 +9,8 @@ use poem::test::TestClient;
 use poem::web::{Data, Json, Path, Query};
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
 
-use crate::suite::{Client, Framework, Reply, within};
+use crate::socket::{self, RunningServer};
+use crate::suite::{self, Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
 
@@ -167,42 +168,14 @@ async fn a_missing_queue_is_a_500_that_says_what_to_add() {
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let acceptor = within(
-        "binding a listener on 127.0.0.1:0",
-        TcpListener::bind("127.0.0.1:0").into_acceptor(),
-    )
-    .await
-    .unwrap();
+    let acceptor = socket::bind(TcpListener::bind(socket::LOOPBACK).into_acceptor()).await;
     let address = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let base = format!("http://{address}");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            route(etiquette.clone(), probe.clone()),
-            async {
-                let _ = stopped.await;
-            },
-            Some(std::time::Duration::from_secs(5)),
-        ),
-    );
-
-    let http = reqwest::Client::new();
-    for n in 0..20 {
-        let uri = format!("{base}/splat?n={n}");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body = within(format!("the body of GET {uri}"), reply.text()).await;
-        assert_eq!(body.unwrap(), "OK");
-    }
-    stop.send(()).unwrap();
-    within("the poem server to shut down gracefully", server)
-        .await
-        .unwrap()
-        .unwrap();
-
-    let report = within("the release of the queue", etiquette.release()).await;
-    assert_eq!(report.completed, 20);
-    assert_eq!(probe.safe(), 190);
+    let (stop, stopped) = socket::shutdown_signal();
+    let app = route(etiquette.clone(), probe.clone());
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let serving =
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, stopped, timeout);
+    let server = RunningServer::spawn("the poem server", base, stop, serving);
+    socket::splat_then_drain(server, &etiquette, &probe, suite::splat_query).await;
 }
