@@ -5,28 +5,30 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
-use etiquette_actix::{Builder, Decorum, Etiquette, TaskId, TaskRejected};
-use etiquette_tests::{JobQuery, Probe};
+use etiquette_actix::{Builder, Decorum, Etiquette, TaskHandle, TaskId, TaskRejected};
+use etiquette_tests::{JobQuery, Probe, reporting};
 
-use crate::suite::{Client, Framework, Reply, within};
+use crate::socket;
+use crate::suite::{self, Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
 
-async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> Result<HttpResponse, TaskRejected> {
-    let task = decorum.add_task(probe.add(1)).await?;
+/// An answer naming the accepted task, so that a test can follow it.
+type AnswerWithId = Result<HttpResponse, TaskRejected>;
+
+/// `body`, with the task's id in `x-task-id`.
+fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
     Ok(HttpResponse::Ok()
         .insert_header(("x-task-id", task.id().to_string()))
-        .body("OK"))
+        .body(body))
 }
 
-async fn progress(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
-    let task = decorum
-        .task_with_context(etiquette_tests::reporting)
-        .add()
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-task-id", task.id().to_string()))
-        .body("OK"))
+async fn safe(decorum: Decorum, probe: web::ThinData<Probe>) -> AnswerWithId {
+    with_task_id(decorum.add_task(probe.add(1)).await?, "OK")
+}
+
+async fn progress(decorum: Decorum) -> AnswerWithId {
+    with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
 async fn task_events(
@@ -78,25 +80,17 @@ async fn panic(decorum: Decorum, probe: web::ThinData<Probe>) -> Answer {
     Ok("OK")
 }
 
-async fn try_block(
-    decorum: Decorum,
-    probe: web::ThinData<Probe>,
-) -> Result<HttpResponse, TaskRejected> {
-    let task = decorum.try_add_task(probe.block())?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-task-id", task.id().to_string()))
-        .body("OK"))
+async fn try_block(decorum: Decorum, probe: web::ThinData<Probe>) -> AnswerWithId {
+    with_task_id(decorum.try_add_task(probe.block())?, "OK")
 }
 
 async fn job(
     decorum: Decorum,
     probe: web::ThinData<Probe>,
     query: web::Query<JobQuery>,
-) -> Result<HttpResponse, TaskRejected> {
+) -> AnswerWithId {
     let (task, body) = etiquette_tests::add_job(&decorum, &probe, query.into_inner()).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-task-id", task.id().to_string()))
-        .body(body))
+    with_task_id(task, body)
 }
 
 fn app(
@@ -132,9 +126,14 @@ pub(crate) struct Actix;
 
 impl Framework for Actix {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
-        let service = test::init_service(app(etiquette, probe));
-        ActixClient(within("the actix test service to start", service).await)
+        start(test::init_service(app(etiquette, probe))).await
     }
+}
+
+/// Awaits `service`, an app being started by `actix_web::test`, as a
+/// client sending it requests in-process.
+async fn start<S>(service: impl Future<Output = S>) -> ActixClient<S> {
+    ActixClient(within("the actix test service to start", service).await)
 }
 
 struct ActixClient<S>(S);
@@ -150,23 +149,11 @@ where
             request = request.insert_header((*name, *value));
         }
         let response = test::call_service(&self.0, request.to_request()).await;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|value| value.to_str().unwrap().to_owned())
-        };
-        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
-        let content_type = header("content-type");
-        let status = response.status().as_u16();
+        // Reading the body takes the response, so its head is kept apart.
+        let (status, headers) = (response.status(), response.headers().clone());
         let body = test::read_body(response).await;
-        Reply {
-            status,
-            retry_after,
-            task_id,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap());
+        Reply::read(status.as_u16(), header, &body)
     }
 }
 
@@ -178,46 +165,24 @@ async fn a_missing_registration_is_a_500_that_says_what_to_add() {
         let _ = decorum.stats();
         HttpResponse::Ok().finish()
     }
-    let service = within(
-        "the actix test service to start",
-        test::init_service(App::new().route("/", web::get().to(handler))),
-    )
-    .await;
-    let request = test::TestRequest::get().uri("/").to_request();
-    let response = within(
-        "the response to GET /",
-        test::call_service(&service, request),
-    )
-    .await;
-    assert_eq!(response.status(), 500);
-    let body = within("the body of GET /", test::read_body(response)).await;
-    assert!(
-        String::from_utf8_lossy(&body).contains(".app_data(web::ThinData(etiquette.clone()))"),
-        "{body:?}"
-    );
+    let app = App::new().route("/", web::get().to(handler));
+    let client = start(test::init_service(app)).await;
+    let reply = suite::get_after(&client, "/", None).await;
+    assert_eq!(reply.status, 500);
+    let advice = ".app_data(web::ThinData(etiquette.clone()))";
+    assert!(reply.body.contains(advice), "{:?}", reply.body);
 }
 
 #[actix_web::test]
 async fn web_data_registration_works_too() {
     let etiquette = Etiquette::initiate(2).unwrap();
     let (probe, _signals) = Probe::new();
-    let service = within(
-        "the actix test service to start",
-        test::init_service(
-            App::new()
-                .app_data(web::Data::new(etiquette.clone()))
-                .app_data(web::ThinData(probe.clone()))
-                .route("/safe", web::get().to(safe)),
-        ),
-    )
-    .await;
-    let request = test::TestRequest::get().uri("/safe").to_request();
-    let response = within(
-        "the response to GET /safe",
-        test::call_service(&service, request),
-    )
-    .await;
-    assert_eq!(response.status(), 200);
+    let app = App::new()
+        .app_data(web::Data::new(etiquette.clone()))
+        .app_data(web::ThinData(probe.clone()))
+        .route("/safe", web::get().to(safe));
+    let client = start(test::init_service(app)).await;
+    assert_eq!(suite::get_after(&client, "/safe", None).await.status, 200);
     within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 1);
 }
@@ -231,7 +196,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
     let server = HttpServer::new(move || app(queue.clone(), shared.clone()))
         .workers(3)
         .disable_signals()
-        .bind(("127.0.0.1", 0))
+        .bind(socket::LOOPBACK)
         .unwrap();
     let base = format!("http://{}", server.addrs()[0]);
     let server = server.run();
@@ -244,11 +209,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
         .build()
         .unwrap();
     for _ in 0..6 {
-        let uri = format!("{base}/try-block");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
+        socket::get_200(&http, &format!("{base}/try-block")).await;
     }
     within(
         "the signals of 2 running /try-block tasks",
@@ -260,10 +221,7 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
 
     // Stop the server and its workers' runtimes while the tasks are in flight.
     within("the actix server to stop gracefully", handle.stop(true)).await;
-    within("the actix server task to end", serving)
-        .await
-        .unwrap()
-        .unwrap();
+    socket::ended("the actix server task to end", serving).await;
 
     probe.open_gate();
     let report = within("the release of the queue", etiquette.release()).await;

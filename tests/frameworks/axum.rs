@@ -10,11 +10,12 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use etiquette_tests::{JobQuery, Probe};
+use etiquette_axum::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_tests::{JobQuery, Probe, reporting};
 use tower::ServiceExt as _;
 
-use crate::suite::{Client, Framework, Reply, within};
+use crate::socket::{self, RunningServer};
+use crate::suite::{self, Client, Framework, Reply};
 
 #[derive(Clone, FromRef)]
 struct AppState {
@@ -24,22 +25,20 @@ struct AppState {
 
 type Answer = Result<&'static str, TaskRejected>;
 
-async fn safe(
-    decorum: Decorum,
-    State(probe): State<Probe>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.add_task(probe.add(1)).await?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+/// An answer naming the accepted task, so that a test can follow it.
+type AnswerWithId = Result<([(&'static str, String); 1], &'static str), TaskRejected>;
+
+/// `body`, with the task's id in `x-task-id`.
+fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+    Ok(([("x-task-id", task.id().to_string())], body))
 }
 
-async fn progress(
-    decorum: Decorum,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum
-        .task_with_context(etiquette_tests::reporting)
-        .add()
-        .await?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+async fn safe(decorum: Decorum, State(probe): State<Probe>) -> AnswerWithId {
+    with_task_id(decorum.add_task(probe.add(1)).await?, "OK")
+}
+
+async fn progress(decorum: Decorum) -> AnswerWithId {
+    with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
 async fn task_events(
@@ -89,21 +88,17 @@ async fn panic(decorum: Decorum, State(probe): State<Probe>) -> Answer {
     Ok("OK")
 }
 
-async fn try_block(
-    decorum: Decorum,
-    State(probe): State<Probe>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.try_add_task(probe.block())?;
-    Ok(([("x-task-id", task.id().to_string())], "OK"))
+async fn try_block(decorum: Decorum, State(probe): State<Probe>) -> AnswerWithId {
+    with_task_id(decorum.try_add_task(probe.block())?, "OK")
 }
 
 async fn job(
     decorum: Decorum,
     State(probe): State<Probe>,
     Query(query): Query<JobQuery>,
-) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
+) -> AnswerWithId {
     let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
-    Ok(([("x-task-id", task.id().to_string())], body))
+    with_task_id(task, body)
 }
 
 fn router(etiquette: Etiquette, probe: Probe) -> Router {
@@ -141,25 +136,10 @@ impl Client for AxumClient {
         }
         let request = request.body(Body::empty()).unwrap();
         let response = self.0.clone().oneshot(request).await.unwrap();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|value| value.to_str().unwrap().to_owned())
-        };
-        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
-        let content_type = header("content-type");
-        let status = response.status().as_u16();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            retry_after,
-            task_id,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        let (head, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let header = |name: &str| head.headers.get(name).map(|v| v.to_str().unwrap());
+        Reply::read(head.status.as_u16(), header, &body)
     }
 }
 
@@ -169,39 +149,12 @@ crate::stamp!(super::Axum, #[tokio::test]);
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let listener = within(
-        "binding a listener on 127.0.0.1:0",
-        tokio::net::TcpListener::bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
+    let listener = socket::bind(tokio::net::TcpListener::bind(socket::LOOPBACK)).await;
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, router(etiquette.clone(), probe.clone()))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
-
-    let http = reqwest::Client::new();
-    for n in 0..20 {
-        let uri = format!("{base}/splat/{n}");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body = within(format!("the body of GET {uri}"), reply.text()).await;
-        assert_eq!(body.unwrap(), "OK");
-    }
-    stop.send(()).unwrap();
-    within("the axum server to shut down gracefully", server)
-        .await
-        .unwrap()
-        .unwrap();
-
-    let report = within("the release of the queue", etiquette.release()).await;
-    assert_eq!(report.completed, 20);
-    assert_eq!(probe.safe(), 190);
+    let (stop, stopped) = socket::shutdown_signal();
+    let app = router(etiquette.clone(), probe.clone());
+    let serving = axum::serve(listener, app).with_graceful_shutdown(stopped);
+    let serving = serving.into_future();
+    let server = RunningServer::spawn("the axum server", base, stop, serving);
+    socket::splat_then_drain(server, &etiquette, &probe, suite::splat_path).await;
 }

@@ -1,10 +1,12 @@
 //! One behaviour suite, written once in `suite.rs` and stamped onto each
 //! framework by `stamp!`: in-process through each framework's own test
-//! harness, plus end-to-end runs over a real socket.
+//! harness, plus end-to-end runs over a real socket, whose shared steps
+//! are in `socket.rs`.
 
 mod actix;
 mod axum;
 mod poem;
+mod socket;
 mod suite;
 
 /// Stamps every suite test onto one framework, under that framework's test

@@ -2,34 +2,36 @@
 //! one run over a real socket.
 
 use etiquette_poem::sse::{self, LastEventId};
-use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected, TaskStatus};
-use etiquette_tests::{JobQuery, Probe};
+use etiquette_poem::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_tests::{JobQuery, Probe, reporting};
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::test::TestClient;
 use poem::web::{Data, Json, Path, Query};
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
 
-use crate::suite::{Client, Framework, Reply, within};
+use crate::socket::{self, RunningServer};
+use crate::suite::{self, Client, Framework, Reply, within};
 
 type Answer = Result<&'static str, TaskRejected>;
 
-#[handler]
-async fn safe(decorum: Decorum, probe: Data<&Probe>) -> Result<poem::Response, TaskRejected> {
-    let task = decorum.add_task(probe.add(1)).await?;
-    Ok("OK"
+/// An answer naming the accepted task, so that a test can follow it.
+type AnswerWithId = Result<poem::Response, TaskRejected>;
+
+/// `body`, with the task's id in `x-task-id`.
+fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+    Ok(body
         .with_header("x-task-id", task.id().to_string())
         .into_response())
 }
 
 #[handler]
-async fn progress(decorum: Decorum) -> Result<poem::Response, TaskRejected> {
-    let task = decorum
-        .task_with_context(etiquette_tests::reporting)
-        .add()
-        .await?;
-    Ok("OK"
-        .with_header("x-task-id", task.id().to_string())
-        .into_response())
+async fn safe(decorum: Decorum, probe: Data<&Probe>) -> AnswerWithId {
+    with_task_id(decorum.add_task(probe.add(1)).await?, "OK")
+}
+
+#[handler]
+async fn progress(decorum: Decorum) -> AnswerWithId {
+    with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
 #[handler]
@@ -91,26 +93,14 @@ async fn panic(decorum: Decorum, probe: Data<&Probe>) -> Answer {
 
 /// Through `Data<&Etiquette>` rather than the `Decorum` extractor: both work.
 #[handler]
-async fn try_block(
-    etiquette: Data<&Etiquette>,
-    probe: Data<&Probe>,
-) -> Result<poem::Response, TaskRejected> {
-    let task = etiquette.decorum().try_add_task(probe.block())?;
-    Ok("OK"
-        .with_header("x-task-id", task.id().to_string())
-        .into_response())
+async fn try_block(etiquette: Data<&Etiquette>, probe: Data<&Probe>) -> AnswerWithId {
+    with_task_id(etiquette.decorum().try_add_task(probe.block())?, "OK")
 }
 
 #[handler]
-async fn job(
-    decorum: Decorum,
-    probe: Data<&Probe>,
-    Query(query): Query<JobQuery>,
-) -> Result<poem::Response, TaskRejected> {
+async fn job(decorum: Decorum, probe: Data<&Probe>, Query(query): Query<JobQuery>) -> AnswerWithId {
     let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
-    Ok(body
-        .with_header("x-task-id", task.id().to_string())
-        .into_response())
+    with_task_id(task, body)
 }
 
 fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
@@ -147,25 +137,10 @@ impl<E: Endpoint> Client for PoemClient<E> {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await;
-        let header = |name: &str| {
-            response
-                .0
-                .headers()
-                .get(name)
-                .map(|value| value.to_str().unwrap().to_owned())
-        };
-        let (retry_after, task_id) = (header("retry-after"), header("x-task-id"));
-        let content_type = header("content-type");
-        let status = response.0.status().as_u16();
-        let body = response.0.into_body().into_string().await.unwrap();
-        Reply {
-            status,
-            retry_after,
-            task_id,
-            content_type,
-            body,
-        }
+        let (head, body) = request.send().await.0.into_parts();
+        let body = body.into_bytes().await.unwrap();
+        let header = |name: &str| head.headers.get(name).map(|v| v.to_str().unwrap());
+        Reply::read(head.status.as_u16(), header, &body)
     }
 }
 
@@ -193,42 +168,14 @@ async fn a_missing_queue_is_a_500_that_says_what_to_add() {
 async fn serves_over_a_real_socket_then_drains() {
     let etiquette = Etiquette::initiate(4).unwrap();
     let (probe, _signals) = Probe::new();
-    let acceptor = within(
-        "binding a listener on 127.0.0.1:0",
-        TcpListener::bind("127.0.0.1:0").into_acceptor(),
-    )
-    .await
-    .unwrap();
+    let acceptor = socket::bind(TcpListener::bind(socket::LOOPBACK).into_acceptor()).await;
     let address = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let base = format!("http://{address}");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            route(etiquette.clone(), probe.clone()),
-            async {
-                let _ = stopped.await;
-            },
-            Some(std::time::Duration::from_secs(5)),
-        ),
-    );
-
-    let http = reqwest::Client::new();
-    for n in 0..20 {
-        let uri = format!("{base}/splat?n={n}");
-        let reply = within(format!("the response to GET {uri}"), http.get(&uri).send())
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body = within(format!("the body of GET {uri}"), reply.text()).await;
-        assert_eq!(body.unwrap(), "OK");
-    }
-    stop.send(()).unwrap();
-    within("the poem server to shut down gracefully", server)
-        .await
-        .unwrap()
-        .unwrap();
-
-    let report = within("the release of the queue", etiquette.release()).await;
-    assert_eq!(report.completed, 20);
-    assert_eq!(probe.safe(), 190);
+    let (stop, stopped) = socket::shutdown_signal();
+    let app = route(etiquette.clone(), probe.clone());
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let serving =
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, stopped, timeout);
+    let server = RunningServer::spawn("the poem server", base, stop, serving);
+    socket::splat_then_drain(server, &etiquette, &probe, suite::splat_query).await;
 }

@@ -24,6 +24,25 @@ pub(crate) struct Reply {
     pub(crate) body: String,
 }
 
+impl Reply {
+    /// Reads what a test sees of any framework's response, once its whole
+    /// body is in: `header` looks a header's value up by name, as text.
+    pub(crate) fn read<'h>(
+        status: u16,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+    ) -> Self {
+        let text = |name| header(name).map(str::to_owned);
+        Self {
+            status,
+            retry_after: text("retry-after"),
+            task_id: text("x-task-id"),
+            content_type: text("content-type"),
+            body: String::from_utf8(body.to_vec()).expect("the body is UTF-8"),
+        }
+    }
+}
+
 /// Sends requests to an app in-process; tests send them through
 /// [`get_after`], which bounds each one.
 pub(crate) trait Client {
@@ -78,7 +97,11 @@ pub(crate) async fn within<T>(what: impl Display, future: impl Future<Output = T
 
 /// GET `uri` with a `Last-Event-ID` header (none with `None`: a plain GET),
 /// failing if the response and all its body take more than 5 seconds.
-async fn get_after(client: &impl Client, uri: &str, last_event_id: Option<&[u8]>) -> Reply {
+pub(crate) async fn get_after(
+    client: &impl Client,
+    uri: &str,
+    last_event_id: Option<&[u8]>,
+) -> Reply {
     let headers: &[(&'static str, &[u8])] = match last_event_id {
         Some(value) => &[("last-event-id", value)],
         None => &[],
@@ -137,14 +160,22 @@ fn names(frames: &[(Option<u64>, String, serde_json::Value)]) -> Vec<&str> {
 
 const REQUESTS: u64 = 24;
 
-pub(crate) async fn race_is_exact_at_limit_1<F: Framework>() {
-    let (etiquette, (probe, mut signals)) = (queue(1), Probe::new());
+/// `REQUESTS` GETs of `/racy` on a queue of `limit` slots, answered once
+/// the first `limit` tasks have read the racy counter and wait at the gate.
+async fn racy_tasks_at_the_gate<F: Framework>(limit: usize) -> (Etiquette, Probe) {
+    let (etiquette, (probe, mut signals)) = (queue(limit), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
     for _ in 0..REQUESTS {
         get_ok(&client, "/racy").await;
     }
+    let what = format!("the signals of the first {limit} /racy tasks");
+    within(what, signals.wait_for(limit)).await;
+    (etiquette, probe)
+}
+
+pub(crate) async fn race_is_exact_at_limit_1<F: Framework>() {
+    let (etiquette, probe) = racy_tasks_at_the_gate::<F>(1).await;
     // The first task has read and waits; with one slot, nobody else reads.
-    within("the signal of the first /racy task", signals.wait_for(1)).await;
     assert_eq!(etiquette.stats().running, 1);
     probe.open_gate();
     within("the release of the queue", etiquette.release()).await;
@@ -152,13 +183,8 @@ pub(crate) async fn race_is_exact_at_limit_1<F: Framework>() {
 }
 
 pub(crate) async fn race_loses_updates_at_limit_8<F: Framework>() {
-    let (etiquette, (probe, mut signals)) = (queue(8), Probe::new());
-    let client = F::app(etiquette.clone(), probe.clone()).await;
-    for _ in 0..REQUESTS {
-        get_ok(&client, "/racy").await;
-    }
     // Eight tasks have all read the same value before any writes it back.
-    within("the signals of 8 /racy tasks", signals.wait_for(8)).await;
+    let (etiquette, probe) = racy_tasks_at_the_gate::<F>(8).await;
     probe.open_gate();
     let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(report.completed, REQUESTS);
@@ -181,21 +207,31 @@ pub(crate) async fn safe_counter_is_exact_at_any_limit<F: Framework>() {
     }
 }
 
+/// The `/splat` route adding `n`, with `n` in the path.
+pub(crate) fn splat_path(n: u64) -> String {
+    format!("/splat/{n}")
+}
+
+/// The `/splat` route adding `n`, with `n` in the query.
+pub(crate) fn splat_query(n: u64) -> String {
+    format!("/splat?n={n}")
+}
+
 pub(crate) async fn path_parameters_reach_the_task<F: Framework>() {
-    let (etiquette, (probe, _signals)) = (queue(4), Probe::new());
-    let client = F::app(etiquette.clone(), probe.clone()).await;
-    for n in 0..20 {
-        get_ok(&client, &format!("/splat/{n}")).await;
-    }
-    within("the release of the queue", etiquette.release()).await;
-    assert_eq!(probe.safe(), 190);
+    splats_reach_the_task::<F>(splat_path).await;
 }
 
 pub(crate) async fn query_parameters_reach_the_task<F: Framework>() {
+    splats_reach_the_task::<F>(splat_query).await;
+}
+
+/// GETs `splat(n)` for each `n` below 20: each `n` reaches its task, so
+/// the probe's sum is 0 + 1 + … + 19.
+async fn splats_reach_the_task<F: Framework>(splat: fn(u64) -> String) {
     let (etiquette, (probe, _signals)) = (queue(4), Probe::new());
     let client = F::app(etiquette.clone(), probe.clone()).await;
     for n in 0..20 {
-        get_ok(&client, &format!("/splat?n={n}")).await;
+        get_ok(&client, &splat(n)).await;
     }
     within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.safe(), 190);
