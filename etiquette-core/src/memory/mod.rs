@@ -91,11 +91,13 @@ impl Memory {
 }
 
 impl Store for Memory {
+    #[inline]
     fn started(&self, cell: &TaskCell, attempt: u32) {
         self.events
             .publish(cell.id, || EventKind::Started { attempt });
     }
 
+    #[inline]
     fn progress(&self, cell: &TaskCell, fraction: Option<f32>, message: Option<String>) {
         self.events
             .publish_progress(cell, || EventKind::Progress { fraction, message });
@@ -136,6 +138,7 @@ impl Store for Memory {
         later::rejoin_after(job, shared, sleep);
     }
 
+    #[inline]
     fn settled(&self, cell: &TaskCell, status: TaskStatus) -> Vec<Arc<TaskCell>> {
         // Published before the status, so that a subscriber who finds the
         // task finished knows its final event was already published.
