@@ -12,6 +12,7 @@ mod last_event_id;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod model;
+mod panics_around_tasks;
 mod readme;
 mod retries;
 mod scheduling;
