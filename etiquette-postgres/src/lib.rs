@@ -1,0 +1,39 @@
+//! The etiquette queue on PostgreSQL: durable, and shared by every process
+//! that works it. **Work in progress** (issue 14): this release holds the
+//! storage (its own schema, created and updated by embedded migrations),
+//! the statements of a job's life (insert, claim with `SKIP LOCKED`,
+//! heartbeat, completion fenced by owner and attempt, rescue of expired
+//! leases), and a throwaway server for tests. The backend that runs
+//! `etiquette-core`'s engine on them comes next.
+//!
+//! ```
+//! use etiquette_postgres::{Schema, migrate, testing::TempServer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A real server, started for this example (`apt-get install postgresql`).
+//! let server = TempServer::start()?;
+//! let mut client = server.connect("postgres").await?;
+//!
+//! // At start-up, in every process: creates or updates the `etiquette`
+//! // schema; concurrent calls wait for each other.
+//! let migrated = migrate(&mut client, &Schema::default()).await?;
+//! assert_eq!((migrated.from, migrated.to), (0, etiquette_postgres::SCHEMA_VERSION));
+//! assert_eq!(migrate(&mut client, &Schema::default()).await?.from, migrated.to);
+//! # Ok(()) }
+//! ```
+//!
+//! Its tables live in a schema of their own (`etiquette` unless you pick
+//! another with [`Schema::new`]), versioned in `<schema>.migrations`: the
+//! application's tables and migration history (`_sqlx_migrations`, …) are
+//! never touched. Building the crate needs no database: the SQL is plain
+//! text, prepared at run time.
+
+// The statements the backend will run (issue 14), tested against a real
+// server already; nothing outside the tests calls them yet.
+#[cfg_attr(not(test), allow(dead_code))]
+mod jobs;
+mod schema;
+pub mod testing;
+
+pub use schema::{InvalidSchema, MigrateError, Migrated, SCHEMA_VERSION, Schema, migrate};

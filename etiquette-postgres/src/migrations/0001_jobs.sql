@@ -1,0 +1,41 @@
+-- The jobs table: one row per accepted job, kept after it finished until
+-- pruned. `{schema}` is replaced by the quoted schema name.
+--
+-- A job waits in `available` (due once `run_at` has passed: a job added
+-- to run later is `available` with a future `run_at`) or `retrying` (the
+-- same, after a failed attempt); a claim moves it to `running` under a
+-- lease held by one process (`owner`) until `lease_until`, renewed by that
+-- process's heartbeat; it ends `succeeded`, `failed` or `cancelled`.
+CREATE TABLE {schema}.jobs (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue        text        NOT NULL,
+    name         text        NOT NULL,
+    args         jsonb       NOT NULL,
+    state        text        NOT NULL DEFAULT 'available'
+                 CHECK (state IN ('available', 'running', 'retrying', 'succeeded', 'failed', 'cancelled')),
+    priority     smallint    NOT NULL DEFAULT 0,
+    run_at       timestamptz NOT NULL DEFAULT now(),
+    attempt      integer     NOT NULL DEFAULT 0,
+    max_attempts integer     NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
+    unique_key   text,
+    owner        bigint,
+    lease_until  timestamptz,
+    error        text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    CHECK ((state = 'running') = (owner IS NOT NULL AND lease_until IS NOT NULL))
+);
+
+-- The claim's index: only waiting rows, in claim order.
+CREATE INDEX jobs_waiting ON {schema}.jobs (queue, priority, run_at, id)
+    WHERE state IN ('available', 'retrying');
+
+-- The rescue's index: running rows by lease.
+CREATE INDEX jobs_leases ON {schema}.jobs (lease_until) WHERE state = 'running';
+
+-- At most one live job per key and queue; a finished job frees its key.
+CREATE UNIQUE INDEX jobs_unique_live ON {schema}.jobs (queue, unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retrying');
+
+-- Pruning's index: finished rows by age.
+CREATE INDEX jobs_finished ON {schema}.jobs (finished_at) WHERE finished_at IS NOT NULL;
