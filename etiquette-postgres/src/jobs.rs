@@ -12,6 +12,7 @@
 //! * **Rescue**: any process may rescue a lease that expired (its owner
 //!   stopped heartbeating): no leader, no hour-long guess; a job whose
 //!   owner heartbeats is never rescued, however long it runs.
+//! * **Pruning**: finished rows go after a retention period, in batches.
 
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +34,7 @@ pub(crate) struct Statements {
     finish: String,
     retry: String,
     rescue: String,
+    prune: String,
 }
 
 impl Statements {
@@ -87,6 +89,16 @@ impl Statements {
                      error = 'lease expired: the process running it stopped heartbeating',
                      run_at = now(), owner = NULL, lease_until = NULL
                  WHERE state = 'running' AND lease_until <= now()"
+            ),
+            prune: format!(
+                "WITH old AS (
+                     SELECT id FROM {jobs}
+                     WHERE finished_at < now() - $1 * interval '1 millisecond'
+                     ORDER BY finished_at
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 DELETE FROM {jobs} AS job USING old WHERE job.id = old.id"
             ),
         }
     }
@@ -256,6 +268,27 @@ pub(crate) async fn retry(
 /// attempt, or failed if it had none left. Returns how many.
 pub(crate) async fn rescue(client: &Client, statements: &Statements) -> Result<u64, Error> {
     client.execute(&statements.rescue, &[]).await
+}
+
+/// Deletes the jobs finished more than `retention` ago, `batch` rows per
+/// statement (each its own short transaction, so that pruning millions of
+/// rows never holds a long lock or a huge transaction); returns how many.
+pub(crate) async fn prune(
+    client: &Client,
+    statements: &Statements,
+    retention: Duration,
+    batch: i64,
+) -> Result<u64, Error> {
+    let mut pruned = 0;
+    loop {
+        let deleted = client
+            .execute(&statements.prune, &[&millis(retention), &batch])
+            .await?;
+        pruned += deleted;
+        if deleted < u64::try_from(batch).unwrap_or(0) || deleted == 0 {
+            return Ok(pruned);
+        }
+    }
 }
 
 #[cfg(test)]

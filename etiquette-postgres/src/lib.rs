@@ -3,8 +3,10 @@
 //! storage (its own schema, created and updated by embedded migrations),
 //! the statements of a job's life (insert, claim with `SKIP LOCKED`,
 //! heartbeat, completion fenced by owner and attempt, rescue of expired
-//! leases), and a throwaway server for tests. The backend that runs
-//! `etiquette-core`'s engine on them comes next.
+//! leases, pruning in batches), the one LISTEN connection per process that
+//! comes back after the database restarts, and a throwaway server for
+//! tests. The backend that runs `etiquette-core`'s engine on them comes
+//! next.
 //!
 //! ```
 //! use etiquette_postgres::{Schema, migrate, testing::TempServer};
@@ -33,6 +35,8 @@
 // server already; nothing outside the tests calls them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 mod jobs;
+#[cfg_attr(not(test), allow(dead_code))]
+mod listener;
 mod schema;
 pub mod testing;
 

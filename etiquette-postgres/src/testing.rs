@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use tokio_postgres::{Client, NoTls};
 
@@ -85,6 +86,23 @@ impl TempServer {
         }
         server.running = true;
         Ok(server)
+    }
+
+    /// Restarts the server (a fast shutdown, then a start on the same port):
+    /// every connection is cut, as by a database restart in production.
+    ///
+    /// # Errors
+    /// `pg_ctl` failed (the message holds its output).
+    pub fn restart(&self) -> Result<(), StartError> {
+        let data = self.data();
+        // With its log file, as at start: otherwise the new server would
+        // write to our pipes, and waiting for their end would never end.
+        let log = self.dir.path().join("log").display().to_string();
+        self.pg(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-m", "fast", "-w", "restart"],
+        )
+        .map(drop)
     }
 
     /// The port it listens on, on 127.0.0.1.
@@ -167,9 +185,13 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Result<Self, StartError> {
+        // Unique within the process by the counter, across processes by the
+        // pid and the clock (a pid may be reused).
+        static MADE: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "etiquette-pg-{}-{:x}",
+            "etiquette-pg-{}-{}-{:x}",
             std::process::id(),
+            MADE.fetch_add(1, Relaxed),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos())

@@ -347,3 +347,40 @@ async fn an_insert_in_a_transaction_exists_only_if_it_commits() {
     let ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     assert_eq!(ids, [id]);
 }
+
+#[tokio::test]
+async fn pruning_deletes_only_rows_finished_before_the_retention_in_batches() {
+    let db = db().await;
+    db.client
+        .batch_execute(
+            "INSERT INTO etiquette.jobs (queue, name, args, state, finished_at)
+             SELECT 'default', 'old', '{}', 'succeeded', now() - interval '2 hours'
+             FROM generate_series(1, 2500);
+             INSERT INTO etiquette.jobs (queue, name, args, state, finished_at)
+             SELECT 'default', 'recent', '{}', 'failed', now() - interval '1 minute'
+             FROM generate_series(1, 5);",
+        )
+        .await
+        .unwrap();
+    let live = insert_n(&db, 5).await;
+    let pruned = prune(&db.client, &db.statements, Duration::from_secs(3600), 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2500);
+    let left = db
+        .client
+        .query(
+            "SELECT name, count(*) FROM etiquette.jobs GROUP BY name ORDER BY name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let left: Vec<(String, i64)> = left.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(
+        left,
+        [
+            ("recent".to_owned(), 5),
+            ("send_email".to_owned(), live.len() as i64)
+        ]
+    );
+}
