@@ -12,6 +12,8 @@
 //! * **Rescue**: any process may rescue a lease that expired (its owner
 //!   stopped heartbeating): no leader, no hour-long guess; a job whose
 //!   owner heartbeats is never rescued, however long it runs.
+//! * **The bound, cluster-wide**: a queue's claims can hold it to N jobs
+//!   running at once across every process (`claim_bounded`).
 //! * **Pruning**: finished rows go after a retention period, in batches.
 
 use std::time::{Duration, SystemTime};
@@ -30,6 +32,7 @@ pub(crate) struct Statements {
     insert: String,
     live_with_key: String,
     claim: String,
+    claim_bounded: String,
     heartbeat: String,
     finish: String,
     retry: String,
@@ -57,6 +60,23 @@ impl Statements {
                      WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
                      ORDER BY priority, run_at, id
                      LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE {jobs} AS job
+                 SET state = 'running', attempt = job.attempt + 1, owner = $3,
+                     lease_until = now() + $4 * interval '1 millisecond'
+                 FROM next WHERE job.id = next.id
+                 RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts"
+            ),
+            claim_bounded: format!(
+                "WITH next AS (
+                     SELECT id FROM {jobs}
+                     WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
+                     ORDER BY priority, run_at, id
+                     LIMIT greatest(0, least($2, $5 - (
+                         SELECT count(*) FROM {jobs}
+                         WHERE queue = $1 AND state = 'running' AND lease_until > now()
+                     )))
                      FOR UPDATE SKIP LOCKED
                  )
                  UPDATE {jobs} AS job
@@ -198,8 +218,45 @@ pub(crate) async fn claim(
     let rows = client
         .query(&statements.claim, &[&queue, &limit, &owner, &millis(lease)])
         .await?;
-    Ok(rows
-        .into_iter()
+    Ok(claimed(rows))
+}
+
+/// Separates the queues' claim locks from the application's advisory
+/// locks and from the migrations' ("eq").
+const QUEUE_LOCK_CLASS: i32 = 0x6571;
+
+/// [`claim`], holding the queue to `max_running` jobs running at once
+/// across every process that works it: a distributed semaphore. Claims of
+/// one queue take turns on an advisory lock held to their commit, so each
+/// counts the running jobs the previous ones claimed; completions take no
+/// lock. A lease that expired no longer counts.
+pub(crate) async fn claim_bounded(
+    client: &mut Client,
+    statements: &Statements,
+    queue: &str,
+    owner: i64,
+    (limit, max_running): (i64, i64),
+    lease: Duration,
+) -> Result<Vec<Claimed>, Error> {
+    let transaction = client.transaction().await?;
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&QUEUE_LOCK_CLASS, &queue],
+        )
+        .await?;
+    let rows = transaction
+        .query(
+            &statements.claim_bounded,
+            &[&queue, &limit, &owner, &millis(lease), &max_running],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(claimed(rows))
+}
+
+fn claimed(rows: Vec<tokio_postgres::Row>) -> Vec<Claimed> {
+    rows.into_iter()
         .map(|row| Claimed {
             id: row.get(0),
             name: row.get(1),
@@ -207,7 +264,7 @@ pub(crate) async fn claim(
             attempt: row.get(3),
             max_attempts: row.get(4),
         })
-        .collect())
+        .collect()
 }
 
 /// Renews `owner`'s leases on `ids` for `lease` from now, in one

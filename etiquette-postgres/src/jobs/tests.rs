@@ -384,3 +384,106 @@ async fn pruning_deletes_only_rows_finished_before_the_retention_in_batches() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_queue_never_runs_more_than_its_bound_across_processes() {
+    const BOUND: i64 = 3;
+    let db = db().await;
+    insert_n(&db, 40).await;
+    // Four processes, each taking as much as it may, until every job ran;
+    // each records how many ran at once after each of its claims.
+    let mut processes = Vec::new();
+    for owner in 1..=4_i64 {
+        let mut client = db.server.connect("postgres").await.unwrap();
+        let statements = Statements::new(&Schema::default());
+        processes.push(tokio::spawn(async move {
+            let (mut ran, mut most) = (0, 0);
+            let mut idle_rounds = 0;
+            while idle_rounds < 50 {
+                let batch = claim_bounded(
+                    &mut client,
+                    &statements,
+                    "default",
+                    owner,
+                    (10, BOUND),
+                    LEASE,
+                )
+                .await
+                .unwrap();
+                let running: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM etiquette.jobs WHERE state = 'running'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                most = most.max(running);
+                if batch.is_empty() {
+                    idle_rounds += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle_rounds = 0;
+                for job in batch {
+                    let ids = (job.id, owner, job.attempt);
+                    assert!(
+                        finish(&client, &statements, ids, Final::Succeeded)
+                            .await
+                            .unwrap()
+                    );
+                    ran += 1;
+                }
+            }
+            (ran, most)
+        }));
+    }
+    let (mut ran, mut most) = (0, 0);
+    for process in processes {
+        let (mine, seen) = tokio::time::timeout(Duration::from_secs(30), process)
+            .await
+            .expect("a process took more than 30 s to work 40 jobs")
+            .unwrap();
+        ran += mine;
+        most = most.max(seen);
+    }
+    assert_eq!(ran, 40, "every job ran once");
+    assert!(
+        most <= BOUND,
+        "{most} jobs ran at once, over the bound of {BOUND}"
+    );
+}
+
+/// Claims up to 10 jobs for `owner`, the queue bound to 3 running.
+async fn bounded(db: &mut Db, owner: i64) -> Vec<Claimed> {
+    claim_bounded(
+        &mut db.client,
+        &db.statements,
+        "default",
+        owner,
+        (10, 3),
+        LEASE,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_bounded_claim_takes_only_the_room_left_and_ignores_expired_leases() {
+    let mut db = db().await;
+    insert_n(&db, 10).await;
+    assert_eq!(bounded(&mut db, 1).await.len(), 3);
+    assert!(bounded(&mut db, 2).await.is_empty(), "the bound was full");
+    let first = claim(&db.client, &db.statements, "default", 3, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1, "an unbounded claim ignores the bound");
+    // 4 running, one of them with an expired lease: the room is 3 - 3 = 0.
+    assert!(bounded(&mut db, 2).await.is_empty());
+    db.client
+        .execute("UPDATE etiquette.jobs SET lease_until = now() WHERE owner = 1 AND id = (SELECT min(id) FROM etiquette.jobs)", &[])
+        .await
+        .unwrap();
+    // Now two leases have expired: one place is free.
+    assert_eq!(bounded(&mut db, 2).await.len(), 1);
+}

@@ -39,3 +39,6 @@ CREATE UNIQUE INDEX jobs_unique_live ON {schema}.jobs (queue, unique_key)
 
 -- Pruning's index: finished rows by age.
 CREATE INDEX jobs_finished ON {schema}.jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- The bounded claim's count: running rows of one queue.
+CREATE INDEX jobs_running ON {schema}.jobs (queue) WHERE state = 'running';
