@@ -29,7 +29,12 @@ const LIVE: &str = "('available', 'running', 'retrying')";
 /// The statements, with the schema's name in place.
 #[derive(Debug)]
 pub(crate) struct Statements {
+    /// The channel adds are announced on: `<schema>.jobs`.
+    pub(crate) channel: String,
     insert: String,
+    /// The insert, announcing the job on `channel` in the same transaction:
+    /// listeners hear of it once it is visible.
+    insert_and_notify: String,
     live_with_key: String,
     claim: String,
     claim_bounded: String,
@@ -43,14 +48,19 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new(schema: &Schema) -> Self {
         let jobs = format!("{}.jobs", schema.quoted());
+        let insert = format!(
+            "INSERT INTO {jobs} (queue, name, args, priority, run_at, max_attempts, unique_key)
+             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
+             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
+             DO NOTHING
+             RETURNING id"
+        );
         Self {
-            insert: format!(
-                "INSERT INTO {jobs} (queue, name, args, priority, run_at, max_attempts, unique_key)
-                 VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
-                 ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
-                 DO NOTHING
-                 RETURNING id"
+            channel: format!("{schema}.jobs"),
+            insert_and_notify: format!(
+                "WITH inserted AS ({insert}) SELECT id, pg_notify($8, $1) FROM inserted"
             ),
+            insert,
             live_with_key: format!(
                 "SELECT id FROM {jobs} WHERE queue = $1 AND unique_key = $2 AND state IN {LIVE}"
             ),
@@ -88,7 +98,7 @@ impl Statements {
             heartbeat: format!(
                 "UPDATE {jobs} SET lease_until = now() + $2 * interval '1 millisecond'
                  WHERE owner = $1 AND state = 'running' AND id = ANY($3)
-                 RETURNING id"
+                 RETURNING id, attempt"
             ),
             finish: format!(
                 "UPDATE {jobs}
@@ -135,6 +145,9 @@ pub(crate) struct NewJob<'a> {
     pub(crate) run_at: Option<SystemTime>,
     pub(crate) max_attempts: i32,
     pub(crate) unique_key: Option<&'a str>,
+    /// Whether to announce it to listeners (off for transaction-pooling
+    /// proxies, where LISTEN cannot work: processes then poll).
+    pub(crate) notify: bool,
 }
 
 /// What an insert did.
@@ -177,20 +190,38 @@ pub(crate) async fn insert(
     job: &NewJob<'_>,
 ) -> Result<Inserted, Error> {
     loop {
-        let inserted = client
-            .query_opt(
-                &statements.insert,
-                &[
-                    &job.queue,
-                    &job.name,
-                    job.args,
-                    &job.priority,
-                    &job.run_at,
-                    &job.max_attempts,
-                    &job.unique_key,
-                ],
-            )
-            .await?;
+        let inserted = if job.notify {
+            client
+                .query_opt(
+                    &statements.insert_and_notify,
+                    &[
+                        &job.queue,
+                        &job.name,
+                        job.args,
+                        &job.priority,
+                        &job.run_at,
+                        &job.max_attempts,
+                        &job.unique_key,
+                        &statements.channel,
+                    ],
+                )
+                .await?
+        } else {
+            client
+                .query_opt(
+                    &statements.insert,
+                    &[
+                        &job.queue,
+                        &job.name,
+                        job.args,
+                        &job.priority,
+                        &job.run_at,
+                        &job.max_attempts,
+                        &job.unique_key,
+                    ],
+                )
+                .await?
+        };
         if let Some(row) = inserted {
             return Ok(Inserted::New(row.get(0)));
         }
@@ -268,19 +299,22 @@ fn claimed(rows: Vec<tokio_postgres::Row>) -> Vec<Claimed> {
 }
 
 /// Renews `owner`'s leases on `ids` for `lease` from now, in one
-/// statement; returns the ids it still holds (the others were rescued, or
-/// finished).
+/// statement; returns the `(id, attempt)` it still holds (the others were
+/// rescued, or finished).
 pub(crate) async fn heartbeat(
     client: &Client,
     statements: &Statements,
     owner: i64,
     ids: &[i64],
     lease: Duration,
-) -> Result<Vec<i64>, Error> {
+) -> Result<Vec<(i64, i32)>, Error> {
     let rows = client
         .query(&statements.heartbeat, &[&owner, &millis(lease), &ids])
         .await?;
-    Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
 }
 
 /// Ends attempt `attempt` of job `id` for good, if `owner` still holds it;

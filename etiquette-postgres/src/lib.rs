@@ -3,10 +3,12 @@
 //! storage (its own schema, created and updated by embedded migrations),
 //! the statements of a job's life (insert, claim with `SKIP LOCKED`,
 //! heartbeat, completion fenced by owner and attempt, rescue of expired
-//! leases, pruning in batches), the one LISTEN connection per process that
-//! comes back after the database restarts, and a throwaway server for
-//! tests. The backend that runs `etiquette-core`'s engine on them comes
-//! next.
+//! leases, pruning in batches, a bound on running jobs across processes),
+//! the one LISTEN connection per process that comes back after the database
+//! restarts, a claimer that takes due jobs into a process as it has room
+//! (woken by notifications or its poll), heartbeats their leases and rescues
+//! the jobs of processes that died, and a throwaway server for tests. The
+//! backend that runs `etiquette-core`'s engine on them comes next.
 //!
 //! ```
 //! use etiquette_postgres::{Schema, migrate, testing::TempServer};
@@ -33,6 +35,8 @@
 
 // The statements the backend will run (issue 14), tested against a real
 // server already; nothing outside the tests calls them yet.
+#[cfg_attr(not(test), allow(dead_code))]
+mod claimer;
 #[cfg_attr(not(test), allow(dead_code))]
 mod jobs;
 #[cfg_attr(not(test), allow(dead_code))]

@@ -1,0 +1,267 @@
+//! A process's claimer: the one task that takes due jobs of a queue into
+//! the process, as many as it has room for, and keeps their leases alive.
+//!
+//! * It claims when there is room (jobs held below `local_limit`), woken by
+//!   the [`Listener`] (a job was added, or the LISTEN connection came
+//!   back), by room freed, or by a poll interval: the fallback that makes
+//!   it work without notifications (`notify: false`, for transaction-pooling
+//!   proxies) and catches jobs that became due by time.
+//! * Every `heartbeat` it renews the leases of all the jobs it holds in one
+//!   statement; a job whose lease was lost (rescued by another process
+//!   after this one stalled) is reported in [`Claimer::lost`], so that its
+//!   attempt is cancelled here.
+//! * Every `rescue` interval it rescues expired leases of any process: no
+//!   leader; a process that dies (`kill -9`, OOM) stops heartbeating, and
+//!   its jobs are claimable again once their leases expire.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::jobs::{self, Claimed, Statements};
+use crate::listener::Listener;
+
+/// How a claimer works its queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) queue: String,
+    /// This process, as the owner of its leases.
+    pub(crate) owner: i64,
+    pub(crate) lease: Duration,
+    pub(crate) heartbeat: Duration,
+    pub(crate) poll: Duration,
+    pub(crate) rescue: Duration,
+    /// Jobs held at once by this process.
+    pub(crate) local_limit: usize,
+    /// Jobs running at once across every process, if bounded.
+    pub(crate) max_running: Option<i64>,
+    /// Whether to LISTEN for added jobs.
+    pub(crate) listen: bool,
+}
+
+/// Jobs claimed and not yet reported done, by id, with the attempt held:
+/// shared with the consumer.
+#[derive(Debug, Default)]
+struct Held {
+    ids: Mutex<HashMap<i64, i32>>,
+    /// Notified when a job is done: room for another.
+    freed: Notify,
+}
+
+impl Held {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i32>> {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running claimer; stopped when dropped (its leases then expire and
+/// other processes rescue its jobs, as after a crash).
+#[derive(Debug)]
+pub(crate) struct Claimer {
+    jobs: mpsc::Receiver<Claimed>,
+    held: Arc<Held>,
+    /// Held jobs whose lease was lost, as `(id, attempt)`: that attempt
+    /// is to be cancelled here (its outcome would be refused anyway).
+    pub(crate) lost: mpsc::UnboundedReceiver<(i64, i32)>,
+    task: JoinHandle<()>,
+    _listener: Option<Listener>,
+}
+
+impl Drop for Claimer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Claimer {
+    /// Starts claiming with `client` (its own connection), on the current
+    /// tokio runtime; `config` is for the LISTEN connection.
+    pub(crate) fn start(
+        client: Client,
+        config: Config,
+        statements: Statements,
+        settings: Settings,
+    ) -> Self {
+        let listener = settings
+            .listen
+            .then(|| Listener::start(config, &statements.channel));
+        let wake = listener.as_ref().map(|listener| Arc::clone(&listener.wake));
+        let held = Arc::new(Held::default());
+        let (deliver, jobs) = mpsc::channel(settings.local_limit.max(1));
+        let (report_lost, lost) = mpsc::unbounded_channel();
+        let task = tokio::spawn(claim_loop(Loop {
+            client,
+            statements,
+            settings,
+            held: Arc::clone(&held),
+            wake,
+            deliver,
+            report_lost,
+        }));
+        Self {
+            jobs,
+            held,
+            lost,
+            task,
+            _listener: listener,
+        }
+    }
+
+    /// The next claimed job; `None` once the claimer stopped.
+    pub(crate) async fn next(&mut self) -> Option<Claimed> {
+        self.jobs.recv().await
+    }
+
+    /// The consumer is done with job `id` (reported its outcome): its lease
+    /// is no longer renewed, and its room serves another.
+    pub(crate) fn done(&self, id: i64, attempt: i32) {
+        let mut held = self.held.ids();
+        if held.get(&id) == Some(&attempt) {
+            held.remove(&id);
+        }
+        drop(held);
+        self.held.freed.notify_one();
+    }
+}
+
+struct Loop {
+    client: Client,
+    statements: Statements,
+    settings: Settings,
+    held: Arc<Held>,
+    wake: Option<Arc<Notify>>,
+    deliver: mpsc::Sender<Claimed>,
+    report_lost: mpsc::UnboundedSender<(i64, i32)>,
+}
+
+async fn claim_loop(mut this: Loop) {
+    let mut heartbeat = tokio::time::interval(this.settings.heartbeat);
+    let mut rescue = tokio::time::interval(this.settings.rescue);
+    let never = Arc::new(Notify::new());
+    loop {
+        let full = match this.claim().await {
+            Ok(full) => full,
+            Err(error) => {
+                tracing::warn!(%error, "claiming jobs failed; trying again at the next wake-up");
+                false
+            }
+        };
+        if full {
+            continue; // more may be due: claim again at once
+        }
+        let wake = this.wake.clone().unwrap_or_else(|| Arc::clone(&never));
+        tokio::select! {
+            () = wake.notified() => {}
+            () = this.held.freed.notified() => {}
+            () = tokio::time::sleep(this.settings.poll) => {}
+            _ = heartbeat.tick() => this.heartbeat().await,
+            _ = rescue.tick() => {
+                if let Err(error) = jobs::rescue(&this.client, &this.statements).await {
+                    tracing::warn!(%error, "rescuing expired leases failed");
+                }
+            }
+        }
+    }
+}
+
+impl Loop {
+    /// Claims as many due jobs as there is room for; whether it got all it
+    /// asked for (then more may be waiting).
+    async fn claim(&mut self) -> Result<bool, tokio_postgres::Error> {
+        let room = self
+            .settings
+            .local_limit
+            .saturating_sub(self.held.ids().len());
+        if room == 0 {
+            return Ok(false);
+        }
+        let limit = i64::try_from(room).unwrap_or(i64::MAX);
+        let settings = &self.settings;
+        let claimed = match settings.max_running {
+            None => {
+                jobs::claim(
+                    &self.client,
+                    &self.statements,
+                    &settings.queue,
+                    settings.owner,
+                    limit,
+                    settings.lease,
+                )
+                .await?
+            }
+            Some(max) => {
+                jobs::claim_bounded(
+                    &mut self.client,
+                    &self.statements,
+                    &settings.queue,
+                    settings.owner,
+                    (limit, max),
+                    settings.lease,
+                )
+                .await?
+            }
+        };
+        let got = claimed.len();
+        for job in claimed {
+            // Claimed again by this process after its lease was lost: the
+            // older attempt still running here is lost.
+            if let Some(older) = self.held.ids().insert(job.id, job.attempt) {
+                let _ = self.report_lost.send((job.id, older));
+            }
+            if self.deliver.send(job).await.is_err() {
+                return Ok(false); // the consumer is gone; its leases will expire
+            }
+        }
+        Ok(got == room)
+    }
+
+    /// Renews every held lease in one statement; reports the lost ones.
+    async fn heartbeat(&self) {
+        let held: Vec<(i64, i32)> = self.held.ids().iter().map(|(&id, &at)| (id, at)).collect();
+        if held.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = held.iter().map(|&(id, _)| id).collect();
+        let settings = &self.settings;
+        let renewed = jobs::heartbeat(
+            &self.client,
+            &self.statements,
+            settings.owner,
+            &ids,
+            settings.lease,
+        )
+        .await;
+        let kept: HashSet<(i64, i32)> = match renewed {
+            Ok(kept) => kept.into_iter().collect(),
+            Err(error) => {
+                tracing::warn!(%error, "renewing leases failed");
+                return;
+            }
+        };
+        for (id, attempt) in held.into_iter().filter(|held| !kept.contains(held)) {
+            // Done meanwhile, or lost: only an attempt still held was lost.
+            let mut ids = self.held.ids();
+            if ids.get(&id) == Some(&attempt) {
+                ids.remove(&id);
+                drop(ids);
+                let _ = self.report_lost.send((id, attempt));
+            }
+        }
+    }
+}
+
+/// Connects `config` with the connection driven on a tokio task.
+pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests;

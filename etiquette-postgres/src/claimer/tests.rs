@@ -1,0 +1,292 @@
+//! The claimer against a real server: woken by notifications or by its
+//! poll, keeping leases alive, and recovering the jobs of a process that
+//! died.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::jobs::{Final, Inserted, NewJob, finish, insert};
+use crate::testing::TempServer;
+use crate::{Schema, migrate};
+
+struct Setup {
+    server: TempServer,
+    client: Client,
+    statements: Statements,
+}
+
+async fn setup() -> Setup {
+    let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let mut client = server.connect("postgres").await.unwrap();
+    migrate(&mut client, &Schema::default()).await.unwrap();
+    Setup {
+        server,
+        client,
+        statements: Statements::new(&Schema::default()),
+    }
+}
+
+fn settings(owner: i64) -> Settings {
+    Settings {
+        queue: "default".to_owned(),
+        owner,
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(10),
+        poll: Duration::from_secs(3600),
+        rescue: Duration::from_secs(3600),
+        local_limit: 8,
+        max_running: None,
+        listen: true,
+    }
+}
+
+async fn claimer(setup: &Setup, settings: Settings) -> Claimer {
+    let config: Config = setup.server.url("postgres").parse().unwrap();
+    let client = connect(&config).await.unwrap();
+    Claimer::start(
+        client,
+        config,
+        Statements::new(&Schema::default()),
+        settings,
+    )
+}
+
+async fn add(setup: &Setup, n: usize, notify: bool) -> Vec<i64> {
+    let args = json!({});
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let job = NewJob {
+            queue: "default",
+            name: "send_email",
+            args: &args,
+            priority: 0,
+            run_at: None,
+            max_attempts: 3,
+            unique_key: None,
+            notify,
+        };
+        let Inserted::New(id) = insert(&setup.client, &setup.statements, &job)
+            .await
+            .unwrap()
+        else {
+            panic!("no key, no duplicate");
+        };
+        ids.push(id);
+    }
+    ids
+}
+
+async fn next_n(claimer: &mut Claimer, n: usize, bound: Duration, what: &str) -> Vec<Claimed> {
+    tokio::time::timeout(bound, async {
+        let mut got = Vec::new();
+        while got.len() < n {
+            got.push(claimer.next().await.expect("the claimer stopped"));
+        }
+        got
+    })
+    .await
+    .unwrap_or_else(|_| panic!("waited more than {bound:?} for {what}"))
+}
+
+/// Waits until the listener listens: a job added before would only be
+/// found by the poll.
+async fn listening(claimer: &Claimer) {
+    let listener = claimer._listener.as_ref().expect("a listening claimer");
+    let connections = Arc::clone(&listener.connections);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("waited more than 10 s for the LISTEN connection");
+}
+
+#[tokio::test]
+async fn an_added_job_is_claimed_at_once_by_notification() {
+    let setup = setup().await;
+    // Polls once an hour: only the notification can bring the job in time.
+    let mut claimer = claimer(&setup, settings(1)).await;
+    listening(&claimer).await;
+    let ids = add(&setup, 3, true).await;
+    let got = next_n(&mut claimer, 3, Duration::from_secs(10), "3 notified jobs").await;
+    let got: HashSet<i64> = got.iter().map(|job| job.id).collect();
+    assert_eq!(got, ids.into_iter().collect());
+}
+
+#[tokio::test]
+async fn without_notifications_the_poll_finds_the_jobs() {
+    let setup = setup().await;
+    let mut claimer = claimer(
+        &setup,
+        Settings {
+            listen: false,
+            poll: Duration::from_millis(100),
+            ..settings(1)
+        },
+    )
+    .await;
+    let ids = add(&setup, 2, false).await;
+    let got = next_n(&mut claimer, 2, Duration::from_secs(10), "2 polled jobs").await;
+    assert_eq!(got.iter().map(|job| job.id).collect::<Vec<_>>(), ids);
+}
+
+#[tokio::test]
+async fn a_claimer_holds_no_more_than_its_local_limit() {
+    let setup = setup().await;
+    add(&setup, 10, false).await;
+    let mut claimer = claimer(
+        &setup,
+        Settings {
+            local_limit: 4,
+            poll: Duration::from_millis(50),
+            ..settings(1)
+        },
+    )
+    .await;
+    let first = next_n(&mut claimer, 4, Duration::from_secs(10), "the first 4 jobs").await;
+    // Several polls later, still 4 running: no room was freed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let running: i64 = setup
+        .client
+        .query_one(
+            "SELECT count(*) FROM etiquette.jobs WHERE state = 'running'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(running, 4);
+    let job = &first[0];
+    assert!(
+        finish(
+            &setup.client,
+            &setup.statements,
+            (job.id, 1, 1),
+            Final::Succeeded
+        )
+        .await
+        .unwrap()
+    );
+    claimer.done(job.id, job.attempt);
+    next_n(
+        &mut claimer,
+        1,
+        Duration::from_secs(10),
+        "a job in the room freed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_jobs_of_a_process_that_died_are_run_by_another() {
+    let setup = setup().await;
+    let ids = add(&setup, 5, false).await;
+    let short = Settings {
+        lease: Duration::from_millis(600),
+        heartbeat: Duration::from_millis(200),
+        poll: Duration::from_millis(100),
+        rescue: Duration::from_millis(200),
+        ..settings(1)
+    };
+    let mut dying = claimer(&setup, short.clone()).await;
+    next_n(
+        &mut dying,
+        5,
+        Duration::from_secs(10),
+        "the dying process's jobs",
+    )
+    .await;
+    // Killed: no heartbeat, no outcome, nothing handed back.
+    drop(dying);
+    let mut survivor = claimer(&setup, Settings { owner: 2, ..short }).await;
+    let rescued = next_n(
+        &mut survivor,
+        5,
+        Duration::from_secs(15),
+        "the dead process's 5 jobs",
+    )
+    .await;
+    assert!(rescued.iter().all(|job| job.attempt == 2), "{rescued:?}");
+    let rescued: HashSet<i64> = rescued.iter().map(|job| job.id).collect();
+    assert_eq!(rescued, ids.into_iter().collect());
+}
+
+#[tokio::test]
+async fn a_long_job_whose_process_heartbeats_is_never_rescued() {
+    let setup = setup().await;
+    let [id] = add(&setup, 1, false).await[..] else {
+        unreachable!()
+    };
+    let short = Settings {
+        lease: Duration::from_millis(600),
+        heartbeat: Duration::from_millis(150),
+        poll: Duration::from_millis(100),
+        rescue: Duration::from_millis(100),
+        ..settings(1)
+    };
+    let mut working = claimer(&setup, short.clone()).await;
+    next_n(&mut working, 1, Duration::from_secs(10), "the long job").await;
+    let mut other = claimer(&setup, Settings { owner: 2, ..short }).await;
+    // Five leases long: the other process rescues and polls all along.
+    let stolen = tokio::time::timeout(Duration::from_secs(3), other.next()).await;
+    assert!(
+        stolen.is_err(),
+        "a heartbeating job was rescued: {stolen:?}"
+    );
+    assert!(
+        working.lost.try_recv().is_err(),
+        "its lease was reported lost"
+    );
+    assert!(
+        finish(
+            &setup.client,
+            &setup.statements,
+            (id, 1, 1),
+            Final::Succeeded
+        )
+        .await
+        .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_lease_lost_to_a_rescue_is_reported() {
+    let setup = setup().await;
+    let [id] = add(&setup, 1, false).await[..] else {
+        unreachable!()
+    };
+    let mut stalled = claimer(
+        &setup,
+        Settings {
+            heartbeat: Duration::from_millis(100),
+            poll: Duration::from_millis(100),
+            ..settings(1)
+        },
+    )
+    .await;
+    let first = next_n(&mut stalled, 1, Duration::from_secs(10), "the job").await;
+    assert_eq!(first[0].attempt, 1);
+    // As if the process had stalled past its lease: it expires, another
+    // process rescues the job.
+    setup
+        .client
+        .execute(
+            "UPDATE etiquette.jobs SET lease_until = now() WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    crate::jobs::rescue(&setup.client, &setup.statements)
+        .await
+        .unwrap();
+    // Its heartbeat finds the lease gone, or its next claim takes the job
+    // again for attempt 2: either way attempt 1 is reported lost.
+    let lost = tokio::time::timeout(Duration::from_secs(10), stalled.lost.recv())
+        .await
+        .expect("waited more than 10 s for the lost lease to be reported");
+    assert_eq!(lost, Some((id, 1)));
+}
