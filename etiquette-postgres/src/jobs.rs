@@ -41,6 +41,8 @@ pub(crate) struct Statements {
     heartbeat: String,
     finish: String,
     retry: String,
+    /// `finish` and `retry` for many jobs of one owner in one statement.
+    pub(crate) report_many: String,
     rescue: String,
     prune: String,
 }
@@ -111,6 +113,20 @@ impl Statements {
                      run_at = now() + $5 * interval '1 millisecond',
                      owner = NULL, lease_until = NULL
                  WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
+            ),
+            report_many: format!(
+                "UPDATE {jobs} AS job
+                 SET state = done.state, error = done.error,
+                     run_at = CASE WHEN done.state = 'retrying'
+                                   THEN now() + done.delay_ms * interval '1 millisecond'
+                                   ELSE job.run_at END,
+                     finished_at = CASE WHEN done.state = 'retrying' THEN NULL ELSE now() END,
+                     owner = NULL, lease_until = NULL
+                 FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
+                     AS done(id, attempt, state, error, delay_ms)
+                 WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
+                     AND job.state = 'running'
+                 RETURNING job.id, job.attempt"
             ),
             rescue: format!(
                 "UPDATE {jobs}

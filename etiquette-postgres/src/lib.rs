@@ -7,7 +7,9 @@
 //! the one LISTEN connection per process that comes back after the database
 //! restarts, a claimer that takes due jobs into a process as it has room
 //! (woken by notifications or its poll), heartbeats their leases and rescues
-//! the jobs of processes that died, and a throwaway server for tests. The
+//! the jobs of processes that died, a completer writing attempts' outcomes
+//! in batches (group commit, fenced, surviving a database restart), and a
+//! throwaway server for tests. The
 //! backend that runs `etiquette-core`'s engine on them comes next.
 //!
 //! ```
@@ -37,6 +39,8 @@
 // server already; nothing outside the tests calls them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 mod claimer;
+#[cfg_attr(not(test), allow(dead_code))]
+mod completer;
 #[cfg_attr(not(test), allow(dead_code))]
 mod jobs;
 #[cfg_attr(not(test), allow(dead_code))]

@@ -1,0 +1,163 @@
+//! Reporting outcomes in batches: the engine's workers hand each attempt's
+//! end (finished for good, or to retry after a delay) to one task, which
+//! writes every outcome waiting at that moment in one statement and one
+//! commit. A busy process is then not bound by one flush per job: while a
+//! statement is in flight, the next batch gathers (group commit).
+//!
+//! Each outcome is fenced by owner and attempt, as one at a time would be:
+//! an attempt whose lease was lost is refused, and told so. An outcome is
+//! never dropped while the process lives: a failed statement is retried,
+//! with a growing pause, until the database answers. If the process dies
+//! first, the leases expire and the jobs run again (at least once).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, Config};
+
+use crate::claimer::connect;
+use crate::jobs::Statements;
+
+/// Outcomes written in one statement at the most.
+const BATCH: usize = 1_000;
+
+const MIN_PAUSE: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// How an attempt ended, as written to its row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+    /// Failed with this error; the next attempt after this delay.
+    Retry(String, Duration),
+}
+
+/// One attempt's outcome, and who waits to hear whether it landed.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub(crate) id: i64,
+    pub(crate) attempt: i32,
+    pub(crate) end: End,
+    /// Told `true` once written, `false` if refused (the lease was lost).
+    pub(crate) landed: Option<oneshot::Sender<bool>>,
+}
+
+/// The running completer; dropped, it writes what it was given, then stops.
+#[derive(Debug)]
+pub(crate) struct Completer {
+    reports: mpsc::UnboundedSender<Report>,
+    /// Statements that wrote outcomes so far.
+    pub(crate) batches: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl Completer {
+    /// Starts writing the outcomes of `owner`'s attempts over a connection
+    /// of its own to `config` (made again if lost), on the current tokio
+    /// runtime.
+    pub(crate) fn start(config: Config, statements: Statements, owner: i64) -> Self {
+        let (reports, received) = mpsc::unbounded_channel();
+        let batches = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(write_reports(
+            config,
+            statements,
+            (owner, Arc::clone(&batches)),
+            received,
+        ));
+        Self {
+            reports,
+            batches,
+            task,
+        }
+    }
+
+    /// Hands over one outcome; never waits.
+    pub(crate) fn report(&self, report: Report) {
+        // Fails only once the task stopped, which only `finish` does.
+        let _ = self.reports.send(report);
+    }
+
+    /// Writes what is left, then stops.
+    pub(crate) async fn finish(self) {
+        drop(self.reports);
+        let _ = self.task.await;
+    }
+}
+
+async fn write_reports(
+    config: Config,
+    statements: Statements,
+    (owner, batches): (i64, Arc<AtomicU64>),
+    mut received: mpsc::UnboundedReceiver<Report>,
+) {
+    let mut client = None;
+    let mut batch = Vec::new();
+    while received.recv_many(&mut batch, BATCH).await > 0 {
+        let landed = write_batch((&config, &mut client), &statements, owner, &batch).await;
+        batches.fetch_add(1, Relaxed);
+        for report in batch.drain(..) {
+            if let Some(tell) = report.landed {
+                let _ = tell.send(landed.contains(&(report.id, report.attempt)));
+            }
+        }
+    }
+}
+
+/// Writes one batch, trying again until the database answers; returns the
+/// `(id, attempt)` that landed.
+async fn write_batch(
+    (config, client): (&Config, &mut Option<Client>),
+    statements: &Statements,
+    owner: i64,
+    batch: &[Report],
+) -> std::collections::HashSet<(i64, i32)> {
+    let ids: Vec<i64> = batch.iter().map(|report| report.id).collect();
+    let attempts: Vec<i32> = batch.iter().map(|report| report.attempt).collect();
+    let (mut states, mut errors, mut delays) = (Vec::new(), Vec::new(), Vec::new());
+    for report in batch {
+        let (state, error, delay) = match &report.end {
+            End::Succeeded => ("succeeded", None, 0.0),
+            End::Failed(error) => ("failed", Some(error.as_str()), 0.0),
+            End::Cancelled => ("cancelled", None, 0.0),
+            End::Retry(error, delay) => {
+                ("retrying", Some(error.as_str()), delay.as_secs_f64() * 1e3)
+            }
+        };
+        states.push(state);
+        errors.push(error);
+        delays.push(delay);
+    }
+    let mut pause = MIN_PAUSE;
+    loop {
+        // A lost connection is made again: the outcomes must land.
+        if client.as_ref().is_none_or(Client::is_closed) {
+            *client = connect(config).await.ok();
+        }
+        let written = match client.as_ref() {
+            Some(client) => client
+                .query(
+                    &statements.report_many,
+                    &[&owner, &ids, &attempts, &states, &errors, &delays],
+                )
+                .await
+                .map_err(|error| error.to_string()),
+            None => Err("cannot connect".to_owned()),
+        };
+        match written {
+            Ok(rows) => return rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+            Err(error) => {
+                tracing::warn!(%error, ?pause, outcomes = batch.len(), "writing outcomes failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
