@@ -132,10 +132,11 @@ impl Builder {
 
     /// How many accepted tasks may wait for a slot, up to
     /// `Semaphore::MAX_PERMITS`. Running tasks do not count against it;
-    /// tasks waiting to retry do. A task coming back from a failed attempt
+    /// scheduled tasks and tasks waiting to retry do. A task coming back from a failed attempt
     /// always finds room, even in a full queue: new tasks are accepted
     /// again once the waiting ones are back under capacity. Hence at any
-    /// time `queued + retrying ≤ queue_capacity + max_concurrent_tasks`
+    /// time `queued + scheduled + retrying ≤ queue_capacity +
+    /// max_concurrent_tasks`
     /// (see [`Stats`](crate::Stats)). Memory follows use: the line grows as
     /// tasks come.
     pub const fn queue_capacity(mut self, capacity: usize) -> Self {

@@ -29,7 +29,8 @@ impl Decorum {
     /// `Result<(), E>`; see [`TaskOutput`]. It runs once: a future cannot be
     /// restarted, so to retry, add a factory with [`task`](Self::task). The
     /// queue's default time limit applies. Tasks start in the order they
-    /// were accepted.
+    /// were accepted, unless added with a [priority](TaskBuilder::priority)
+    /// or a [start time](TaskBuilder::delay).
     ///
     /// The future is first polled when a slot frees up, but whatever it did
     /// when it was *created* happened here: `tokio::time::sleep(d)` starts its

@@ -69,8 +69,8 @@ impl TaskHandle {
         self.cell.status()
     }
 
-    /// Cancels the task: a queued one, or one waiting to retry, is settled
-    /// at once, frees its place in the queue at once, and never runs again;
+    /// Cancels the task: a queued or scheduled one, or one waiting to
+    /// retry, is settled at once, frees its place in the queue at once, and never runs again;
     /// a running one is dropped at its next `.await` and settled by its
     /// worker (as panicked, should dropping it panic). Returns `false` if
     /// the task had already finished.

@@ -58,9 +58,9 @@ use crate::api::task::BoxError;
 /// # Ok(()) }
 /// ```
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The kind's name, stored with each job by durable backends and shown
-    /// in logs. Keep it stable: renaming it strands the jobs already stored
-    /// under the old name.
+    /// The kind's name, stored with each job by durable backends, which
+    /// make the job again from it and its arguments. Keep it stable:
+    /// renaming it strands the jobs already stored under the old name.
     const NAME: &'static str;
 
     /// Why an attempt fails: any error that converts into a

@@ -117,9 +117,9 @@ impl Etiquette {
         }
     }
 
-    /// Stops intake, then waits until every accepted task (queued, running
-    /// or waiting to retry) has reached its outcome, and reports on all of
-    /// them.
+    /// Stops intake, then waits until every accepted task (queued,
+    /// scheduled, running or waiting to retry) has reached its outcome, and
+    /// reports on all of them.
     ///
     /// Calling it again, or concurrently, is harmless: each call waits for
     /// the same drain and returns the same totals.
@@ -136,8 +136,8 @@ impl Etiquette {
 
     /// Like [`release`](Self::release), but when `timeout` passes first,
     /// cancels every task still unfinished: running tasks are dropped at
-    /// their next `.await`, queued ones and those waiting to retry never run
-    /// again. All of them are counted in [`ReleaseReport::cancelled`].
+    /// their next `.await`, queued and scheduled ones and those waiting to
+    /// retry never run again. All of them are counted in [`ReleaseReport::cancelled`].
     ///
     /// Cancellation takes effect when a task yields: a task blocking its
     /// thread without ever yielding still delays the return.

@@ -115,8 +115,8 @@ pub struct ReleaseReport {
     /// Retries scheduled over the queue's life.
     pub retried: u64,
     /// Tasks cancelled: through their handle, by the release deadline
-    /// (running, queued or waiting to retry), or dropped by an executor that
-    /// shut down.
+    /// (running, queued, scheduled or waiting to retry), or dropped by an
+    /// executor that shut down.
     pub cancelled: u64,
 }
 

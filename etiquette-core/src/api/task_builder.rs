@@ -6,9 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::work::{MakeAttempt, Work};
-use crate::memory::enqueue::{
-    Plan, enqueue, holder, start_after, start_at, try_place, wait_for_place,
-};
+use crate::memory::enqueue::{Plan, Start, enqueue, holder, try_place, wait_for_place};
 use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
 
 /// A retryable task or typed job being prepared; see [`Decorum::task`] and
@@ -54,8 +52,9 @@ impl<'a> TaskBuilder<'a> {
     /// Starts the task no sooner than `delay` after it is added. Until then
     /// its status is [`Scheduled`](crate::TaskStatus::Scheduled) and it
     /// holds a place in the queue but no slot; then it waits in line for a
-    /// slot like any task. A release waits for it (run it earlier, cancel
-    /// it, or release with a deadline, which cancels it).
+    /// slot like any task. The delay counts from when the task is accepted
+    /// (after any wait for a place). A release waits for it: cancel it, or
+    /// release with a deadline, which cancels it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -75,14 +74,14 @@ impl<'a> TaskBuilder<'a> {
     /// # Ok(()) }
     /// ```
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.plan.extras().start = start_after(delay);
+        self.plan.extras().start = Some(Start::After(delay));
         self
     }
 
     /// Starts the task no sooner than `at` (wall-clock time); at once if
     /// `at` has passed. See [`delay`](Self::delay).
     pub fn run_at(mut self, at: SystemTime) -> Self {
-        self.plan.extras().start = start_at(at);
+        self.plan.extras().start = Some(Start::At(at));
         self
     }
 
@@ -160,7 +159,7 @@ impl fmt::Debug for TaskBuilder<'_> {
         f.debug_struct("TaskBuilder")
             .field("retry", &self.retry)
             .field("timeout", &self.plan.timeout)
-            .field("start", &self.plan.start().map(|(_, at)| at))
+            .field("start", &self.plan.start_intent())
             .field("priority", &self.plan.priority)
             .field("unique_key", &self.plan.unique_key())
             .finish_non_exhaustive()

@@ -101,6 +101,12 @@ impl Accepted {
         }
     }
 
+    /// A task added to run later is due: its wait in line, as the metrics
+    /// count it, starts now.
+    pub(crate) fn due_now(&mut self) {
+        self.accepted_at = Some(Stamp::now());
+    }
+
     /// Settles the task as cancelled, unless it is settled already: the job
     /// will never run again.
     pub(crate) fn cancel<S: Store>(self, shared: &Shared<S>) {

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::api::stats::{Counters, Waiting};
 use crate::engine::backlog::Backlog;
-use crate::engine::cell::{BACKOFF, QUEUED, RUNNING, TaskCell};
+use crate::engine::cell::{BACKOFF, QUEUED, RUNNING, SCHEDULED, TaskCell};
 use crate::engine::metrics::Metrics;
 use crate::engine::store::Store;
 use crate::memory::Memory;
@@ -105,6 +105,7 @@ impl<S: Store> Shared<S> {
                 let was = match phase {
                     QUEUED => "queued",
                     BACKOFF => "waiting to retry",
+                    SCHEDULED => "scheduled",
                     _ => "running",
                 };
                 // May run outside the task's span, hence the explicit id.
@@ -149,9 +150,9 @@ impl<S: Store> Shared<S> {
 
     /// Whether a release may stop waiting: every accepted task is settled,
     /// or the executor dropped a worker and no task is left but those in
-    /// line, which nothing may ever run. Tasks running or waiting to retry
-    /// are still held by a future the executor is dropping (or running):
-    /// their guards settle them.
+    /// line, which nothing may ever run. Tasks running, scheduled or waiting
+    /// to retry are still held by a future the executor is dropping (or
+    /// running): their guards settle them.
     fn drained_enough(&self) -> bool {
         self.all_settled()
             || (self.executor_lost.load(SeqCst) && self.counters.running.load(SeqCst) == 0 && {

@@ -10,13 +10,15 @@ use tokio::sync::{SemaphorePermit, TryAcquireError};
 
 use crate::api::builder::OnFull;
 use crate::engine::attempt::Accepted;
+use crate::engine::backlog::Summon;
+use crate::engine::cell::TaskCell;
 use crate::engine::guard::guarded;
 use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::shared::Shared;
 use crate::engine::work::Work;
 use crate::engine::worker;
 use crate::memory::later;
-use crate::{AddTaskError, TaskHandle};
+use crate::{AddTaskError, TaskHandle, TaskId};
 
 /// How a task is to be added, beyond what it runs.
 pub(crate) struct Plan {
@@ -30,9 +32,17 @@ pub(crate) struct Plan {
 /// What few tasks are added with.
 #[derive(Default)]
 pub(crate) struct Extras {
-    /// Not before this: the delay from now, and the time it ends.
-    pub(crate) start: Option<(Duration, SystemTime)>,
+    /// Not before this, counted from when the task is accepted (not from
+    /// when it was prepared: its adder may have waited for a place).
+    pub(crate) start: Option<Start>,
     pub(crate) unique_key: Option<Box<str>>,
+}
+
+/// When a task added to run later may start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Start {
+    After(Duration),
+    At(SystemTime),
 }
 
 impl Plan {
@@ -49,8 +59,17 @@ impl Plan {
         self.extras.get_or_insert_default()
     }
 
+    /// The delay from now and the time it ends, if the task is to wait.
     pub(crate) fn start(&self) -> Option<(Duration, SystemTime)> {
-        self.extras.as_ref().and_then(|extras| extras.start)
+        match self.extras.as_ref()?.start? {
+            Start::After(delay) => start_after(delay),
+            Start::At(at) => start_at(at),
+        }
+    }
+
+    /// When the task is to start, as its adder said.
+    pub(crate) fn start_intent(&self) -> Option<Start> {
+        self.extras.as_ref()?.start
     }
 
     pub(crate) fn unique_key(&self) -> Option<&str> {
@@ -59,7 +78,7 @@ impl Plan {
 }
 
 /// The delay until `at`, and `at`; `None` if it has come.
-pub(crate) fn start_at(at: SystemTime) -> Option<(Duration, SystemTime)> {
+fn start_at(at: SystemTime) -> Option<(Duration, SystemTime)> {
     match at.duration_since(SystemTime::now()) {
         Ok(delay) if !delay.is_zero() => Some((delay, at)),
         _ => None,
@@ -68,7 +87,7 @@ pub(crate) fn start_at(at: SystemTime) -> Option<(Duration, SystemTime)> {
 
 /// `delay` from now, and when it ends; a time past what the clock can show
 /// saturates a century ahead (the timer still waits the whole delay).
-pub(crate) fn start_after(delay: Duration) -> Option<(Duration, SystemTime)> {
+fn start_after(delay: Duration) -> Option<(Duration, SystemTime)> {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
     if delay.is_zero() {
         return None;
@@ -152,17 +171,7 @@ pub(crate) fn enqueue(
         Accepted::new(cell, work, timeout, priority, span)
     };
     let joined = match unique_key {
-        None => match start {
-            None => shared.backlog.join(make).map(|(cell, summon)| {
-                worker::act(shared, summon);
-                cell
-            }),
-            Some((delay, _)) => shared.backlog.join_later(make).map(|job| {
-                let cell = Arc::clone(&job.cell);
-                later::schedule(job, shared, delay);
-                cell
-            }),
-        },
+        None => join(shared, start, make),
         Some(key) => {
             // Checked again under the keys' lock, held until the task holds
             // its key: of two adders of one key, one adds.
@@ -175,34 +184,26 @@ pub(crate) fn enqueue(
                 return Ok(TaskHandle::duplicate(cell, Arc::clone(shared)));
             }
             let reservation = shared.store.reserve_key();
-            let joined = match start {
-                None => shared
-                    .backlog
-                    .join(make)
-                    .map(|(cell, summon)| (cell, Ok(summon))),
-                Some((delay, _)) => shared
-                    .backlog
-                    .join_later(make)
-                    .map(|job| (Arc::clone(&job.cell), Err((job, delay)))),
-            };
+            let joined = join(shared, start, make);
             if let Ok((cell, _)) = &joined {
                 reservation.hold(&mut keys, key, cell);
             }
-            // Outside the lock: a worker started here may settle the task
-            // at once, and its settling frees the key under that lock.
-            drop(keys);
-            joined.map(|(cell, next)| {
-                match next {
-                    Ok(summon) => worker::act(shared, summon),
-                    Err((job, delay)) => later::schedule(job, shared, delay),
-                }
-                cell
-            })
+            // Released before anything runs: a worker started below may
+            // settle the task at once, and its settling frees the key under
+            // that lock.
+            joined
         }
     };
+    // Accepted or refused, the place is accounted for from here: disarmed
+    // before anything runs (a worker, a timer), whose panic must not give
+    // the place back a second time.
     std::mem::forget(refund);
     let added = match joined {
-        Ok(cell) => {
+        Ok((cell, next)) => {
+            match next {
+                Next::Run(summon) => worker::act(shared, summon),
+                Next::Wait(job, delay) => later::schedule(job, shared, delay),
+            }
             shared.metrics.accepted(|| shared.backlog.waiting().queued);
             Ok(TaskHandle::new(cell, Arc::clone(shared)))
         }
@@ -218,6 +219,37 @@ pub(crate) fn enqueue(
         forget(forgotten);
     }
     added
+}
+
+/// What runs an accepted task next, once every lock is released.
+enum Next {
+    /// A worker, summoned as the line says.
+    Run(Summon),
+    /// Its timer: it starts after this delay.
+    Wait(Accepted, Duration),
+}
+
+/// Makes and accepts a task with `make`, into the line, or held for its
+/// timer if it starts later; `make` comes back if the line is closed.
+#[inline(always)]
+fn join<F>(
+    shared: &Shared,
+    start: Option<(Duration, SystemTime)>,
+    make: F,
+) -> Result<(Arc<TaskCell>, Next), F>
+where
+    F: FnOnce(TaskId) -> Accepted,
+{
+    match start {
+        None => shared
+            .backlog
+            .join(make)
+            .map(|(cell, summon)| (cell, Next::Run(summon))),
+        Some((delay, _)) => shared
+            .backlog
+            .join_later(make)
+            .map(|job| (Arc::clone(&job.cell), Next::Wait(job, delay))),
+    }
 }
 
 /// Gives back an adder's place and acceptance if dropped: disarmed (by

@@ -218,3 +218,107 @@ fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
         );
     });
 }
+
+/// A tracing subscriber whose `new_span` panics for the queue's `task` span
+/// while armed: making a task's job panics, as it is added.
+#[derive(Default)]
+struct SpanlessSubscriber {
+    next: std::sync::atomic::AtomicU64,
+    armed: std::sync::atomic::AtomicBool,
+    /// Whether it saw a `task` span at all (tracing may have its interest
+    /// cached without it).
+    saw_task: std::sync::atomic::AtomicBool,
+}
+
+impl tracing::Subscriber for SpanlessSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        if span.metadata().name() == "task" {
+            self.saw_task.store(true, SeqCst);
+            if self.armed.load(SeqCst) {
+                panic!("the tracing subscriber broke making a span");
+            }
+        }
+        tracing::span::Id::from_u64(self.next.fetch_add(1, SeqCst) + 1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A task whose job cannot be made (the subscriber panics making its span)
+/// was never accepted, scheduled or not: the panic reaches its adder, and
+/// the counts and the place are as if it had never been added, so that a
+/// release still ends.
+#[test]
+fn a_task_that_cannot_be_made_is_never_counted_scheduled_or_accepted() {
+    let subscriber = SpanlessSubscriber::default();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let etiquette = Builder::new()
+            .queue_capacity(1)
+            .on_full(etiquette_core::OnFull::Reject)
+            .build()
+            .unwrap();
+        let decorum = etiquette.decorum();
+        let arm = |armed: bool| {
+            tracing::dispatcher::get_default(|dispatch| {
+                dispatch
+                    .downcast_ref::<SpanlessSubscriber>()
+                    .expect("the spanless subscriber is the default")
+                    .armed
+                    .store(armed, SeqCst);
+            });
+        };
+        let add = || {
+            decorum
+                .task(|| async {})
+                .delay(Duration::from_secs(60))
+                .unique_key("reminder")
+                .try_add()
+        };
+        // tracing caches each callsite's interest process-wide: until the
+        // subscriber sees the task's span, cancel what was added, rebuild
+        // the cache and try again.
+        let mut tries = 0_u64;
+        loop {
+            tries += 1;
+            assert!(tries <= 50, "the subscriber never saw a task's span");
+            tracing::callsite::rebuild_interest_cache();
+            arm(true);
+            let adding = std::panic::catch_unwind(std::panic::AssertUnwindSafe(add));
+            arm(false);
+            match adding {
+                Err(_broken) => break,
+                Ok(added) => assert!(added.unwrap().cancel()),
+            }
+        }
+        let stats = decorum.stats();
+        assert_eq!(
+            stats.scheduled, 0,
+            "a task never made was counted scheduled"
+        );
+        assert_eq!(
+            stats.accepted,
+            tries - 1,
+            "a task never made was counted accepted"
+        );
+        // Its place and its key are free.
+        let next = add().expect("the place of the task never made is free");
+        assert!(
+            !next.was_duplicate(),
+            "the key of the task never made is held"
+        );
+        assert!(next.cancel());
+        within("the release", etiquette.release()).await;
+    });
+}

@@ -340,3 +340,43 @@ async fn of_many_concurrent_adders_of_one_key_exactly_one_adds() {
         assert_eq!(report.accepted, 1);
     }
 }
+
+/// A start time is weighed when the task is accepted, not when it was
+/// prepared: an adder that waited for a place past the time runs its task
+/// at once. On the real clock, the start time being wall-clock time.
+#[tokio::test]
+async fn a_start_time_passed_while_waiting_for_a_place_runs_the_task_at_once() {
+    let etiquette = Etiquette::builder()
+        .max_concurrent_tasks(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let decorum = etiquette.decorum();
+    let gate = Gate::closed();
+    let _running = keyed(&decorum, "running", &gate).await.unwrap();
+    within("the first task's start", async {
+        while decorum.stats().running == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let queued = keyed(&decorum, "queued", &gate).await.unwrap();
+    let at = SystemTime::now() + Duration::from_millis(100);
+    let adding = {
+        let decorum = decorum.clone();
+        tokio::spawn(async move { decorum.task(|| async {}).run_at(at).add().await })
+    };
+    // The adder waits for a place until `at` has passed.
+    while SystemTime::now() <= at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(queued.cancel());
+    let task = within("the adder's place", adding).await.unwrap().unwrap();
+    assert!(
+        !matches!(task.status(), TaskStatus::Scheduled { .. }),
+        "a task whose time passed while its adder waited was scheduled: {:?}",
+        task.status()
+    );
+    gate.open();
+    within("the release", etiquette.release()).await;
+}

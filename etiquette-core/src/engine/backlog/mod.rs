@@ -5,16 +5,18 @@
 //! each of these facts is decided in one place, without races:
 //!
 //! * **Ids follow acceptance order.** A task's id is drawn as it joins the
-//!   line, so at limit 1 tasks start in id order.
-//! * **Places.** A task holds one place while it waits, queued or waiting to
-//!   retry, and none while it runs. It gives the place back when a worker
+//!   line, so at limit 1 tasks of one priority, added to start at once,
+//!   start in id order.
+//! * **Places.** A task holds one place while it waits, queued, scheduled
+//!   or waiting to retry, and none while it runs. It gives the place back when a worker
 //!   claims it or when it is settled while waiting (a cancelled queued task
 //!   frees its place at once). A task returning from a failed attempt takes
 //!   a place back; if none is free it takes one on credit (`debt`), repaid
 //!   by the next place given back, so intake stays closed until the line is
 //!   under capacity again. Hence, at any time,
-//!   `queued + retrying ≤ queue_capacity + max_concurrent_tasks`, and a new
-//!   task is accepted only while `queued + retrying < queue_capacity`.
+//!   `queued + scheduled + retrying ≤ queue_capacity + max_concurrent_tasks`,
+//!   and a new task is accepted only while that sum is below
+//!   `queue_capacity`.
 //! * **Workers start on demand.** A job joining a line with no idle worker
 //!   starts one, up to `max_concurrent_tasks`; at most one idle worker is
 //!   being woken at a time, and a worker that finds more work behind the job
@@ -181,8 +183,11 @@ impl Backlog {
         let Some(id) = line.next_id() else {
             return Err(make);
         };
+        // Counted once made: making it may panic (its span calls the
+        // tracing subscriber), and then nothing was accepted.
+        let job = make(id);
         self.scheduled.fetch_add(1, Relaxed);
-        Ok(make(id))
+        Ok(job)
     }
 
     /// Puts a job in line after its backoff or delay; hands it back, still
@@ -190,14 +195,18 @@ impl Backlog {
     /// line still takes it: a release runs every accepted task, retries and
     /// scheduled ones included, and a worker is started for it if all
     /// stopped.
-    pub(crate) fn rejoin(&self, job: Accepted) -> Result<Summon, Accepted> {
+    pub(crate) fn rejoin(&self, mut job: Accepted) -> Result<Summon, Accepted> {
         let mut line = lock(&self.line);
         if line.sealed {
             return Err(job);
         }
         match job.cell.leave_waiting() {
             Some(BACKOFF) => self.retrying.fetch_sub(1, Relaxed),
-            Some(_) => self.scheduled.fetch_sub(1, Relaxed),
+            Some(_) => {
+                // Its wait in line starts now, not when it was added.
+                job.due_now();
+                self.scheduled.fetch_sub(1, Relaxed)
+            }
             None => return Err(job),
         };
         line.jobs.push(job);

@@ -29,8 +29,8 @@ impl Backlog {
         true
     }
 
-    /// Settles a waiting task (queued or waiting to retry) from outside: a
-    /// handle's cancel. Returns the phase it left, or `None` if it was not
+    /// Settles a waiting task (queued, scheduled or waiting to retry) from
+    /// outside: a handle's cancel. Returns the phase it left, or `None` if it was not
     /// waiting, and the jobs a compaction removed, to drop outside the lock.
     pub(crate) fn settle_waiting(&self, cell: &TaskCell) -> (Option<u8>, Vec<Accepted>) {
         let mut line = lock(&self.line);
