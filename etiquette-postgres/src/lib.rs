@@ -8,8 +8,10 @@
 //! restarts, a claimer that takes due jobs into a process as it has room
 //! (woken by notifications or its poll), heartbeats their leases and rescues
 //! the jobs of processes that died, a completer writing attempts' outcomes
-//! in batches (group commit, fenced, surviving a database restart), and a
-//! throwaway server for tests. The
+//! in batches (group commit, fenced, surviving a database restart), the
+//! registry of typed job kinds that makes a stored row a job again ([`Jobs`];
+//! an unknown name or arguments that no longer deserialise are a clear
+//! [`DecodeError`]), and a throwaway server for tests. The
 //! backend that runs `etiquette-core`'s engine on them comes next.
 //!
 //! ```
@@ -45,7 +47,9 @@ mod completer;
 mod jobs;
 #[cfg_attr(not(test), allow(dead_code))]
 mod listener;
+mod registry;
 mod schema;
 pub mod testing;
 
+pub use registry::{DecodeError, DuplicateJobName, Jobs};
 pub use schema::{InvalidSchema, MigrateError, Migrated, SCHEMA_VERSION, Schema, migrate};
