@@ -28,12 +28,17 @@ use crate::listener::Listener;
 /// How a claimer works its queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    /// The queue it claims from.
     pub(crate) queue: String,
     /// This process, as the owner of its leases.
     pub(crate) owner: i64,
+    /// How long a claim holds a job without a heartbeat.
     pub(crate) lease: Duration,
+    /// How often the leases of held jobs are renewed: well within `lease`.
     pub(crate) heartbeat: Duration,
+    /// How often it looks for due jobs when nothing woke it.
     pub(crate) poll: Duration,
+    /// How often it rescues expired leases.
     pub(crate) rescue: Duration,
     /// Jobs held at once by this process.
     pub(crate) local_limit: usize,

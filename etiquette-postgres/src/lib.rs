@@ -49,6 +49,8 @@ mod jobs;
 mod listener;
 mod registry;
 mod schema;
+#[cfg(test)]
+mod test_support;
 pub mod testing;
 
 pub use registry::{DecodeError, DuplicateJobName, Jobs};

@@ -163,8 +163,8 @@ mod tests {
         Listener::start(server.url("postgres").parse().unwrap(), CHANNEL)
     }
 
-    #[tokio::test]
-    async fn a_notification_wakes_the_listener() {
+    /// A server, and a listener on it once it listens.
+    async fn listening() -> (TempServer, Listener, Arc<AtomicU64>) {
         let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
         let listener = listener(&server);
         let connections = Arc::clone(&listener.connections);
@@ -172,18 +172,18 @@ mod tests {
             connections.load(SeqCst) == 1
         })
         .await;
+        (server, listener, connections)
+    }
+
+    #[tokio::test]
+    async fn a_notification_wakes_the_listener() {
+        let (server, listener, _) = listening().await;
         notification_arrives(&server, &listener).await;
     }
 
     #[tokio::test]
     async fn a_killed_connection_comes_back_wakes_the_claimer_and_listens_again() {
-        let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
-        let listener = listener(&server);
-        let connections = Arc::clone(&listener.connections);
-        woken_until(&listener, "the first connection", || {
-            connections.load(SeqCst) == 1
-        })
-        .await;
+        let (server, listener, connections) = listening().await;
         let admin = server.connect("postgres").await.unwrap();
         let killed = admin
             .query(
@@ -203,13 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_restarted_server_is_listened_to_again() {
-        let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
-        let listener = listener(&server);
-        let connections = Arc::clone(&listener.connections);
-        woken_until(&listener, "the first connection", || {
-            connections.load(SeqCst) == 1
-        })
-        .await;
+        let (server, listener, connections) = listening().await;
         server.restart().unwrap_or_else(|error| panic!("{error}"));
         woken_until(&listener, "a connection to the restarted server", || {
             connections.load(SeqCst) == 2

@@ -161,46 +161,27 @@ mod tests {
 
     use super::*;
 
-    #[derive(Serialize, Deserialize)]
-    struct SendEmail {
-        to: String,
+    /// A job kind that does nothing, for the registry to tell apart.
+    macro_rules! kind {
+        ($kind:ident $fields:tt, $name:literal) => {
+            #[derive(Serialize, Deserialize)]
+            struct $kind $fields
+
+            impl Job for $kind {
+                const NAME: &'static str = $name;
+                type Error = std::convert::Infallible;
+
+                async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+                    Ok(())
+                }
+            }
+        };
     }
 
-    impl Job for SendEmail {
-        const NAME: &'static str = "send_email";
-        type Error = std::convert::Infallible;
-
-        async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
-            Ok(())
-        }
-    }
-
-    #[derive(Serialize, Deserialize)]
-    struct Resize {
-        width: u32,
-    }
-
-    impl Job for Resize {
-        const NAME: &'static str = "resize";
-        type Error = std::io::Error;
-
-        async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
-            Ok(())
-        }
-    }
-
-    /// Another type under `send_email`'s name.
-    #[derive(Serialize, Deserialize)]
-    struct Impostor;
-
-    impl Job for Impostor {
-        const NAME: &'static str = "send_email";
-        type Error = std::convert::Infallible;
-
-        async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
-            Ok(())
-        }
-    }
+    kind!(SendEmail { to: String }, "send_email");
+    kind!(Resize { width: u32 }, "resize");
+    // Another type under `send_email`'s name.
+    kind!(Impostor {}, "send_email");
 
     fn jobs() -> Jobs {
         Jobs::new()

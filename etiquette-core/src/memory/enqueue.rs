@@ -159,8 +159,9 @@ pub(crate) fn enqueue(
         extras,
     } = plan;
     let unique_key = extras.and_then(|extras| extras.unique_key);
-    // Registered and announced under the line's lock, before a worker can
-    // claim it: findable and `queued` before it starts. Its span is made
+    // Registered and announced before a worker can claim it (under the
+    // line's lock), or before its timer is set: findable and `queued` or
+    // `scheduled` before it starts. Its span is made
     // first, the task registered after, so that nothing is registered if
     // the tracing subscriber panics.
     let make = |id| {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use etiquette_core::{Etiquette, Job, RetryPolicy, TaskContext, TaskStatus};
+use etiquette_core::{Etiquette, Job, RetryPolicy, TaskContext, TaskHandle, TaskStatus};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::mpsc;
 
@@ -66,18 +66,24 @@ fn welcome(to: &str, failures: u32) -> (SendWelcome, mpsc::UnboundedReceiver<See
     (job, rx)
 }
 
+/// Adds `job`, retried up to `attempts` attempts a second apart.
+async fn add_retried(etiquette: &Etiquette, job: SendWelcome, attempts: u32) -> TaskHandle {
+    let policy = RetryPolicy::exponential(attempts, Duration::from_secs(1));
+    let decorum = etiquette.decorum();
+    decorum.job(job).retry(policy).add().await.unwrap()
+}
+
+/// A wait through a few backoffs or a time limit, on the paused clock.
+async fn within_retries<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    within_for(Duration::from_secs(30), what, future).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_typed_job_runs_once_per_attempt_with_its_arguments_and_context() {
     let etiquette = Etiquette::initiate(2).unwrap();
     let (job, mut seen) = welcome("ada@example.com", 2);
-    let task = etiquette
-        .decorum()
-        .job(job)
-        .retry(RetryPolicy::exponential(3, Duration::from_secs(1)))
-        .add()
-        .await
-        .unwrap();
-    within_for(Duration::from_secs(30), "the job's outcome", task.outcome())
+    let task = add_retried(&etiquette, job, 3).await;
+    within_retries("the job's outcome", task.outcome())
         .await
         .unwrap();
     let mut attempts = Vec::new();
@@ -104,14 +110,8 @@ async fn a_typed_job_runs_once_per_attempt_with_its_arguments_and_context() {
 async fn a_typed_job_failing_for_good_reports_its_own_error() {
     let etiquette = Etiquette::initiate(2).unwrap();
     let (job, _seen) = welcome("bob@example.com", u32::MAX);
-    let task = etiquette
-        .decorum()
-        .job(job)
-        .retry(RetryPolicy::exponential(2, Duration::from_secs(1)))
-        .add()
-        .await
-        .unwrap();
-    let error = within_for(Duration::from_secs(30), "the job's outcome", task.outcome())
+    let task = add_retried(&etiquette, job, 2).await;
+    let error = within_retries("the job's outcome", task.outcome())
         .await
         .unwrap_err();
     assert_eq!(error.to_string(), "mail server busy");
@@ -145,13 +145,9 @@ async fn a_typed_job_obeys_its_time_limit() {
         .add()
         .await
         .unwrap();
-    within_for(
-        Duration::from_secs(30),
-        "the job's time-out",
-        task.outcome(),
-    )
-    .await
-    .unwrap_err();
+    within_retries("the job's time-out", task.outcome())
+        .await
+        .unwrap_err();
     assert!(matches!(
         task.status(),
         TaskStatus::TimedOut { attempts: 1, limit } if limit == Duration::from_secs(5)

@@ -131,13 +131,16 @@ async fn an_attempt_never_started_for_want_of_a_timer_is_dropped_under_guard() {
     assert!(out2.is_ok(), "{out2:?}");
 }
 
-/// A tracing subscriber whose `enter` panics, once, for the queue's `task`
-/// span: code the queue runs around a task, not the task's own.
+/// A tracing subscriber that, while armed, panics for the queue's `task`
+/// span: as it enters it (once), or as it makes it. Code the queue runs
+/// around a task, not the task's own.
 #[derive(Default)]
 struct BrokenSubscriber {
     next: std::sync::atomic::AtomicU64,
     names: std::sync::Mutex<std::collections::HashMap<u64, &'static str>>,
     armed: std::sync::atomic::AtomicBool,
+    /// Whether it breaks making the span, rather than entering it.
+    when_made: bool,
 }
 
 impl tracing::Subscriber for BrokenSubscriber {
@@ -145,11 +148,12 @@ impl tracing::Subscriber for BrokenSubscriber {
         true
     }
     fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let name = span.metadata().name();
+        if name == "task" && self.when_made && self.armed.load(SeqCst) {
+            panic!("the tracing subscriber broke making a span");
+        }
         let id = self.next.fetch_add(1, SeqCst) + 1;
-        self.names
-            .lock()
-            .unwrap()
-            .insert(id, span.metadata().name());
+        self.names.lock().unwrap().insert(id, name);
         tracing::span::Id::from_u64(id)
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
@@ -157,11 +161,32 @@ impl tracing::Subscriber for BrokenSubscriber {
     fn event(&self, _: &tracing::Event<'_>) {}
     fn enter(&self, span: &tracing::span::Id) {
         let name = self.names.lock().unwrap().get(&span.into_u64()).copied();
-        if name == Some("task") && self.armed.swap(false, SeqCst) {
+        if name == Some("task") && !self.when_made && self.armed.swap(false, SeqCst) {
             panic!("the tracing subscriber broke");
         }
     }
     fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A current-thread runtime on a paused clock, for tests that set a
+/// subscriber of their own on their thread.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// Arms or disarms the current thread's [`BrokenSubscriber`].
+fn arm(armed: bool) {
+    tracing::dispatcher::get_default(|dispatch| {
+        dispatch
+            .downcast_ref::<BrokenSubscriber>()
+            .expect("the broken subscriber is the default")
+            .armed
+            .store(armed, SeqCst);
+    });
 }
 
 /// A panic in code run around a task (here the tracing subscriber entering
@@ -171,11 +196,7 @@ impl tracing::Subscriber for BrokenSubscriber {
 fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
     let subscriber = BrokenSubscriber::default();
     let _default = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let etiquette = Builder::new().max_concurrent_tasks(1).build().unwrap();
         let decorum = etiquette.decorum();
@@ -188,13 +209,7 @@ fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
             tries += 1;
             assert!(tries <= 50, "the subscriber never saw a task's span");
             tracing::callsite::rebuild_interest_cache();
-            tracing::dispatcher::get_default(|dispatch| {
-                dispatch
-                    .downcast_ref::<BrokenSubscriber>()
-                    .expect("the broken subscriber is the default")
-                    .armed
-                    .store(true, SeqCst);
-            });
+            arm(true);
             // Both in line before the worker runs: the second waits behind
             // the first, so only a replacement worker can run it.
             let first = decorum.add_task(async {}).await.unwrap();
@@ -219,50 +234,18 @@ fn a_panic_around_a_task_fails_it_and_the_pool_goes_on() {
     });
 }
 
-/// A tracing subscriber whose `new_span` panics for the queue's `task` span
-/// while armed: making a task's job panics, as it is added.
-#[derive(Default)]
-struct SpanlessSubscriber {
-    next: std::sync::atomic::AtomicU64,
-    armed: std::sync::atomic::AtomicBool,
-    /// Whether it saw a `task` span at all (tracing may have its interest
-    /// cached without it).
-    saw_task: std::sync::atomic::AtomicBool,
-}
-
-impl tracing::Subscriber for SpanlessSubscriber {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        if span.metadata().name() == "task" {
-            self.saw_task.store(true, SeqCst);
-            if self.armed.load(SeqCst) {
-                panic!("the tracing subscriber broke making a span");
-            }
-        }
-        tracing::span::Id::from_u64(self.next.fetch_add(1, SeqCst) + 1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, _: &tracing::Event<'_>) {}
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// A task whose job cannot be made (the subscriber panics making its span)
 /// was never accepted, scheduled or not: the panic reaches its adder, and
 /// the counts and the place are as if it had never been added, so that a
 /// release still ends.
 #[test]
 fn a_task_that_cannot_be_made_is_never_counted_scheduled_or_accepted() {
-    let subscriber = SpanlessSubscriber::default();
+    let subscriber = BrokenSubscriber {
+        when_made: true,
+        ..BrokenSubscriber::default()
+    };
     let _default = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let etiquette = Builder::new()
             .queue_capacity(1)
@@ -270,15 +253,6 @@ fn a_task_that_cannot_be_made_is_never_counted_scheduled_or_accepted() {
             .build()
             .unwrap();
         let decorum = etiquette.decorum();
-        let arm = |armed: bool| {
-            tracing::dispatcher::get_default(|dispatch| {
-                dispatch
-                    .downcast_ref::<SpanlessSubscriber>()
-                    .expect("the spanless subscriber is the default")
-                    .armed
-                    .store(armed, SeqCst);
-            });
-        };
         let add = || {
             decorum
                 .task(|| async {})

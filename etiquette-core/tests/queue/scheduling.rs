@@ -13,6 +13,16 @@ use crate::support::{Gate, receive_n, signals, within, within_for};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A queue running one task, with a place for one more, refusing others.
+fn one_slot_one_place() -> Etiquette {
+    Etiquette::builder()
+        .max_concurrent_tasks(1)
+        .queue_capacity(1)
+        .on_full(OnFull::Reject)
+        .build()
+        .unwrap()
+}
+
 /// A task that signals `index` when it starts; set how to add it.
 fn signalling<'a>(
     decorum: &'a Decorum,
@@ -139,12 +149,7 @@ async fn run_at_waits_for_its_time_and_a_past_time_runs_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_scheduled_task_holds_a_place_and_cancelling_it_frees_the_place_at_once() {
-    let etiquette = Etiquette::builder()
-        .max_concurrent_tasks(1)
-        .queue_capacity(1)
-        .on_full(OnFull::Reject)
-        .build()
-        .unwrap();
+    let etiquette = one_slot_one_place();
     let decorum = etiquette.decorum();
     let (started, mut starts) = signals();
     let task = delayed(&decorum, MINUTE, 1, &started).await;
@@ -163,10 +168,8 @@ async fn a_scheduled_task_holds_a_place_and_cancelling_it_frees_the_place_at_onc
     sleep(2 * MINUTE).await;
     assert!(starts.try_recv().is_err(), "a cancelled scheduled task ran");
     let report = within("the release", etiquette.release()).await;
-    assert_eq!(
-        (report.accepted, report.completed, report.cancelled),
-        (2, 1, 1)
-    );
+    let counts = (report.accepted, report.completed, report.cancelled);
+    assert_eq!(counts, (2, 1, 1), "accepted, completed, cancelled");
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,6 +227,23 @@ async fn lower_priorities_start_first_then_in_the_order_they_were_added() {
     assert_eq!(order, [2, 5, 1, 3, 6, 0, 4]);
 }
 
+/// Waits until a task runs: it gave its place back.
+async fn first_running(decorum: &Decorum) {
+    within("the first task's start", async {
+        while decorum.stats().running == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// A queue running one task at a time, and a closed gate for its tasks.
+fn one_slot_gated() -> (Etiquette, Decorum, Gate) {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let decorum = etiquette.decorum();
+    (etiquette, decorum, Gate::closed())
+}
+
 /// Adds a task with `key` that waits at `gate`.
 async fn keyed(decorum: &Decorum, key: &str, gate: &Gate) -> Result<TaskHandle, AddTaskError> {
     let gate = gate.clone();
@@ -239,9 +259,7 @@ async fn keyed(decorum: &Decorum, key: &str, gate: &Gate) -> Result<TaskHandle, 
 
 #[tokio::test]
 async fn a_second_add_with_a_live_key_returns_the_live_task() {
-    let etiquette = Etiquette::initiate(1).unwrap();
-    let decorum = etiquette.decorum();
-    let gate = Gate::closed();
+    let (etiquette, decorum, gate) = one_slot_gated();
     let first = keyed(&decorum, "welcome:42", &gate).await.unwrap();
     assert!(!first.was_duplicate());
     // Running, then queued: the key holds in every live phase.
@@ -266,9 +284,7 @@ async fn a_second_add_with_a_live_key_returns_the_live_task() {
 
 #[tokio::test]
 async fn a_cancelled_tasks_key_is_free_at_once() {
-    let etiquette = Etiquette::initiate(1).unwrap();
-    let decorum = etiquette.decorum();
-    let gate = Gate::closed();
+    let (etiquette, decorum, gate) = one_slot_gated();
     let _running = keyed(&decorum, "other", &gate).await.unwrap();
     let queued = keyed(&decorum, "report", &gate).await.unwrap();
     assert!(queued.cancel());
@@ -281,22 +297,12 @@ async fn a_cancelled_tasks_key_is_free_at_once() {
 
 #[tokio::test]
 async fn a_duplicate_is_answered_even_when_the_queue_is_full() {
-    let etiquette = Etiquette::builder()
-        .max_concurrent_tasks(1)
-        .queue_capacity(1)
-        .on_full(OnFull::Reject)
-        .build()
-        .unwrap();
+    let etiquette = one_slot_one_place();
     let decorum = etiquette.decorum();
     let gate = Gate::closed();
     let _running = keyed(&decorum, "a", &gate).await.unwrap();
     // Its place is free once it runs.
-    within("the first task's start", async {
-        while decorum.stats().running == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    first_running(&decorum).await;
     let queued = keyed(&decorum, "b", &gate).await.unwrap();
     assert_eq!(
         decorum.try_add_task(async {}).unwrap_err(),
@@ -354,12 +360,8 @@ async fn a_start_time_passed_while_waiting_for_a_place_runs_the_task_at_once() {
     let decorum = etiquette.decorum();
     let gate = Gate::closed();
     let _running = keyed(&decorum, "running", &gate).await.unwrap();
-    within("the first task's start", async {
-        while decorum.stats().running == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    // Its place is free once it runs.
+    first_running(&decorum).await;
     let queued = keyed(&decorum, "queued", &gate).await.unwrap();
     let at = SystemTime::now() + Duration::from_millis(100);
     let adding = {

@@ -5,29 +5,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::*;
-use crate::jobs::{Final, Inserted, NewJob, finish, insert};
-use crate::testing::TempServer;
-use crate::{Schema, migrate};
-
-struct Setup {
-    server: TempServer,
-    client: Client,
-    statements: Statements,
-}
-
-async fn setup() -> Setup {
-    let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
-    let mut client = server.connect("postgres").await.unwrap();
-    migrate(&mut client, &Schema::default()).await.unwrap();
-    Setup {
-        server,
-        client,
-        statements: Statements::new(&Schema::default()),
-    }
-}
+use crate::Schema;
+use crate::jobs::{Final, finish};
+use crate::test_support::{Db, add, db, running};
 
 fn settings(owner: i64) -> Settings {
     Settings {
@@ -43,7 +24,7 @@ fn settings(owner: i64) -> Settings {
     }
 }
 
-async fn claimer(setup: &Setup, settings: Settings) -> Claimer {
+async fn claimer(setup: &Db, settings: Settings) -> Claimer {
     let config: Config = setup.server.url("postgres").parse().unwrap();
     let client = connect(&config).await.unwrap();
     Claimer::start(
@@ -52,31 +33,6 @@ async fn claimer(setup: &Setup, settings: Settings) -> Claimer {
         Statements::new(&Schema::default()),
         settings,
     )
-}
-
-async fn add(setup: &Setup, n: usize, notify: bool) -> Vec<i64> {
-    let args = json!({});
-    let mut ids = Vec::new();
-    for _ in 0..n {
-        let job = NewJob {
-            queue: "default",
-            name: "send_email",
-            args: &args,
-            priority: 0,
-            run_at: None,
-            max_attempts: 3,
-            unique_key: None,
-            notify,
-        };
-        let Inserted::New(id) = insert(&setup.client, &setup.statements, &job)
-            .await
-            .unwrap()
-        else {
-            panic!("no key, no duplicate");
-        };
-        ids.push(id);
-    }
-    ids
 }
 
 async fn next_n(claimer: &mut Claimer, n: usize, bound: Duration, what: &str) -> Vec<Claimed> {
@@ -107,7 +63,7 @@ async fn listening(claimer: &Claimer) {
 
 #[tokio::test]
 async fn an_added_job_is_claimed_at_once_by_notification() {
-    let setup = setup().await;
+    let setup = db().await;
     // Polls once an hour: only the notification can bring the job in time.
     let mut claimer = claimer(&setup, settings(1)).await;
     listening(&claimer).await;
@@ -119,7 +75,7 @@ async fn an_added_job_is_claimed_at_once_by_notification() {
 
 #[tokio::test]
 async fn without_notifications_the_poll_finds_the_jobs() {
-    let setup = setup().await;
+    let setup = db().await;
     let mut claimer = claimer(
         &setup,
         Settings {
@@ -136,7 +92,7 @@ async fn without_notifications_the_poll_finds_the_jobs() {
 
 #[tokio::test]
 async fn a_claimer_holds_no_more_than_its_local_limit() {
-    let setup = setup().await;
+    let setup = db().await;
     add(&setup, 10, false).await;
     let mut claimer = claimer(
         &setup,
@@ -150,16 +106,7 @@ async fn a_claimer_holds_no_more_than_its_local_limit() {
     let first = next_n(&mut claimer, 4, Duration::from_secs(10), "the first 4 jobs").await;
     // Several polls later, still 4 running: no room was freed.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let running: i64 = setup
-        .client
-        .query_one(
-            "SELECT count(*) FROM etiquette.jobs WHERE state = 'running'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(running, 4);
+    assert_eq!(running(&setup.client).await, 4);
     let job = &first[0];
     assert!(
         finish(
@@ -183,7 +130,7 @@ async fn a_claimer_holds_no_more_than_its_local_limit() {
 
 #[tokio::test]
 async fn the_jobs_of_a_process_that_died_are_run_by_another() {
-    let setup = setup().await;
+    let setup = db().await;
     let ids = add(&setup, 5, false).await;
     let short = Settings {
         lease: Duration::from_millis(600),
@@ -217,7 +164,7 @@ async fn the_jobs_of_a_process_that_died_are_run_by_another() {
 
 #[tokio::test]
 async fn a_long_job_whose_process_heartbeats_is_never_rescued() {
-    let setup = setup().await;
+    let setup = db().await;
     let [id] = add(&setup, 1, false).await[..] else {
         unreachable!()
     };
@@ -255,7 +202,7 @@ async fn a_long_job_whose_process_heartbeats_is_never_rescued() {
 
 #[tokio::test]
 async fn a_lease_lost_to_a_rescue_is_reported() {
-    let setup = setup().await;
+    let setup = db().await;
     let [id] = add(&setup, 1, false).await[..] else {
         unreachable!()
     };

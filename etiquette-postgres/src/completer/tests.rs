@@ -1,50 +1,27 @@
 //! The completer against a real server: batches, fencing, and outcomes
 //! that survive a database restart.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::oneshot;
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use super::*;
-use crate::jobs::{Inserted, NewJob, claim, insert};
-use crate::testing::TempServer;
-use crate::{Schema, migrate};
+use crate::Schema;
+use crate::jobs::claim;
+use crate::test_support::{Db, add, db};
 
 const OWNER: i64 = 7;
 
-struct Setup {
-    server: TempServer,
-    client: Client,
-}
-
-async fn setup_with_claimed(n: usize) -> (Setup, Vec<(i64, i32)>) {
-    let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
-    let mut client = server.connect("postgres").await.unwrap();
-    migrate(&mut client, &Schema::default()).await.unwrap();
-    let statements = Statements::new(&Schema::default());
-    let args = json!({});
-    for _ in 0..n {
-        let job = NewJob {
-            queue: "default",
-            name: "send_email",
-            args: &args,
-            priority: 0,
-            run_at: None,
-            max_attempts: 3,
-            unique_key: None,
-            notify: false,
-        };
-        let Inserted::New(_) = insert(&client, &statements, &job).await.unwrap() else {
-            panic!("no key, no duplicate");
-        };
-    }
+/// A migrated server with `n` jobs claimed by [`OWNER`], and their
+/// `(id, attempt)`.
+async fn setup_with_claimed(n: usize) -> (Db, Vec<(i64, i32)>) {
+    let setup = db().await;
+    add(&setup, n, false).await;
     let limit = i64::try_from(n).unwrap();
     let claimed = claim(
-        &client,
-        &statements,
+        &setup.client,
+        &setup.statements,
         "default",
         OWNER,
         limit,
@@ -53,11 +30,10 @@ async fn setup_with_claimed(n: usize) -> (Setup, Vec<(i64, i32)>) {
     .await
     .unwrap();
     let claimed = claimed.iter().map(|job| (job.id, job.attempt)).collect();
-    let setup = Setup { server, client };
     (setup, claimed)
 }
 
-fn completer(setup: &Setup) -> Completer {
+fn completer(setup: &Db) -> Completer {
     let config = setup.server.url("postgres").parse().unwrap();
     Completer::start(config, Statements::new(&Schema::default()), OWNER)
 }
@@ -80,7 +56,7 @@ async fn heard(hear: oneshot::Receiver<bool>) -> bool {
         .expect("the completer dropped an outcome")
 }
 
-async fn states(setup: &Setup) -> Vec<(String, i64)> {
+async fn states(setup: &Db) -> Vec<(String, i64)> {
     let rows = setup
         .client
         .query(

@@ -172,15 +172,16 @@ impl Backlog {
     }
 
     /// Accepts a new job made by `make` in the `SCHEDULED` phase, under the
-    /// next id, as [`join`](Self::join) does, but hands it back for the
-    /// caller to wait out its delay, then [`rejoin`](Self::rejoin).
+    /// next id, but hands it back for the caller to wait out its delay, then
+    /// [`rejoin`](Self::rejoin).
     #[inline(always)]
     pub(crate) fn join_later<F>(&self, make: F) -> Result<Accepted, F>
     where
         F: FnOnce(TaskId) -> Accepted,
     {
-        let mut line = lock(&self.line);
-        let Some(id) = line.next_id() else {
+        // Made outside the lock: it does not join the line, so nothing
+        // orders it against the jobs in line but its id.
+        let Some(id) = lock(&self.line).next_id() else {
             return Err(make);
         };
         // Counted once made: making it may panic (its span calls the

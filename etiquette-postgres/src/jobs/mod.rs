@@ -19,147 +19,29 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Error, GenericClient};
 
-use crate::Schema;
+mod sql;
 
-/// The states in which a job still holds its unique key.
-const LIVE: &str = "('available', 'running', 'retrying')";
-
-/// The statements, with the schema's name in place.
-#[derive(Debug)]
-pub(crate) struct Statements {
-    /// The channel adds are announced on: `<schema>.jobs`.
-    pub(crate) channel: String,
-    insert: String,
-    /// The insert, announcing the job on `channel` in the same transaction:
-    /// listeners hear of it once it is visible.
-    insert_and_notify: String,
-    live_with_key: String,
-    claim: String,
-    claim_bounded: String,
-    heartbeat: String,
-    finish: String,
-    retry: String,
-    /// `finish` and `retry` for many jobs of one owner in one statement.
-    pub(crate) report_many: String,
-    rescue: String,
-    prune: String,
-}
-
-impl Statements {
-    pub(crate) fn new(schema: &Schema) -> Self {
-        let jobs = format!("{}.jobs", schema.quoted());
-        let insert = format!(
-            "INSERT INTO {jobs} (queue, name, args, priority, run_at, max_attempts, unique_key)
-             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
-             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
-             DO NOTHING
-             RETURNING id"
-        );
-        Self {
-            channel: format!("{schema}.jobs"),
-            insert_and_notify: format!(
-                "WITH inserted AS ({insert}) SELECT id, pg_notify($8, $1) FROM inserted"
-            ),
-            insert,
-            live_with_key: format!(
-                "SELECT id FROM {jobs} WHERE queue = $1 AND unique_key = $2 AND state IN {LIVE}"
-            ),
-            claim: format!(
-                "WITH next AS (
-                     SELECT id FROM {jobs}
-                     WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
-                     ORDER BY priority, run_at, id
-                     LIMIT $2
-                     FOR UPDATE SKIP LOCKED
-                 )
-                 UPDATE {jobs} AS job
-                 SET state = 'running', attempt = job.attempt + 1, owner = $3,
-                     lease_until = now() + $4 * interval '1 millisecond'
-                 FROM next WHERE job.id = next.id
-                 RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts"
-            ),
-            claim_bounded: format!(
-                "WITH next AS (
-                     SELECT id FROM {jobs}
-                     WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
-                     ORDER BY priority, run_at, id
-                     LIMIT greatest(0, least($2, $5 - (
-                         SELECT count(*) FROM {jobs}
-                         WHERE queue = $1 AND state = 'running' AND lease_until > now()
-                     )))
-                     FOR UPDATE SKIP LOCKED
-                 )
-                 UPDATE {jobs} AS job
-                 SET state = 'running', attempt = job.attempt + 1, owner = $3,
-                     lease_until = now() + $4 * interval '1 millisecond'
-                 FROM next WHERE job.id = next.id
-                 RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts"
-            ),
-            heartbeat: format!(
-                "UPDATE {jobs} SET lease_until = now() + $2 * interval '1 millisecond'
-                 WHERE owner = $1 AND state = 'running' AND id = ANY($3)
-                 RETURNING id, attempt"
-            ),
-            finish: format!(
-                "UPDATE {jobs}
-                 SET state = $4, error = $5, finished_at = now(), owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
-            ),
-            retry: format!(
-                "UPDATE {jobs}
-                 SET state = 'retrying', error = $4,
-                     run_at = now() + $5 * interval '1 millisecond',
-                     owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
-            ),
-            report_many: format!(
-                "UPDATE {jobs} AS job
-                 SET state = done.state, error = done.error,
-                     run_at = CASE WHEN done.state = 'retrying'
-                                   THEN now() + done.delay_ms * interval '1 millisecond'
-                                   ELSE job.run_at END,
-                     finished_at = CASE WHEN done.state = 'retrying' THEN NULL ELSE now() END,
-                     owner = NULL, lease_until = NULL
-                 FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
-                     AS done(id, attempt, state, error, delay_ms)
-                 WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
-                     AND job.state = 'running'
-                 RETURNING job.id, job.attempt"
-            ),
-            rescue: format!(
-                "UPDATE {jobs}
-                 SET state = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'retrying' END,
-                     finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
-                     error = 'lease expired: the process running it stopped heartbeating',
-                     run_at = now(), owner = NULL, lease_until = NULL
-                 WHERE state = 'running' AND lease_until <= now()"
-            ),
-            prune: format!(
-                "WITH old AS (
-                     SELECT id FROM {jobs}
-                     WHERE finished_at < now() - $1 * interval '1 millisecond'
-                     ORDER BY finished_at
-                     LIMIT $2
-                     FOR UPDATE SKIP LOCKED
-                 )
-                 DELETE FROM {jobs} AS job USING old WHERE job.id = old.id"
-            ),
-        }
-    }
-}
+pub(crate) use sql::Statements;
 
 /// A job to insert.
 #[derive(Debug, Clone)]
 pub(crate) struct NewJob<'a> {
+    /// The queue it waits in.
     pub(crate) queue: &'a str,
+    /// Its kind's `Job::NAME`.
     pub(crate) name: &'a str,
+    /// Its arguments, serialised.
     pub(crate) args: &'a Value,
+    /// Lower is claimed first.
     pub(crate) priority: i16,
     /// `None`: due now, by the database's clock.
     pub(crate) run_at: Option<SystemTime>,
+    /// Attempts it may make, the first included.
     pub(crate) max_attempts: i32,
+    /// At most one live job of the queue holds it.
     pub(crate) unique_key: Option<&'a str>,
     /// Whether to announce it to listeners (off for transaction-pooling
     /// proxies, where LISTEN cannot work: processes then poll).
@@ -206,38 +88,23 @@ pub(crate) async fn insert(
     job: &NewJob<'_>,
 ) -> Result<Inserted, Error> {
     loop {
-        let inserted = if job.notify {
-            client
-                .query_opt(
-                    &statements.insert_and_notify,
-                    &[
-                        &job.queue,
-                        &job.name,
-                        job.args,
-                        &job.priority,
-                        &job.run_at,
-                        &job.max_attempts,
-                        &job.unique_key,
-                        &statements.channel,
-                    ],
-                )
-                .await?
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &job.queue,
+            &job.name,
+            job.args,
+            &job.priority,
+            &job.run_at,
+            &job.max_attempts,
+            &job.unique_key,
+            &statements.channel,
+        ];
+        // The plain insert takes all but the channel.
+        let (statement, params) = if job.notify {
+            (&statements.insert_and_notify, &params[..])
         } else {
-            client
-                .query_opt(
-                    &statements.insert,
-                    &[
-                        &job.queue,
-                        &job.name,
-                        job.args,
-                        &job.priority,
-                        &job.run_at,
-                        &job.max_attempts,
-                        &job.unique_key,
-                    ],
-                )
-                .await?
+            (&statements.insert, &params[..7])
         };
+        let inserted = client.query_opt(statement, params).await?;
         if let Some(row) = inserted {
             return Ok(Inserted::New(row.get(0)));
         }

@@ -1,0 +1,140 @@
+//! The statements of a job's life, as SQL text with the schema's name in
+//! place: prepared by the server on first use, so that building the crate
+//! needs no database.
+
+use crate::Schema;
+
+/// The states in which a job still holds its unique key.
+const LIVE: &str = "('available', 'running', 'retrying')";
+
+/// The statements, with the schema's name in place.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// The channel adds are announced on: `<schema>.jobs`.
+    pub(crate) channel: String,
+    /// A job, unless a live one holds its unique key.
+    pub(super) insert: String,
+    /// The insert, announcing the job on `channel` in the same transaction:
+    /// listeners hear of it once it is visible.
+    pub(super) insert_and_notify: String,
+    /// The live job holding a unique key.
+    pub(super) live_with_key: String,
+    /// Due jobs, each for one attempt under a lease.
+    pub(super) claim: String,
+    /// The claim, within a bound on running jobs across processes.
+    pub(super) claim_bounded: String,
+    /// An owner's leases renewed.
+    pub(super) heartbeat: String,
+    /// An attempt ended for good, fenced.
+    pub(super) finish: String,
+    /// An attempt failed, the job to wait its backoff, fenced.
+    pub(super) retry: String,
+    /// `finish` and `retry` for many jobs of one owner in one statement.
+    pub(crate) report_many: String,
+    /// Expired leases rescued.
+    pub(super) rescue: String,
+    /// A batch of rows finished before the retention.
+    pub(super) prune: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let jobs = format!("{}.jobs", schema.quoted());
+        let insert = format!(
+            "INSERT INTO {jobs} (queue, name, args, priority, run_at, max_attempts, unique_key)
+             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
+             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
+             DO NOTHING
+             RETURNING id"
+        );
+        Self {
+            channel: format!("{schema}.jobs"),
+            insert_and_notify: format!(
+                "WITH inserted AS ({insert}) SELECT id, pg_notify($8, $1) FROM inserted"
+            ),
+            insert,
+            live_with_key: format!(
+                "SELECT id FROM {jobs} WHERE queue = $1 AND unique_key = $2 AND state IN {LIVE}"
+            ),
+            claim: claim(&jobs, "$2"),
+            // The room left under the bound: expired leases do not count.
+            claim_bounded: claim(
+                &jobs,
+                &format!(
+                    "greatest(0, least($2, $5 - (
+                         SELECT count(*) FROM {jobs}
+                         WHERE queue = $1 AND state = 'running' AND lease_until > now()
+                     )))"
+                ),
+            ),
+            heartbeat: format!(
+                "UPDATE {jobs} SET lease_until = now() + $2 * interval '1 millisecond'
+                 WHERE owner = $1 AND state = 'running' AND id = ANY($3)
+                 RETURNING id, attempt"
+            ),
+            finish: format!(
+                "UPDATE {jobs}
+                 SET state = $4, error = $5, finished_at = now(), owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
+            ),
+            retry: format!(
+                "UPDATE {jobs}
+                 SET state = 'retrying', error = $4,
+                     run_at = now() + $5 * interval '1 millisecond',
+                     owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
+            ),
+            report_many: format!(
+                "UPDATE {jobs} AS job
+                 SET state = done.state, error = done.error,
+                     run_at = CASE WHEN done.state = 'retrying'
+                                   THEN now() + done.delay_ms * interval '1 millisecond'
+                                   ELSE job.run_at END,
+                     finished_at = CASE WHEN done.state = 'retrying' THEN NULL ELSE now() END,
+                     owner = NULL, lease_until = NULL
+                 FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
+                     AS done(id, attempt, state, error, delay_ms)
+                 WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
+                     AND job.state = 'running'
+                 RETURNING job.id, job.attempt"
+            ),
+            rescue: format!(
+                "UPDATE {jobs}
+                 SET state = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'retrying' END,
+                     finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
+                     error = 'lease expired: the process running it stopped heartbeating',
+                     run_at = now(), owner = NULL, lease_until = NULL
+                 WHERE state = 'running' AND lease_until <= now()"
+            ),
+            prune: format!(
+                "WITH old AS (
+                     SELECT id FROM {jobs}
+                     WHERE finished_at < now() - $1 * interval '1 millisecond'
+                     ORDER BY finished_at
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 DELETE FROM {jobs} AS job USING old WHERE job.id = old.id"
+            ),
+        }
+    }
+}
+
+/// The claim: the due waiting jobs of queue `$1`, at most `limit`, in claim
+/// order, each moved to `running` for owner `$3` under a lease of `$4` ms.
+fn claim(jobs: &str, limit: &str) -> String {
+    format!(
+        "WITH next AS (
+             SELECT id FROM {jobs}
+             WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
+             ORDER BY priority, run_at, id
+             LIMIT {limit}
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE {jobs} AS job
+         SET state = 'running', attempt = job.attempt + 1, owner = $3,
+             lease_until = now() + $4 * interval '1 millisecond'
+         FROM next WHERE job.id = next.id
+         RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts"
+    )
+}

@@ -1,0 +1,73 @@
+//! What the crate's tests share: a started server with etiquette's schema
+//! migrated, and jobs to add.
+
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use crate::jobs::{Inserted, NewJob, Statements, insert};
+use crate::testing::TempServer;
+use crate::{Schema, migrate};
+
+/// A started server, etiquette's schema migrated in its `postgres`
+/// database, and a connection to it. The server stops with the value.
+pub(crate) struct Db {
+    pub(crate) client: Client,
+    pub(crate) statements: Statements,
+    pub(crate) server: TempServer,
+}
+
+pub(crate) async fn db() -> Db {
+    let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let mut client = server.connect("postgres").await.expect("connect");
+    let schema = Schema::default();
+    migrate(&mut client, &schema).await.expect("migrate");
+    Db {
+        client,
+        statements: Statements::new(&schema),
+        server,
+    }
+}
+
+/// A job of queue `default`, three attempts, due now, no key, announced to
+/// nobody.
+pub(crate) fn job(args: &Value) -> NewJob<'_> {
+    NewJob {
+        queue: "default",
+        name: "send_email",
+        args,
+        priority: 0,
+        run_at: None,
+        max_attempts: 3,
+        unique_key: None,
+        notify: false,
+    }
+}
+
+/// How many jobs run now, in every process.
+pub(crate) async fn running(client: &Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM etiquette.jobs WHERE state = 'running'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Adds `n` jobs as [`job`] makes them, announced if `notify`; their ids.
+pub(crate) async fn add(db: &Db, n: usize, notify: bool) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for index in 0..n {
+        let args = serde_json::json!({ "n": index });
+        let new = NewJob {
+            notify,
+            ..job(&args)
+        };
+        match insert(&db.client, &db.statements, &new).await.unwrap() {
+            Inserted::New(id) => ids.push(id),
+            Inserted::Duplicate(id) => panic!("job {id} held no key"),
+        }
+    }
+    ids
+}
