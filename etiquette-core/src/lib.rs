@@ -98,7 +98,7 @@ pub use api::spawner::TokioSpawner;
 pub use api::spawner::{BoxFuture, Spawner};
 pub use api::stats::{ReleaseReport, Stats};
 pub use api::status::{TaskError, TaskStatus};
-pub use api::task::{BoxError, TaskId, TaskOutput};
+pub use api::task::{BoxError, TaskId, TaskOutput, error_chain};
 pub use api::task_builder::TaskBuilder;
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use http::{

@@ -13,6 +13,10 @@
 //! * Every `rescue` interval it rescues expired leases of any process: no
 //!   leader; a process that dies (`kill -9`, OOM) stops heartbeating, and
 //!   its jobs are claimable again once their leases expire.
+//! * It makes each claimed row a job again ([`Jobs`]); a row it cannot (a
+//!   kind this process does not know, arguments that no longer
+//!   deserialise) fails at once with the reason, through the completer,
+//!   instead of being run, retried or left running.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,8 +26,28 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls};
 
+use etiquette_core::error_chain;
+
+use crate::completer::{Completer, End, Report};
 use crate::jobs::{self, Claimed, Statements};
 use crate::listener::Listener;
+use crate::registry::{Attempt, Jobs};
+
+/// A claimed job made again from its row, ready to run its attempt.
+pub(crate) struct Ready {
+    pub(crate) job: Claimed,
+    /// Makes the attempt's future; run by the backend to come (issue 14).
+    #[cfg_attr(test, allow(dead_code))]
+    pub(crate) make: Attempt,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready")
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How a claimer works its queue.
 #[derive(Debug, Clone)]
@@ -67,7 +91,7 @@ impl Held {
 /// other processes rescue its jobs, as after a crash).
 #[derive(Debug)]
 pub(crate) struct Claimer {
-    jobs: mpsc::Receiver<Claimed>,
+    jobs: mpsc::Receiver<Ready>,
     held: Arc<Held>,
     /// Held jobs whose lease was lost, as `(id, attempt)`: that attempt
     /// is to be cancelled here (its outcome would be refused anyway).
@@ -84,12 +108,13 @@ impl Drop for Claimer {
 
 impl Claimer {
     /// Starts claiming with `client` (its own connection), on the current
-    /// tokio runtime; `config` is for the LISTEN connection.
+    /// tokio runtime; `config` is for the LISTEN connection. Rows of kinds
+    /// not in `kinds` fail through `completer` (of the same owner).
     pub(crate) fn start(
-        client: Client,
-        config: Config,
+        (client, config): (Client, Config),
         statements: Statements,
         settings: Settings,
+        (kinds, completer): (Arc<Jobs>, Arc<Completer>),
     ) -> Self {
         let listener = settings
             .listen
@@ -105,6 +130,8 @@ impl Claimer {
             held: Arc::clone(&held),
             wake,
             deliver,
+            kinds,
+            completer,
             report_lost,
         }));
         Self {
@@ -117,7 +144,7 @@ impl Claimer {
     }
 
     /// The next claimed job; `None` once the claimer stopped.
-    pub(crate) async fn next(&mut self) -> Option<Claimed> {
+    pub(crate) async fn next(&mut self) -> Option<Ready> {
         self.jobs.recv().await
     }
 
@@ -139,7 +166,9 @@ struct Loop {
     settings: Settings,
     held: Arc<Held>,
     wake: Option<Arc<Notify>>,
-    deliver: mpsc::Sender<Claimed>,
+    deliver: mpsc::Sender<Ready>,
+    kinds: Arc<Jobs>,
+    completer: Arc<Completer>,
     report_lost: mpsc::UnboundedSender<(i64, i32)>,
 }
 
@@ -212,12 +241,27 @@ impl Loop {
         };
         let got = claimed.len();
         for job in claimed {
+            let make = match self.kinds.decode(&job.name, job.args.clone()) {
+                Ok(make) => make,
+                Err(error) => {
+                    // Never runs anywhere: a row no process here can make
+                    // again would only be claimed and rescued for ever.
+                    tracing::error!(job_id = job.id, %error, "a stored job cannot be run");
+                    self.completer.report(Report {
+                        id: job.id,
+                        attempt: job.attempt,
+                        end: End::Failed(error_chain(&error)),
+                        landed: None,
+                    });
+                    continue;
+                }
+            };
             // Claimed again by this process after its lease was lost: the
             // older attempt still running here is lost.
             if let Some(older) = self.held.ids().insert(job.id, job.attempt) {
                 let _ = self.report_lost.send((job.id, older));
             }
-            if self.deliver.send(job).await.is_err() {
+            if self.deliver.send(Ready { job, make }).await.is_err() {
                 return Ok(false); // the consumer is gone; its leases will expire
             }
         }

@@ -43,6 +43,26 @@ pub(crate) fn job(args: &Value) -> NewJob<'_> {
     }
 }
 
+/// The kinds the tests' jobs are: `send_email`, whose argument `n` is a
+/// number, doing nothing.
+pub(crate) fn kinds() -> crate::Jobs {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct SendEmail {
+        n: u64,
+    }
+
+    impl etiquette_core::Job for SendEmail {
+        const NAME: &'static str = "send_email";
+        type Error = std::convert::Infallible;
+
+        async fn run(&self, _context: etiquette_core::TaskContext) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    crate::Jobs::new().register::<SendEmail>().unwrap()
+}
+
 /// How many jobs run now, in every process.
 pub(crate) async fn running(client: &Client) -> i64 {
     client

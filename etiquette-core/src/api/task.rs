@@ -75,8 +75,9 @@ where
     }
 }
 
-/// Renders an error and every `source()` below it on one line, for logs.
-pub(crate) fn error_chain(error: &(dyn Error + 'static)) -> String {
+/// Renders an error and every `source()` below it on one line, separated by
+/// `: `, as the queue logs a task's error and a durable backend stores it.
+pub fn error_chain(error: &(dyn Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::Schema;
 use crate::jobs::{Final, finish};
-use crate::test_support::{Db, add, db, running};
+use crate::test_support::{Db, add, db, kinds, running};
 
 fn settings(owner: i64) -> Settings {
     Settings {
@@ -27,11 +27,14 @@ fn settings(owner: i64) -> Settings {
 async fn claimer(setup: &Db, settings: Settings) -> Claimer {
     let config: Config = setup.server.url("postgres").parse().unwrap();
     let client = connect(&config).await.unwrap();
+    let statements = || Statements::new(&Schema::default());
+    let completer = Completer::start(config.clone(), statements(), settings.owner);
+    let kinds = Arc::new(kinds());
     Claimer::start(
-        client,
-        config,
-        Statements::new(&Schema::default()),
+        (client, config),
+        statements(),
         settings,
+        (kinds, Arc::new(completer)),
     )
 }
 
@@ -39,7 +42,7 @@ async fn next_n(claimer: &mut Claimer, n: usize, bound: Duration, what: &str) ->
     tokio::time::timeout(bound, async {
         let mut got = Vec::new();
         while got.len() < n {
-            got.push(claimer.next().await.expect("the claimer stopped"));
+            got.push(claimer.next().await.expect("the claimer stopped").job);
         }
         got
     })
@@ -217,17 +220,17 @@ async fn a_lease_lost_to_a_rescue_is_reported() {
     .await;
     let first = next_n(&mut stalled, 1, Duration::from_secs(10), "the job").await;
     assert_eq!(first[0].attempt, 1);
-    // As if the process had stalled past its lease: it expires, another
-    // process rescues the job.
+    // As if the process had stalled past its lease: another process
+    // rescued the job (in one statement: a heartbeat between an expiry and
+    // a rescue would renew the lease).
     setup
         .client
         .execute(
-            "UPDATE etiquette.jobs SET lease_until = now() WHERE id = $1",
+            "UPDATE etiquette.jobs
+             SET state = 'retrying', owner = NULL, lease_until = NULL, run_at = now()
+             WHERE id = $1",
             &[&id],
         )
-        .await
-        .unwrap();
-    crate::jobs::rescue(&setup.client, &setup.statements)
         .await
         .unwrap();
     // Its heartbeat finds the lease gone, or its next claim takes the job
@@ -236,4 +239,60 @@ async fn a_lease_lost_to_a_rescue_is_reported() {
         .await
         .expect("waited more than 10 s for the lost lease to be reported");
     assert_eq!(lost, Some((id, 1)));
+}
+
+#[tokio::test]
+async fn a_row_no_kind_here_can_run_fails_at_once_with_the_reason() {
+    let setup = db().await;
+    setup
+        .client
+        .batch_execute(
+            "INSERT INTO etiquette.jobs (queue, name, args) VALUES
+                 ('default', 'send_sms', '{}'),
+                 ('default', 'send_email', '{\"n\": \"not a number\"}');",
+        )
+        .await
+        .unwrap();
+    let good = add(&setup, 1, false).await;
+    let mut claimer = claimer(
+        &setup,
+        Settings {
+            poll: Duration::from_millis(100),
+            ..settings(1)
+        },
+    )
+    .await;
+    let ready = next_n(&mut claimer, 1, Duration::from_secs(10), "the good job").await;
+    assert_eq!(ready[0].id, good[0], "only the good row is run");
+    let failed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let rows = setup
+                .client
+                .query(
+                    "SELECT name, error FROM etiquette.jobs WHERE state = 'failed' ORDER BY id",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if rows.len() == 2 {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("waited more than 10 s for the two bad rows to fail");
+    let failed: Vec<(String, String)> = failed.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(failed[0].0, "send_sms");
+    assert!(
+        failed[0].1.contains("no job kind named \"send_sms\""),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(failed[1].0, "send_email");
+    assert!(
+        failed[1].1.contains("do not deserialise: invalid type"),
+        "{}",
+        failed[1].1
+    );
 }
