@@ -123,6 +123,7 @@ impl Decorum {
             let job = Arc::clone(&job);
             async move { job.run(context).await }
         })
+        .of_kind(J::NAME)
     }
 
     /// Subscribes to the events of every task: those still buffered after

@@ -59,8 +59,9 @@ use crate::api::task::BoxError;
 /// ```
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The kind's name, stored with each job by durable backends, which
-    /// make the job again from it and its arguments. Keep it stable:
-    /// renaming it strands the jobs already stored under the old name.
+    /// make the job again from it and its arguments, and shown as `job` in
+    /// the task's `tracing` span. Keep it stable: renaming it strands the
+    /// jobs already stored under the old name.
     const NAME: &'static str;
 
     /// Why an attempt fails: any error that converts into a

@@ -17,6 +17,8 @@ pub struct TaskBuilder<'a> {
     make: MakeAttempt,
     retry: Option<RetryPolicy>,
     plan: Plan,
+    /// A typed job's name.
+    kind: Option<&'static str>,
 }
 
 impl<'a> TaskBuilder<'a> {
@@ -26,7 +28,14 @@ impl<'a> TaskBuilder<'a> {
             decorum,
             make,
             retry: None,
+            kind: None,
         }
+    }
+
+    /// The task is a typed job of this kind.
+    pub(crate) const fn of_kind(mut self, kind: &'static str) -> Self {
+        self.kind = Some(kind);
+        self
     }
 
     /// The retry policy for this task, instead of the queue's default
@@ -106,9 +115,11 @@ impl<'a> TaskBuilder<'a> {
         self
     }
 
-    fn work(retry: Option<RetryPolicy>, make: MakeAttempt, decorum: &Decorum) -> Work {
-        let policy = retry.unwrap_or_else(|| decorum.inner.shared.config.retry.clone());
-        Work::retryable(make, policy)
+    fn work(self) -> (Work, Plan) {
+        let policy = self
+            .retry
+            .unwrap_or_else(|| self.decorum.inner.shared.config.retry.clone());
+        (Work::retryable(self.make, policy, self.kind), self.plan)
     }
 
     /// The live task holding this task's unique key, unless released.
@@ -134,8 +145,8 @@ impl<'a> TaskBuilder<'a> {
         }
         let shared = &self.decorum.inner.shared;
         wait_for_place(shared).await?;
-        let work = Self::work(self.retry, self.make, self.decorum);
-        enqueue(shared, work, self.plan)
+        let (work, plan) = self.work();
+        enqueue(shared, work, plan)
     }
 
     /// Adds the task if there is room now, as [`Decorum::try_add_task`]
@@ -149,8 +160,8 @@ impl<'a> TaskBuilder<'a> {
         }
         let shared = &self.decorum.inner.shared;
         try_place(shared)?;
-        let work = Self::work(self.retry, self.make, self.decorum);
-        enqueue(shared, work, self.plan)
+        let (work, plan) = self.work();
+        enqueue(shared, work, plan)
     }
 }
 

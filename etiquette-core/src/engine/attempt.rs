@@ -79,8 +79,13 @@ impl Accepted {
     /// that its parent is the span current where the task was added: the
     /// request's. Made before anything else: it calls the tracing
     /// subscriber, which may panic.
-    pub(crate) fn span(id: TaskId) -> Span {
-        tracing::info_span!("task", task_id = id.get(), attempt = tracing::field::Empty)
+    /// A typed job's span names its kind (`job`).
+    pub(crate) fn span(id: TaskId, kind: Option<&'static str>) -> Span {
+        let attempt = tracing::field::Empty;
+        match kind {
+            None => tracing::info_span!("task", task_id = id.get(), attempt),
+            Some(job) => tracing::info_span!("task", task_id = id.get(), job, attempt),
+        }
     }
 
     #[inline]

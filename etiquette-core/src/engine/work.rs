@@ -16,7 +16,15 @@ pub(crate) type Attempt = BoxFuture<Result<(), BoxError>>;
 pub(crate) enum Work {
     Once(Option<Attempt>),
     // Boxed whole to keep `Accepted` small.
-    Retryable(Box<(MakeAttempt, RetryPolicy)>),
+    Retryable(Box<Retryable>),
+}
+
+/// A task made again for each attempt.
+pub(crate) struct Retryable {
+    make: MakeAttempt,
+    policy: RetryPolicy,
+    /// A typed job's [`Job::NAME`](crate::Job::NAME), for its span.
+    kind: Option<&'static str>,
 }
 
 /// Makes one attempt's future; boxed once, when the task is added.
@@ -44,8 +52,12 @@ impl Work {
         Box::new(move |context| -> Attempt { Box::pin(make(context).map(TaskOutput::into_result)) })
     }
 
-    pub(crate) fn retryable(make: MakeAttempt, policy: RetryPolicy) -> Self {
-        Self::Retryable(Box::new((make, policy)))
+    pub(crate) fn retryable(
+        make: MakeAttempt,
+        policy: RetryPolicy,
+        kind: Option<&'static str>,
+    ) -> Self {
+        Self::Retryable(Box::new(Retryable { make, policy, kind }))
     }
 
     pub(crate) fn next_attempt(
@@ -54,14 +66,22 @@ impl Work {
     ) -> Option<Attempt> {
         match self {
             Self::Once(task) => task.take(),
-            Self::Retryable(retryable) => Some((retryable.0)(context())),
+            Self::Retryable(retryable) => Some((retryable.make)(context())),
+        }
+    }
+
+    /// The typed job's name, if it is one.
+    pub(crate) fn kind(&self) -> Option<&'static str> {
+        match self {
+            Self::Once(_) => None,
+            Self::Retryable(retryable) => retryable.kind,
         }
     }
 
     pub(crate) fn policy(&self) -> Option<&RetryPolicy> {
         match self {
             Self::Once(_) => None,
-            Self::Retryable(retryable) => Some(&retryable.1),
+            Self::Retryable(retryable) => Some(&retryable.policy),
         }
     }
 }

@@ -165,7 +165,7 @@ pub(crate) fn enqueue(
     // first, the task registered after, so that nothing is registered if
     // the tracing subscriber panics.
     let make = |id| {
-        let span = Accepted::span(id);
+        let span = Accepted::span(id, work.kind());
         let (cell, older) = shared.store.accepted(id, start.map(|(_, at)| at));
         forgotten = older;
         // Made last, in place: the job is the largest thing a task moves.

@@ -37,6 +37,19 @@ impl std::error::Error for SendFailed {
     }
 }
 
+/// A typed job that always fails.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Refuse;
+
+impl etiquette_core::Job for Refuse {
+    const NAME: &'static str = "refuse";
+    type Error = std::io::Error;
+
+    async fn run(&self, _context: etiquette_core::TaskContext) -> Result<(), Self::Error> {
+        Err(std::io::Error::other("refused"))
+    }
+}
+
 #[test]
 fn task_logs_carry_the_task_id_and_the_request_span() {
     let captured = Captured::default();
@@ -73,8 +86,14 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
             })
             .await
             .unwrap();
+        decorum
+            .job(Refuse)
+            .retry(etiquette_core::RetryPolicy::never())
+            .add()
+            .await
+            .unwrap();
         drop(_entered);
-        release_after(&etiquette, "3 tasks").await;
+        release_after(&etiquette, "4 tasks").await;
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -94,6 +113,11 @@ fn task_logs_carry_the_task_id_and_the_request_span() {
             "task{task_id=3 attempt=1}: etiquette_core::engine::shared: task failed attempts=1 \
              error=sending the email failed: connection refused"
         ),
+        "{logs}"
+    );
+    // A typed job's span names its kind.
+    assert!(
+        logs.contains(r#"task{task_id=4 job="refuse" attempt=1}: "#),
         "{logs}"
     );
 }
