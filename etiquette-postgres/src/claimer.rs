@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use etiquette_core::error_chain;
 
@@ -301,15 +301,6 @@ impl Loop {
             }
         }
     }
-}
-
-/// Connects `config` with the connection driven on a tokio task.
-pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
 }
 
 #[cfg(test)]

@@ -18,14 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
-use crate::claimer::connect;
-use crate::jobs::Statements;
+use crate::connection::{Pause, connect};
+use crate::jobs::{Statements, millis};
 
 /// Outcomes written in one statement at the most.
 const BATCH: usize = 1_000;
-
-const MIN_PAUSE: Duration = Duration::from_millis(50);
-const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// How an attempt ended, as written to its row.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,15 +121,13 @@ async fn write_batch(
             End::Succeeded => ("succeeded", None, 0.0),
             End::Failed(error) => ("failed", Some(error.as_str()), 0.0),
             End::Cancelled => ("cancelled", None, 0.0),
-            End::Retry(error, delay) => {
-                ("retrying", Some(error.as_str()), delay.as_secs_f64() * 1e3)
-            }
+            End::Retry(error, delay) => ("retrying", Some(error.as_str()), millis(*delay)),
         };
         states.push(state);
         errors.push(error);
         delays.push(delay);
     }
-    let mut pause = MIN_PAUSE;
+    let mut pause = Pause::new();
     loop {
         // A lost connection is made again: the outcomes must land.
         if client.as_ref().is_none_or(Client::is_closed) {
@@ -151,9 +146,9 @@ async fn write_batch(
         match written {
             Ok(rows) => return rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
             Err(error) => {
-                tracing::warn!(%error, ?pause, outcomes = batch.len(), "writing outcomes failed; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_PAUSE);
+                let pause_for = pause.next();
+                tracing::warn!(%error, ?pause_for, outcomes = batch.len(), "writing outcomes failed; trying again");
+                pause.wait().await;
             }
         }
     }

@@ -44,6 +44,8 @@ mod claimer;
 #[cfg_attr(not(test), allow(dead_code))]
 mod completer;
 #[cfg_attr(not(test), allow(dead_code))]
+mod connection;
+#[cfg_attr(not(test), allow(dead_code))]
 mod jobs;
 #[cfg_attr(not(test), allow(dead_code))]
 mod listener;

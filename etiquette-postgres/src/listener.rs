@@ -16,9 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
-/// The first wait before reconnecting; doubled up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::connection::Pause;
 
 /// A running listener; stopped when dropped.
 #[derive(Debug)]
@@ -66,15 +64,15 @@ async fn keep_listening(
     wake: Arc<Notify>,
     connections: Arc<AtomicU64>,
 ) {
-    let mut backoff = MIN_BACKOFF;
+    let mut pause = Pause::new();
     loop {
         match listen_once(&config, &listen, &wake, &connections).await {
             // It was up: reconnect at once, at first.
-            Ok(()) => backoff = MIN_BACKOFF,
+            Ok(()) => pause.reset(),
             Err(error) => {
+                let backoff = pause.next();
                 tracing::warn!(%error, ?backoff, "the LISTEN connection failed; reconnecting");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause.wait().await;
             }
         }
     }

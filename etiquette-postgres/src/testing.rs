@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// Where Debian and Ubuntu put the server's binaries, newest first; `PG_BIN`
 /// overrides.
@@ -121,12 +121,7 @@ impl TempServer {
     /// # Errors
     /// As `tokio_postgres::connect`.
     pub async fn connect(&self, database: &str) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(&self.url(database), NoTls).await?;
-        tokio::spawn(async move {
-            // Ends with an error when the server stops; nothing to do then.
-            let _ = connection.await;
-        });
-        Ok(client)
+        crate::connection::connect(&self.url(database).parse()?).await
     }
 
     /// Creates a fresh database and connects to it: one per test keeps

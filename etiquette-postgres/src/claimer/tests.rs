@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::Schema;
+use crate::connection::connect;
 use crate::jobs::{Final, finish};
 use crate::test_support::{Db, add, db, kinds, running};
 

@@ -76,7 +76,8 @@ pub(crate) enum Final<'a> {
     Cancelled,
 }
 
-fn millis(duration: Duration) -> f64 {
+/// A duration as the milliseconds the statements take.
+pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
