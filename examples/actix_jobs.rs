@@ -28,7 +28,7 @@ async fn job_events(
     id: web::Path<TaskId>,
     last: LastEventId,
 ) -> Result<impl Responder, UnknownTask> {
-    sse::task_events(&decorum, *id, last)
+    sse::task_events(&decorum, *id, last).await
 }
 
 async fn page() -> HttpResponse {

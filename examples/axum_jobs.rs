@@ -36,7 +36,7 @@ async fn job_events(
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> impl IntoResponse {
-    sse::task_events(&decorum, id, last)
+    sse::task_events(&decorum, id, last).await
 }
 
 #[tokio::main]

@@ -29,12 +29,12 @@ async fn start_job(decorum: Decorum) -> Result<Response, TaskRejected> {
 }
 
 #[handler]
-fn job_events(
+async fn job_events(
     decorum: Decorum,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> poem::Result<Response> {
-    Ok(sse::task_events(&decorum, id, last)?)
+    Ok(sse::task_events(&decorum, id, last).await?)
 }
 
 #[handler]

@@ -163,8 +163,9 @@ pub(crate) mod axum {
         decorum: Decorum,
         Path(id): Path<TaskId>,
     ) -> Result<Json<TaskStatus>, StatusCode> {
-        let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
-        Ok(Json(task.status()))
+        let status = decorum.status(id).await;
+        let status = status.map_err(|_unreachable| StatusCode::SERVICE_UNAVAILABLE)?;
+        Ok(Json(status.ok_or(StatusCode::NOT_FOUND)?))
     }
 }
 
@@ -192,9 +193,10 @@ pub(crate) mod actix {
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
     /// 404 for an id the queue does not know (any more).
     pub(crate) async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
-        match decorum.handle(*id) {
-            Some(task) => HttpResponse::Ok().json(task.status()),
-            None => HttpResponse::NotFound().finish(),
+        match decorum.status(*id).await {
+            Ok(Some(status)) => HttpResponse::Ok().json(status),
+            Ok(None) => HttpResponse::NotFound().finish(),
+            Err(_unreachable) => HttpResponse::ServiceUnavailable().finish(),
         }
     }
 }
@@ -234,7 +236,9 @@ pub(crate) mod poem {
         decorum: Decorum,
         Path(id): Path<TaskId>,
     ) -> ::poem::Result<Json<TaskStatus>> {
-        let task = decorum.handle(id).ok_or(NotFoundError)?;
-        Ok(Json(task.status()))
+        let status = decorum.status(id).await.map_err(|_unreachable| {
+            ::poem::Error::from_status(::poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        })?;
+        Ok(Json(status.ok_or(NotFoundError)?))
     }
 }

@@ -5,6 +5,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use etiquette_core::Etiquette;
+use etiquette_core::backend::Backend;
 
 use crate::QueueNotRegistered;
 
@@ -13,15 +14,18 @@ etiquette_core::define_decorum! {
     /// `App::app_data(web::ThinData(..))` or `App::app_data(web::Data::new(..))`.
 }
 
-impl FromRequest for Decorum {
+impl<B: Backend> FromRequest for Decorum<B> {
     type Error = QueueNotRegistered;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let etiquette = req
-            .app_data::<web::ThinData<Etiquette>>()
+            .app_data::<web::ThinData<Etiquette<B>>>()
             .map(|data| &data.0)
-            .or_else(|| req.app_data::<web::Data<Etiquette>>().map(|data| &***data));
+            .or_else(|| {
+                req.app_data::<web::Data<Etiquette<B>>>()
+                    .map(|data| &***data)
+            });
         ready(
             etiquette
                 .map(|etiquette| Self(etiquette.decorum()))

@@ -48,9 +48,16 @@
 //! # Task handles
 //!
 //! `add_task` returns a [`TaskHandle`]: its id for the response, its
-//! status for a `GET /tasks/{id}` route (found again with
-//! `decorum.handle(id)`; with the `serde` feature [`TaskStatus`] serializes
-//! to a flat JSON object), its outcome to await, and `cancel()`.
+//! status for a `GET /tasks/{id}` route (`decorum.status(id).await`, which
+//! a database-backed queue answers too; with the `serde` feature
+//! [`TaskStatus`] serializes to a flat JSON object), its outcome to await,
+//! and `cancel()`.
+//!
+//! # Backends
+//!
+//! [`Decorum`] is generic over the queue's backend, the in-memory queue
+//! ([`Memory`]) by default: a handler taking `Decorum<Postgres>` extracts
+//! the handle of an `Etiquette<Postgres>` the same way.
 //!
 //! # Features
 //!

@@ -7,7 +7,7 @@
 //!
 //! /// One task's events; the stream ends after its final event.
 //! async fn task_events(decorum: Decorum, id: web::Path<TaskId>, last: LastEventId) -> Result<impl Responder, UnknownTask> {
-//!     sse::task_events(&decorum, *id, last)
+//!     sse::task_events(&decorum, *id, last).await
 //! }
 //!
 //! /// Every task's events, until the queue closes its event streams.
@@ -38,7 +38,7 @@ use actix_web_lab::sse::{Data, Event, Sse};
 use etiquette_core::{SseFrame, Subscription};
 use futures_util::StreamExt as _;
 
-etiquette_core::define_sse!(respond -> impl Responder + use<>);
+etiquette_core::define_sse!(respond -> impl Responder + use<B>);
 
 impl FromRequest for LastEventId {
     type Error = LastEventIdRejection;

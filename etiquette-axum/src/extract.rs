@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use axum_core::extract::{FromRef, FromRequestParts};
 use etiquette_core::Etiquette;
+use etiquette_core::backend::Backend;
 use http::request::Parts;
 
 etiquette_core::define_decorum! {
@@ -27,9 +28,10 @@ etiquette_core::define_decorum! {
     /// ```
 }
 
-impl<S> FromRequestParts<S> for Decorum
+impl<S, B> FromRequestParts<S> for Decorum<B>
 where
-    Etiquette: FromRef<S>,
+    B: Backend,
+    Etiquette<B>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Infallible;

@@ -6,7 +6,7 @@
 //!
 //! /// One task's events; the stream ends after its final event.
 //! async fn task_events(decorum: Decorum, Path(id): Path<TaskId>, last: LastEventId) -> impl IntoResponse {
-//!     sse::task_events(&decorum, id, last)
+//!     sse::task_events(&decorum, id, last).await
 //! }
 //!
 //! /// Every task's events, until the queue closes its event streams.
@@ -37,7 +37,7 @@ use futures_util::StreamExt as _;
 use http::HeaderValue;
 use http::request::Parts;
 
-etiquette_core::define_sse!(respond -> impl IntoResponse + use<>);
+etiquette_core::define_sse!(respond -> impl IntoResponse + use<B>);
 
 impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     type Rejection = LastEventIdRejection;

@@ -59,9 +59,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     decorum.add_task(async { println!("one-shot") }).await?; // a future: one attempt
 
     // Handles: status, outcome, cancel; found again by id while retained.
-    println!("{} is {}", task.id(), task.status()); // queued, scheduled, running, retrying, succeeded, ...
-    let again = decorum.handle(task.id()).expect("retained");
-    let mut events = decorum.subscribe_task(task.id(), None).expect("known"); // or subscribe(..)
+    println!("{} is {}", task.id(), task.status().await?); // queued, scheduled, running, retrying, succeeded, ...
+    let again = decorum.find(task.id()).await?.expect("retained");
+    let mut events = decorum
+        .subscribe_task(task.id(), None)
+        .await?
+        .expect("known"); // or subscribe(..)
     again.await?; // Err(TaskError): failed, panicked, timed out, cancelled
     while let Some(event) = events.next().await {
         println!("event {:?}", event?.kind); // Queued, Started, Progress, .., Succeeded
@@ -91,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.accepted,
         report.completed + report.failed + report.cancelled
     );
-    assert!(later.status().is_finished());
+    assert!(later.status().await?.is_finished());
     Ok(())
 }
 // --8<-- [end:api]

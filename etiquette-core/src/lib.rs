@@ -76,6 +76,7 @@
 //! collects the metrics.
 
 mod api;
+pub mod backend;
 /// The README's "API in one screen", run as a doc-test.
 #[cfg(doctest)]
 #[doc = concat!("```\n", include_str!("../examples/api_in_one_screen.rs"), "\n```")]
@@ -88,7 +89,7 @@ mod memory;
 pub use api::builder::{Builder, OnFull};
 pub use api::context::TaskContext;
 pub use api::decorum::Decorum;
-pub use api::error::{AddTaskError, BuildError, SpawnError};
+pub use api::error::{AddTaskError, BackendError, BuildError, SpawnError};
 pub use api::handle::TaskHandle;
 pub use api::job::Job;
 pub use api::queue::Etiquette;
@@ -100,9 +101,11 @@ pub use api::stats::{ReleaseReport, Stats};
 pub use api::status::{TaskError, TaskStatus};
 pub use api::task::{BoxError, TaskId, TaskOutput, error_chain};
 pub use api::task_builder::TaskBuilder;
+pub use backend::Memory;
 pub use events::{EventKind, Lagged, Subscription, TaskEvent};
 pub use http::{
-    InvalidLastEventId, REJECTION_CONTENT_TYPE, Rejection, UnknownTask, parse_last_event_id,
+    InvalidLastEventId, REJECTION_CONTENT_TYPE, Rejection, TaskLookupError, UnknownTask,
+    parse_last_event_id,
 };
 #[cfg(feature = "serde")]
 pub use http::{SSE_KEEP_ALIVE, SseFrame};

@@ -1,6 +1,7 @@
 //! The extractor handlers receive.
 
 use etiquette_core::Etiquette;
+use etiquette_core::backend::Backend;
 use poem::{FromRequest, Request, RequestBody};
 
 use crate::QueueNotRegistered;
@@ -10,9 +11,9 @@ etiquette_core::define_decorum! {
     /// `EndpointExt::data`.
 }
 
-impl<'a> FromRequest<'a> for Decorum {
+impl<'a, B: Backend> FromRequest<'a> for Decorum<B> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        req.data::<Etiquette>()
+        req.data::<Etiquette<B>>()
             .map(|etiquette| Self(etiquette.decorum()))
             .ok_or_else(|| QueueNotRegistered.into())
     }

@@ -6,8 +6,8 @@
 //!
 //! /// One task's events; the stream ends after its final event.
 //! #[handler]
-//! fn task_events(decorum: Decorum, Path(id): Path<TaskId>, last: LastEventId) -> poem::Result<Response> {
-//!     Ok(sse::task_events(&decorum, id, last)?)
+//! async fn task_events(decorum: Decorum, Path(id): Path<TaskId>, last: LastEventId) -> poem::Result<Response> {
+//!     Ok(sse::task_events(&decorum, id, last).await?)
 //! }
 //!
 //! /// Every task's events, until the queue closes its event streams.

@@ -36,7 +36,7 @@ async fn task_events(
     id: web::Path<TaskId>,
     last: LastEventId,
 ) -> Result<impl actix_web::Responder, UnknownTask> {
-    sse::task_events(&decorum, *id, last)
+    sse::task_events(&decorum, *id, last).await
 }
 
 async fn all_events(decorum: Decorum, last: LastEventId) -> impl actix_web::Responder {
@@ -44,9 +44,10 @@ async fn all_events(decorum: Decorum, last: LastEventId) -> impl actix_web::Resp
 }
 
 async fn status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
-    match decorum.handle(*id) {
-        Some(task) => HttpResponse::Ok().json(task.status()),
-        None => HttpResponse::NotFound().finish(),
+    match decorum.status(*id).await {
+        Ok(Some(status)) => HttpResponse::Ok().json(status),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(_unreachable) => HttpResponse::ServiceUnavailable().finish(),
     }
 }
 

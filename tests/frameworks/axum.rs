@@ -46,7 +46,7 @@ async fn task_events(
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> impl IntoResponse {
-    sse::task_events(&decorum, id, last)
+    sse::task_events(&decorum, id, last).await
 }
 
 async fn all_events(decorum: Decorum, last: LastEventId) -> impl IntoResponse {
@@ -54,8 +54,9 @@ async fn all_events(decorum: Decorum, last: LastEventId) -> impl IntoResponse {
 }
 
 async fn status(decorum: Decorum, Path(id): Path<TaskId>) -> Result<Json<TaskStatus>, StatusCode> {
-    let task = decorum.handle(id).ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(task.status()))
+    let status = decorum.status(id).await;
+    let status = status.map_err(|_unreachable| StatusCode::SERVICE_UNAVAILABLE)?;
+    Ok(Json(status.ok_or(StatusCode::NOT_FOUND)?))
 }
 
 async fn racy(decorum: Decorum, State(probe): State<Probe>) -> Answer {

@@ -35,12 +35,12 @@ async fn progress(decorum: Decorum) -> AnswerWithId {
 }
 
 #[handler]
-fn task_events(
+async fn task_events(
     decorum: Decorum,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> poem::Result<poem::Response> {
-    Ok(sse::task_events(&decorum, id, last)?)
+    Ok(sse::task_events(&decorum, id, last).await?)
 }
 
 #[handler]
@@ -50,10 +50,12 @@ fn all_events(decorum: Decorum, last: LastEventId) -> poem::Response {
 
 #[handler]
 async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<Json<TaskStatus>> {
-    let task = decorum
-        .handle(id)
-        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::NOT_FOUND))?;
-    Ok(Json(task.status()))
+    let status = decorum.status(id).await.map_err(|_unreachable| {
+        poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+    })?;
+    Ok(Json(status.ok_or_else(|| {
+        poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)
+    })?))
 }
 
 #[handler]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::api::queue::Etiquette;
+use crate::backend::{Backend, Memory};
 use crate::{BuildError, RetryPolicy, Spawner};
 
 /// What [`Decorum::add_task`](crate::Decorum::add_task) does when the queue
@@ -163,6 +164,22 @@ impl Builder {
     /// [`BuildError`] for a zero or oversized setting, when no executor is
     /// available, or when the executor refuses the workers.
     pub fn build(self) -> Result<Etiquette, BuildError> {
+        let live = self
+            .queue_capacity
+            .saturating_add(self.max_concurrent_tasks);
+        let memory = Memory::new(self.status_retention, live);
+        self.build_on(memory)
+    }
+
+    /// Validates the settings and starts the queue's workers on `backend`
+    /// (a durable one, say). The settings mean the same: at most
+    /// `max_concurrent_tasks` run at once in this process, and at most
+    /// `queue_capacity` wait in its line.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), and whatever the backend's
+    /// [`start`](crate::backend::Backend::start) returns.
+    pub fn build_on<B: Backend>(self, backend: B) -> Result<Etiquette<B>, BuildError> {
         if self.max_concurrent_tasks == 0 {
             return Err(BuildError::ZeroConcurrency);
         }
@@ -184,7 +201,7 @@ impl Builder {
         if catch_unwind(AssertUnwindSafe(|| drop(spawner.sleep(Duration::ZERO)))).is_err() {
             return Err(BuildError::NoTimer);
         }
-        Etiquette::start(self, spawner)
+        Etiquette::start(self, spawner, backend)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::TaskId;
 use crate::engine::cell::TaskCell;
-use crate::engine::store::ReportProgress;
+use crate::engine::shared::ReportProgress;
 
 /// Handed to each attempt of a task added with
 /// [`Decorum::task_with_context`](crate::Decorum::task_with_context): the
@@ -27,7 +27,7 @@ use crate::engine::store::ReportProgress;
 ///     .add()
 ///     .await?;
 /// task.outcome().await?;
-/// let mut events = decorum.subscribe_task(task.id(), None).unwrap();
+/// let mut events = decorum.subscribe_task(task.id(), None).await?.unwrap();
 /// let mut progress = Vec::new();
 /// while let Some(Ok(event)) = events.next().await {
 ///     if let EventKind::Progress { fraction, .. } = event.kind {

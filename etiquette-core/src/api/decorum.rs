@@ -5,20 +5,30 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::queue::Inner;
+use crate::backend::options::Plan;
+use crate::backend::{Backend, Engine, Memory};
+use crate::engine::intake::{try_place, wait_for_place};
 use crate::engine::work::Work;
-use crate::memory::enqueue::{Plan, enqueue, try_place, wait_for_place};
+use crate::memory::enqueue::enqueue;
 use crate::{
-    AddTaskError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle, TaskId,
-    TaskOutput,
+    AddTaskError, BackendError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle,
+    TaskId, TaskOutput, TaskStatus,
 };
 
 /// The cheap, cloneable handle a request handler uses to add tasks.
 ///
 /// Unlike [`Etiquette`](crate::Etiquette) it cannot release the queue, so it is safe to give
 /// to every handler. Obtain one with [`Etiquette::decorum`](crate::Etiquette::decorum).
-#[derive(Clone)]
-pub struct Decorum {
-    pub(crate) inner: Arc<Inner>,
+pub struct Decorum<B: Backend = Memory> {
+    pub(crate) inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Decorum<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 impl Decorum {
@@ -30,7 +40,8 @@ impl Decorum {
     /// restarted, so to retry, add a factory with [`task`](Self::task). The
     /// queue's default time limit applies. Tasks start in the order they
     /// were accepted, unless added with a [priority](TaskBuilder::priority)
-    /// or a [start time](TaskBuilder::delay).
+    /// or a [start time](TaskBuilder::delay). Closure tasks live in this
+    /// process only: on a durable backend, add typed [`job`](Self::job)s.
     ///
     /// The future is first polled when a slot frees up, but whatever it did
     /// when it was *created* happened here: `tokio::time::sleep(d)` starts its
@@ -90,7 +101,7 @@ impl Decorum {
     ///     .await?;
     /// let error = handle.outcome().await.unwrap_err();
     /// assert_eq!(error.to_string(), "mail server unreachable");
-    /// assert_eq!(handle.status().attempts(), 3);
+    /// assert_eq!(handle.status_now().attempts(), 3);
     /// # Ok(()) }
     /// ```
     pub fn task<M, F>(&self, mut make: M) -> TaskBuilder<'_>
@@ -111,26 +122,44 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        TaskBuilder::new(self, Work::make_attempt(make))
+        TaskBuilder::new(self, Work::make_attempt(make), None)
+    }
+
+    /// The handle of a task still unfinished, or among the most recently
+    /// finished (see [`Builder::status_retention`](crate::Builder::status_retention)),
+    /// without `.await`: [`find`](Self::find) on the in-memory queue.
+    pub fn handle(&self, id: TaskId) -> Option<TaskHandle> {
+        let shared = &self.inner.shared;
+        let cell = shared.backend.find(id)?;
+        Some(TaskHandle::local(cell, shared, false))
+    }
+
+    /// [`subscribe_task`](Self::subscribe_task) without `.await`, on the
+    /// in-memory queue.
+    pub fn subscribe_task_now(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
+        let shared = &self.inner.shared;
+        let cell = shared.backend.find(id)?;
+        Some(shared.events.subscribe_task(cell, after))
+    }
+}
+
+impl<B: Backend> Decorum<B> {
+    fn engine(&self) -> Engine<B> {
+        Engine::new(Arc::clone(&self.inner.shared))
     }
 
     /// Prepares a typed job (see [`Job`]): set its retry policy, time limit,
     /// start time, priority or unique key, then [`add`](TaskBuilder::add)
     /// it. Each attempt calls [`Job::run`].
-    pub fn job<J: Job>(&self, job: J) -> TaskBuilder<'_> {
-        let job = Arc::new(job);
-        self.task_with_context(move |context| {
-            let job = Arc::clone(&job);
-            async move { job.run(context).await }
-        })
-        .of_kind(J::NAME)
+    pub fn job<J: Job>(&self, job: J) -> TaskBuilder<'_, B> {
+        TaskBuilder::new(self, B::work(job), Some(J::NAME))
     }
 
     /// Subscribes to the events of every task: those still buffered after
     /// event id `after` (all buffered ones with `None`; see
     /// [`Builder::event_buffer`](crate::Builder::event_buffer)), then live ones.
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
-        self.inner.shared.store.subscribe(after)
+        self.inner.shared.events.subscribe(after)
     }
 
     /// Subscribes to one task's events, as [`subscribe`](Self::subscribe)
@@ -139,19 +168,36 @@ impl Decorum {
     /// before (then from the task's status), unless `after` is at or past
     /// that event's id. `None` if no task with this id is known (see
     /// [`Builder::status_retention`](crate::Builder::status_retention)).
-    pub fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
-        let shared = &self.inner.shared;
-        shared.store.subscribe_task(id, after)
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn subscribe_task(
+        &self,
+        id: TaskId,
+        after: Option<u64>,
+    ) -> Result<Option<Subscription>, BackendError> {
+        B::subscribe_task(&self.engine(), id, after).await
     }
 
-    /// The handle of a task still unfinished, or among the most recently
-    /// finished (see [`Builder::status_retention`](crate::Builder::status_retention)).
-    pub fn handle(&self, id: TaskId) -> Option<TaskHandle> {
-        let shared = &self.inner.shared;
-        shared
-            .store
-            .find(id)
-            .map(|cell| TaskHandle::new(cell, Arc::clone(shared)))
+    /// The handle of a task the queue knows: unfinished, or finished
+    /// recently enough to be retained.
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn find(&self, id: TaskId) -> Result<Option<TaskHandle<B>>, BackendError> {
+        B::find(&self.engine(), id).await
+    }
+
+    /// Where task `id` stands, if the queue knows it (see
+    /// [`find`](Self::find)).
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn status(&self, id: TaskId) -> Result<Option<TaskStatus>, BackendError> {
+        match self.find(id).await? {
+            Some(handle) => handle.status().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Whether the queue has been released and accepts nothing more.

@@ -2,6 +2,9 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
+
+use crate::BoxError;
 
 /// Why a queue could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +65,7 @@ impl From<SpawnError> for BuildError {
 /// Why a task was not accepted. A task that gets this error was dropped
 /// without running and is not counted anywhere: the caller still owns the
 /// decision of what to do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AddTaskError {
     /// The queue is at capacity. Back off and retry; web adapters answer
@@ -70,21 +73,31 @@ pub enum AddTaskError {
     Full,
     /// The queue has been released (shut down) and accepts nothing more.
     Released,
+    /// The queue's backend could not store the task now (a database that
+    /// went away): trying again later may succeed. Web adapters answer
+    /// `503 Service Unavailable` with a `Retry-After` header.
+    Unavailable(BackendError),
+    /// The queue's backend can never store this task: arguments that do
+    /// not serialise, or a setting it cannot keep (a `retry_if` predicate
+    /// on a durable backend). Web adapters answer `500 Internal Server
+    /// Error`.
+    Unstorable(BackendError),
 }
 
 impl AddTaskError {
-    /// Whether trying again later may succeed (`Full`), or never will
-    /// (`Released`).
-    pub const fn is_transient(self) -> bool {
-        matches!(self, Self::Full)
+    /// Whether trying again later may succeed (`Full`, `Unavailable`), or
+    /// never will.
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, Self::Full | Self::Unavailable(_))
     }
 
     /// How long a client should wait before trying again, for a
-    /// `Retry-After` header: one second when full, nothing once released.
-    pub const fn retry_after(self) -> Option<std::time::Duration> {
-        match self {
-            Self::Full => Some(std::time::Duration::from_secs(1)),
-            Self::Released => None,
+    /// `Retry-After` header: one second when transient, nothing otherwise.
+    pub const fn retry_after(&self) -> Option<std::time::Duration> {
+        if self.is_transient() {
+            Some(std::time::Duration::from_secs(1))
+        } else {
+            None
         }
     }
 }
@@ -94,11 +107,83 @@ impl fmt::Display for AddTaskError {
         match self {
             Self::Full => f.write_str("the task queue is full, try again later"),
             Self::Released => f.write_str("the task queue is shutting down"),
+            Self::Unavailable(error) => {
+                write!(f, "the task queue cannot store tasks now: {error}")
+            }
+            Self::Unstorable(error) => write!(f, "the task cannot be stored: {error}"),
         }
     }
 }
 
-impl Error for AddTaskError {}
+impl Error for AddTaskError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Unavailable(error) | Self::Unstorable(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// A backend could not do what it was asked: store a task, look one up,
+/// cancel one (a database that went away, a job that cannot be stored).
+/// Cheap to clone; two are equal when their messages are.
+#[derive(Clone)]
+pub struct BackendError {
+    message: Arc<str>,
+    source: Option<Arc<dyn Error + Send + Sync + 'static>>,
+}
+
+impl BackendError {
+    /// An error saying `message`, caused by `source`; for backends.
+    pub fn new(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self {
+            message: message.into().into(),
+            source: Some(Arc::from(source.into())),
+        }
+    }
+
+    /// An error saying `message`, with no underlying cause; for backends.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into().into(),
+            source: None,
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {}", crate::error_chain(&**source))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BackendError")
+            .field(&self.to_string())
+            .finish()
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for BackendError {}
+
+impl Error for BackendError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn Error + 'static))
+    }
+}
 
 /// A [`Spawner`](crate::Spawner) could not start a future, typically because
 /// its executor has shut down.

@@ -6,12 +6,18 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use crate::api::spawner::BoxFuture;
+use crate::backend::{Backend, Engine, LocalTask, Memory};
 use crate::engine::cell::TaskCell;
-use crate::engine::shared::{Outcome, Shared};
-use crate::{TaskError, TaskId, TaskStatus};
+use crate::engine::shared::Shared;
+use crate::{BackendError, TaskError, TaskId, TaskStatus};
 
 /// A handle on one accepted task. Cheap to clone; dropping it does not
 /// affect the task.
+///
+/// Its lookups are `async` and fallible, so that code written against it
+/// runs on any backend, a database included; on the in-memory queue they
+/// answer at once, and [`status_now`](Self::status_now) and
+/// [`cancel_now`](Self::cancel_now) answer without `.await`.
 ///
 /// ```
 /// use etiquette_core::{Etiquette, TaskStatus};
@@ -20,34 +26,63 @@ use crate::{TaskError, TaskId, TaskStatus};
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let etiquette = Etiquette::initiate(4)?;
 /// let handle = etiquette.decorum().add_task(async { 6 * 7; }).await?;
-/// assert!(matches!(handle.status(), TaskStatus::Queued | TaskStatus::Running { .. }));
+/// assert!(matches!(handle.status().await?, TaskStatus::Queued | TaskStatus::Running { .. }));
 /// handle.clone().await?; // or handle.outcome().await
-/// assert!(matches!(handle.status(), TaskStatus::Succeeded { attempts: 1 }));
+/// assert!(matches!(handle.status_now(), TaskStatus::Succeeded { attempts: 1 }));
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct TaskHandle {
-    cell: Arc<TaskCell>,
-    shared: Arc<Shared>,
+pub struct TaskHandle<B: Backend = Memory> {
+    id: TaskId,
+    ticket: B::Ticket,
+    engine: Engine<B>,
     duplicate: bool,
 }
 
-impl TaskHandle {
-    pub(crate) const fn new(cell: Arc<TaskCell>, shared: Arc<Shared>) -> Self {
+impl<B: Backend> Clone for TaskHandle<B> {
+    fn clone(&self) -> Self {
         Self {
-            cell,
-            shared,
-            duplicate: false,
+            id: self.id,
+            ticket: self.ticket.clone(),
+            engine: self.engine.clone(),
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl TaskHandle {
+    /// The handle of a task of the in-memory queue.
+    pub(crate) fn local(cell: Arc<TaskCell>, shared: &Arc<Shared>, duplicate: bool) -> Self {
+        Self {
+            id: cell.id,
+            ticket: LocalTask::new(cell),
+            engine: Engine::new(Arc::clone(shared)),
+            duplicate,
         }
     }
 
-    /// The handle an add returns when it found a live task with its unique
-    /// key.
-    pub(crate) const fn duplicate(cell: Arc<TaskCell>, shared: Arc<Shared>) -> Self {
+    /// Where the task stands now, without `.await` (in-memory queue).
+    pub fn status_now(&self) -> TaskStatus {
+        self.ticket.status()
+    }
+
+    /// [`cancel`](Self::cancel) without `.await` (in-memory queue).
+    pub fn cancel_now(&self) -> bool {
+        crate::memory::cancel(&self.engine.shared, &self.ticket.cell)
+    }
+}
+
+impl<B: Backend> TaskHandle<B> {
+    pub(crate) const fn new(
+        id: TaskId,
+        ticket: B::Ticket,
+        engine: Engine<B>,
+        duplicate: bool,
+    ) -> Self {
         Self {
-            cell,
-            shared,
-            duplicate: true,
+            id,
+            ticket,
+            engine,
+            duplicate,
         }
     }
 
@@ -58,37 +93,30 @@ impl TaskHandle {
         self.duplicate
     }
 
-    /// The task's id, by which [`Decorum::handle`](crate::Decorum::handle)
+    /// The task's id, by which [`Decorum::find`](crate::Decorum::find)
     /// finds it again.
-    pub fn id(&self) -> TaskId {
-        self.cell.id
+    pub const fn id(&self) -> TaskId {
+        self.id
     }
 
     /// Where the task stands now.
-    pub fn status(&self) -> TaskStatus {
-        self.cell.status()
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn status(&self) -> Result<TaskStatus, BackendError> {
+        B::status(&self.engine, self.id, &self.ticket).await
     }
 
     /// Cancels the task: a queued or scheduled one, or one waiting to
-    /// retry, is settled at once, frees its place in the queue at once, and never runs again;
-    /// a running one is dropped at its next `.await` and settled by its
-    /// worker (as panicked, should dropping it panic). Returns `false` if
-    /// the task had already finished.
-    pub fn cancel(&self) -> bool {
-        if self.cell.is_settled() {
-            return false;
-        }
-        self.cell.cancel.fire();
-        let (settled, removed) = self.shared.backlog.settle_waiting(&self.cell);
-        if let Some(phase) = settled {
-            let attempts = self.cell.attempts();
-            self.shared
-                .record(&self.cell, phase, attempts, Outcome::Cancelled);
-        }
-        // Jobs a compaction took out of line, all settled: dropped here,
-        // outside the line's lock.
-        drop(removed);
-        true
+    /// retry, is settled at once, frees its place in the queue at once, and
+    /// never runs again; a running one is dropped at its next `.await` and
+    /// settled by its worker (as panicked, should dropping it panic).
+    /// Returns `false` if the task had already finished.
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn cancel(&self) -> Result<bool, BackendError> {
+        B::cancel(&self.engine, self.id, &self.ticket).await
     }
 
     /// Waits for the task's outcome: `Ok` if it succeeded, otherwise why not
@@ -97,19 +125,11 @@ impl TaskHandle {
     /// # Cancel safety
     /// Cancel safe: dropping the future only stops the waiting.
     pub fn outcome(&self) -> impl Future<Output = Result<(), TaskError>> + Send + 'static {
-        let cell = Arc::clone(&self.cell);
-        async move {
-            match cell.finished().await {
-                TaskStatus::Succeeded { .. } => Ok(()),
-                TaskStatus::Failed { error, .. } => Err(error.clone()),
-                TaskStatus::TimedOut { limit, .. } => Err(TaskError::timed_out(*limit)),
-                _ => Err(TaskError::cancelled()),
-            }
-        }
+        B::outcome(self.engine.clone(), self.id, self.ticket.clone())
     }
 }
 
-impl IntoFuture for TaskHandle {
+impl<B: Backend> IntoFuture for TaskHandle<B> {
     type Output = Result<(), TaskError>;
     type IntoFuture = BoxFuture<Result<(), TaskError>>;
 
@@ -118,11 +138,11 @@ impl IntoFuture for TaskHandle {
     }
 }
 
-impl fmt::Debug for TaskHandle {
+impl<B: Backend> fmt::Debug for TaskHandle<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
-            .field("id", &self.cell.id)
-            .field("status", &self.status())
-            .finish()
+            .field("id", &self.id)
+            .field("duplicate", &self.duplicate)
+            .finish_non_exhaustive()
     }
 }

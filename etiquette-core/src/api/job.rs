@@ -54,7 +54,7 @@ use crate::api::task::BoxError;
 ///     .add()
 ///     .await?;
 /// task.outcome().await?;
-/// assert_eq!(task.status().attempts(), 2);
+/// assert_eq!(task.status().await?.attempts(), 2);
 /// # Ok(()) }
 /// ```
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {

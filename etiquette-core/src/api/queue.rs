@@ -10,11 +10,11 @@ use tokio::sync::Notify;
 
 use crate::api::builder::Builder;
 use crate::api::stats::Counters;
+use crate::backend::{Backend, Engine, Memory};
 use crate::engine::backlog::Backlog;
 use crate::engine::shared::{Config, Shared};
-use crate::engine::store::Store as _;
 use crate::engine::worker;
-use crate::memory::Memory;
+use crate::events::Events;
 use crate::{BuildError, Decorum, ReleaseReport, Spawner, Stats};
 
 /// A semaphored background queue: accepts tasks, runs at most
@@ -25,17 +25,24 @@ use crate::{BuildError, Decorum, ReleaseReport, Spawner, Stats};
 /// queue. Cloning is cheap (one `Arc`). Dropping every `Etiquette` and
 /// `Decorum` without releasing discards nothing: the queue releases itself
 /// in the background, running every accepted task, then its workers stop.
-#[derive(Clone)]
-pub struct Etiquette {
-    inner: Arc<Inner>,
+pub struct Etiquette<B: Backend = Memory> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Etiquette<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 /// Owned by the user's handles only, so that dropping the last one is seen.
-pub(crate) struct Inner {
-    pub(crate) shared: Arc<Shared>,
+pub(crate) struct Inner<B: Backend = Memory> {
+    pub(crate) shared: Arc<Shared<B>>,
 }
 
-impl Drop for Inner {
+impl<B: Backend> Drop for Inner<B> {
     fn drop(&mut self) {
         // Not `is_released`: a release whose future was dropped half-way
         // closed intake but never stopped the workers or the event streams.
@@ -69,8 +76,14 @@ impl Etiquette {
     pub const fn builder() -> Builder {
         Builder::new()
     }
+}
 
-    pub(crate) fn start(config: Builder, spawner: Arc<dyn Spawner>) -> Result<Self, BuildError> {
+impl<B: Backend> Etiquette<B> {
+    pub(crate) fn start(
+        config: Builder,
+        spawner: Arc<dyn Spawner>,
+        backend: B,
+    ) -> Result<Self, BuildError> {
         let shared = Arc::new(Shared {
             backlog: Backlog::new(config.queue_capacity, config.max_concurrent_tasks),
             counters: Counters::default(),
@@ -79,13 +92,8 @@ impl Etiquette {
             drained: Notify::new(),
             workers_changed: Notify::new(),
             executor_lost: AtomicBool::new(false),
-            store: Memory::new(
-                config.status_retention,
-                config
-                    .queue_capacity
-                    .saturating_add(config.max_concurrent_tasks),
-                config.event_buffer,
-            ),
+            backend,
+            events: Events::new(config.event_buffer),
             deadline: AtomicBool::new(false),
             metrics: crate::engine::metrics::Metrics::new(config.name),
             spawner,
@@ -100,10 +108,13 @@ impl Etiquette {
         // One worker up front: it proves the executor takes work, and the
         // first task finds it waiting. The others start on demand.
         shared.backlog.first_worker();
-        if let Err(error) = worker::start(&shared) {
+        let started = worker::start(&shared)
+            .map_err(BuildError::from)
+            .and_then(|()| B::start(&Engine::new(Arc::clone(&shared))));
+        if let Err(error) = started {
             shared.close_intake();
             shared.backlog.close();
-            return Err(error.into());
+            return Err(error);
         }
         Ok(Self {
             inner: Arc::new(Inner { shared }),
@@ -111,7 +122,7 @@ impl Etiquette {
     }
 
     /// A handle for request handlers.
-    pub fn decorum(&self) -> Decorum {
+    pub fn decorum(&self) -> Decorum<B> {
         Decorum {
             inner: Arc::clone(&self.inner),
         }
@@ -166,39 +177,39 @@ impl Etiquette {
     /// one open for ever. [`release`](Self::release) does it too, once
     /// everything is settled.
     pub fn close_event_streams(&self) {
-        self.inner.shared.store.close_events();
+        self.inner.shared.events.close();
     }
 }
 
-impl From<&Etiquette> for Decorum {
-    fn from(etiquette: &Etiquette) -> Self {
+impl<B: Backend> From<&Etiquette<B>> for Decorum<B> {
+    fn from(etiquette: &Etiquette<B>) -> Self {
         etiquette.decorum()
     }
 }
 
-impl From<Etiquette> for Decorum {
+impl<B: Backend> From<Etiquette<B>> for Decorum<B> {
     /// Turns an owned `Etiquette` into a `Decorum` without touching the
     /// reference count.
-    fn from(etiquette: Etiquette) -> Self {
+    fn from(etiquette: Etiquette<B>) -> Self {
         Self {
             inner: etiquette.inner,
         }
     }
 }
 
-impl fmt::Debug for Etiquette {
+impl<B: Backend> fmt::Debug for Etiquette<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.debug("Etiquette", f)
     }
 }
 
-impl fmt::Debug for Decorum {
+impl<B: Backend> fmt::Debug for Decorum<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.debug("Decorum", f)
     }
 }
 
-impl Inner {
+impl<B: Backend> Inner<B> {
     fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
         let stats = shared.stats();

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) timed_out: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) handed_back: AtomicU64,
 }
 
 impl Counters {
@@ -36,6 +37,7 @@ impl Counters {
             timed_out: self.timed_out.load(Relaxed),
             retried: self.retried.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
+            handed_back: self.handed_back.load(Relaxed),
         }
     }
 }
@@ -53,7 +55,7 @@ pub(crate) struct Waiting {
 /// Each field is read atomically, the snapshot as a whole is not: under load
 /// the fields may be a few tasks apart. Once the queue is released and
 /// drained they are exact, and every accepted task is accounted for:
-/// `accepted == completed + failed + cancelled`.
+/// `accepted == completed + failed + cancelled + handed_back`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
@@ -88,12 +90,17 @@ pub struct Stats {
     /// Accepted tasks that were stopped before finishing: through their
     /// handle, by a release deadline, or because their executor shut down.
     pub cancelled: u64,
+    /// Tasks that left this process before their outcome, given back to a
+    /// durable backend's store: a retry stored to run when due, here or in
+    /// another process. Always 0 on the in-memory queue.
+    pub handed_back: u64,
 }
 
 impl Stats {
-    /// Tasks that reached an outcome: completed, failed or cancelled.
+    /// Tasks this process is done with: completed, failed, cancelled or
+    /// handed back.
     pub const fn settled(&self) -> u64 {
-        self.completed + self.failed + self.cancelled
+        self.completed + self.failed + self.cancelled + self.handed_back
     }
 }
 
@@ -118,6 +125,9 @@ pub struct ReleaseReport {
     /// (running, queued, scheduled or waiting to retry), or dropped by an
     /// executor that shut down.
     pub cancelled: u64,
+    /// Tasks given back to a durable backend's store before their outcome
+    /// (see [`Stats::handed_back`]); always 0 on the in-memory queue.
+    pub handed_back: u64,
 }
 
 impl From<Stats> for ReleaseReport {
@@ -130,6 +140,7 @@ impl From<Stats> for ReleaseReport {
             timed_out: stats.timed_out,
             retried: stats.retried,
             cancelled: stats.cancelled,
+            handed_back: stats.handed_back,
         }
     }
 }
@@ -146,6 +157,11 @@ impl std::fmt::Display for ReleaseReport {
             self.timed_out,
             self.retried,
             self.cancelled
-        )
+        )?;
+        // Only a durable backend hands tasks back.
+        if self.handed_back > 0 {
+            write!(f, " handed_back={}", self.handed_back)?;
+        }
+        Ok(())
     }
 }

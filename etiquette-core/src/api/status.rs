@@ -97,6 +97,17 @@ impl TaskStatus {
         }
     }
 
+    /// The outcome a finished task's handle reports: `Ok` if it succeeded,
+    /// otherwise why not. A task not finished counts as cancelled.
+    pub(crate) fn to_result(&self) -> Result<(), TaskError> {
+        match self {
+            Self::Succeeded { .. } => Ok(()),
+            Self::Failed { error, .. } => Err(error.clone()),
+            Self::TimedOut { limit, .. } => Err(TaskError::timed_out(*limit)),
+            _ => Err(TaskError::cancelled()),
+        }
+    }
+
     /// The error of the last failed attempt, if any.
     pub const fn error(&self) -> Option<&TaskError> {
         match self {
@@ -140,6 +151,13 @@ impl TaskError {
 
     pub(crate) fn cancelled() -> Self {
         Self(Arc::new(Repr::Cancelled))
+    }
+
+    /// An error known by its message alone, as a durable backend reads it
+    /// back from storage: it displays as `message`, and has no
+    /// [`task_error`](Self::task_error) to downcast.
+    pub fn from_message(message: impl Into<String>) -> Self {
+        Self(Arc::new(Repr::Failed(UserError(None), message.into())))
     }
 
     /// The task's own error, when it returned one.

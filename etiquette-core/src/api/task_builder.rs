@@ -2,40 +2,39 @@
 //! priority and unique key, then added.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::backend::options::Plan;
+use crate::backend::{Backend, Engine, JobOptions, Memory, Start};
+use crate::engine::intake::try_place;
 use crate::engine::lanes::DEFAULT_PRIORITY;
-use crate::engine::work::{MakeAttempt, Work};
-use crate::memory::enqueue::{Plan, Start, enqueue, holder, try_place, wait_for_place};
+use crate::engine::work::Work;
+use crate::memory::duplicate_of;
+use crate::memory::enqueue::enqueue;
 use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
 
 /// A retryable task or typed job being prepared; see [`Decorum::task`] and
 /// [`Decorum::job`].
 #[must_use = "a task is only queued by `add` or `try_add`"]
-pub struct TaskBuilder<'a> {
-    decorum: &'a Decorum,
-    make: MakeAttempt,
+pub struct TaskBuilder<'a, B: Backend = Memory> {
+    decorum: &'a Decorum<B>,
+    work: B::Work,
     retry: Option<RetryPolicy>,
     plan: Plan,
     /// A typed job's name.
     kind: Option<&'static str>,
 }
 
-impl<'a> TaskBuilder<'a> {
-    pub(crate) fn new(decorum: &'a Decorum, make: MakeAttempt) -> Self {
+impl<'a, B: Backend> TaskBuilder<'a, B> {
+    pub(crate) fn new(decorum: &'a Decorum<B>, work: B::Work, kind: Option<&'static str>) -> Self {
         Self {
             plan: Plan::now(decorum.inner.shared.config.timeout),
             decorum,
-            make,
+            work,
             retry: None,
-            kind: None,
+            kind,
         }
-    }
-
-    /// The task is a typed job of this kind.
-    pub(crate) const fn of_kind(mut self, kind: &'static str) -> Self {
-        self.kind = Some(kind);
-        self
     }
 
     /// The retry policy for this task, instead of the queue's default
@@ -78,7 +77,7 @@ impl<'a> TaskBuilder<'a> {
     ///     .delay(Duration::from_secs(3600))
     ///     .add()
     ///     .await?;
-    /// assert!(matches!(reminder.status(), TaskStatus::Scheduled { .. }));
+    /// assert!(matches!(reminder.status().await?, TaskStatus::Scheduled { .. }));
     /// reminder.outcome().await?; // an hour later, on tokio's clock
     /// # Ok(()) }
     /// ```
@@ -115,57 +114,57 @@ impl<'a> TaskBuilder<'a> {
         self
     }
 
-    fn work(self) -> (Work, Plan) {
-        let policy = self
-            .retry
-            .unwrap_or_else(|| self.decorum.inner.shared.config.retry.clone());
-        (Work::retryable(self.make, policy, self.kind), self.plan)
-    }
-
-    /// The live task holding this task's unique key, unless released.
-    fn duplicate_of(&self) -> Option<TaskHandle> {
+    fn options(self) -> (Engine<B>, Option<&'static str>, B::Work, JobOptions) {
         let shared = &self.decorum.inner.shared;
-        if shared.is_released() {
-            return None;
-        }
-        holder(shared, self.plan.unique_key())
+        let retry = self.retry.unwrap_or_else(|| shared.config.retry.clone());
+        let options = JobOptions {
+            plan: self.plan,
+            retry,
+        };
+        (
+            Engine::new(Arc::clone(shared)),
+            self.kind,
+            self.work,
+            options,
+        )
     }
 
-    /// Adds the task, waiting for a place as [`Decorum::add_task`] does.
+    /// Adds the task, waiting for a place as [`Decorum::add_task`] does on
+    /// the in-memory queue; a durable backend stores it.
     ///
     /// # Errors
-    /// As [`Decorum::add_task`].
+    /// As [`Decorum::add_task`]; on a durable backend also
+    /// [`AddTaskError::Unavailable`] and [`AddTaskError::Unstorable`].
     ///
     /// # Cancel safety
     /// Dropping the future before it resolves drops the task: it was not
-    /// accepted and will not run.
-    pub async fn add(self) -> Result<TaskHandle, AddTaskError> {
-        if let Some(live) = self.duplicate_of() {
-            return Ok(live);
-        }
-        let shared = &self.decorum.inner.shared;
-        wait_for_place(shared).await?;
-        let (work, plan) = self.work();
-        enqueue(shared, work, plan)
+    /// accepted and will not run (on a durable backend, unless the store
+    /// had already committed it).
+    pub async fn add(self) -> Result<TaskHandle<B>, AddTaskError> {
+        let (engine, kind, work, options) = self.options();
+        B::add(&engine, kind, work, options).await
     }
+}
 
+impl TaskBuilder<'_> {
     /// Adds the task if there is room now, as [`Decorum::try_add_task`]
-    /// does.
+    /// does (in-memory queue).
     ///
     /// # Errors
     /// As [`Decorum::try_add_task`].
     pub fn try_add(self) -> Result<TaskHandle, AddTaskError> {
-        if let Some(live) = self.duplicate_of() {
+        let (engine, kind, make, options) = self.options();
+        let shared = &engine.shared;
+        if let Some(live) = duplicate_of(shared, &options) {
             return Ok(live);
         }
-        let shared = &self.decorum.inner.shared;
         try_place(shared)?;
-        let (work, plan) = self.work();
-        enqueue(shared, work, plan)
+        let JobOptions { plan, retry } = options;
+        enqueue(shared, Work::retryable(make, retry, kind), plan)
     }
 }
 
-impl fmt::Debug for TaskBuilder<'_> {
+impl<B: Backend> fmt::Debug for TaskBuilder<'_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskBuilder")
             .field("retry", &self.retry)

@@ -21,12 +21,13 @@ use futures_util::FutureExt as _;
 use tracing::{Instrument as _, Span};
 
 use crate::api::task::{BoxError, error_chain};
+use crate::backend::Backend;
 use crate::engine::cell::TaskCell;
 pub(crate) use crate::engine::guard::guarded;
 use crate::engine::guard::panic_message;
+use crate::engine::later;
 use crate::engine::metrics::Stamp;
-use crate::engine::shared::{Outcome, Shared};
-use crate::engine::store::{ReportProgress, Store};
+use crate::engine::shared::{Outcome, ReportProgress, Shared};
 use crate::engine::work::Work;
 use crate::{TaskContext, TaskError, TaskId};
 
@@ -114,15 +115,15 @@ impl Accepted {
 
     /// Settles the task as cancelled, unless it is settled already: the job
     /// will never run again.
-    pub(crate) fn cancel<S: Store>(self, shared: &Shared<S>) {
+    pub(crate) fn cancel<B: Backend>(self, shared: &Shared<B>) {
         self.settle(shared, Outcome::Cancelled);
     }
 
     /// Runs attempt `attempt`, claimed by a worker, then settles the task or
     /// schedules its retry.
-    pub(crate) fn run<S: Store>(
+    pub(crate) fn run<B: Backend>(
         self,
-        shared: &Arc<Shared<S>>,
+        shared: &Arc<Shared<B>>,
         attempt: u32,
     ) -> impl Future<Output = ()> + '_ {
         // In hand before the future is first polled: dropped even then, it
@@ -135,7 +136,7 @@ impl Accepted {
     /// one that finishes at once never polls the timer (which is created
     /// up front, so that the limit counts from the attempt's start) or the
     /// cancel signal.
-    async fn attempt<S: Store>(&mut self, shared: &Arc<Shared<S>>, number: u32) -> AttemptEnd {
+    async fn attempt<B: Backend>(&mut self, shared: &Arc<Shared<B>>, number: u32) -> AttemptEnd {
         // The timer first: if the spawner cannot make one, no attempt exists
         // yet to drop.
         let mut timer = match self.timeout {
@@ -231,7 +232,7 @@ impl Accepted {
         }
     }
 
-    fn settle<S: Store>(&self, shared: &Shared<S>, outcome: Outcome) {
+    fn settle<B: Backend>(&self, shared: &Shared<B>, outcome: Outcome) {
         if let Some(phase) = shared.backlog.settle_held(&self.cell) {
             let attempts = self.cell.attempts();
             shared.record(&self.cell, phase, attempts, outcome);
@@ -240,7 +241,7 @@ impl Accepted {
 
     /// Settles the task after its last attempt. The work goes first, as its
     /// destructor is user code: a panic there is the task's panic.
-    pub(crate) fn finish<S: Store>(mut self, shared: &Shared<S>, outcome: Outcome) {
+    pub(crate) fn finish<B: Backend>(mut self, shared: &Shared<B>, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
         let outcome = match guarded("dropping the task", move || drop(work)) {
             Err(message) => Outcome::Failed(TaskError::panicked(message)),
@@ -249,28 +250,36 @@ impl Accepted {
         self.settle(shared, outcome);
     }
 
-    /// Hands the task to its store to wait `attempt`'s backoff before its
+    /// The task leaves this process, its retry stored by its backend:
+    /// accounted for as handed back, its slot and work freed.
+    pub(crate) fn hand_back<B: Backend>(self, shared: &Shared<B>) {
+        if let Some(phase) = shared.backlog.settle_held(&self.cell) {
+            shared.record_handed_back(phase);
+        }
+    }
+
+    /// Hands the task to its backend to wait `attempt`'s backoff before its
     /// next attempt.
-    fn retry_later<S: Store>(self, shared: &Arc<Shared<S>>, attempt: u32, error: TaskError) {
+    fn retry_later<B: Backend>(self, shared: &Arc<Shared<B>>, attempt: u32, error: TaskError) {
         let Some(delay) = self.work.policy().map(|policy| policy.next_delay(attempt)) else {
             self.cancel(shared); // unreachable: only retryable work retries
             return;
         };
-        S::retry(shared, self, attempt, delay, error);
+        later::retry(self, shared, (attempt, delay), error);
     }
 }
 
 /// A job in the hands of a worker or a retry timer. Dropped before the job
 /// is settled (by a release deadline, or with an executor that shut down),
 /// it reports the task cancelled.
-pub(crate) struct InHand<S: Store, H: Borrow<Arc<Shared<S>>>> {
+pub(crate) struct InHand<B: Backend, H: Borrow<Arc<Shared<B>>>> {
     /// `None` once handed on, to the line or a retry timer.
     pub(crate) job: Option<Accepted>,
     pub(crate) shared: H,
-    store: PhantomData<S>,
+    store: PhantomData<B>,
 }
 
-impl<S: Store, H: Borrow<Arc<Shared<S>>>> InHand<S, H> {
+impl<B: Backend, H: Borrow<Arc<Shared<B>>>> InHand<B, H> {
     pub(crate) const fn new(job: Accepted, shared: H) -> Self {
         Self {
             job: Some(job),
@@ -280,7 +289,7 @@ impl<S: Store, H: Borrow<Arc<Shared<S>>>> InHand<S, H> {
     }
 }
 
-impl<S: Store, H: Borrow<Arc<Shared<S>>>> Drop for InHand<S, H> {
+impl<B: Backend, H: Borrow<Arc<Shared<B>>>> Drop for InHand<B, H> {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
             let outcome = if std::thread::panicking() {
@@ -298,7 +307,7 @@ impl<S: Store, H: Borrow<Arc<Shared<S>>>> Drop for InHand<S, H> {
     }
 }
 
-impl<S: Store> InHand<S, &Arc<Shared<S>>> {
+impl<B: Backend> InHand<B, &Arc<Shared<B>>> {
     /// See [`Accepted::run`].
     async fn run(mut self, attempt: u32) {
         let shared = self.shared;
@@ -314,7 +323,7 @@ impl<S: Store> InHand<S, &Arc<Shared<S>>> {
             || backlog.len(),
             shared.counters.running.load(Relaxed),
         );
-        shared.store.started(&job.cell, attempt);
+        shared.started(&job.cell, attempt);
         job.span.record("attempt", attempt);
         let span = job.span.clone();
         let started_at = Stamp::now();

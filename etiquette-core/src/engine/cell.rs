@@ -60,6 +60,14 @@ impl TaskCell {
         Self::in_phase(id, QUEUED)
     }
 
+    /// A job a backend offered, which made `attempts` attempts elsewhere
+    /// already: its next attempt is numbered from there.
+    pub(crate) const fn offered(id: TaskId, attempts: u32) -> Self {
+        let mut cell = Self::in_phase(id, QUEUED);
+        cell.attempts = AtomicU32::new(attempts);
+        cell
+    }
+
     /// A task added to run at `at`, which waits before joining the line.
     pub(crate) fn scheduled(id: TaskId, at: SystemTime) -> Self {
         let cell = Self::in_phase(id, SCHEDULED);

@@ -10,11 +10,11 @@ use futures_util::future::{Either, select};
 use tokio::sync::Notify;
 
 use crate::api::stats::{Counters, Waiting};
+use crate::backend::{Backend, Memory, TaskRef};
 use crate::engine::backlog::Backlog;
 use crate::engine::cell::{BACKOFF, QUEUED, RUNNING, SCHEDULED, TaskCell};
 use crate::engine::metrics::Metrics;
-use crate::engine::store::Store;
-use crate::memory::Memory;
+use crate::events::{EventKind, Events};
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
 /// Settings fixed when the queue is built.
@@ -26,7 +26,7 @@ pub(crate) struct Config {
     pub(crate) timeout: Option<Duration>,
 }
 
-pub(crate) struct Shared<S: Store = Memory> {
+pub(crate) struct Shared<B: Backend = Memory> {
     pub(crate) config: Config,
     /// The line of waiting jobs, their places, and the workers' pool.
     pub(crate) backlog: Backlog,
@@ -46,19 +46,21 @@ pub(crate) struct Shared<S: Store = Memory> {
     /// Set when a release deadline passes; jobs check it before each
     /// attempt, and every unfinished task's cancel signal fires with it.
     pub(crate) deadline: AtomicBool,
-    /// What the queue knows of each task.
-    pub(crate) store: S,
+    /// Where the queue keeps its tasks.
+    pub(crate) backend: B,
+    /// Every task's events, published here as the ledger accounts for them.
+    pub(crate) events: Events,
     pub(crate) metrics: Metrics,
     pub(crate) spawner: Arc<dyn Spawner>,
 }
 
-impl<S: Store> Drop for Shared<S> {
+impl<B: Backend> Drop for Shared<B> {
     /// Reached with jobs still queued only when the executor dropped the
     /// workers and nobody released the queue.
     fn drop(&mut self) {
         self.cancel_backlog();
         // Open subscriptions hold the event hub, not the queue: end them.
-        self.store.close_events();
+        self.events.close();
     }
 }
 
@@ -70,10 +72,10 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
-impl<S: Store> Shared<S> {
+impl<B: Backend> Shared<B> {
     /// Accounts for a task that `cell.settle()` (or `settle_if_waiting`)
     /// handed over, having left `phase` after `attempts` attempts.
-    pub(crate) fn record(&self, cell: &TaskCell, phase: u8, attempts: u32, outcome: Outcome) {
+    pub(crate) fn record(&self, cell: &Arc<TaskCell>, phase: u8, attempts: u32, outcome: Outcome) {
         let counters = &self.counters;
         if phase == RUNNING {
             counters.running.fetch_sub(1, Relaxed);
@@ -115,11 +117,33 @@ impl<S: Store> Shared<S> {
         };
         self.metrics
             .settled(&status, counters.running.load(Relaxed));
-        let forgotten = self.store.settled(cell, status);
+        // Published before the status, so that a subscriber who finds the
+        // task finished knows its final event was already published.
+        self.events.publish_final(cell, &status);
+        self.backend.settled(TaskRef::new(cell), &status);
+        cell.finish(status);
         self.settle_one();
-        if !forgotten.is_empty() {
-            crate::memory::enqueue::forget(forgotten);
+    }
+
+    /// Attempt `attempt` of a task started.
+    #[inline]
+    pub(crate) fn started(&self, cell: &Arc<TaskCell>, attempt: u32) {
+        self.events
+            .publish(cell.id, || EventKind::Started { attempt });
+        self.backend.started(TaskRef::new(cell), attempt);
+    }
+
+    /// Accounts for a task that left this process after its attempt `phase`
+    /// (running), its retry stored by the backend.
+    pub(crate) fn record_handed_back(&self, phase: u8) {
+        let counters = &self.counters;
+        if phase == RUNNING {
+            counters.running.fetch_sub(1, Relaxed);
+            counters.retried.fetch_add(1, Relaxed);
         }
+        counters.handed_back.fetch_add(1, Relaxed);
+        self.metrics.retried(counters.running.load(Relaxed));
+        self.settle_one();
     }
 
     /// Accounts for a task that left its attempt to wait for a retry.
@@ -223,6 +247,7 @@ impl<S: Store> Shared<S> {
     pub(crate) fn close_intake(&self) {
         self.releasing.store(true, SeqCst);
         self.backlog.places.close();
+        self.backend.closing();
     }
 
     pub(crate) fn is_released(&self) -> bool {
@@ -247,7 +272,7 @@ impl<S: Store> Shared<S> {
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
             self.cancel_backlog();
-            self.store.cancel_unfinished();
+            self.backend.cancel_unfinished();
             drained.await;
         }
         self.report()
@@ -255,10 +280,25 @@ impl<S: Store> Shared<S> {
 
     fn report(&self) -> ReleaseReport {
         // Everything is settled: subscribers have had every event.
-        self.store.close_events();
+        self.events.close();
         self.reported.store(true, SeqCst);
         let report = ReleaseReport::from(self.counters.snapshot(Waiting::default()));
         tracing::debug!(%report, "queue released");
         report
+    }
+}
+
+/// Where a task's progress reports go: its queue's engine, whichever its
+/// backend, so that a [`TaskContext`](crate::TaskContext) names no backend.
+pub(crate) trait ReportProgress: Send + Sync {
+    fn progress(&self, cell: &Arc<TaskCell>, fraction: Option<f32>, message: Option<String>);
+}
+
+impl<B: Backend> ReportProgress for Shared<B> {
+    fn progress(&self, cell: &Arc<TaskCell>, fraction: Option<f32>, message: Option<String>) {
+        self.backend
+            .progress(TaskRef::new(cell), fraction, message.as_deref());
+        self.events
+            .publish_progress(cell, || EventKind::Progress { fraction, message });
     }
 }

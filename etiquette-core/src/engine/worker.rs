@@ -10,10 +10,10 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::task::Poll;
 
 use crate::SpawnError;
+use crate::backend::Backend;
 use crate::engine::backlog::{Claim, Summon};
 use crate::engine::shared::Shared;
 use crate::engine::signal::Signal;
-use crate::engine::store::Store;
 
 /// Jobs a worker runs in a row before letting the executor run something
 /// else: a stream of tasks that never wait must not starve its thread.
@@ -27,8 +27,8 @@ pub(crate) type Parker = Signal;
 /// executor shut down or refused to start it, or a panic around a task
 /// unwound it), it takes the worker out of the line's count, summons
 /// another if need be, and tells a release waiting for the workers.
-struct OnDuty<S: Store> {
-    shared: Arc<Shared<S>>,
+struct OnDuty<B: Backend> {
+    shared: Arc<Shared<B>>,
     parker: Arc<Parker>,
     /// Woken or just started, and not yet looked at the line.
     coming: bool,
@@ -38,7 +38,7 @@ struct OnDuty<S: Store> {
     stopped: bool,
 }
 
-impl<S: Store> Drop for OnDuty<S> {
+impl<B: Backend> Drop for OnDuty<B> {
     fn drop(&mut self) {
         if !self.stopped {
             // Unwinding: every piece of user code in a task is guarded, but
@@ -68,7 +68,7 @@ impl<S: Store> Drop for OnDuty<S> {
 }
 
 /// Does what the line asked for, outside its lock.
-pub(crate) fn act<S: Store>(shared: &Arc<Shared<S>>, summon: Summon) {
+pub(crate) fn act<B: Backend>(shared: &Arc<Shared<B>>, summon: Summon) {
     match summon {
         Summon::Nobody => {}
         Summon::Wake(parker) => parker.fire(),
@@ -78,7 +78,7 @@ pub(crate) fn act<S: Store>(shared: &Arc<Shared<S>>, summon: Summon) {
 }
 
 /// Starts a worker, already counted by the line.
-pub(crate) fn start<S: Store>(shared: &Arc<Shared<S>>) -> Result<(), SpawnError> {
+pub(crate) fn start<B: Backend>(shared: &Arc<Shared<B>>) -> Result<(), SpawnError> {
     let duty = OnDuty {
         shared: Arc::clone(shared),
         parker: Arc::new(Parker::new()),
@@ -93,7 +93,7 @@ pub(crate) fn start<S: Store>(shared: &Arc<Shared<S>>) -> Result<(), SpawnError>
 }
 
 /// Runs jobs until the line is closed and empty, or enough workers idle.
-async fn work<S: Store>(mut duty: OnDuty<S>) {
+async fn work<B: Backend>(mut duty: OnDuty<B>) {
     let shared = Arc::clone(&duty.shared);
     let mut in_a_row = 0;
     loop {

@@ -20,6 +20,6 @@ mod sse;
 mod sse_endpoints;
 
 pub use last_event_id::{InvalidLastEventId, parse_last_event_id};
-pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, UnknownTask};
+pub use rejection::{REJECTION_CONTENT_TYPE, Rejection, TaskLookupError, UnknownTask};
 #[cfg(feature = "serde")]
 pub use sse::{SSE_KEEP_ALIVE, SseFrame};

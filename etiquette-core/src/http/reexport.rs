@@ -13,9 +13,9 @@ macro_rules! reexport_core {
         pub use $crate as core;
         #[doc(inline)]
         pub use $crate::{
-            AddTaskError, BuildError, Builder, Etiquette, OnFull, ReleaseReport, RetryPolicy,
-            Stats, TaskBuilder, TaskError, TaskHandle, TaskId, TaskOutput, TaskStatus,
-            TokioSpawner,
+            AddTaskError, BackendError, BuildError, Builder, Etiquette, Job, Memory, OnFull,
+            ReleaseReport, RetryPolicy, Stats, TaskBuilder, TaskContext, TaskError, TaskHandle,
+            TaskId, TaskLookupError, TaskOutput, TaskStatus, TokioSpawner,
         };
     };
 }

@@ -10,7 +10,7 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::{AddTaskError, InvalidLastEventId, TaskId};
+use crate::{AddTaskError, BackendError, InvalidLastEventId, TaskId};
 
 /// An error a web adapter answers with a plain-text response: this status,
 /// a `Retry-After` header when given, and the error's `Display` as the body
@@ -29,14 +29,31 @@ pub trait Rejection: Error + Send + Sync + 'static {
 /// The content type of every rejection's body.
 pub const REJECTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
-/// `503 Service Unavailable`, with `Retry-After` when the queue was full.
+/// `503 Service Unavailable`, with `Retry-After` when trying again may
+/// succeed (the queue was full, its backend unreachable); `500 Internal
+/// Server Error` for a task its backend can never store.
 impl Rejection for AddTaskError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Unstorable(_) => 500,
+            _ => 503,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        AddTaskError::retry_after(self).map(|after| after.as_secs())
+    }
+}
+
+/// `503 Service Unavailable` with `Retry-After`: the queue's backend could
+/// not answer a lookup now (a database that went away).
+impl Rejection for BackendError {
     fn status(&self) -> u16 {
         503
     }
 
     fn retry_after(&self) -> Option<u64> {
-        AddTaskError::retry_after(*self).map(|after| after.as_secs())
+        Some(1)
     }
 }
 
@@ -64,6 +81,65 @@ impl Error for UnknownTask {}
 impl Rejection for UnknownTask {
     fn status(&self) -> u16 {
         404
+    }
+}
+
+/// Why a task's status or events could not be served: no such task
+/// (`404 Not Found`), or the queue's backend could not be asked (`503
+/// Service Unavailable` with `Retry-After`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskLookupError {
+    /// No task with that id is known.
+    Unknown(UnknownTask),
+    /// The backend could not be asked.
+    Backend(BackendError),
+}
+
+impl TaskLookupError {
+    /// The answer to a lookup of task `id`: its value, or why not.
+    ///
+    /// # Errors
+    /// As the variants say.
+    pub fn check<T>(id: TaskId, found: Result<Option<T>, BackendError>) -> Result<T, Self> {
+        match found {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(Self::Unknown(UnknownTask(id))),
+            Err(error) => Err(Self::Backend(error)),
+        }
+    }
+}
+
+impl fmt::Display for TaskLookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(unknown) => unknown.fmt(f),
+            Self::Backend(error) => error.fmt(f),
+        }
+    }
+}
+
+impl Error for TaskLookupError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Unknown(_) => None,
+            Self::Backend(error) => Some(error),
+        }
+    }
+}
+
+impl Rejection for TaskLookupError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Unknown(unknown) => unknown.status(),
+            Self::Backend(error) => error.status(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unknown(unknown) => unknown.retry_after(),
+            Self::Backend(error) => error.retry_after(),
+        }
     }
 }
 

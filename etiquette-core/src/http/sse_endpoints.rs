@@ -57,8 +57,10 @@ macro_rules! define_sse {
         /// `400 Bad Request`, with a plain-text body saying what is accepted.
         pub type LastEventIdRejection = crate::Rejected<$crate::InvalidLastEventId>;
 
-        /// No task with that id is known: `404 Not Found`, body `no task <id>`.
-        pub type UnknownTask = crate::Rejected<$crate::UnknownTask>;
+        /// No task with that id is known (`404 Not Found`, body `no task
+        /// <id>`), or the queue's backend could not be asked (`503 Service
+        /// Unavailable`).
+        pub type UnknownTask = crate::Rejected<$crate::TaskLookupError>;
 
         /// One task's events as an SSE response, ending after its final event.
         ///
@@ -69,22 +71,25 @@ macro_rules! define_sse {
         /// keep-alive comment every [`KEEP_ALIVE`].
         ///
         /// # Errors
-        /// [`UnknownTask`] when the queue knows no such task.
-        pub fn task_events(
-            decorum: &crate::Decorum,
+        /// [`UnknownTask`] when the queue knows no such task, or its
+        /// backend could not be asked.
+        pub async fn task_events<B: $crate::backend::Backend>(
+            decorum: &crate::Decorum<B>,
             id: $crate::TaskId,
             last: LastEventId,
         ) -> Result<$response, UnknownTask> {
-            let subscription = decorum
-                .subscribe_task(id, last.0)
-                .ok_or(crate::Rejected($crate::UnknownTask(id)))?;
+            let found = decorum.subscribe_task(id, last.0).await;
+            let subscription = $crate::TaskLookupError::check(id, found)?;
             Ok($respond(subscription))
         }
 
         /// Every task's events as an SSE response, framed as in
         /// [`task_events`], until the queue closes its event streams
         /// ([`Etiquette::close_event_streams`](etiquette_core::Etiquette::close_event_streams)).
-        pub fn all_events(decorum: &crate::Decorum, last: LastEventId) -> $response {
+        pub fn all_events<B: $crate::backend::Backend>(
+            decorum: &crate::Decorum<B>,
+            last: LastEventId,
+        ) -> $response {
             $respond(decorum.subscribe(last.0))
         }
     };

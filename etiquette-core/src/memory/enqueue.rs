@@ -6,137 +6,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{SemaphorePermit, TryAcquireError};
-
-use crate::api::builder::OnFull;
+use crate::backend::options::Plan;
 use crate::engine::attempt::Accepted;
 use crate::engine::backlog::Summon;
 use crate::engine::cell::TaskCell;
 use crate::engine::guard::guarded;
-use crate::engine::lanes::DEFAULT_PRIORITY;
+use crate::engine::intake::Refund;
+use crate::engine::later;
 use crate::engine::shared::Shared;
 use crate::engine::work::Work;
 use crate::engine::worker;
-use crate::memory::later;
+use crate::events::EventKind;
 use crate::{AddTaskError, TaskHandle, TaskId};
-
-/// How a task is to be added, beyond what it runs.
-pub(crate) struct Plan {
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) priority: i16,
-    /// Boxed: most tasks have none, and the plan is moved along the adding
-    /// path of every task.
-    pub(crate) extras: Option<Box<Extras>>,
-}
-
-/// What few tasks are added with.
-#[derive(Default)]
-pub(crate) struct Extras {
-    /// Not before this, counted from when the task is accepted (not from
-    /// when it was prepared: its adder may have waited for a place).
-    pub(crate) start: Option<Start>,
-    pub(crate) unique_key: Option<Box<str>>,
-}
-
-/// When a task added to run later may start.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Start {
-    After(Duration),
-    At(SystemTime),
-}
-
-impl Plan {
-    /// A task to run as soon as a slot frees, with the queue's defaults.
-    pub(crate) const fn now(timeout: Option<Duration>) -> Self {
-        Self {
-            timeout,
-            priority: DEFAULT_PRIORITY,
-            extras: None,
-        }
-    }
-
-    pub(crate) fn extras(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_default()
-    }
-
-    /// The delay from now and the time it ends, if the task is to wait.
-    pub(crate) fn start(&self) -> Option<(Duration, SystemTime)> {
-        match self.extras.as_ref()?.start? {
-            Start::After(delay) => start_after(delay),
-            Start::At(at) => start_at(at),
-        }
-    }
-
-    /// When the task is to start, as its adder said.
-    pub(crate) fn start_intent(&self) -> Option<Start> {
-        self.extras.as_ref()?.start
-    }
-
-    pub(crate) fn unique_key(&self) -> Option<&str> {
-        self.extras.as_ref()?.unique_key.as_deref()
-    }
-}
-
-/// The delay until `at`, and `at`; `None` if it has come.
-fn start_at(at: SystemTime) -> Option<(Duration, SystemTime)> {
-    match at.duration_since(SystemTime::now()) {
-        Ok(delay) if !delay.is_zero() => Some((delay, at)),
-        _ => None,
-    }
-}
-
-/// `delay` from now, and when it ends; a time past what the clock can show
-/// saturates a century ahead (the timer still waits the whole delay).
-fn start_after(delay: Duration) -> Option<(Duration, SystemTime)> {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-    if delay.is_zero() {
-        return None;
-    }
-    let now = SystemTime::now();
-    let at = now
-        .checked_add(delay)
-        .or_else(|| now.checked_add(CENTURY))
-        .unwrap_or(now);
-    Some((delay, at))
-}
-
-/// Takes a queue place for a task about to be added, as the queue's
-/// [`OnFull`] says. The place is given back by the line when the task
-/// leaves it (see `backlog`): no `Arc` of the semaphore travels with each
-/// task, whose count producers and workers would otherwise both write.
-pub(crate) async fn wait_for_place(shared: &Shared) -> Result<(), AddTaskError> {
-    match shared.config.on_full {
-        // With room in the queue, a plain CAS: no waiter node is built.
-        OnFull::Wait if try_place(shared).is_ok() => Ok(()),
-        OnFull::Wait => shared
-            .backlog
-            .places
-            .acquire()
-            .await
-            .map(SemaphorePermit::forget)
-            .map_err(|_closed| AddTaskError::Released),
-        OnFull::Reject => try_place(shared),
-    }
-}
-
-/// Takes a queue place if one is free now.
-pub(crate) fn try_place(shared: &Shared) -> Result<(), AddTaskError> {
-    shared
-        .backlog
-        .places
-        .try_acquire()
-        .map(SemaphorePermit::forget)
-        .map_err(|error| match error {
-            TryAcquireError::NoPermits => AddTaskError::Full,
-            TryAcquireError::Closed => AddTaskError::Released,
-        })
-}
 
 /// The live task holding `key`, for an adder of a task with that key: it
 /// is not added, and needs no place.
 pub(crate) fn holder(shared: &Arc<Shared>, key: Option<&str>) -> Option<TaskHandle> {
-    let cell = shared.store.keys().holder(key?)?;
-    Some(TaskHandle::duplicate(cell, Arc::clone(shared)))
+    let cell = shared.backend.keys().holder(key?)?;
+    Some(TaskHandle::local(cell, shared, true))
 }
 
 /// Accepts a task, whose adder holds a place for it, under the next id.
@@ -166,7 +53,12 @@ pub(crate) fn enqueue(
     // the tracing subscriber panics.
     let make = |id| {
         let span = Accepted::span(id, work.kind());
-        let (cell, older) = shared.store.accepted(id, start.map(|(_, at)| at));
+        let run_at = start.map(|(_, at)| at);
+        let (cell, older) = shared.backend.accepted(id, run_at);
+        shared.events.publish(id, || match run_at {
+            None => EventKind::Queued,
+            Some(run_at) => EventKind::Scheduled { run_at },
+        });
         forgotten = older;
         // Made last, in place: the job is the largest thing a task moves.
         Accepted::new(cell, work, timeout, priority, span)
@@ -176,15 +68,15 @@ pub(crate) fn enqueue(
         Some(key) => {
             // Checked again under the keys' lock, held until the task holds
             // its key: of two adders of one key, one adds.
-            let mut keys = shared.store.keys();
+            let mut keys = shared.backend.keys();
             if let Some(cell) = keys.holder(&key) {
                 drop(keys);
                 std::mem::forget(refund);
                 shared.backlog.refund_place();
                 shared.unaccept();
-                return Ok(TaskHandle::duplicate(cell, Arc::clone(shared)));
+                return Ok(TaskHandle::local(cell, shared, true));
             }
-            let reservation = shared.store.reserve_key();
+            let reservation = shared.backend.reserve_key();
             let joined = join(shared, start, make);
             if let Ok((cell, _)) = &joined {
                 reservation.hold(&mut keys, key, cell);
@@ -206,7 +98,7 @@ pub(crate) fn enqueue(
                 Next::Wait(job, delay) => later::schedule(job, shared, delay),
             }
             shared.metrics.accepted(|| shared.backlog.waiting().queued);
-            Ok(TaskHandle::new(cell, Arc::clone(shared)))
+            Ok(TaskHandle::local(cell, shared, false))
         }
         Err(_refused) => {
             // Only once release has closed the line: never accepted. The
@@ -250,17 +142,6 @@ where
             .backlog
             .join_later(make)
             .map(|job| (Arc::clone(&job.cell), Next::Wait(job, delay))),
-    }
-}
-
-/// Gives back an adder's place and acceptance if dropped: disarmed (by
-/// `mem::forget`) once the task joined the line or was refused.
-struct Refund<'a>(&'a Shared);
-
-impl Drop for Refund<'_> {
-    fn drop(&mut self) {
-        self.0.backlog.refund_place();
-        self.0.unaccept();
     }
 }
 

@@ -1,49 +1,54 @@
-//! The in-memory store, the engine's first [`Store`]: what the queue knows
-//! of each task, kept in this process. Accepting a task (`enqueue`), the
-//! registry finding tasks' cells by id, the unique keys of live tasks, the
-//! event hub, and the timers of tasks waiting to start or retry (`later`).
-//!
-//! The engine reaches the store only through [`Memory`]'s methods, one per
-//! thing that happens to a task (accepted, started, progress, retrying,
-//! settled) or is asked of it (find, subscribe): the line a durable backend
-//! will implement in its own way.
+//! The in-memory queue, the engine's first [`Backend`]: what the queue
+//! knows of each task, kept in this process. Accepting a task (`enqueue`),
+//! the registry finding tasks' cells by id, and the unique keys of live
+//! tasks (`unique`). The engine keeps the tasks waiting to start or retry
+//! on its own timers, and publishes their events.
 
 pub(crate) mod enqueue;
-pub(crate) mod later;
 pub(crate) mod registry;
 pub(crate) mod unique;
 
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::engine::attempt::Accepted;
+use crate::api::job::Job;
+use crate::backend::{Backend, Backoff, Engine, JobOptions, LocalTask, TaskRef};
 use crate::engine::cell::TaskCell;
-use crate::engine::guard::guarded;
+use crate::engine::intake::wait_for_place;
 use crate::engine::shared::{Outcome, Shared};
-use crate::engine::store::Store;
-use crate::events::{EventKind, Events};
-use crate::{Subscription, TaskError, TaskId, TaskStatus};
+use crate::engine::work::{MakeAttempt, Work};
+use crate::{AddTaskError, BackendError, Subscription, TaskError, TaskHandle, TaskId, TaskStatus};
+use enqueue::{enqueue, forget, holder};
 use registry::Registry;
 use unique::{Keys, Reservation, UniqueKeys};
 
-pub(crate) struct Memory {
+/// The in-memory queue: the default [`Backend`], keeping every task in this
+/// process. Nothing is serialised, closure tasks are welcome, lookups
+/// answer at once (its handles also answer without `.await`:
+/// [`TaskHandle::status_now`], [`TaskHandle::cancel_now`]), and nothing
+/// survives the process.
+pub struct Memory {
     registry: Registry,
     unique: UniqueKeys,
-    events: Events,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory").finish_non_exhaustive()
+    }
 }
 
 impl Memory {
-    pub(crate) fn new(status_retention: usize, live: usize, event_buffer: usize) -> Self {
+    pub(crate) fn new(status_retention: usize, live: usize) -> Self {
         Self {
             registry: Registry::new(status_retention, live),
             unique: UniqueKeys::default(),
-            events: Events::new(event_buffer),
         }
     }
 
     /// A task accepted under `id`, to start at once or at `start`: its
-    /// cell, registered and announced, and the older cell the registry
-    /// forgot for it, if any.
+    /// cell, registered, and the older cell the registry forgot for it, if
+    /// any.
     #[inline]
     pub(crate) fn accepted(
         &self,
@@ -56,10 +61,6 @@ impl Memory {
             Some(at) => Arc::new(TaskCell::scheduled(id, at)),
         };
         let forgotten = self.registry.insert(Arc::clone(&cell));
-        self.events.publish(id, || match start {
-            None => EventKind::Queued,
-            Some(run_at) => EventKind::Scheduled { run_at },
-        });
         (cell, forgotten)
     }
 
@@ -77,86 +78,129 @@ impl Memory {
     pub(crate) fn reserve_key(&self) -> Reservation<'_> {
         self.unique.reserve()
     }
-
-    /// Every task's events after `after`, then live ones.
-    pub(crate) fn subscribe(&self, after: Option<u64>) -> Subscription {
-        self.events.subscribe(after)
-    }
-
-    /// One task's events after `after`, until its final event.
-    pub(crate) fn subscribe_task(&self, id: TaskId, after: Option<u64>) -> Option<Subscription> {
-        let cell = self.find(id)?;
-        Some(self.events.subscribe_task(cell, after))
-    }
 }
 
-impl Store for Memory {
-    #[inline]
-    fn started(&self, cell: &TaskCell, attempt: u32) {
-        self.events
-            .publish(cell.id, || EventKind::Started { attempt });
+/// Cancels a task of this process (see [`TaskHandle::cancel_now`]).
+pub(crate) fn cancel<B: Backend>(shared: &Shared<B>, cell: &Arc<TaskCell>) -> bool {
+    if cell.is_settled() {
+        return false;
+    }
+    cell.cancel.fire();
+    let (settled, removed) = shared.backlog.settle_waiting(cell);
+    if let Some(phase) = settled {
+        let attempts = cell.attempts();
+        shared.record(cell, phase, attempts, Outcome::Cancelled);
+    }
+    // Jobs a compaction took out of line, all settled: dropped here,
+    // outside the line's lock.
+    drop(removed);
+    true
+}
+
+/// Adds a task made by `make` as `options` say: the live task holding its
+/// unique key if there is one, otherwise a new task once a place is free.
+pub(crate) async fn add(
+    shared: &Arc<Shared>,
+    kind: Option<&'static str>,
+    make: MakeAttempt,
+    options: JobOptions,
+) -> Result<TaskHandle, AddTaskError> {
+    if let Some(live) = duplicate_of(shared, &options) {
+        return Ok(live);
+    }
+    wait_for_place(shared).await?;
+    let JobOptions { plan, retry } = options;
+    enqueue(shared, Work::retryable(make, retry, kind), plan)
+}
+
+/// The live task holding the unique key of a task about to be added,
+/// unless the queue is released.
+pub(crate) fn duplicate_of(shared: &Arc<Shared>, options: &JobOptions) -> Option<TaskHandle> {
+    if shared.is_released() {
+        return None;
+    }
+    holder(shared, options.unique_key())
+}
+
+impl Backend for Memory {
+    type Ticket = LocalTask;
+    type Work = MakeAttempt;
+
+    fn work<J: Job>(job: J) -> MakeAttempt {
+        let job = Arc::new(job);
+        Work::make_attempt(move |context| {
+            let job = Arc::clone(&job);
+            async move { job.run(context).await }
+        })
+    }
+
+    async fn add(
+        engine: &Engine<Self>,
+        name: Option<&'static str>,
+        work: MakeAttempt,
+        options: JobOptions,
+    ) -> Result<TaskHandle, AddTaskError> {
+        add(&engine.shared, name, work, options).await
+    }
+
+    async fn find(engine: &Engine<Self>, id: TaskId) -> Result<Option<TaskHandle>, BackendError> {
+        let cell = engine.backend().find(id);
+        Ok(cell.map(|cell| engine.handle(id, LocalTask::new(cell), false)))
+    }
+
+    async fn status(
+        _engine: &Engine<Self>,
+        _id: TaskId,
+        task: &LocalTask,
+    ) -> Result<TaskStatus, BackendError> {
+        Ok(task.status())
+    }
+
+    async fn cancel(
+        engine: &Engine<Self>,
+        _id: TaskId,
+        task: &LocalTask,
+    ) -> Result<bool, BackendError> {
+        Ok(cancel(&engine.shared, &task.cell))
+    }
+
+    async fn outcome(_engine: Engine<Self>, _id: TaskId, task: LocalTask) -> Result<(), TaskError> {
+        task.outcome().await
+    }
+
+    async fn subscribe_task(
+        engine: &Engine<Self>,
+        id: TaskId,
+        after: Option<u64>,
+    ) -> Result<Option<Subscription>, BackendError> {
+        let cell = engine.backend().find(id);
+        Ok(cell.map(|cell| engine.shared.events.subscribe_task(cell, after)))
     }
 
     #[inline]
-    fn progress(&self, cell: &TaskCell, fraction: Option<f32>, message: Option<String>) {
-        self.events
-            .publish_progress(cell, || EventKind::Progress { fraction, message });
-    }
+    fn started(&self, _task: TaskRef<'_>, _attempt: u32) {}
 
-    /// Frees the slot, waits out the backoff on a timer of its own, then
-    /// puts the task back in line. Cancellation during the wait settles it.
-    fn retry(shared: &Arc<Shared>, job: Accepted, attempt: u32, delay: Duration, error: TaskError) {
-        // Made first: a timer the spawner cannot make fails the task, which
-        // is still running and so simply settles.
-        let sleep = match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
-            Ok(sleep) => sleep,
-            Err(message) => {
-                job.finish(shared, Outcome::Failed(TaskError::panicked(message)));
-                return;
-            }
-        };
-        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
-        let cell = &job.cell;
-        shared
-            .store
-            .events
-            .publish(cell.id, || EventKind::Retrying {
-                attempt,
-                backoff: delay,
-                error: error.to_string(),
-            });
-        // Before the task leaves RUNNING, so that a reader seeing it wait
-        // finds why.
-        cell.set_retrying(delay, error);
-        if !shared.backlog.enter_backoff(cell) {
-            // Cannot happen: only the holder moves a task out of RUNNING.
-            // Settles it if somehow still unsettled.
-            job.cancel(shared);
-            return;
-        }
-        shared.record_retry();
-        later::rejoin_after(job, shared, sleep);
+    #[inline]
+    fn progress(&self, _task: TaskRef<'_>, _fraction: Option<f32>, _message: Option<&str>) {}
+
+    /// On a timer of the engine's, holding its place.
+    fn retrying(&self, _: TaskRef<'_>, _: u32, _: Duration, _: &TaskError) -> Backoff {
+        Backoff::Here
     }
 
     #[inline]
-    fn settled(&self, cell: &TaskCell, status: TaskStatus) -> Vec<Arc<TaskCell>> {
-        // Published before the status, so that a subscriber who finds the
-        // task finished knows its final event was already published.
-        self.events.publish_final(cell, &status);
+    fn settled(&self, task: TaskRef<'_>, _status: &TaskStatus) {
         // Ranked first: a reader who finds the outcome finds it retained.
-        let forgotten = self.registry.finished(cell);
+        let forgotten = self.registry.finished(task.cell);
         // Free before the outcome is published: whoever sees the task
         // finished may add another with its key.
-        self.unique.release(cell.id);
-        cell.finish(status);
-        forgotten
+        self.unique.release(task.cell.id);
+        if !forgotten.is_empty() {
+            forget(forgotten);
+        }
     }
 
     fn cancel_unfinished(&self) {
         self.registry.for_each_unfinished(|cell| cell.cancel.fire());
-    }
-
-    fn close_events(&self) {
-        self.events.close();
     }
 }

@@ -65,10 +65,10 @@ async fn each_outcome_has_its_full_ordered_sequence() {
         .await
         .unwrap();
     tokio::task::yield_now().await;
-    cancelled.cancel();
+    cancelled.cancel_now();
     release_after(&etiquette, "one task of each outcome").await;
 
-    let events = |what, id| drain(what, decorum.subscribe_task(id, None).unwrap());
+    let events = |what, id| drain(what, decorum.subscribe_task_now(id, None).unwrap());
     let seen = events("the end of the succeeding task's events", succeeding.id()).await;
     assert_eq!(
         names_of(&seen),
@@ -170,10 +170,10 @@ async fn a_finished_task_stream_ends_even_when_its_events_are_gone() {
     within("the outcome of the task", task.outcome())
         .await
         .unwrap();
-    let subscription = decorum.subscribe_task(task.id(), None).unwrap();
+    let subscription = decorum.subscribe_task_now(task.id(), None).unwrap();
     let seen = drain("the end of the finished task's events", subscription).await;
     assert_eq!(names_of(&seen), ["succeeded"]);
-    assert!(decorum.subscribe_task(99.into(), None).is_none());
+    assert!(decorum.subscribe_task_now(99.into(), None).is_none());
     release_after(&etiquette, "1 task").await;
 }
 

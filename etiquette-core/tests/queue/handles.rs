@@ -36,8 +36,11 @@ async fn status_follows_the_task_and_outcome_is_awaitable() {
     let first = decorum.add_task(gate.held_task(1, &started)).await.unwrap();
     let second = decorum.add_task(async {}).await.unwrap();
     receive_n(&mut starts, 1, "the start of the first task").await;
-    assert!(matches!(first.status(), TaskStatus::Running { attempt: 1 }));
-    assert!(matches!(second.status(), TaskStatus::Queued));
+    assert!(matches!(
+        first.status_now(),
+        TaskStatus::Running { attempt: 1 }
+    ));
+    assert!(matches!(second.status_now(), TaskStatus::Queued));
     assert_eq!(second.id().get(), first.id().get() + 1);
 
     gate.open();
@@ -48,10 +51,10 @@ async fn status_follows_the_task_and_outcome_is_awaitable() {
         .await
         .unwrap();
     assert!(matches!(
-        first.status(),
+        first.status_now(),
         TaskStatus::Succeeded { attempts: 1 }
     ));
-    assert_eq!(first.status().name(), "succeeded");
+    assert_eq!(first.status_now().name(), "succeeded");
     let failing = decorum
         .add_task(async { Err::<(), _>("no route to host") })
         .await
@@ -91,12 +94,12 @@ async fn cancelling_queued_and_running_tasks() {
     )
     .await;
 
-    assert!(queued.cancel());
+    assert!(queued.cancel_now());
     assert!(
-        matches!(queued.status(), TaskStatus::Cancelled),
+        matches!(queued.status_now(), TaskStatus::Cancelled),
         "settled at once"
     );
-    assert!(running.cancel());
+    assert!(running.cancel_now());
     let outcome = within(
         "the outcome of the running task cancelled",
         running.outcome(),
@@ -111,7 +114,10 @@ async fn cancelling_queued_and_running_tasks() {
         (report.accepted, report.cancelled, report.completed),
         (2, 2, 0)
     );
-    assert!(!queued.cancel(), "cancelling a finished task does nothing");
+    assert!(
+        !queued.cancel_now(),
+        "cancelling a finished task does nothing"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -131,11 +137,11 @@ async fn cancelling_a_task_waiting_to_retry() {
     receive_n(&mut attempts, 1, "the first attempt of the task").await;
     tokio::task::yield_now().await;
     assert!(matches!(
-        handle.status(),
+        handle.status_now(),
         TaskStatus::Retrying { attempt: 1, .. }
     ));
-    assert!(handle.cancel());
-    assert!(matches!(handle.status(), TaskStatus::Cancelled));
+    assert!(handle.cancel_now());
+    assert!(matches!(handle.status_now(), TaskStatus::Cancelled));
     let report = release_after(&etiquette, "a task cancelled while waiting to retry").await;
     assert_eq!((report.cancelled, report.retried), (1, 1));
     assert!(attempts.try_recv().is_err(), "no attempt after the cancel");
@@ -159,8 +165,11 @@ async fn handles_are_found_by_id_within_the_retention() {
     assert_eq!(found.iter().filter(|&&found| found).count(), 3, "{found:?}");
     // The newest three are kept; a handle already held keeps working.
     let newest = decorum.handle(handles[9].id()).unwrap();
-    assert!(matches!(newest.status(), TaskStatus::Succeeded { .. }));
-    assert!(matches!(handles[0].status(), TaskStatus::Succeeded { .. }));
+    assert!(matches!(newest.status_now(), TaskStatus::Succeeded { .. }));
+    assert!(matches!(
+        handles[0].status_now(),
+        TaskStatus::Succeeded { .. }
+    ));
 }
 
 #[tokio::test]

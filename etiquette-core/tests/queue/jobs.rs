@@ -99,7 +99,7 @@ async fn a_typed_job_runs_once_per_attempt_with_its_arguments_and_context() {
         .collect();
     assert_eq!(attempts, expected);
     assert!(matches!(
-        task.status(),
+        task.status_now(),
         TaskStatus::Succeeded { attempts: 3 }
     ));
     let report = within("the release", etiquette.release()).await;
@@ -116,7 +116,7 @@ async fn a_typed_job_failing_for_good_reports_its_own_error() {
         .unwrap_err();
     assert_eq!(error.to_string(), "mail server busy");
     assert!(matches!(
-        task.status(),
+        task.status_now(),
         TaskStatus::Failed { attempts: 2, .. }
     ));
 }
@@ -149,7 +149,7 @@ async fn a_typed_job_obeys_its_time_limit() {
         .await
         .unwrap_err();
     assert!(matches!(
-        task.status(),
+        task.status_now(),
         TaskStatus::TimedOut { attempts: 1, limit } if limit == Duration::from_secs(5)
     ));
 }

@@ -35,7 +35,9 @@ async fn a_running_tasks_events_after_u64_max_are_only_the_live_ones() {
     let gate = Gate::closed();
     let task = hold_a_worker(&decorum, &gate).await;
 
-    let subscription = decorum.subscribe_task(task.id(), Some(u64::MAX)).unwrap();
+    let subscription = decorum
+        .subscribe_task_now(task.id(), Some(u64::MAX))
+        .unwrap();
     gate.open();
     let seen = drain("the task's subscription", subscription).await;
     let names: Vec<_> = seen
@@ -51,7 +53,9 @@ async fn a_finished_tasks_events_after_u64_max_replay_nothing() {
     let (etiquette, decorum) = queue();
     let task = decorum.add_task(async {}).await.unwrap();
     task.outcome().await.unwrap();
-    let subscription = decorum.subscribe_task(task.id(), Some(u64::MAX)).unwrap();
+    let subscription = decorum
+        .subscribe_task_now(task.id(), Some(u64::MAX))
+        .unwrap();
     assert_eq!(
         drain("the finished task's subscription", subscription).await,
         []

@@ -273,7 +273,7 @@ fn a_task_that_cannot_be_made_is_never_counted_scheduled_or_accepted() {
             arm(false);
             match adding {
                 Err(_broken) => break,
-                Ok(added) => assert!(added.unwrap().cancel()),
+                Ok(added) => assert!(added.unwrap().cancel_now()),
             }
         }
         let stats = decorum.stats();
@@ -292,7 +292,7 @@ fn a_task_that_cannot_be_made_is_never_counted_scheduled_or_accepted() {
             !next.was_duplicate(),
             "the key of the task never made is held"
         );
-        assert!(next.cancel());
+        assert!(next.cancel_now());
         within("the release", etiquette.release()).await;
     });
 }

@@ -56,8 +56,8 @@ async fn a_delayed_task_starts_once_its_delay_has_passed_and_not_before() {
     let begin = Instant::now();
     let task = delayed(&decorum, MINUTE, 1, &started).await;
 
-    let TaskStatus::Scheduled { run_at } = task.status() else {
-        panic!("a delayed task is scheduled, not {:?}", task.status());
+    let TaskStatus::Scheduled { run_at } = task.status_now() else {
+        panic!("a delayed task is scheduled, not {:?}", task.status_now());
     };
     let due = run_at.duration_since(added_at).unwrap();
     assert!(
@@ -70,7 +70,7 @@ async fn a_delayed_task_starts_once_its_delay_has_passed_and_not_before() {
     // A second short of the delay, every timer due by then has fired.
     sleep(MINUTE - Duration::from_secs(1)).await;
     assert!(starts.try_recv().is_err(), "the task started early");
-    assert!(matches!(task.status(), TaskStatus::Scheduled { .. }));
+    assert!(matches!(task.status_now(), TaskStatus::Scheduled { .. }));
 
     receive_n(&mut starts, 1, "the start of the delayed task").await;
     assert_eq!(begin.elapsed(), MINUTE, "it started late");
@@ -86,7 +86,7 @@ async fn a_delayed_tasks_events_say_when_it_is_due_then_follow_its_run() {
     let decorum = etiquette.decorum();
     let (started, _starts) = signals();
     let task = delayed(&decorum, MINUTE, 1, &started).await;
-    let mut events = decorum.subscribe_task(task.id(), None).unwrap();
+    let mut events = decorum.subscribe_task_now(task.id(), None).unwrap();
     let mut kinds = Vec::new();
     within_for(2 * MINUTE, "the delayed task's events", async {
         while let Some(event) = events.next().await {
@@ -94,8 +94,8 @@ async fn a_delayed_tasks_events_say_when_it_is_due_then_follow_its_run() {
         }
     })
     .await;
-    let TaskStatus::Succeeded { .. } = task.status() else {
-        panic!("the task did not succeed: {:?}", task.status());
+    let TaskStatus::Succeeded { .. } = task.status_now() else {
+        panic!("the task did not succeed: {:?}", task.status_now());
     };
     assert!(
         matches!(
@@ -118,9 +118,9 @@ async fn run_at_waits_for_its_time_and_a_past_time_runs_at_once() {
     let at = SystemTime::now() + MINUTE;
     let later = decorum.task(|| async {}).run_at(at).add().await.unwrap();
     assert!(
-        matches!(later.status(), TaskStatus::Scheduled { run_at } if run_at == at),
+        matches!(later.status_now(), TaskStatus::Scheduled { run_at } if run_at == at),
         "{:?}",
-        later.status()
+        later.status_now()
     );
     let past = decorum
         .task(|| async {})
@@ -158,8 +158,8 @@ async fn a_scheduled_task_holds_a_place_and_cancelling_it_frees_the_place_at_onc
         AddTaskError::Full,
         "a scheduled task holds its place"
     );
-    assert!(task.cancel());
-    assert!(matches!(task.status(), TaskStatus::Cancelled));
+    assert!(task.cancel_now());
+    assert!(matches!(task.status_now(), TaskStatus::Cancelled));
     assert_eq!(decorum.stats().scheduled, 0);
     let next = decorum.try_add_task(async {}).unwrap();
     within("the next task's outcome", next.outcome())
@@ -190,7 +190,7 @@ async fn a_release_runs_scheduled_tasks_and_a_deadline_cancels_them() {
     )
     .await;
     assert_eq!((report.completed, report.cancelled), (0, 1));
-    assert!(matches!(task.status(), TaskStatus::Cancelled));
+    assert!(matches!(task.status_now(), TaskStatus::Cancelled));
     sleep(2 * MINUTE).await;
     assert!(
         starts.try_recv().is_err(),
@@ -287,7 +287,7 @@ async fn a_cancelled_tasks_key_is_free_at_once() {
     let (etiquette, decorum, gate) = one_slot_gated();
     let _running = keyed(&decorum, "other", &gate).await.unwrap();
     let queued = keyed(&decorum, "report", &gate).await.unwrap();
-    assert!(queued.cancel());
+    assert!(queued.cancel_now());
     let again = keyed(&decorum, "report", &gate).await.unwrap();
     assert_ne!(again.id(), queued.id());
     assert!(!again.was_duplicate());
@@ -372,12 +372,12 @@ async fn a_start_time_passed_while_waiting_for_a_place_runs_the_task_at_once() {
     while SystemTime::now() <= at {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(queued.cancel());
+    assert!(queued.cancel_now());
     let task = within("the adder's place", adding).await.unwrap().unwrap();
     assert!(
-        !matches!(task.status(), TaskStatus::Scheduled { .. }),
+        !matches!(task.status_now(), TaskStatus::Scheduled { .. }),
         "a task whose time passed while its adder waited was scheduled: {:?}",
-        task.status()
+        task.status_now()
     );
     gate.open();
     within("the release", etiquette.release()).await;

@@ -32,7 +32,7 @@ async fn a_stream_resumed_after_the_tasks_last_progress_gets_its_final_event() {
         .add()
         .await
         .unwrap();
-    let mut sub = decorum.subscribe_task(handle.id(), None).unwrap();
+    let mut sub = decorum.subscribe_task_now(handle.id(), None).unwrap();
     // Wait for progress
     let last = loop {
         let event = within("the task's progress event", sub.next())
@@ -46,7 +46,7 @@ async fn a_stream_resumed_after_the_tasks_last_progress_gets_its_final_event() {
     drop(sub); // client disconnects
     gate.open();
     let _ = within("outcome", handle.outcome()).await;
-    let mut sub = decorum.subscribe_task(handle.id(), Some(last)).unwrap();
+    let mut sub = decorum.subscribe_task_now(handle.id(), Some(last)).unwrap();
     let mut got = Vec::new();
     while let Some(item) = within("resume", sub.next()).await {
         got.push(item);
@@ -179,10 +179,10 @@ async fn everything_settles_under_stress() {
                         .await
                         .unwrap();
                     if seed % 11 == 0 {
-                        subs.push(decorum.subscribe_task(h.id(), None).unwrap());
+                        subs.push(decorum.subscribe_task_now(h.id(), None).unwrap());
                     }
                     if seed % 5 == 0 {
-                        h.cancel();
+                        h.cancel_now();
                     }
                     handles.push(h);
                     if i % 50 == 0 {

@@ -198,7 +198,7 @@ fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
             .await
             .unwrap();
         within("the task's first attempt to fail", async {
-            while !matches!(handle.status(), TaskStatus::Retrying { .. }) {
+            while !matches!(handle.status_now(), TaskStatus::Retrying { .. }) {
                 tokio::task::yield_now().await;
             }
         })
@@ -212,7 +212,7 @@ fn a_task_waiting_to_retry_when_its_runtime_is_lost_is_reported_cancelled() {
         "the release of a queue whose runtime is lost with a retry timer",
         etiquette.release(),
     ));
-    assert!(matches!(waiting.status(), TaskStatus::Cancelled));
+    assert!(matches!(waiting.status_now(), TaskStatus::Cancelled));
     assert_eq!(
         (report.accepted, report.retried, report.cancelled),
         (1, 1, 1)

@@ -230,7 +230,7 @@ pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
     let cancelled = within("the acceptance of the blocked task", cancelled);
     let cancelled = cancelled.await.unwrap();
     within("the signal of the blocked task", signals.wait_for(1)).await;
-    assert!(cancelled.cancel());
+    assert!(cancelled.cancel_now());
     for (name, task) in [
         ("retried", &retried),
         ("failing", &failing),

@@ -171,6 +171,18 @@ impl Backlog {
         Ok((cell, self.summon(&mut line)))
     }
 
+    /// Puts a job a backend offered in line, under the id it brought; the
+    /// caller holds a place for it. Hands it back once the line is closed.
+    pub(crate) fn offer(&self, job: Accepted) -> Result<Summon, Accepted> {
+        let mut line = lock(&self.line);
+        if line.closed {
+            return Err(job);
+        }
+        line.jobs.push(job);
+        self.publish_len(&line);
+        Ok(self.summon(&mut line))
+    }
+
     /// Accepts a new job made by `make` in the `SCHEDULED` phase, under the
     /// next id, but hands it back for the caller to wait out its delay, then
     /// [`rejoin`](Self::rejoin).

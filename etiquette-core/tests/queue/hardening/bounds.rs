@@ -21,8 +21,8 @@ async fn cancelling_a_queued_task_frees_its_place_at_once() {
         AddTaskError::Full
     );
 
-    assert!(queued.cancel());
-    assert!(matches!(queued.status(), TaskStatus::Cancelled));
+    assert!(queued.cancel_now());
+    assert!(matches!(queued.status_now(), TaskStatus::Cancelled));
     let late = decorum
         .try_add_task(async {})
         .expect("the cancelled task's place is free at once");
@@ -103,7 +103,7 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
         for task in &tasks {
             loop {
                 check();
-                let finished = task.status().is_finished();
+                let finished = task.status_now().is_finished();
                 if finished {
                     break;
                 }
@@ -114,9 +114,9 @@ async fn tasks_waiting_to_retry_hold_places_within_the_documented_bound() {
     .await;
     for task in &tasks {
         assert!(
-            matches!(task.status(), TaskStatus::Failed { attempts: 2, .. }),
+            matches!(task.status_now(), TaskStatus::Failed { attempts: 2, .. }),
             "{:?}",
-            task.status()
+            task.status_now()
         );
     }
     assert_eq!(check(), 0);

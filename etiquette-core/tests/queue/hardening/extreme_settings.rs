@@ -40,7 +40,7 @@ async fn an_event_buffer_of(buffer: usize) {
     assert_eq!(ids(resumed), every[4..]);
     let one = drain(
         "one task's replay",
-        decorum.subscribe_task(tasks[1].id(), None).unwrap(),
+        decorum.subscribe_task_now(tasks[1].id(), None).unwrap(),
     )
     .await;
     assert_ends_once(&one, &tasks[1], "succeeded");

@@ -40,7 +40,7 @@ pub(super) fn assert_ends_once(
 async fn a_subscriber_lagging_past_the_final_event_still_sees_it_once(buffer: usize) {
     let (etiquette, decorum) = build(Builder::new().max_concurrent_tasks(1).event_buffer(buffer));
     let first = decorum.task_with_context(chatty).add().await.unwrap();
-    let stream = decorum.subscribe_task(first.id(), None).unwrap();
+    let stream = decorum.subscribe_task_now(first.id(), None).unwrap();
     let second = decorum.task_with_context(chatty).add().await.unwrap();
     within("the first task", first.outcome()).await.unwrap();
     within("the second task", second.outcome()).await.unwrap();
@@ -131,7 +131,7 @@ async fn a_task_stream_taken_as_the_task_ends_ends_with_one_final_event() {
             spin_until("the task to end", || ending.load(SeqCst) >= index);
             pause(pauses(-sliver(batch * BATCH + index)));
             let stream = decorum
-                .subscribe_task(task.id(), None)
+                .subscribe_task_now(task.id(), None)
                 .expect("a just finished task is found");
             streams.push(stream);
         }
@@ -150,14 +150,18 @@ async fn resuming_a_finished_task_at_its_final_event_replays_nothing() {
             let case = format!("buffer {buffer}, subscribed early: {subscribed_early}");
             let (etiquette, decorum) = build(Builder::new().event_buffer(buffer));
             let task = decorum.add_task(async {}).await.unwrap();
-            let early = subscribed_early.then(|| decorum.subscribe_task(task.id(), None).unwrap());
+            let early =
+                subscribed_early.then(|| decorum.subscribe_task_now(task.id(), None).unwrap());
             within("the task", task.outcome()).await.unwrap();
-            let stream = early.unwrap_or_else(|| decorum.subscribe_task(task.id(), None).unwrap());
+            let stream =
+                early.unwrap_or_else(|| decorum.subscribe_task_now(task.id(), None).unwrap());
             let items = drain("the task's stream", stream).await;
             assert_ends_once(&items, &task, "succeeded");
             let final_id = items.last().unwrap().as_ref().unwrap().id;
 
-            let resumed = decorum.subscribe_task(task.id(), Some(final_id)).unwrap();
+            let resumed = decorum
+                .subscribe_task_now(task.id(), Some(final_id))
+                .unwrap();
             assert_eq!(
                 drain("the resumed stream", resumed).await,
                 [],

@@ -63,7 +63,7 @@ async fn tasks_with_an_endless_backoff_wait_to_retry_and_are_cancelled_at_the_de
     until("both tasks to wait for their retry", || {
         handles
             .iter()
-            .all(|handle| matches!(handle.status(), TaskStatus::Retrying { attempt: 1, .. }))
+            .all(|handle| matches!(handle.status_now(), TaskStatus::Retrying { attempt: 1, .. }))
     })
     .await;
 
@@ -73,7 +73,7 @@ async fn tasks_with_an_endless_backoff_wait_to_retry_and_are_cancelled_at_the_de
     )
     .await;
     for handle in &handles {
-        assert!(matches!(handle.status(), TaskStatus::Cancelled));
+        assert!(matches!(handle.status_now(), TaskStatus::Cancelled));
         let outcome = within("the outcome", handle.outcome()).await;
         assert!(outcome.unwrap_err().is_cancelled());
     }

@@ -57,9 +57,9 @@ async fn user_panic_is_the_tasks_own(message: &str, add: impl AsyncFn(&Decorum) 
         );
         assert!(error.to_string().contains(message), "{error}");
         assert!(
-            matches!(handle.status(), TaskStatus::Failed { ref error, .. } if error.is_panic()),
+            matches!(handle.status_now(), TaskStatus::Failed { ref error, .. } if error.is_panic()),
             "limit {limit}: {}",
-            handle.status().name()
+            handle.status_now().name()
         );
 
         still_runs(&decorum, limit).await;
@@ -145,7 +145,7 @@ async fn a_future_panicking_as_it_is_dropped_for_a_cancel_is_reported_panicked()
             .await
             .unwrap();
         receive_n(&mut starts, 1, "the task to start").await;
-        assert!(handle.cancel(), "the task was running");
+        assert!(handle.cancel_now(), "the task was running");
         handle
     })
     .await;

@@ -39,7 +39,7 @@ impl Model {
                     label
                 );
             }
-            let status = task.handle.status();
+            let status = task.handle.status_now();
             prop_assert!(
                 status.is_finished(),
                 "{}: {} after release",
@@ -59,7 +59,7 @@ impl Model {
                 .handle(task.handle.id())
                 .ok_or_else(|| fail(format!("{label}: no longer found by id")))?;
             prop_assert_eq!(
-                status_outcome(&found.status()),
+                status_outcome(&found.status_now()),
                 Some(outcome),
                 "{}: found by id with another status",
                 label
@@ -186,7 +186,7 @@ impl Model {
         }
         for (task, outcome) in self.tasks.iter().zip(outcomes) {
             prop_assert_eq!(
-                status_outcome(&task.handle.status()),
+                status_outcome(&task.handle.status_now()),
                 Some(outcome),
                 "{}: its final status changed",
                 &task.label

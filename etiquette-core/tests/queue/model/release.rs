@@ -59,7 +59,7 @@ impl Model {
             .tasks
             .iter()
             .filter_map(|task| {
-                let status = task.handle.status();
+                let status = task.handle.status_now();
                 (!status.is_finished()).then(|| format!("{}: {}", task.label, status.name()))
             })
             .collect();
@@ -81,7 +81,7 @@ impl Model {
             // never finish.
             for index in 0..self.tasks.len() {
                 let task = &self.tasks[index];
-                if self.natural(task.spec).is_empty() && !task.handle.status().is_finished() {
+                if self.natural(task.spec).is_empty() && !task.handle.status_now().is_finished() {
                     self.cancel(index)?;
                 }
             }
@@ -97,7 +97,7 @@ impl Model {
                     kind: Retry::HugeBackoff,
                     ..
                 }
-            ) && !task.handle.status().is_finished()
+            ) && !task.handle.status_now().is_finished()
             {
                 self.cancel(index)?;
             }
@@ -118,7 +118,7 @@ impl Model {
         }
         self.probe_pool().await?;
         for task in &mut self.tasks {
-            task.unfinished_at_release = !task.handle.status().is_finished();
+            task.unfinished_at_release = !task.handle.status_now().is_finished();
         }
         let release = async {
             match self.end {

@@ -209,9 +209,9 @@ impl Model {
     pub(super) fn cancel(&mut self, index: usize) -> Result<(), TestCaseError> {
         let exact = self.clock.exact();
         let task = &mut self.tasks[index];
-        let before = task.handle.status();
-        let returned = task.handle.cancel();
-        let after = task.handle.status();
+        let before = task.handle.status_now();
+        let returned = task.handle.cancel_now();
+        let after = task.handle.status_now();
         let waiting = matches!(before, TaskStatus::Queued | TaskStatus::Retrying { .. });
         if exact {
             prop_assert_eq!(
@@ -235,7 +235,7 @@ impl Model {
 
     fn subscribe(&mut self, index: usize) -> Result<(), TestCaseError> {
         let id = self.tasks[index].handle.id();
-        let Some(mut subscription) = self.decorum.subscribe_task(id, None) else {
+        let Some(mut subscription) = self.decorum.subscribe_task_now(id, None) else {
             return Err(fail(format!(
                 "{}: subscribe_task found no such task",
                 self.tasks[index].label

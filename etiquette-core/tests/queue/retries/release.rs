@@ -56,7 +56,7 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
         secs(&[0]),
         "no attempt after the deadline"
     );
-    assert!(matches!(waiting.status(), TaskStatus::Cancelled));
+    assert!(matches!(waiting.status_now(), TaskStatus::Cancelled));
     let outcome = within(
         "the outcome of the task cancelled while waiting to retry",
         waiting.outcome(),
@@ -64,7 +64,7 @@ async fn release_deadline_cancels_a_task_waiting_to_retry() {
     .await;
     assert!(outcome.unwrap_err().is_cancelled());
     assert!(matches!(
-        quick.status(),
+        quick.status_now(),
         TaskStatus::Succeeded { attempts: 1 }
     ));
     assert_eq!(report.accepted, 2);

@@ -30,7 +30,7 @@ async fn attempts_follow_the_configured_schedule_with_no_final_sleep() {
     );
     assert!(error.task_error().unwrap().is::<Transient>());
     assert!(matches!(
-        handle.status(),
+        handle.status_now(),
         TaskStatus::Failed { attempts: 4, .. }
     ));
     let stats = etiquette.stats();
@@ -134,7 +134,7 @@ async fn the_slot_is_free_during_backoff() {
         .await
         .unwrap();
     assert!(
-        matches!(flaky.status(), TaskStatus::Retrying { attempt: 1, backoff, .. } if backoff == 10 * SECOND)
+        matches!(flaky.status_now(), TaskStatus::Retrying { attempt: 1, backoff, .. } if backoff == 10 * SECOND)
     );
     within_schedule("the outcome of the flaky task's retry", flaky.outcome())
         .await

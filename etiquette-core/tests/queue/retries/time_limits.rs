@@ -49,7 +49,7 @@ async fn time_limits_cancel_attempts_and_are_retried() {
         "each timed-out attempt was dropped"
     );
     assert!(
-        matches!(handle.status(), TaskStatus::TimedOut { attempts: 2, limit } if limit == 2 * SECOND)
+        matches!(handle.status_now(), TaskStatus::TimedOut { attempts: 2, limit } if limit == 2 * SECOND)
     );
     let stats = etiquette.stats();
     assert_eq!((stats.failed, stats.timed_out, stats.retried), (1, 1, 1));

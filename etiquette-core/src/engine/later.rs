@@ -1,5 +1,6 @@
 //! A job waiting outside the line for its time, on a timer of its own: a
-//! retry's backoff, or the delay of a task added to run later. It holds its
+//! retry's backoff (when its backend keeps it [here](crate::backend::Backoff::Here)),
+//! or the delay of a task added to run later. It holds its
 //! queue place, no slot and no worker; when the timer fires it rejoins the
 //! line. Cancelled meanwhile (by its handle or a release deadline), or
 //! dropped unpolled by an executor, it is settled as cancelled.
@@ -12,14 +13,20 @@ use futures_util::future::{Either, select};
 
 use crate::TaskError;
 use crate::api::spawner::BoxFuture;
+use crate::backend::{Backend, Backoff, TaskRef};
 use crate::engine::attempt::{Accepted, InHand};
 use crate::engine::guard::guarded;
 use crate::engine::shared::{Outcome, Shared};
 use crate::engine::worker::act;
+use crate::events::EventKind;
 
 /// Waits out `sleep` (made by the caller, whose failure is the caller's to
 /// report), then puts `job` back in line.
-pub(crate) fn rejoin_after(job: Accepted, shared: &Arc<Shared>, sleep: BoxFuture<()>) {
+pub(crate) fn rejoin_after<B: Backend>(
+    job: Accepted,
+    shared: &Arc<Shared<B>>,
+    sleep: BoxFuture<()>,
+) {
     // Made before the timer future, so that a timer the executor drops
     // unpolled still settles the task.
     let mut in_hand = InHand::new(job, Arc::clone(shared));
@@ -48,10 +55,61 @@ pub(crate) fn rejoin_after(job: Accepted, shared: &Arc<Shared>, sleep: BoxFuture
 }
 
 /// Holds a task added with a delay until its time, then puts it in line.
-pub(crate) fn schedule(job: Accepted, shared: &Arc<Shared>, delay: Duration) {
+pub(crate) fn schedule<B: Backend>(job: Accepted, shared: &Arc<Shared<B>>, delay: Duration) {
     match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
         Ok(sleep) => rejoin_after(job, shared, sleep),
         // Accepted already: reported as the task's panic, never lost.
         Err(message) => job.finish(shared, Outcome::Failed(TaskError::panicked(message))),
     }
+}
+
+/// Attempt `attempt` of the running `job` failed with `error`, and it is
+/// to try again after `delay`: it waits here, on a timer, or in its
+/// backend's store, as the backend decides. Either way its slot is free.
+pub(crate) fn retry<B: Backend>(
+    job: Accepted,
+    shared: &Arc<Shared<B>>,
+    (attempt, delay): (u32, Duration),
+    error: TaskError,
+) {
+    let cell = &job.cell;
+    let backoff = shared
+        .backend
+        .retrying(TaskRef::new(cell), attempt, delay, &error);
+    if backoff == Backoff::Stored {
+        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry (stored)");
+        shared.events.publish(cell.id, || EventKind::Retrying {
+            attempt,
+            backoff: delay,
+            error: error.to_string(),
+        });
+        job.hand_back(shared);
+        return;
+    }
+    // Made first: a timer the spawner cannot make fails the task, which
+    // is still running and so simply settles.
+    let sleep = match guarded("the spawner's timer", || shared.spawner.sleep(delay)) {
+        Ok(sleep) => sleep,
+        Err(message) => {
+            job.finish(shared, Outcome::Failed(TaskError::panicked(message)));
+            return;
+        }
+    };
+    tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
+    shared.events.publish(cell.id, || EventKind::Retrying {
+        attempt,
+        backoff: delay,
+        error: error.to_string(),
+    });
+    // Before the task leaves RUNNING, so that a reader seeing it wait
+    // finds why.
+    cell.set_retrying(delay, error);
+    if !shared.backlog.enter_backoff(cell) {
+        // Cannot happen: only the holder moves a task out of RUNNING.
+        // Settles it if somehow still unsettled.
+        job.cancel(shared);
+        return;
+    }
+    shared.record_retry();
+    rejoin_after(job, shared, sleep);
 }

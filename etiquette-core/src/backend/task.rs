@@ -1,0 +1,97 @@
+//! A backend's view of a task in this process's engine: borrowed while the
+//! engine tells of a transition ([`TaskRef`]), or kept ([`LocalTask`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::engine::cell::TaskCell;
+use crate::{TaskError, TaskId, TaskStatus};
+
+/// A task the engine holds, lent to a [`Backend`](super::Backend) while it
+/// tells of a transition. Copying it costs nothing; keep a [`LocalTask`]
+/// ([`to_local`](Self::to_local)) to reach the task later.
+#[derive(Clone, Copy)]
+pub struct TaskRef<'a> {
+    pub(crate) cell: &'a Arc<TaskCell>,
+}
+
+impl<'a> TaskRef<'a> {
+    pub(crate) const fn new(cell: &'a Arc<TaskCell>) -> Self {
+        Self { cell }
+    }
+
+    /// The task's id.
+    pub fn id(self) -> TaskId {
+        self.cell.id
+    }
+
+    /// Attempts started so far.
+    pub fn attempts(self) -> u32 {
+        self.cell.attempts()
+    }
+
+    /// A handle on the task to keep.
+    pub fn to_local(self) -> LocalTask {
+        LocalTask {
+            cell: Arc::clone(self.cell),
+        }
+    }
+}
+
+impl fmt::Debug for TaskRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef").field("id", &self.id()).finish()
+    }
+}
+
+/// A task in this process's engine, as the engine sees it: its status
+/// here, its outcome here, and its cancel signal. The in-memory queue's
+/// task handles hold one; a durable backend keeps one per job it claimed,
+/// to cancel the attempt when another process asks or its lease is lost.
+#[derive(Clone)]
+pub struct LocalTask {
+    pub(crate) cell: Arc<TaskCell>,
+}
+
+impl LocalTask {
+    pub(crate) const fn new(cell: Arc<TaskCell>) -> Self {
+        Self { cell }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.cell.id
+    }
+
+    /// Where the task stands in this process.
+    pub fn status(&self) -> TaskStatus {
+        self.cell.status()
+    }
+
+    /// Whether the task settled here.
+    pub fn is_settled(&self) -> bool {
+        self.cell.is_settled()
+    }
+
+    /// Cancels the attempt running here: it is dropped at its next `.await`
+    /// and settled as cancelled by its worker. A task still in the line is
+    /// cancelled through its handle instead (see
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel)).
+    pub fn cancel_attempt(&self) {
+        self.cell.cancel.fire();
+    }
+
+    /// Resolves with the task's outcome once it settled here.
+    pub async fn outcome(&self) -> Result<(), TaskError> {
+        self.cell.finished().await.to_result()
+    }
+}
+
+impl fmt::Debug for LocalTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTask")
+            .field("id", &self.id())
+            .field("status", &self.status())
+            .finish()
+    }
+}
