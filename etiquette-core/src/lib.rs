@@ -93,7 +93,7 @@ pub use api::error::{AddTaskError, BackendError, BuildError, SpawnError};
 pub use api::handle::TaskHandle;
 pub use api::job::Job;
 pub use api::queue::Etiquette;
-pub use api::retry::RetryPolicy;
+pub use api::retry::{RetryParts, RetryPolicy};
 #[cfg(feature = "tokio")]
 pub use api::spawner::TokioSpawner;
 pub use api::spawner::{BoxFuture, Spawner};

@@ -123,6 +123,22 @@ impl RetryPolicy {
         self.max_attempts
     }
 
+    /// The policy's settings, for a backend that stores them with each job
+    /// and makes the policy again with the builders above where the job
+    /// runs. A [`retry_if`](Self::retry_if) predicate is code, which no
+    /// store can keep: `has_retry_if` says whether there is one.
+    pub fn parts(&self) -> RetryParts {
+        RetryParts {
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            multiplier: self.multiplier,
+            max_backoff: self.max_backoff,
+            jitter: self.jitter,
+            retry_timeouts: self.retry_timeouts,
+            has_retry_if: self.retry_if.is_some(),
+        }
+    }
+
     /// The wait before retry `retry` (1 is the wait after the first
     /// attempt), with `unit` in `0.0..1.0` drawing the jitter: 0 waits the
     /// full backoff, values towards 1 shorten it by up to `jitter`.
@@ -168,6 +184,26 @@ impl RetryPolicy {
         };
         self.delay_before_retry(attempt, unit)
     }
+}
+
+/// A [`RetryPolicy`]'s settings, as [`RetryPolicy::parts`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RetryParts {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The wait before the first retry.
+    pub backoff: Duration,
+    /// What each wait is multiplied by for the next.
+    pub multiplier: u32,
+    /// The longest wait.
+    pub max_backoff: Duration,
+    /// The fraction by which each wait is shortened at random, at most.
+    pub jitter: f64,
+    /// Whether time-outs are retried.
+    pub retry_timeouts: bool,
+    /// Whether a `retry_if` predicate decides which errors are retried.
+    pub has_retry_if: bool,
 }
 
 impl Default for RetryPolicy {
