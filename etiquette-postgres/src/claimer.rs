@@ -19,6 +19,7 @@
 //!   instead of being run, retried or left running.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,8 +37,9 @@ use crate::registry::{Attempt, Jobs};
 /// A claimed job made again from its row, ready to run its attempt.
 pub(crate) struct Ready {
     pub(crate) job: Claimed,
-    /// Makes the attempt's future; run by the backend to come (issue 14).
-    #[cfg_attr(test, allow(dead_code))]
+    /// Its kind's `Job::NAME`.
+    pub(crate) kind: &'static str,
+    /// Makes the attempt's future.
     pub(crate) make: Attempt,
 }
 
@@ -79,6 +81,9 @@ struct Held {
     ids: Mutex<HashMap<i64, i32>>,
     /// Notified when a job is done: room for another.
     freed: Notify,
+    /// Set once the process releases its queue: no more claims, while the
+    /// leases of held jobs are still renewed.
+    stopped: AtomicBool,
 }
 
 impl Held {
@@ -87,14 +92,35 @@ impl Held {
     }
 }
 
+/// What the consumer tells the claimer of the jobs it was given.
+#[derive(Debug, Clone)]
+pub(crate) struct Room(Arc<Held>);
+
+impl Room {
+    /// See [`Claimer::done`].
+    pub(crate) fn done(&self, id: i64, attempt: i32) {
+        done(&self.0, id, attempt);
+    }
+}
+
+fn done(held: &Held, id: i64, attempt: i32) {
+    let mut ids = held.ids();
+    if ids.get(&id) == Some(&attempt) {
+        ids.remove(&id);
+    }
+    drop(ids);
+    held.freed.notify_one();
+}
+
 /// A running claimer; stopped when dropped (its leases then expire and
 /// other processes rescue its jobs, as after a crash).
 #[derive(Debug)]
 pub(crate) struct Claimer {
-    jobs: mpsc::Receiver<Ready>,
+    pub(crate) jobs: mpsc::Receiver<Ready>,
     held: Arc<Held>,
-    /// Held jobs whose lease was lost, as `(id, attempt)`: that attempt
-    /// is to be cancelled here (its outcome would be refused anyway).
+    /// Held attempts to cancel here, as `(id, attempt)`: their lease was
+    /// lost (their outcome would be refused anyway), or a cancel from some
+    /// process asked them to stop.
     pub(crate) lost: mpsc::UnboundedReceiver<(i64, i32)>,
     task: JoinHandle<()>,
     _listener: Option<Listener>,
@@ -143,20 +169,35 @@ impl Claimer {
         }
     }
 
-    /// The next claimed job; `None` once the claimer stopped.
+    /// The next claimed job; `None` once the claimer stopped. (The
+    /// backend's feeder reads `jobs` beside `lost` instead.)
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn next(&mut self) -> Option<Ready> {
         self.jobs.recv().await
     }
 
+    /// A claimed job already delivered and not yet taken, if any.
+    pub(crate) fn try_next(&mut self) -> Option<Ready> {
+        self.jobs.try_recv().ok()
+    }
+
+    /// Claims nothing more (a release began); held jobs keep their leases
+    /// until they are done.
+    pub(crate) fn stop_claiming(&self) {
+        self.held.stopped.store(true, SeqCst);
+        self.held.freed.notify_one();
+    }
+
     /// The consumer is done with job `id` (reported its outcome): its lease
     /// is no longer renewed, and its room serves another.
+    #[cfg_attr(not(test), allow(dead_code))] // the backend tells its `Room`
     pub(crate) fn done(&self, id: i64, attempt: i32) {
-        let mut held = self.held.ids();
-        if held.get(&id) == Some(&attempt) {
-            held.remove(&id);
-        }
-        drop(held);
-        self.held.freed.notify_one();
+        done(&self.held, id, attempt);
+    }
+
+    /// A handle to tell the claimer of finished jobs from elsewhere.
+    pub(crate) fn room(&self) -> Room {
+        Room(Arc::clone(&self.held))
     }
 }
 
@@ -192,7 +233,10 @@ async fn claim_loop(mut this: Loop) {
             () = wake.notified() => {}
             () = this.held.freed.notified() => {}
             () = tokio::time::sleep(this.settings.poll) => {}
-            _ = heartbeat.tick() => this.heartbeat().await,
+            _ = heartbeat.tick() => {
+                this.heartbeat().await;
+                this.cancel_requested().await;
+            }
             _ = rescue.tick() => {
                 if let Err(error) = jobs::rescue(&this.client, &this.statements).await {
                     tracing::warn!(%error, "rescuing expired leases failed");
@@ -206,6 +250,9 @@ impl Loop {
     /// Claims as many due jobs as there is room for; whether it got all it
     /// asked for (then more may be waiting).
     async fn claim(&mut self) -> Result<bool, tokio_postgres::Error> {
+        if self.held.stopped.load(SeqCst) {
+            return Ok(false);
+        }
         let room = self
             .settings
             .local_limit
@@ -241,8 +288,8 @@ impl Loop {
         };
         let got = claimed.len();
         for job in claimed {
-            let make = match self.kinds.decode(&job.name, job.args.clone()) {
-                Ok(make) => make,
+            let (kind, make) = match self.kinds.decode(&job.name, job.args.clone()) {
+                Ok(decoded) => decoded,
                 Err(error) => {
                     // Never runs anywhere: a row no process here can make
                     // again would only be claimed and rescued for ever.
@@ -261,11 +308,37 @@ impl Loop {
             if let Some(older) = self.held.ids().insert(job.id, job.attempt) {
                 let _ = self.report_lost.send((job.id, older));
             }
-            if self.deliver.send(Ready { job, make }).await.is_err() {
-                return Ok(false); // the consumer is gone; its leases will expire
+            let (id, attempt) = (job.id, job.attempt);
+            if self.deliver.send(Ready { job, kind, make }).await.is_err() {
+                // The consumer is gone: given back, claimable at once.
+                self.held.ids().remove(&id);
+                self.completer.report(Report {
+                    id,
+                    attempt,
+                    end: End::HandBack,
+                    landed: None,
+                });
             }
         }
         Ok(got == room)
+    }
+
+    /// Reports the held attempts a cancel asked to stop.
+    async fn cancel_requested(&self) {
+        if self.held.ids().is_empty() {
+            return;
+        }
+        let owner = self.settings.owner;
+        match jobs::cancel_requested(&self.client, &self.statements, owner).await {
+            Ok(asked) => {
+                for (id, attempt) in asked {
+                    if self.held.ids().get(&id) == Some(&attempt) {
+                        let _ = self.report_lost.send((id, attempt));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "looking for cancelled jobs failed"),
+        }
     }
 
     /// Renews every held lease in one statement; reports the lost ones.

@@ -32,6 +32,9 @@ pub(crate) enum End {
     Cancelled,
     /// Failed with this error; the next attempt after this delay.
     Retry(String, Duration),
+    /// Given back unfinished (a release): claimable at once, the attempt
+    /// not counted.
+    HandBack,
 }
 
 /// One attempt's outcome, and who waits to hear whether it landed.
@@ -44,12 +47,22 @@ pub(crate) struct Report {
     pub(crate) landed: Option<oneshot::Sender<bool>>,
 }
 
+/// What the completer is handed.
+#[derive(Debug)]
+enum Message {
+    Report(Report),
+    /// Told once everything handed over before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The running completer; dropped, it writes what it was given, then stops.
 #[derive(Debug)]
 pub(crate) struct Completer {
-    reports: mpsc::UnboundedSender<Report>,
-    /// Statements that wrote outcomes so far.
+    reports: mpsc::UnboundedSender<Message>,
+    /// Statements that wrote outcomes so far (read by the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) batches: Arc<AtomicU64>,
+    #[cfg_attr(not(test), allow(dead_code))] // awaited by `finish`
     task: JoinHandle<()>,
 }
 
@@ -76,10 +89,19 @@ impl Completer {
     /// Hands over one outcome; never waits.
     pub(crate) fn report(&self, report: Report) {
         // Fails only once the task stopped, which only `finish` does.
-        let _ = self.reports.send(report);
+        let _ = self.reports.send(Message::Report(report));
+    }
+
+    /// Waits until every outcome handed over so far is written (or refused).
+    pub(crate) async fn flush(&self) {
+        let (told, written) = oneshot::channel();
+        if self.reports.send(Message::Flush(told)).is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// Writes what is left, then stops.
+    #[cfg_attr(not(test), allow(dead_code))] // the backend's release uses `flush`
     pub(crate) async fn finish(self) {
         drop(self.reports);
         let _ = self.task.await;
@@ -90,17 +112,30 @@ async fn write_reports(
     config: Config,
     statements: Statements,
     (owner, batches): (i64, Arc<AtomicU64>),
-    mut received: mpsc::UnboundedReceiver<Report>,
+    mut received: mpsc::UnboundedReceiver<Message>,
 ) {
     let mut client = None;
+    let mut messages = Vec::new();
     let mut batch = Vec::new();
-    while received.recv_many(&mut batch, BATCH).await > 0 {
-        let landed = write_batch((&config, &mut client), &statements, owner, &batch).await;
-        batches.fetch_add(1, Relaxed);
-        for report in batch.drain(..) {
-            if let Some(tell) = report.landed {
-                let _ = tell.send(landed.contains(&(report.id, report.attempt)));
+    let mut flushes = Vec::new();
+    while received.recv_many(&mut messages, BATCH).await > 0 {
+        for message in messages.drain(..) {
+            match message {
+                Message::Report(report) => batch.push(report),
+                Message::Flush(told) => flushes.push(told),
             }
+        }
+        if !batch.is_empty() {
+            let landed = write_batch((&config, &mut client), &statements, owner, &batch).await;
+            batches.fetch_add(1, Relaxed);
+            for report in batch.drain(..) {
+                if let Some(tell) = report.landed {
+                    let _ = tell.send(landed.contains(&(report.id, report.attempt)));
+                }
+            }
+        }
+        for told in flushes.drain(..) {
+            let _ = told.send(());
         }
     }
 }
@@ -122,6 +157,7 @@ async fn write_batch(
             End::Failed(error) => ("failed", Some(error.as_str()), 0.0),
             End::Cancelled => ("cancelled", None, 0.0),
             End::Retry(error, delay) => ("retrying", Some(error.as_str()), millis(*delay)),
+            End::HandBack => ("available", None, 0.0),
         };
         states.push(state);
         errors.push(error);

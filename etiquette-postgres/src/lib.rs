@@ -1,53 +1,98 @@
 //! The etiquette queue on PostgreSQL: durable, and shared by every process
-//! that works it. **Work in progress** (issue 14): this release holds the
-//! storage (its own schema, created and updated by embedded migrations),
-//! the statements of a job's life (insert, claim with `SKIP LOCKED`,
-//! heartbeat, completion fenced by owner and attempt, rescue of expired
-//! leases, pruning in batches, a bound on running jobs across processes),
-//! the one LISTEN connection per process that comes back after the database
-//! restarts, a claimer that takes due jobs into a process as it has room
-//! (woken by notifications or its poll), heartbeats their leases and rescues
-//! the jobs of processes that died, a completer writing attempts' outcomes
-//! in batches (group commit, fenced, surviving a database restart), the
-//! registry of typed job kinds that makes a stored row a job again ([`Jobs`];
-//! an unknown name or arguments that no longer deserialise are a clear
-//! [`DecodeError`]), and a throwaway server for tests. The
-//! backend that runs `etiquette-core`'s engine on them comes next.
+//! that works it. The same `Etiquette`, `Decorum`, typed jobs, retries,
+//! time limits and handles as the in-memory queue; the jobs live in a
+//! table, so a `kill -9` loses none, and every process on every machine
+//! that works the queue shares it.
 //!
 //! ```
-//! use etiquette_postgres::{Schema, migrate, testing::TempServer};
+//! use std::time::Duration;
+//! use etiquette_core::{Etiquette, Job, RetryPolicy, TaskContext};
+//! use etiquette_postgres::{Jobs, Postgres, testing::TempServer};
+//! use serde::{Deserialize, Serialize};
 //!
-//! # #[tokio::main(flavor = "current_thread")]
+//! /// A job is data (stored as JSON) with a stable name and an async `run`.
+//! #[derive(Serialize, Deserialize)]
+//! struct SendWelcome {
+//!     user: String,
+//! }
+//!
+//! impl Job for SendWelcome {
+//!     const NAME: &'static str = "send_welcome";
+//!     type Error = std::io::Error;
+//!
+//!     async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+//!         println!("welcome, {}", self.user);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A real server, started for this example (`apt-get install postgresql`).
 //! let server = TempServer::start()?;
-//! let mut client = server.connect("postgres").await?;
+//! let url = server.url("postgres");
 //!
-//! // At start-up, in every process: creates or updates the `etiquette`
-//! // schema; concurrent calls wait for each other.
-//! let migrated = migrate(&mut client, &Schema::default()).await?;
-//! assert_eq!((migrated.from, migrated.to), (0, etiquette_postgres::SCHEMA_VERSION));
-//! assert_eq!(migrate(&mut client, &Schema::default()).await?.from, migrated.to);
+//! // At start-up, in every process: the kinds of jobs it runs, the
+//! // database (its `etiquette` schema is created or updated), the queue.
+//! let jobs = Jobs::new().register::<SendWelcome>()?;
+//! let postgres = Postgres::builder(&url, jobs)?.connect().await?;
+//! let etiquette = Etiquette::builder().max_concurrent_tasks(8).build_on(postgres)?;
+//!
+//! // In a handler: the job is stored before `add` returns.
+//! let decorum = etiquette.decorum();
+//! let welcome = decorum
+//!     .job(SendWelcome { user: "ada".into() })
+//!     .retry(RetryPolicy::exponential(5, Duration::from_secs(1)))
+//!     .add()
+//!     .await?;
+//! welcome.outcome().await?; // run by whichever process claimed it
+//! assert!(decorum.status(welcome.id()).await?.is_some_and(|status| status.is_finished()));
+//!
+//! // At shutdown: stop claiming, finish or hand back what this process holds.
+//! let report = etiquette.release_timeout(Duration::from_secs(30)).await;
+//! assert_eq!(report.completed, 1);
 //! # Ok(()) }
 //! ```
 //!
-//! Its tables live in a schema of their own (`etiquette` unless you pick
-//! another with [`Schema::new`]), versioned in `<schema>.migrations`: the
-//! application's tables and migration history (`_sqlx_migrations`, …) are
-//! never touched. Building the crate needs no database: the SQL is plain
-//! text, prepared at run time.
+//! # How it works
+//!
+//! * **Storage.** Its tables live in a schema of their own (`etiquette`
+//!   unless you pick another with [`Schema::new`]), versioned in
+//!   `<schema>.migrations` and migrated under an advisory lock when a
+//!   process connects: the application's tables and migration history
+//!   (`_sqlx_migrations`, …) are never touched. Building the crate needs no
+//!   database: the SQL is plain text, prepared at run time.
+//! * **At least once, with leases.** A process claims due jobs with `FOR
+//!   UPDATE SKIP LOCKED`, as many as it has room for, under a lease that one
+//!   batched heartbeat per process renews; a job's outcome is written fenced
+//!   by owner and attempt, so a process that lost its lease can never
+//!   overwrite a newer outcome. Any process rescues expired leases: a
+//!   process that dies stops heartbeating, and its jobs run again elsewhere
+//!   one lease later ([`PostgresBuilder::lease`]). Make jobs idempotent;
+//!   unique keys help.
+//! * **Waking.** One LISTEN connection per process, the NOTIFY sent in the
+//!   adding statement, a poll as fallback, and a reconnection that polls
+//!   again; [`PostgresBuilder::notify`] turns it off for
+//!   transaction-pooling proxies.
+//! * **Retries** wait in their row (the policy is stored with the job, and
+//!   a `retry_if` predicate, being code, is refused): the slot is free, and
+//!   any process claims the job when it is due. Outcomes are written in
+//!   batches (group commit).
+//! * **Across processes.** Status by id and cancel work from any process; a
+//!   running job cancelled elsewhere stops at its owner's next heartbeat.
+//! * **Release** stops claiming, lets what this process holds finish, and
+//!   at the deadline hands back what is left (claimable at once, the
+//!   attempt not counted), then waits for the outcomes to be written.
+//!
+//! Not yet (issue 14): task events across processes (a job's events reach
+//! subscribers of the process running it only), transactional add with
+//! sqlx, pruning of finished rows on a schedule.
 
-// The statements the backend will run (issue 14), tested against a real
-// server already; nothing outside the tests calls them yet.
-#[cfg_attr(not(test), allow(dead_code))]
+mod backend;
 mod claimer;
-#[cfg_attr(not(test), allow(dead_code))]
 mod completer;
-#[cfg_attr(not(test), allow(dead_code))]
 mod connection;
-#[cfg_attr(not(test), allow(dead_code))]
 mod jobs;
-#[cfg_attr(not(test), allow(dead_code))]
 mod listener;
 mod registry;
 mod schema;
@@ -55,5 +100,6 @@ mod schema;
 mod test_support;
 pub mod testing;
 
+pub use backend::{ConnectError, Postgres, PostgresBuilder};
 pub use registry::{DecodeError, DuplicateJobName, Jobs};
 pub use schema::{InvalidSchema, MigrateError, Migrated, SCHEMA_VERSION, Schema, migrate};

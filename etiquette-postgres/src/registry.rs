@@ -20,7 +20,7 @@ type Decode = fn(Value) -> Result<Attempt, serde_json::Error>;
 /// The kinds of typed jobs this process runs.
 #[derive(Default, Clone)]
 pub struct Jobs {
-    decoders: HashMap<&'static str, Decode>,
+    decoders: HashMap<&'static str, (&'static str, Decode)>,
 }
 
 impl Jobs {
@@ -35,7 +35,11 @@ impl Jobs {
     /// [`DuplicateJobName`] if a kind with that name is registered already:
     /// two types under one name would run each other's rows.
     pub fn register<J: Job>(mut self) -> Result<Self, DuplicateJobName> {
-        if self.decoders.insert(J::NAME, decode::<J>).is_some() {
+        if self
+            .decoders
+            .insert(J::NAME, (J::NAME, decode::<J>))
+            .is_some()
+        {
             return Err(DuplicateJobName(J::NAME));
         }
         Ok(self)
@@ -46,21 +50,25 @@ impl Jobs {
         self.decoders.contains_key(name)
     }
 
-    /// Makes the job of a row again, ready to run its attempts.
-    // Called by the backend to come (issue 14); tested now.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn decode(&self, name: &str, args: Value) -> Result<Attempt, DecodeError> {
-        let decode = self
+    /// Makes the job of a row again, ready to run its attempts; with its
+    /// kind's name.
+    pub(crate) fn decode(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> Result<(&'static str, Attempt), DecodeError> {
+        let (kind, decode) = self
             .decoders
             .get(name)
             .ok_or_else(|| DecodeError::UnknownName {
                 name: name.to_owned(),
                 known: self.names(),
             })?;
-        decode(args).map_err(|error| DecodeError::BadArguments {
+        let attempt = decode(args).map_err(|error| DecodeError::BadArguments {
             name: name.to_owned(),
             error,
-        })
+        })?;
+        Ok((kind, attempt))
     }
 
     fn names(&self) -> Vec<&'static str> {

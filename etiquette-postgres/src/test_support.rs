@@ -28,6 +28,9 @@ pub(crate) async fn db() -> Db {
     }
 }
 
+/// No retry settings beyond the attempts: the defaults apply.
+static NO_RETRY_SETTINGS: Value = Value::Null;
+
 /// A job of queue `default`, three attempts, due now, no key, announced to
 /// nobody.
 pub(crate) fn job(args: &Value) -> NewJob<'_> {
@@ -39,6 +42,8 @@ pub(crate) fn job(args: &Value) -> NewJob<'_> {
         run_at: None,
         max_attempts: 3,
         unique_key: None,
+        retry: &NO_RETRY_SETTINGS,
+        timeout: None,
         notify: false,
     }
 }

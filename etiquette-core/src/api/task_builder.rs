@@ -114,6 +114,15 @@ impl<'a, B: Backend> TaskBuilder<'a, B> {
         self
     }
 
+    /// The task as its backend's [`add`](crate::backend::Backend::add)
+    /// takes it: the engine, the job's name (`None` for a closure task),
+    /// its work, and its options with the queue's defaults filled in. For
+    /// backends adding jobs a way of their own (a durable backend's add
+    /// within the application's transaction).
+    pub fn into_parts(self) -> (Engine<B>, Option<&'static str>, B::Work, JobOptions) {
+        self.options()
+    }
+
     fn options(self) -> (Engine<B>, Option<&'static str>, B::Work, JobOptions) {
         let shared = &self.decorum.inner.shared;
         let retry = self.retry.unwrap_or_else(|| shared.config.retry.clone());

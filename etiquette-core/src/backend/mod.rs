@@ -91,6 +91,13 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// backend stops claiming).
     fn closing(&self) {}
 
+    /// Every task this process held has settled or been handed back, and a
+    /// release is about to report: make their outcomes durable first (a
+    /// durable backend waits for its writer to write what it was told).
+    fn drained(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// Adds a typed job (`name` is its [`Job::NAME`]; `None` only for the
     /// in-memory queue's closure tasks) with `options`.
     fn add(

@@ -257,6 +257,7 @@ impl<B: Backend> Shared<B> {
     pub(crate) async fn release(&self) -> ReleaseReport {
         self.close_intake();
         self.drain_and_stop().await;
+        self.backend.drained().await;
         self.report()
     }
 
@@ -275,6 +276,10 @@ impl<B: Backend> Shared<B> {
             self.backend.cancel_unfinished();
             drained.await;
         }
+        // Bounded too: a durable backend whose database went away cannot
+        // write the outcomes; its leases expire, and the jobs run again.
+        let written = pin!(self.backend.drained());
+        let _ = select(written, self.spawner.sleep(timeout)).await;
         self.report()
     }
 

@@ -22,8 +22,10 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Error, GenericClient};
 
+mod lookups;
 mod sql;
 
+pub(crate) use lookups::{Cancel, Stored, cancel, cancel_requested, duration_ms, stored};
 pub(crate) use sql::Statements;
 
 /// A job to insert.
@@ -43,6 +45,10 @@ pub(crate) struct NewJob<'a> {
     pub(crate) max_attempts: i32,
     /// At most one live job of the queue holds it.
     pub(crate) unique_key: Option<&'a str>,
+    /// The rest of its retry policy (see the migration).
+    pub(crate) retry: &'a Value,
+    /// Each attempt's time limit.
+    pub(crate) timeout: Option<Duration>,
     /// Whether to announce it to listeners (off for transaction-pooling
     /// proxies, where LISTEN cannot work: processes then poll).
     pub(crate) notify: bool,
@@ -66,9 +72,18 @@ pub(crate) struct Claimed {
     /// This attempt's number, from 1.
     pub(crate) attempt: i32,
     pub(crate) max_attempts: i32,
+    pub(crate) priority: i16,
+    /// Each attempt's time limit.
+    pub(crate) timeout: Option<Duration>,
+    /// The rest of its retry policy (see the migration).
+    pub(crate) retry: Value,
 }
 
+// One outcome at a time, as the tests use them to show fencing; the
+// backend writes outcomes in batches (`report_many`, in the completer).
+
 /// How an attempt ended a job for good.
+#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Final<'a> {
     Succeeded,
@@ -89,7 +104,8 @@ pub(crate) async fn insert(
     job: &NewJob<'_>,
 ) -> Result<Inserted, Error> {
     loop {
-        let params: [&(dyn ToSql + Sync); 8] = [
+        let timeout = job.timeout.map(millis);
+        let params: [&(dyn ToSql + Sync); 10] = [
             &job.queue,
             &job.name,
             job.args,
@@ -97,13 +113,15 @@ pub(crate) async fn insert(
             &job.run_at,
             &job.max_attempts,
             &job.unique_key,
+            job.retry,
+            &timeout,
             &statements.channel,
         ];
         // The plain insert takes all but the channel.
         let (statement, params) = if job.notify {
             (&statements.insert_and_notify, &params[..])
         } else {
-            (&statements.insert, &params[..7])
+            (&statements.insert, &params[..9])
         };
         let inserted = client.query_opt(statement, params).await?;
         if let Some(row) = inserted {
@@ -178,6 +196,9 @@ fn claimed(rows: Vec<tokio_postgres::Row>) -> Vec<Claimed> {
             args: row.get(2),
             attempt: row.get(3),
             max_attempts: row.get(4),
+            priority: row.get(5),
+            timeout: row.get::<_, Option<f64>>(6).and_then(duration_ms),
+            retry: row.get(7),
         })
         .collect()
 }
@@ -203,6 +224,7 @@ pub(crate) async fn heartbeat(
 
 /// Ends attempt `attempt` of job `id` for good, if `owner` still holds it;
 /// `false` if not (its lease was lost: a newer outcome stands).
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn finish(
     client: &Client,
     statements: &Statements,
@@ -223,6 +245,7 @@ pub(crate) async fn finish(
 /// Puts job `id` back to wait `delay` before its next attempt, if `owner`
 /// still holds attempt `attempt`; `false` if not. The job holds no slot
 /// meanwhile: any process may claim it when it is due.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn retry(
     client: &Client,
     statements: &Statements,
@@ -248,6 +271,7 @@ pub(crate) async fn rescue(client: &Client, statements: &Statements) -> Result<u
 /// Deletes the jobs finished more than `retention` ago, `batch` rows per
 /// statement (each its own short transaction, so that pruning millions of
 /// rows never holds a long lock or a huge transaction); returns how many.
+#[cfg_attr(not(test), allow(dead_code))] // the upkeep loop to come (issue 14)
 pub(crate) async fn prune(
     client: &Client,
     statements: &Statements,

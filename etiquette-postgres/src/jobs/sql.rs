@@ -26,14 +26,25 @@ pub(crate) struct Statements {
     /// An owner's leases renewed.
     pub(super) heartbeat: String,
     /// An attempt ended for good, fenced.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) finish: String,
     /// An attempt failed, the job to wait its backoff, fenced.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) retry: String,
     /// `finish` and `retry` for many jobs of one owner in one statement.
     pub(crate) report_many: String,
     /// Expired leases rescued.
     pub(super) rescue: String,
+    /// An owner's running jobs that a cancel asked to stop.
+    pub(super) cancel_requested: String,
+    /// A job's state, for its status.
+    pub(super) status: String,
+    /// A waiting job cancelled.
+    pub(super) cancel_waiting: String,
+    /// A running job asked to stop, by its owner's next heartbeat.
+    pub(super) request_cancel: String,
     /// A batch of rows finished before the retention.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) prune: String,
 }
 
@@ -41,8 +52,9 @@ impl Statements {
     pub(crate) fn new(schema: &Schema) -> Self {
         let jobs = format!("{}.jobs", schema.quoted());
         let insert = format!(
-            "INSERT INTO {jobs} (queue, name, args, priority, run_at, max_attempts, unique_key)
-             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
+            "INSERT INTO {jobs}
+                 (queue, name, args, priority, run_at, max_attempts, unique_key, retry, timeout_ms)
+             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9)
              ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
              DO NOTHING
              RETURNING id"
@@ -50,7 +62,7 @@ impl Statements {
         Self {
             channel: format!("{schema}.jobs"),
             insert_and_notify: format!(
-                "WITH inserted AS ({insert}) SELECT id, pg_notify($8, $1) FROM inserted"
+                "WITH inserted AS ({insert}) SELECT id, pg_notify($10, $1) FROM inserted"
             ),
             insert,
             live_with_key: format!(
@@ -84,14 +96,19 @@ impl Statements {
                      owner = NULL, lease_until = NULL
                  WHERE id = $1 AND owner = $2 AND attempt = $3 AND state = 'running'"
             ),
+            // `available` hands the job back unfinished: the attempt it
+            // claimed does not count, and any process may claim it at once.
             report_many: format!(
                 "UPDATE {jobs} AS job
-                 SET state = done.state, error = done.error,
-                     run_at = CASE WHEN done.state = 'retrying'
+                 SET state = done.state, error = coalesce(done.error, job.error),
+                     attempt = CASE WHEN done.state = 'available'
+                                    THEN job.attempt - 1 ELSE job.attempt END,
+                     run_at = CASE WHEN done.state IN ('retrying', 'available')
                                    THEN now() + done.delay_ms * interval '1 millisecond'
                                    ELSE job.run_at END,
-                     finished_at = CASE WHEN done.state = 'retrying' THEN NULL ELSE now() END,
-                     owner = NULL, lease_until = NULL
+                     finished_at = CASE WHEN done.state IN ('retrying', 'available')
+                                        THEN NULL ELSE now() END,
+                     owner = NULL, lease_until = NULL, cancel_requested = false
                  FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
                      AS done(id, attempt, state, error, delay_ms)
                  WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
@@ -105,6 +122,23 @@ impl Statements {
                      error = 'lease expired: the process running it stopped heartbeating',
                      run_at = now(), owner = NULL, lease_until = NULL
                  WHERE state = 'running' AND lease_until <= now()"
+            ),
+            cancel_requested: format!(
+                "SELECT id, attempt FROM {jobs}
+                 WHERE owner = $1 AND state = 'running' AND cancel_requested"
+            ),
+            status: format!(
+                "SELECT state, attempt, run_at, error,
+                        greatest(0, extract(epoch FROM run_at - now()) * 1000)::float8,
+                        timeout_ms, run_at > now()
+                 FROM {jobs} WHERE id = $1"
+            ),
+            cancel_waiting: format!(
+                "UPDATE {jobs} SET state = 'cancelled', finished_at = now()
+                 WHERE id = $1 AND state IN ('available', 'retrying')"
+            ),
+            request_cancel: format!(
+                "UPDATE {jobs} SET cancel_requested = true WHERE id = $1 AND state = 'running'"
             ),
             prune: format!(
                 "WITH old AS (
@@ -135,6 +169,7 @@ fn claim(jobs: &str, limit: &str) -> String {
          SET state = 'running', attempt = job.attempt + 1, owner = $3,
              lease_until = now() + $4 * interval '1 millisecond'
          FROM next WHERE job.id = next.id
-         RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts"
+         RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts,
+                   job.priority, job.timeout_ms, job.retry"
     )
 }

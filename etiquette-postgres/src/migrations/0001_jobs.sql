@@ -17,6 +17,15 @@ CREATE TABLE {schema}.jobs (
     run_at       timestamptz NOT NULL DEFAULT now(),
     attempt      integer     NOT NULL DEFAULT 0,
     max_attempts integer     NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
+    -- The rest of the job's retry policy (backoff, multiplier, cap, jitter,
+    -- whether time-outs retry), as etiquette_core::RetryParts, and the time
+    -- limit of each attempt: the job runs by them in whichever process
+    -- claims it.
+    retry        jsonb       NOT NULL DEFAULT '{}',
+    timeout_ms   double precision CHECK (timeout_ms >= 0),
+    -- Set by a cancel from any process while the job runs: its owner's
+    -- next heartbeat cancels the attempt.
+    cancel_requested boolean NOT NULL DEFAULT false,
     unique_key   text,
     owner        bigint,
     lease_until  timestamptz,

@@ -1,0 +1,127 @@
+//! The task that moves the jobs this process claims into its engine, and
+//! cancels the attempts the claimer says must stop (a lost lease, a cancel
+//! from some process). At release it stops the claims and gives back what
+//! was claimed but not yet taken in, claimable at once by others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etiquette_core::TaskId;
+use etiquette_core::backend::{Offer, WeakEngine};
+use tokio_postgres::Config;
+
+use crate::claimer::{Claimer, Ready, Settings};
+use crate::completer::{End, Report};
+use crate::connection::{Pause, connect};
+use crate::jobs::Statements;
+
+use super::{Postgres, Shared, retry};
+
+/// Connects the claimer, then feeds the engine until the queue is gone.
+pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, local_limit: usize) {
+    let Some(mut claimer) = start_claimer(&shared, local_limit).await else {
+        return;
+    };
+    let running = &shared.running;
+    let _ = running.room.set(claimer.room());
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ready = claimer.jobs.recv() => match ready {
+                Some(ready) => take_in(&engine, &shared, ready).await,
+                None => return,
+            },
+            lost = claimer.lost.recv() => match lost {
+                Some((id, attempt)) => running.cancel_attempt(id, attempt),
+                None => return,
+            },
+            () = running.closing.notified(), if !closing => {
+                closing = true;
+                claimer.stop_claiming();
+                while let Some(ready) = claimer.try_next() {
+                    hand_back(&shared, &ready);
+                }
+            }
+        }
+        if engine.upgrade().is_none() {
+            // The queue is gone: what the claimer holds is left to its
+            // leases, which stop being renewed as it is dropped.
+            return;
+        }
+    }
+}
+
+/// The claimer, on a connection of its own, tried until the database
+/// answers or the queue is gone.
+async fn start_claimer(shared: &Arc<Shared>, local_limit: usize) -> Option<Claimer> {
+    let settings = &shared.settings;
+    let config: Config = settings.config.clone();
+    let mut pause = Pause::new();
+    let client = loop {
+        match connect(&config).await {
+            Ok(client) => break client,
+            Err(error) => {
+                tracing::warn!(%error, pause = ?pause.next(), "the claimer cannot connect; trying again");
+                pause.wait().await;
+            }
+        }
+    };
+    let lease = settings.lease;
+    Some(Claimer::start(
+        (client, config),
+        Statements::new(&settings.schema),
+        Settings {
+            queue: settings.queue.clone(),
+            owner: shared.owner,
+            lease,
+            heartbeat: lease / 3,
+            poll: settings.poll,
+            rescue: (lease / 2).max(Duration::from_millis(100)),
+            local_limit,
+            max_running: settings.max_running,
+            listen: settings.notify,
+        },
+        (
+            Arc::new(settings.jobs.clone()),
+            Arc::clone(&shared.completer),
+        ),
+    ))
+}
+
+/// Offers a claimed job to the engine; gives it back if the engine takes
+/// nothing more.
+async fn take_in(engine: &WeakEngine<Postgres>, shared: &Shared, ready: Ready) {
+    let Some(engine) = engine.upgrade() else {
+        return hand_back(shared, &ready);
+    };
+    let Ready { job, kind, make } = ready;
+    let (id, attempt) = (job.id, job.attempt);
+    let offer = Offer::new(TaskId::from(id.unsigned_abs()), kind, make)
+        .attempt(u32::try_from(attempt).unwrap_or(1))
+        .retry(retry::policy(job.max_attempts, &job.retry))
+        .timeout(job.timeout)
+        .priority(job.priority);
+    match engine.offer(offer).await {
+        Ok(local) => shared.running.hold(id, attempt, local),
+        Err(_released) => {
+            shared.completer.report(Report {
+                id,
+                attempt,
+                end: End::HandBack,
+                landed: None,
+            });
+            shared.running.done(id, attempt);
+        }
+    }
+}
+
+/// Gives a claimed job back, claimable at once.
+fn hand_back(shared: &Shared, ready: &Ready) {
+    shared.completer.report(Report {
+        id: ready.job.id,
+        attempt: ready.job.attempt,
+        end: End::HandBack,
+        landed: None,
+    });
+    shared.running.done(ready.job.id, ready.job.attempt);
+}

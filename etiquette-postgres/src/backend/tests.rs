@@ -1,0 +1,381 @@
+//! The backend end to end, on a real server: typed jobs added through one
+//! queue run in whichever process claims them, exactly once while every
+//! process lives; statuses and cancels reach them from any process;
+//! retries wait in the row; a process that dies or releases loses nothing.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use etiquette_core::{AddTaskError, Etiquette, Job, RetryPolicy, TaskContext, TaskStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::testing::TempServer;
+use crate::{Jobs, Postgres};
+
+/// What each test's jobs did, by tag: the attempts that ran.
+static RUNS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+
+fn runs(tag: &str) -> Vec<u32> {
+    let runs = RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+    runs.iter()
+        .filter(|(run, _)| run == tag)
+        .map(|&(_, attempt)| attempt)
+        .collect()
+}
+
+/// A job recording each attempt under its tag, failing its first
+/// `fail_first` attempts; its first attempt takes `sleep_ms`.
+#[derive(Serialize, Deserialize)]
+struct Tally {
+    tag: String,
+    fail_first: u32,
+    sleep_ms: u64,
+}
+
+impl Tally {
+    fn new(tag: &str) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            fail_first: 0,
+            sleep_ms: 0,
+        }
+    }
+}
+
+impl Job for Tally {
+    const NAME: &'static str = "tally";
+    type Error = String;
+
+    async fn run(&self, context: TaskContext) -> Result<(), String> {
+        let attempt = context.attempt();
+        RUNS.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((self.tag.clone(), attempt));
+        if attempt == 1 {
+            tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
+        }
+        if attempt <= self.fail_first {
+            return Err(format!("attempt {attempt} fails on purpose"));
+        }
+        Ok(())
+    }
+}
+
+fn kinds() -> Jobs {
+    Jobs::new().register::<Tally>().expect("one kind")
+}
+
+/// A queue on `server` as one process would build it: at most `limit` jobs
+/// at once here, leases of `lease`.
+async fn process(server: &TempServer, limit: usize, lease: Duration) -> Etiquette<Postgres> {
+    let postgres = Postgres::builder(&server.url("postgres"), kinds())
+        .expect("a valid url")
+        .lease(lease)
+        .poll(Duration::from_millis(100))
+        .connect()
+        .await
+        .expect("connect and migrate");
+    Etiquette::builder()
+        .max_concurrent_tasks(limit)
+        .build_on(postgres)
+        .expect("build")
+}
+
+fn server() -> TempServer {
+    TempServer::start().unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Waits for `what`, failing after 20 s.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .unwrap_or_else(|_| panic!("waited more than 20 s for {what}"))
+}
+
+/// Waits until `done` holds, checking every 20 ms, failing after 20 s.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    within(what, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_added_through_one_process_run_once_each_across_two() {
+    let server = server();
+    let (a, b) = (
+        process(&server, 4, Duration::from_secs(5)).await,
+        process(&server, 4, Duration::from_secs(5)).await,
+    );
+    let mut handles = Vec::new();
+    for n in 0..40 {
+        let tag = format!("spread-{n}");
+        handles.push(
+            a.decorum()
+                .job(Tally::new(&tag))
+                .add()
+                .await
+                .expect("added"),
+        );
+    }
+    for handle in &handles {
+        within("each job's outcome", handle.outcome())
+            .await
+            .expect("succeeded");
+        // Read back from any process.
+        let status = b.decorum().status(handle.id()).await.expect("asked");
+        assert!(
+            matches!(status, Some(TaskStatus::Succeeded { attempts: 1 })),
+            "{status:?}"
+        );
+    }
+    for n in 0..40 {
+        assert_eq!(runs(&format!("spread-{n}")), [1], "job {n} ran once");
+    }
+    let (a, b) = (a.release().await, b.release().await);
+    assert_eq!(a.accepted + b.accepted, 40, "{a} / {b}");
+    assert_eq!(a.completed + b.completed, 40, "{a} / {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_waits_in_its_row_and_the_next_one_succeeds() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let job = Tally {
+        fail_first: 1,
+        ..Tally::new("retried")
+    };
+    let handle = queue
+        .decorum()
+        .job(job)
+        .retry(RetryPolicy::exponential(3, Duration::from_millis(200)))
+        .add()
+        .await
+        .expect("added");
+    within("the retried job's outcome", handle.outcome())
+        .await
+        .expect("the second attempt succeeds");
+    assert_eq!(runs("retried"), [1, 2]);
+    let status = handle.status().await.expect("asked");
+    assert!(
+        matches!(status, TaskStatus::Succeeded { attempts: 2 }),
+        "{status:?}"
+    );
+    let report = queue.release().await;
+    // The failed attempt left the process for its row; the second came back.
+    assert_eq!(
+        (report.handed_back, report.retried, report.completed),
+        (1, 1, 1),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failing_every_attempt_fails_with_its_last_error() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let job = Tally {
+        fail_first: 9,
+        ..Tally::new("hopeless")
+    };
+    let handle = queue
+        .decorum()
+        .job(job)
+        .retry(RetryPolicy::exponential(2, Duration::from_millis(50)))
+        .add()
+        .await
+        .expect("added");
+    let error = within("the hopeless job's outcome", handle.outcome())
+        .await
+        .expect_err("fails");
+    assert_eq!(error.to_string(), "attempt 2 fails on purpose");
+    assert_eq!(runs("hopeless"), [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
+    let server = server();
+    let (a, b) = (
+        process(&server, 2, Duration::from_secs(5)).await,
+        process(&server, 2, Duration::from_secs(5)).await,
+    );
+    let handle = a
+        .decorum()
+        .job(Tally::new("never"))
+        .delay(Duration::from_secs(3600))
+        .add()
+        .await
+        .expect("added");
+    let seen = b
+        .decorum()
+        .find(handle.id())
+        .await
+        .expect("asked")
+        .expect("known");
+    assert!(matches!(
+        seen.status().await,
+        Ok(TaskStatus::Scheduled { .. })
+    ));
+    assert!(seen.cancel().await.expect("asked"), "it was waiting");
+    assert!(
+        !seen.cancel().await.expect("asked"),
+        "a second cancel is too late"
+    );
+    let error = within("the cancelled job's outcome", handle.outcome()).await;
+    assert!(error.is_err());
+    assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
+    assert!(runs("never").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_cancelled_from_another_process_stops_there() {
+    let server = server();
+    let lease = Duration::from_millis(600);
+    let (a, b) = (
+        process(&server, 2, lease).await,
+        process(&server, 2, lease).await,
+    );
+    let job = Tally {
+        sleep_ms: 60_000,
+        ..Tally::new("stopped")
+    };
+    let handle = a.decorum().job(job).add().await.expect("added");
+    until("the long job to start", || runs("stopped").len() == 1).await;
+    let seen = b
+        .decorum()
+        .find(handle.id())
+        .await
+        .expect("asked")
+        .expect("known");
+    assert!(seen.cancel().await.expect("asked"));
+    within("the cancelled job's outcome", handle.outcome())
+        .await
+        .expect_err("cancelled");
+    assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
+    let (a, b) = (a.release().await, b.release().await);
+    assert_eq!(a.cancelled + b.cancelled, 1, "{a} / {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_a_process_cannot_store_are_refused_with_the_reason() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let refused = queue
+        .decorum()
+        .job(Tally::new("predicate"))
+        .retry(RetryPolicy::default().retry_if(|_| true))
+        .add()
+        .await;
+    match refused {
+        Err(AddTaskError::Unstorable(error)) => {
+            assert!(error.to_string().contains("retry_if"), "{error}");
+        }
+        other => panic!("expected Unstorable, got {other:?}"),
+    }
+    queue.release().await;
+    let after = queue.decorum().job(Tally::new("late")).add().await;
+    assert!(matches!(after, Err(AddTaskError::Released)), "{after:?}");
+}
+
+/// A process whose runtime stops dead (as a `kill -9` would stop it):
+/// its heartbeats stop, its lease expires, and another process runs the
+/// job it held, as its next attempt.
+#[test]
+fn the_job_of_a_process_that_died_runs_in_another() {
+    let server = server();
+    let lease = Duration::from_millis(600);
+    let doomed = tokio::runtime::Runtime::new().unwrap();
+    let id = doomed.block_on(async {
+        let a = process(&server, 1, lease).await;
+        let job = Tally {
+            sleep_ms: 60_000,
+            ..Tally::new("orphan")
+        };
+        let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
+        let handle = a
+            .decorum()
+            .job(job)
+            .retry(policy)
+            .add()
+            .await
+            .expect("added");
+        until("the orphan to start in the doomed process", || {
+            runs("orphan") == [1]
+        })
+        .await;
+        // No release, no destructor: the process just stops.
+        std::mem::forget(a);
+        handle.id()
+    });
+    doomed.shutdown_background();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let b = process(&server, 1, lease).await;
+        let handle = b.decorum().find(id).await.expect("asked").expect("known");
+        within("the orphan's outcome in the survivor", handle.outcome())
+            .await
+            .expect("its second attempt succeeds");
+        assert_eq!(runs("orphan"), [1, 2]);
+        let status = handle.status().await.expect("asked");
+        assert!(
+            matches!(status, TaskStatus::Succeeded { attempts: 2 }),
+            "{status:?}"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_deadline_hands_unfinished_jobs_back_for_others() {
+    let server = server();
+    let lease = Duration::from_secs(5);
+    let a = process(&server, 1, lease).await;
+    let job = Tally {
+        sleep_ms: 60_000,
+        ..Tally::new("handed")
+    };
+    let handle = a.decorum().job(job).add().await.expect("added");
+    until("the long job to start", || runs("handed").len() == 1).await;
+    let report = within("the release", a.release_timeout(Duration::from_millis(100))).await;
+    assert_eq!(report.cancelled, 1, "{report}");
+    // Back in its row, its attempt not counted: claimable at once.
+    let status = handle.status().await.expect("asked");
+    assert!(matches!(status, TaskStatus::Queued), "{status:?}");
+    let b = process(&server, 1, lease).await;
+    until("another process to take the job", || {
+        runs("handed").len() == 2
+    })
+    .await;
+    assert_eq!(
+        runs("handed"),
+        [1, 1],
+        "the handed-back attempt is not counted"
+    );
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_added_in_a_transaction_exists_if_and_only_if_it_commits() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let decorum = queue.decorum();
+    let mut client = server.connect("postgres").await.expect("connect");
+
+    let rolled_back = client.transaction().await.expect("begin");
+    let ghost = Postgres::add_in(&rolled_back, decorum.job(Tally::new("ghost")))
+        .await
+        .expect("added within the transaction");
+    rolled_back.rollback().await.expect("rollback");
+    assert!(decorum.find(ghost.id()).await.expect("asked").is_none());
+
+    let committed = client.transaction().await.expect("begin");
+    let real = Postgres::add_in(&committed, decorum.job(Tally::new("real")))
+        .await
+        .expect("added within the transaction");
+    committed.commit().await.expect("commit");
+    within("the committed job's outcome", real.outcome())
+        .await
+        .expect("succeeded");
+    assert_eq!(runs("real"), [1]);
+    assert!(runs("ghost").is_empty());
+}

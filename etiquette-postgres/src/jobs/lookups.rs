@@ -1,0 +1,88 @@
+//! What any process may ask of a job by id: where it stands, and to cancel
+//! it (at once if it waits; through its owner's next heartbeat if it runs).
+
+use std::time::{Duration, SystemTime};
+
+use tokio_postgres::{Client, Error};
+
+use super::Statements;
+
+/// A job's row, as its status is read from it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stored {
+    pub(crate) state: String,
+    /// Attempts claimed so far.
+    pub(crate) attempt: i32,
+    pub(crate) run_at: SystemTime,
+    pub(crate) error: Option<String>,
+    /// How long until `run_at`, by the database's clock; zero once passed.
+    pub(crate) wait: Duration,
+    pub(crate) timeout: Option<Duration>,
+    /// Whether `run_at` is still to come.
+    pub(crate) later: bool,
+}
+
+/// Job `id`'s row, if it exists (not pruned).
+pub(crate) async fn stored(
+    client: &Client,
+    statements: &Statements,
+    id: i64,
+) -> Result<Option<Stored>, Error> {
+    let row = client.query_opt(&statements.status, &[&id]).await?;
+    Ok(row.map(|row| Stored {
+        state: row.get(0),
+        attempt: row.get(1),
+        run_at: row.get(2),
+        error: row.get(3),
+        wait: duration_ms(row.get(4)).unwrap_or_default(),
+        timeout: row.get::<_, Option<f64>>(5).and_then(duration_ms),
+        later: row.get(6),
+    }))
+}
+
+/// Milliseconds as a duration; `None` if negative or not a number.
+pub(crate) fn duration_ms(ms: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(ms / 1e3).ok()
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// The job waited: it is cancelled, and never runs.
+    Done,
+    /// The job runs: its owner is asked to stop it.
+    Requested,
+    /// The job had finished, or does not exist.
+    TooLate,
+}
+
+/// Cancels job `id`, from any process.
+pub(crate) async fn cancel(
+    client: &Client,
+    statements: &Statements,
+    id: i64,
+) -> Result<Cancel, Error> {
+    if client.execute(&statements.cancel_waiting, &[&id]).await? == 1 {
+        return Ok(Cancel::Done);
+    }
+    if client.execute(&statements.request_cancel, &[&id]).await? == 1 {
+        return Ok(Cancel::Requested);
+    }
+    // Claimed between the two statements: ask once more.
+    if client.execute(&statements.request_cancel, &[&id]).await? == 1 {
+        return Ok(Cancel::Requested);
+    }
+    Ok(Cancel::TooLate)
+}
+
+/// `owner`'s running jobs a cancel asked to stop, as `(id, attempt)`.
+pub(crate) async fn cancel_requested(
+    client: &Client,
+    statements: &Statements,
+    owner: i64,
+) -> Result<Vec<(i64, i32)>, Error> {
+    let rows = client
+        .query(&statements.cancel_requested, &[&owner])
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
