@@ -101,6 +101,15 @@ impl<B: Backend> Engine<B> {
             .subscribe_task(Arc::clone(&task.cell), after)
     }
 
+    /// Cancels a task this process's engine holds, as
+    /// [`TaskHandle::cancel`] does on the in-memory queue: one waiting in
+    /// line is settled as cancelled at once, frees its place and never
+    /// runs; a running one is dropped at its next `.await`. `false` if it
+    /// had settled already.
+    pub fn cancel(&self, task: &LocalTask) -> bool {
+        crate::memory::cancel(&self.shared, &task.cell)
+    }
+
     /// Hands the engine a job to run here: it waits for a queue place (so a
     /// backend never holds more than the queue's capacity in line), then
     /// joins the line under its own id, and is accounted for like any task

@@ -88,7 +88,7 @@ pub trait Backend: Send + Sync + Sized + 'static {
     }
 
     /// Release began: intake is closed; stop taking in more work (a durable
-    /// backend stops claiming).
+    /// backend stops claiming). Told once, however often release is called.
     fn closing(&self) {}
 
     /// Every task this process held has settled or been handed back, and a

@@ -75,8 +75,8 @@ impl LocalTask {
 
     /// Cancels the attempt running here: it is dropped at its next `.await`
     /// and settled as cancelled by its worker. A task still in the line is
-    /// cancelled through its handle instead (see
-    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel)).
+    /// cancelled with [`Engine::cancel`](super::Engine::cancel) instead:
+    /// this signal alone would not keep it from starting.
     pub fn cancel_attempt(&self) {
         self.cell.cancel.fire();
     }

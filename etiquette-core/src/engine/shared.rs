@@ -245,9 +245,13 @@ impl<B: Backend> Shared<B> {
     }
 
     pub(crate) fn close_intake(&self) {
-        self.releasing.store(true, SeqCst);
+        let first = !self.releasing.swap(true, SeqCst);
         self.backlog.places.close();
-        self.backend.closing();
+        // Told once: a release may be called again, or concurrently, and
+        // dropping the last handle releases too.
+        if first {
+            self.backend.closing();
+        }
     }
 
     pub(crate) fn is_released(&self) -> bool {

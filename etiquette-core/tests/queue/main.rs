@@ -2,6 +2,7 @@
 //! on tokio and on a `futures` thread pool (see `executors.rs`); what only
 //! tokio can show (paused clock, runtime binding) is in `tokio_runtime.rs`.
 
+mod backend_seam;
 mod behaviour;
 mod events;
 mod executors;
