@@ -67,7 +67,7 @@ impl TaskHandle {
 
     /// [`cancel`](Self::cancel) without `.await` (in-memory queue).
     pub fn cancel_now(&self) -> bool {
-        crate::memory::cancel(&self.engine.shared, &self.ticket.cell)
+        self.engine.shared.cancel(&self.ticket.cell)
     }
 }
 

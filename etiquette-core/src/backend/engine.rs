@@ -107,7 +107,7 @@ impl<B: Backend> Engine<B> {
     /// runs; a running one is dropped at its next `.await`. `false` if it
     /// had settled already.
     pub fn cancel(&self, task: &LocalTask) -> bool {
-        crate::memory::cancel(&self.shared, &task.cell)
+        self.shared.cancel(&task.cell)
     }
 
     /// Hands the engine a job to run here: it waits for a queue place (so a

@@ -146,6 +146,26 @@ impl<B: Backend> Shared<B> {
         self.settle_one();
     }
 
+    /// Cancels a task of this engine: one waiting (queued, scheduled or
+    /// waiting to retry) is settled at once and frees its place; a running
+    /// one is dropped at its next `.await` and settled by its worker.
+    /// `false` if it had settled already.
+    pub(crate) fn cancel(&self, cell: &Arc<TaskCell>) -> bool {
+        if cell.is_settled() {
+            return false;
+        }
+        cell.cancel.fire();
+        let (settled, removed) = self.backlog.settle_waiting(cell);
+        if let Some(phase) = settled {
+            let attempts = cell.attempts();
+            self.record(cell, phase, attempts, Outcome::Cancelled);
+        }
+        // Jobs a compaction took out of line, all settled: dropped here,
+        // outside the line's lock.
+        drop(removed);
+        true
+    }
+
     /// Accounts for a task that left its attempt to wait for a retry.
     pub(crate) fn record_retry(&self) {
         let running = self.counters.running.fetch_sub(1, Relaxed) - 1;

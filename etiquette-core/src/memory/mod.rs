@@ -15,7 +15,7 @@ use crate::api::job::Job;
 use crate::backend::{Backend, Backoff, Engine, JobOptions, LocalTask, TaskRef};
 use crate::engine::cell::TaskCell;
 use crate::engine::intake::wait_for_place;
-use crate::engine::shared::{Outcome, Shared};
+use crate::engine::shared::Shared;
 use crate::engine::work::{MakeAttempt, Work};
 use crate::{AddTaskError, BackendError, Subscription, TaskError, TaskHandle, TaskId, TaskStatus};
 use enqueue::{enqueue, forget, holder};
@@ -78,23 +78,6 @@ impl Memory {
     pub(crate) fn reserve_key(&self) -> Reservation<'_> {
         self.unique.reserve()
     }
-}
-
-/// Cancels a task of this process (see [`TaskHandle::cancel_now`]).
-pub(crate) fn cancel<B: Backend>(shared: &Shared<B>, cell: &Arc<TaskCell>) -> bool {
-    if cell.is_settled() {
-        return false;
-    }
-    cell.cancel.fire();
-    let (settled, removed) = shared.backlog.settle_waiting(cell);
-    if let Some(phase) = settled {
-        let attempts = cell.attempts();
-        shared.record(cell, phase, attempts, Outcome::Cancelled);
-    }
-    // Jobs a compaction took out of line, all settled: dropped here,
-    // outside the line's lock.
-    drop(removed);
-    true
 }
 
 /// Adds a task made by `make` as `options` say: the live task holding its
@@ -161,7 +144,7 @@ impl Backend for Memory {
         _id: TaskId,
         task: &LocalTask,
     ) -> Result<bool, BackendError> {
-        Ok(cancel(&engine.shared, &task.cell))
+        Ok(engine.cancel(task))
     }
 
     async fn outcome(_engine: Engine<Self>, _id: TaskId, task: LocalTask) -> Result<(), TaskError> {

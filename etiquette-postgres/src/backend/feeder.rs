@@ -32,7 +32,11 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
                 None => return,
             },
             lost = claimer.lost.recv() => match lost {
-                Some((id, attempt)) => running.cancel_attempt(id, attempt),
+                Some((id, attempt)) => {
+                    if let Some(engine) = engine.upgrade() {
+                        running.cancel(&engine, id, Some(attempt));
+                    }
+                }
                 None => return,
             },
             () = running.closing.notified(), if !closing => {

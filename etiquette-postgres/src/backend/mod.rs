@@ -106,11 +106,16 @@ impl Running {
         }
     }
 
-    fn cancel_attempt(&self, id: i64, attempt: i32) {
-        if let Some((held, task)) = self.held().get(&id)
-            && *held == attempt
-        {
-            task.cancel_attempt();
+    /// Cancels job `id`'s attempt `attempt` here, running or still in
+    /// line.
+    fn cancel(&self, engine: &Engine<Postgres>, id: i64, attempt: Option<i32>) {
+        let task = self.held().get(&id).and_then(|(held, task)| {
+            attempt
+                .is_none_or(|attempt| *held == attempt)
+                .then(|| task.clone())
+        });
+        if let Some(task) = task {
+            engine.cancel(&task);
         }
     }
 
@@ -337,10 +342,8 @@ impl Backend for Postgres {
             .await
             .map_err(unavailable)?;
         if cancel == jobs::Cancel::Requested {
-            // Running here: at once, not at the next heartbeat.
-            if let Some((_, task)) = postgres.shared.running.held().get(&row) {
-                task.cancel_attempt();
-            }
+            // Held here: at once, not at the next heartbeat.
+            postgres.shared.running.cancel(engine, row, None);
         }
         Ok(cancel != jobs::Cancel::TooLate)
     }
