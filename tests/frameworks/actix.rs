@@ -4,8 +4,9 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
+use etiquette_actix::core::backend::Backend;
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
-use etiquette_actix::{Builder, Decorum, Etiquette, TaskHandle, TaskId, TaskRejected};
+use etiquette_actix::{Builder, Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected};
 use etiquette_tests::{JobQuery, Probe, reporting};
 
 use crate::socket;
@@ -17,7 +18,7 @@ type Answer = Result<&'static str, TaskRejected>;
 type AnswerWithId = Result<HttpResponse, TaskRejected>;
 
 /// `body`, with the task's id in `x-task-id`.
-fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+fn with_task_id<B: Backend>(task: TaskHandle<B>, body: &'static str) -> AnswerWithId {
     Ok(HttpResponse::Ok()
         .insert_header(("x-task-id", task.id().to_string()))
         .body(body))
@@ -31,19 +32,22 @@ async fn progress(decorum: Decorum) -> AnswerWithId {
     with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
-async fn task_events(
-    decorum: Decorum,
+async fn task_events<B: Backend>(
+    decorum: Decorum<B>,
     id: web::Path<TaskId>,
     last: LastEventId,
 ) -> Result<impl actix_web::Responder, UnknownTask> {
     sse::task_events(&decorum, *id, last).await
 }
 
-async fn all_events(decorum: Decorum, last: LastEventId) -> impl actix_web::Responder {
+async fn all_events<B: Backend>(
+    decorum: Decorum<B>,
+    last: LastEventId,
+) -> impl actix_web::Responder {
     sse::all_events(&decorum, last)
 }
 
-async fn status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
+async fn status<B: Backend>(decorum: Decorum<B>, id: web::Path<TaskId>) -> HttpResponse {
     match decorum.status(*id).await {
         Ok(Some(status)) => HttpResponse::Ok().json(status),
         Ok(None) => HttpResponse::NotFound().finish(),
@@ -85,8 +89,8 @@ async fn try_block(decorum: Decorum, probe: web::ThinData<Probe>) -> AnswerWithI
     with_task_id(decorum.try_add_task(probe.block())?, "OK")
 }
 
-async fn job(
-    decorum: Decorum,
+async fn job<B: Backend>(
+    decorum: Decorum<B>,
     probe: web::ThinData<Probe>,
     query: web::Query<JobQuery>,
 ) -> AnswerWithId {
@@ -116,11 +120,17 @@ fn app(
         .route("/fail", web::get().to(fail))
         .route("/panic", web::get().to(panic))
         .route("/try-block", web::get().to(try_block))
-        .route("/job", web::get().to(job))
-        .route("/status/{id}", web::get().to(status))
         .route("/progress", web::get().to(progress))
-        .route("/events/{id}", web::get().to(task_events))
-        .route("/events", web::get().to(all_events))
+        .configure(job_routes::<Memory>)
+}
+
+/// The routes that work on any backend.
+fn job_routes<B: Backend>(config: &mut web::ServiceConfig) {
+    config
+        .route("/job", web::get().to(job::<B>))
+        .route("/status/{id}", web::get().to(status::<B>))
+        .route("/events/{id}", web::get().to(task_events::<B>))
+        .route("/events", web::get().to(all_events::<B>));
 }
 
 pub(crate) struct Actix;
@@ -128,6 +138,14 @@ pub(crate) struct Actix;
 impl Framework for Actix {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
         start(test::init_service(app(etiquette, probe))).await
+    }
+
+    async fn job_app<B: Backend>(etiquette: Etiquette<B>, probe: Probe) -> impl Client {
+        let app = App::new()
+            .app_data(web::ThinData(etiquette))
+            .app_data(web::ThinData(probe))
+            .configure(job_routes::<B>);
+        start(test::init_service(app)).await
     }
 }
 

@@ -9,18 +9,39 @@ use axum::http::Request;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use etiquette_axum::core::backend::Backend;
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_axum::{Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::{JobQuery, Probe, reporting};
 use tower::ServiceExt as _;
 
 use crate::socket::{self, RunningServer};
 use crate::suite::{self, Client, Framework, Reply};
 
-#[derive(Clone, FromRef)]
-struct AppState {
-    etiquette: Etiquette,
+struct AppState<B: Backend = Memory> {
+    etiquette: Etiquette<B>,
     probe: Probe,
+}
+
+impl<B: Backend> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        Self {
+            etiquette: self.etiquette.clone(),
+            probe: self.probe.clone(),
+        }
+    }
+}
+
+impl<B: Backend> FromRef<AppState<B>> for Etiquette<B> {
+    fn from_ref(state: &AppState<B>) -> Self {
+        state.etiquette.clone()
+    }
+}
+
+impl<B: Backend> FromRef<AppState<B>> for Probe {
+    fn from_ref(state: &AppState<B>) -> Self {
+        state.probe.clone()
+    }
 }
 
 type Answer = Result<&'static str, TaskRejected>;
@@ -29,7 +50,7 @@ type Answer = Result<&'static str, TaskRejected>;
 type AnswerWithId = Result<([(&'static str, String); 1], &'static str), TaskRejected>;
 
 /// `body`, with the task's id in `x-task-id`.
-fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+fn with_task_id<B: Backend>(task: TaskHandle<B>, body: &'static str) -> AnswerWithId {
     Ok(([("x-task-id", task.id().to_string())], body))
 }
 
@@ -41,19 +62,22 @@ async fn progress(decorum: Decorum) -> AnswerWithId {
     with_task_id(decorum.task_with_context(reporting).add().await?, "OK")
 }
 
-async fn task_events(
-    decorum: Decorum,
+async fn task_events<B: Backend>(
+    decorum: Decorum<B>,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> impl IntoResponse {
     sse::task_events(&decorum, id, last).await
 }
 
-async fn all_events(decorum: Decorum, last: LastEventId) -> impl IntoResponse {
+async fn all_events<B: Backend>(decorum: Decorum<B>, last: LastEventId) -> impl IntoResponse {
     sse::all_events(&decorum, last)
 }
 
-async fn status(decorum: Decorum, Path(id): Path<TaskId>) -> Result<Json<TaskStatus>, StatusCode> {
+async fn status<B: Backend>(
+    decorum: Decorum<B>,
+    Path(id): Path<TaskId>,
+) -> Result<Json<TaskStatus>, StatusCode> {
     let status = decorum.status(id).await;
     let status = status.map_err(|_unreachable| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok(Json(status.ok_or(StatusCode::NOT_FOUND)?))
@@ -93,8 +117,8 @@ async fn try_block(decorum: Decorum, State(probe): State<Probe>) -> AnswerWithId
     with_task_id(decorum.try_add_task(probe.block())?, "OK")
 }
 
-async fn job(
-    decorum: Decorum,
+async fn job<B: Backend>(
+    decorum: Decorum<B>,
     State(probe): State<Probe>,
     Query(query): Query<JobQuery>,
 ) -> AnswerWithId {
@@ -102,8 +126,17 @@ async fn job(
     with_task_id(task, body)
 }
 
-fn router(etiquette: Etiquette, probe: Probe) -> Router {
+/// The routes that work on any backend.
+fn job_routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
+        .route("/job", get(job::<B>))
+        .route("/status/{id}", get(status::<B>))
+        .route("/events/{id}", get(task_events::<B>))
+        .route("/events", get(all_events::<B>))
+}
+
+fn router(etiquette: Etiquette, probe: Probe) -> Router {
+    job_routes::<Memory>()
         .route("/safe", get(safe))
         .route("/racy", get(racy))
         .route("/splat/{n}", get(splat_path))
@@ -111,11 +144,7 @@ fn router(etiquette: Etiquette, probe: Probe) -> Router {
         .route("/fail", get(fail))
         .route("/panic", get(panic))
         .route("/try-block", get(try_block))
-        .route("/job", get(job))
-        .route("/status/{id}", get(status))
         .route("/progress", get(progress))
-        .route("/events/{id}", get(task_events))
-        .route("/events", get(all_events))
         .with_state(AppState { etiquette, probe })
 }
 
@@ -124,6 +153,10 @@ pub(crate) struct Axum;
 impl Framework for Axum {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
         AxumClient(router(etiquette, probe))
+    }
+
+    async fn job_app<B: Backend>(etiquette: Etiquette<B>, probe: Probe) -> impl Client {
+        AxumClient(job_routes::<B>().with_state(AppState { etiquette, probe }))
     }
 }
 

@@ -13,6 +13,13 @@ mod suite;
 /// attribute.
 macro_rules! stamp {
     ($framework:ty, #[$test:meta]) => {
+        // The cases every backend must pass, once per backend: a new
+        // backend is one more line here.
+        $crate::stamp_on_backend!(on_memory, $framework, suite::InMemory, #[$test]);
+        $crate::stamp_on_backend!(on_postgres, $framework, suite::OnPostgres, #[$test]);
+
+        // The in-memory queue's own cases: closure tasks, its stats and
+        // its events.
         mod suite_tests {
             use crate::suite;
 
@@ -101,15 +108,6 @@ macro_rules! stamp {
                 suite::sse_stream_of_all_events_ends_when_streams_close::<$framework>().await;
             }
 
-            #[$test]
-            async fn typed_jobs_start_by_priority_and_a_live_key_dedupes() {
-                suite::typed_jobs_start_by_priority_and_a_live_key_dedupes::<$framework>().await;
-            }
-
-            #[$test]
-            async fn a_delayed_job_is_scheduled_then_runs() {
-                suite::a_delayed_job_is_scheduled_then_runs::<$framework>().await;
-            }
 
             #[$test]
             async fn requests_after_release_answer_503() {
@@ -119,3 +117,34 @@ macro_rules! stamp {
     };
 }
 pub(crate) use stamp;
+
+/// Stamps the backend-generic cases onto one framework and one backend
+/// line, as module `$name`.
+#[macro_export]
+macro_rules! stamp_on_backend {
+    ($name:ident, $framework:ty, $line:ty, #[$test:meta]) => {
+        mod $name {
+            use crate::suite;
+
+            #[$test]
+            async fn typed_jobs_start_by_priority_and_a_live_key_dedupes() {
+                suite::typed_jobs_start_by_priority_and_a_live_key_dedupes::<$framework, $line>()
+                    .await;
+            }
+
+            #[$test]
+            async fn a_delayed_job_is_scheduled_then_runs() {
+                suite::a_delayed_job_is_scheduled_then_runs::<$framework, $line>().await;
+            }
+
+            #[$test]
+            async fn a_jobs_status_is_served_while_it_runs_and_once_it_finished() {
+                suite::a_jobs_status_is_served_while_it_runs_and_once_it_finished::<
+                    $framework,
+                    $line,
+                >()
+                .await;
+            }
+        }
+    };
+}

@@ -1,8 +1,9 @@
 //! The suite under poem, in-process through `poem::test::TestClient`, plus
 //! one run over a real socket.
 
+use etiquette_poem::core::backend::Backend;
 use etiquette_poem::sse::{self, LastEventId};
-use etiquette_poem::{Decorum, Etiquette, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_poem::{Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus};
 use etiquette_tests::{JobQuery, Probe, reporting};
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::test::TestClient;
@@ -18,7 +19,7 @@ type Answer = Result<&'static str, TaskRejected>;
 type AnswerWithId = Result<poem::Response, TaskRejected>;
 
 /// `body`, with the task's id in `x-task-id`.
-fn with_task_id(task: TaskHandle, body: &'static str) -> AnswerWithId {
+fn with_task_id<B: Backend>(task: TaskHandle<B>, body: &'static str) -> AnswerWithId {
     Ok(body
         .with_header("x-task-id", task.id().to_string())
         .into_response())
@@ -35,8 +36,8 @@ async fn progress(decorum: Decorum) -> AnswerWithId {
 }
 
 #[handler]
-async fn task_events(
-    decorum: Decorum,
+async fn task_events<B: Backend>(
+    decorum: Decorum<B>,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> poem::Result<poem::Response> {
@@ -44,12 +45,15 @@ async fn task_events(
 }
 
 #[handler]
-fn all_events(decorum: Decorum, last: LastEventId) -> poem::Response {
+fn all_events<B: Backend>(decorum: Decorum<B>, last: LastEventId) -> poem::Response {
     sse::all_events(&decorum, last)
 }
 
 #[handler]
-async fn task_status(decorum: Decorum, Path(id): Path<TaskId>) -> poem::Result<Json<TaskStatus>> {
+async fn task_status<B: Backend>(
+    decorum: Decorum<B>,
+    Path(id): Path<TaskId>,
+) -> poem::Result<Json<TaskStatus>> {
     let status = decorum.status(id).await.map_err(|_unreachable| {
         poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
     })?;
@@ -100,13 +104,26 @@ async fn try_block(etiquette: Data<&Etiquette>, probe: Data<&Probe>) -> AnswerWi
 }
 
 #[handler]
-async fn job(decorum: Decorum, probe: Data<&Probe>, Query(query): Query<JobQuery>) -> AnswerWithId {
+async fn job<B: Backend>(
+    decorum: Decorum<B>,
+    probe: Data<&Probe>,
+    Query(query): Query<JobQuery>,
+) -> AnswerWithId {
     let (task, body) = etiquette_tests::add_job(&decorum, &probe, query).await?;
     with_task_id(task, body)
 }
 
+/// The routes that work on any backend, added to `route`.
+fn job_routes<B: Backend>(route: Route) -> Route {
+    route
+        .at("/job", get(job::<B>::default()))
+        .at("/status/:id", get(task_status::<B>::default()))
+        .at("/events/:id", get(task_events::<B>::default()))
+        .at("/events", get(all_events::<B>::default()))
+}
+
 fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
-    Route::new()
+    job_routes::<Memory>(Route::new())
         .at("/safe", get(safe))
         .at("/racy", get(racy))
         .at("/splat/:n", get(splat_path))
@@ -114,11 +131,7 @@ fn route(etiquette: Etiquette, probe: Probe) -> impl Endpoint {
         .at("/fail", get(fail))
         .at("/panic", get(panic))
         .at("/try-block", get(try_block))
-        .at("/job", get(job))
-        .at("/status/:id", get(task_status))
         .at("/progress", get(progress))
-        .at("/events/:id", get(task_events))
-        .at("/events", get(all_events))
         .data(etiquette)
         .data(probe)
 }
@@ -128,6 +141,12 @@ pub(crate) struct Poem;
 impl Framework for Poem {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
         PoemClient(TestClient::new(route(etiquette, probe)))
+    }
+
+    async fn job_app<B: Backend>(etiquette: Etiquette<B>, probe: Probe) -> impl Client {
+        PoemClient(TestClient::new(
+            job_routes::<B>(Route::new()).data(etiquette).data(probe),
+        ))
     }
 }
 

@@ -4,10 +4,12 @@
 //! Each framework's app routes requests to these tasks in a few lines, so the
 //! suite tests the adapters, not three copies of the task logic.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use etiquette_core::backend::Backend;
 use etiquette_core::{AddTaskError, Decorum, Job, TaskContext, TaskHandle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
@@ -20,6 +22,9 @@ pub struct Probe {
 
 #[derive(Debug)]
 struct ProbeInner {
+    /// Its number in [`PROBES`], by which a [`Tally`] read back from a
+    /// database finds it.
+    id: u64,
     safe: AtomicU64,
     racy: AtomicU64,
     /// The `n` of each [`Tally`] job, in the order they ran.
@@ -54,23 +59,37 @@ impl std::fmt::Display for DeliberateFailure {
 
 impl std::error::Error for DeliberateFailure {}
 
+/// Every live probe, by id: a typed job carries its probe's id, the only
+/// part of it a durable backend can store.
+static PROBES: Mutex<Option<HashMap<u64, Weak<ProbeInner>>>> = Mutex::new(None);
+static NEXT_PROBE: AtomicU64 = AtomicU64::new(1);
+
 impl Probe {
     /// A probe with its gate shut, and the receiver of its signals.
     pub fn new() -> (Self, Signals) {
         let (signals, receiver) = mpsc::unbounded_channel();
         let inner = ProbeInner {
+            id: NEXT_PROBE.fetch_add(1, SeqCst),
             safe: AtomicU64::new(0),
             racy: AtomicU64::new(0),
             tallied: Mutex::default(),
             gate: Semaphore::new(0),
             signals,
         };
-        (
-            Self {
-                inner: Arc::new(inner),
-            },
-            Signals(receiver),
-        )
+        let inner = Arc::new(inner);
+        PROBES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_default()
+            .insert(inner.id, Arc::downgrade(&inner));
+        (Self { inner }, Signals(receiver))
+    }
+
+    /// The live probe with `id`.
+    fn find(id: u64) -> Option<Self> {
+        let probes = PROBES.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = probes.as_ref()?.get(&id)?.upgrade()?;
+        Some(Self { inner })
     }
 
     /// Lets every task waiting at the gate, and every later one, through.
@@ -154,15 +173,18 @@ pub async fn reporting(context: TaskContext) {
     context.progress(1.0);
 }
 
-/// A typed job: adds `n` to the probe's safe counter and notes it in
-/// [`Probe::tallied`].
+/// A typed job: adds `n` to its probe's safe counter, notes it in
+/// [`Probe::tallied`] and signals; with `hold`, then waits at the gate.
+/// Only data: it finds its probe by id, so that it runs the same whether
+/// the in-memory queue kept it or a database stored it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Tally {
     /// What it adds.
     pub n: u64,
-    /// Not an argument: the in-memory queue runs the value it was given.
-    #[serde(skip)]
-    probe: Option<Probe>,
+    /// Its probe's id.
+    probe: u64,
+    /// Whether it holds its slot until the gate opens.
+    hold: bool,
 }
 
 impl Job for Tally {
@@ -170,14 +192,19 @@ impl Job for Tally {
     type Error = std::convert::Infallible;
 
     async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
-        if let Some(probe) = &self.probe {
-            probe.inner.safe.fetch_add(self.n, SeqCst);
-            probe
-                .inner
-                .tallied
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(self.n);
+        let Some(probe) = Probe::find(self.probe) else {
+            return Ok(()); // its test is over
+        };
+        probe.inner.safe.fetch_add(self.n, SeqCst);
+        probe
+            .inner
+            .tallied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.n);
+        probe.signal();
+        if self.hold {
+            probe.pass_gate().await;
         }
         Ok(())
     }
@@ -188,6 +215,8 @@ impl Job for Tally {
 pub struct JobQuery {
     /// The tally's `n`.
     pub n: u64,
+    /// Whether it holds its slot until the probe's gate opens.
+    pub hold: Option<bool>,
     /// Its unique key, if any.
     pub key: Option<String>,
     /// Its priority, if not the default.
@@ -196,20 +225,21 @@ pub struct JobQuery {
     pub delay_ms: Option<u64>,
 }
 
-/// What every app's `/job` route does: adds a [`Tally`] as `query` says.
-/// The answer's body is `OK`, or `DUPLICATE` when a live task held the key
-/// (the handle is then that task's).
+/// What every app's `/job` route does, on any backend: adds a [`Tally`] as
+/// `query` says. The answer's body is `OK`, or `DUPLICATE` when a live task
+/// held the key (the handle is then that task's).
 ///
 /// # Errors
 /// As [`TaskBuilder::add`](etiquette_core::TaskBuilder::add).
-pub async fn add_job(
-    decorum: &Decorum,
+pub async fn add_job<B: Backend>(
+    decorum: &Decorum<B>,
     probe: &Probe,
     query: JobQuery,
-) -> Result<(TaskHandle, &'static str), AddTaskError> {
+) -> Result<(TaskHandle<B>, &'static str), AddTaskError> {
     let tally = Tally {
         n: query.n,
-        probe: Some(probe.clone()),
+        probe: probe.inner.id,
+        hold: query.hold.unwrap_or(false),
     };
     let mut job = decorum.job(tally);
     if let Some(key) = query.key {

@@ -11,6 +11,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use etiquette_core::backend::Backend;
 use etiquette_core::{Builder, Etiquette};
 use etiquette_tests::Probe;
 
@@ -69,6 +70,13 @@ pub(crate) trait Client {
 /// `x-task-id`; `/events/{id}` and `/events`, the adapter's SSE responses.
 pub(crate) trait Framework {
     fn app(etiquette: Etiquette, probe: Probe) -> impl Future<Output = impl Client>;
+
+    /// The routes that work on any backend: `/job`, `/status/{id}`,
+    /// `/events/{id}` and `/events` (the in-memory app serves them too).
+    fn job_app<B: Backend>(
+        etiquette: Etiquette<B>,
+        probe: Probe,
+    ) -> impl Future<Output = impl Client>;
 }
 
 async fn get_ok(client: &impl Client, uri: &str) {
@@ -119,10 +127,12 @@ pub(crate) async fn get_after(
 /// The `/progress` task, run to its end, then the event streams closed, so
 /// that both SSE routes answer with what is buffered and end: the task's id
 /// and the frames of its whole stream.
+mod backends;
 mod jobs;
 mod queueing;
 mod sse;
 
+pub(crate) use backends::{InMemory, Line, OnPostgres};
 pub(crate) use jobs::*;
 pub(crate) use queueing::*;
 pub(crate) use sse::*;
