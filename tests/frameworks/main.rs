@@ -15,8 +15,8 @@ macro_rules! stamp {
     ($framework:ty, #[$test:meta]) => {
         // The cases every backend must pass, once per backend: a new
         // backend is one more line here.
-        $crate::stamp_on_backend!(on_memory, $framework, suite::InMemory, #[$test]);
-        $crate::stamp_on_backend!(on_postgres, $framework, suite::OnPostgres, #[$test]);
+        crate::stamp_on_backend!(on_memory, $framework, suite::InMemory, #[$test]);
+        crate::stamp_on_backend!(on_postgres, $framework, suite::OnPostgres, #[$test]);
 
         // The in-memory queue's own cases: closure tasks, its stats and
         // its events.
@@ -120,7 +120,6 @@ pub(crate) use stamp;
 
 /// Stamps the backend-generic cases onto one framework and one backend
 /// line, as module `$name`.
-#[macro_export]
 macro_rules! stamp_on_backend {
     ($name:ident, $framework:ty, $line:ty, #[$test:meta]) => {
         mod $name {
@@ -148,3 +147,4 @@ macro_rules! stamp_on_backend {
         }
     };
 }
+pub(crate) use stamp_on_backend;
