@@ -30,6 +30,7 @@ use tokio_postgres::{Client, Config};
 use etiquette_core::error_chain;
 
 use crate::completer::{Completer, End, Report};
+use crate::connection::{Pause, connect};
 use crate::jobs::{self, Claimed, Statements};
 use crate::listener::Listener;
 use crate::registry::{Attempt, Jobs};
@@ -144,13 +145,14 @@ impl Claimer {
     ) -> Self {
         let listener = settings
             .listen
-            .then(|| Listener::start(config, &statements.channel));
+            .then(|| Listener::start(config.clone(), &statements.channel));
         let wake = listener.as_ref().map(|listener| Arc::clone(&listener.wake));
         let held = Arc::new(Held::default());
         let (deliver, jobs) = mpsc::channel(settings.local_limit.max(1));
         let (report_lost, lost) = mpsc::unbounded_channel();
         let task = tokio::spawn(claim_loop(Loop {
             client,
+            config,
             statements,
             settings,
             held: Arc::clone(&held),
@@ -203,6 +205,8 @@ impl Claimer {
 
 struct Loop {
     client: Client,
+    /// To connect again after the connection was lost.
+    config: Config,
     statements: Statements,
     settings: Settings,
     held: Arc<Held>,
@@ -217,7 +221,26 @@ async fn claim_loop(mut this: Loop) {
     let mut heartbeat = tokio::time::interval(this.settings.heartbeat);
     let mut rescue = tokio::time::interval(this.settings.rescue);
     let never = Arc::new(Notify::new());
+    let mut pause = Pause::new();
     loop {
+        // A database restart closes the connection: connect again, with a
+        // growing pause, then renew the leases at once (they may be close
+        // to expiring) before claiming.
+        if this.client.is_closed() {
+            match connect(&this.config).await {
+                Ok(client) => {
+                    tracing::info!("the claimer's connection is back");
+                    this.client = client;
+                    pause.reset();
+                    this.heartbeat().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, pause = ?pause.next(), "the claimer cannot connect; trying again");
+                    pause.wait().await;
+                    continue;
+                }
+            }
+        }
         let full = match this.claim().await {
             Ok(full) => full,
             Err(error) => {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
-use crate::connection::{Pause, connect};
+use crate::connection::{Pause, connect, refused_value};
 use crate::jobs::{Statements, millis};
 
 /// Outcomes written in one statement at the most.
@@ -126,7 +126,7 @@ async fn write_reports(
             }
         }
         if !batch.is_empty() {
-            let landed = write_batch((&config, &mut client), &statements, owner, &batch).await;
+            let landed = write_or_split((&config, &mut client), &statements, owner, &batch).await;
             batches.fetch_add(1, Relaxed);
             for report in batch.drain(..) {
                 if let Some(tell) = report.landed {
@@ -140,28 +140,78 @@ async fn write_reports(
     }
 }
 
+type Landed = std::collections::HashSet<(i64, i32)>;
+
+/// Writes a batch; if the database refuses it (not a lost connection: a
+/// value it cannot take), writes its outcomes one by one, so that one bad
+/// outcome cannot hold up the others for ever. One it refuses alone is
+/// logged and dropped: its lease expires and the job is rescued.
+async fn write_or_split(
+    connection: (&Config, &mut Option<Client>),
+    statements: &Statements,
+    owner: i64,
+    batch: &[Report],
+) -> Landed {
+    let (config, client) = connection;
+    let refused = match write_batch((config, &mut *client), statements, owner, batch).await {
+        Ok(landed) => return landed,
+        Err(refused) => refused,
+    };
+    if let [report] = batch {
+        tracing::error!(job_id = report.id, error = %refused, "the database refused an outcome; the job will be rescued when its lease expires");
+        return Landed::new();
+    }
+    let mut landed = Landed::new();
+    for report in batch {
+        match write_batch(
+            (config, &mut *client),
+            statements,
+            owner,
+            std::slice::from_ref(report),
+        )
+        .await
+        {
+            Ok(one) => landed.extend(one),
+            Err(error) => {
+                tracing::error!(job_id = report.id, %error, "the database refused an outcome; the job will be rescued when its lease expires");
+            }
+        }
+    }
+    landed
+}
+
+/// The longest wait before a retry the statement takes: a century, where
+/// timestamps still fit.
+const LONGEST_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Text as the database takes it: it refuses NUL characters.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// Writes one batch, trying again until the database answers; returns the
-/// `(id, attempt)` that landed.
+/// `(id, attempt)` that landed, or the database's error if it refused the
+/// statement itself.
 async fn write_batch(
     (config, client): (&Config, &mut Option<Client>),
     statements: &Statements,
     owner: i64,
     batch: &[Report],
-) -> std::collections::HashSet<(i64, i32)> {
+) -> Result<Landed, tokio_postgres::Error> {
     let ids: Vec<i64> = batch.iter().map(|report| report.id).collect();
     let attempts: Vec<i32> = batch.iter().map(|report| report.attempt).collect();
     let (mut states, mut errors, mut delays) = (Vec::new(), Vec::new(), Vec::new());
     for report in batch {
         let (state, error, delay) = match &report.end {
-            End::Succeeded => ("succeeded", None, 0.0),
-            End::Failed(error) => ("failed", Some(error.as_str()), 0.0),
-            End::Cancelled => ("cancelled", None, 0.0),
-            End::Retry(error, delay) => ("retrying", Some(error.as_str()), millis(*delay)),
-            End::HandBack => ("available", None, 0.0),
+            End::Succeeded => ("succeeded", None, Duration::ZERO),
+            End::Failed(error) => ("failed", Some(storable(error)), Duration::ZERO),
+            End::Cancelled => ("cancelled", None, Duration::ZERO),
+            End::Retry(error, delay) => ("retrying", Some(storable(error)), *delay),
+            End::HandBack => ("available", None, Duration::ZERO),
         };
         states.push(state);
         errors.push(error);
-        delays.push(delay);
+        delays.push(millis(delay.min(LONGEST_DELAY)));
     }
     let mut pause = Pause::new();
     loop {
@@ -176,12 +226,18 @@ async fn write_batch(
                     &[&owner, &ids, &attempts, &states, &errors, &delays],
                 )
                 .await
-                .map_err(|error| error.to_string()),
-            None => Err("cannot connect".to_owned()),
+                .map_err(Some),
+            None => Err(None),
         };
         match written {
-            Ok(rows) => return rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+            Ok(rows) => return Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect()),
+            // The server refused a value (a data exception, a constraint,
+            // a limit): trying again cannot help. Anything else (a restart
+            // cutting the connection) is tried again.
+            Err(Some(error)) if refused_value(&error) => return Err(error),
             Err(error) => {
+                let error =
+                    error.map_or_else(|| "cannot connect".to_owned(), |error| error.to_string());
                 let pause_for = pause.next();
                 tracing::warn!(%error, ?pause_for, outcomes = batch.len(), "writing outcomes failed; trying again");
                 pause.wait().await;

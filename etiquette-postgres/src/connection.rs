@@ -17,6 +17,15 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
+/// Whether the server refused a value of a statement (SQLSTATE classes 22,
+/// data exception, 23, integrity constraint, and 54, program limit):
+/// trying the statement again cannot help, unlike a lost connection.
+pub(crate) fn refused_value(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| matches!(code.code().get(..2), Some("22" | "23" | "54")))
+}
+
 /// The pause between tries against a database that does not answer:
 /// doubled after each, from 50 ms up to 5 s.
 #[derive(Debug)]

@@ -40,6 +40,7 @@ pub(crate) fn job(args: &Value) -> NewJob<'_> {
         args,
         priority: 0,
         run_at: None,
+        delay: None,
         max_attempts: 3,
         unique_key: None,
         retry: &NO_RETRY_SETTINGS,

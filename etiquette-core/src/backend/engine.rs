@@ -15,7 +15,7 @@ use crate::backend::task::LocalTask;
 use crate::backend::{Backend, Memory};
 use crate::engine::attempt::Accepted;
 use crate::engine::cell::TaskCell;
-use crate::engine::intake::{Refund, wait_for_place};
+use crate::engine::intake::{Refund, wait_until_placed};
 use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::shared::Shared;
 use crate::engine::work::{MakeAttempt, Work};
@@ -111,7 +111,8 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Hands the engine a job to run here: it waits for a queue place (so a
-    /// backend never holds more than the queue's capacity in line), then
+    /// backend never holds more than the queue's capacity in line; whatever
+    /// the queue's [`OnFull`](crate::OnFull), which is for adders), then
     /// joins the line under its own id, and is accounted for like any task
     /// (accepted, then settled once), its transitions told to the backend.
     /// Returns the task, to cancel its attempt later.
@@ -121,7 +122,7 @@ impl<B: Backend> Engine<B> {
     /// taken, and is the backend's to give back.
     pub async fn offer(&self, offer: Offer) -> Result<LocalTask, AddTaskError> {
         let shared = &self.shared;
-        wait_for_place(shared).await?;
+        wait_until_placed(shared).await?;
         shared.counters.accepted.fetch_add(1, SeqCst);
         let refund = Refund(&**shared);
         let Offer {

@@ -165,6 +165,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn settled(&self, task: TaskRef<'_>, status: &TaskStatus);
 
     /// A release deadline passed: every attempt still running here is to
-    /// be cancelled (the engine cancels the jobs still in its line itself).
+    /// be cancelled. Called before the engine cancels the jobs still in its
+    /// line, so that a durable backend can tell, at their `settled`, that
+    /// they are to be handed back rather than cancelled.
     fn cancel_unfinished(&self);
 }

@@ -17,15 +17,21 @@ pub(crate) async fn wait_for_place<B: Backend>(shared: &Shared<B>) -> Result<(),
     match shared.config.on_full {
         // With room in the queue, a plain CAS: no waiter node is built.
         OnFull::Wait if try_place(shared).is_ok() => Ok(()),
-        OnFull::Wait => shared
-            .backlog
-            .places
-            .acquire()
-            .await
-            .map(SemaphorePermit::forget)
-            .map_err(|_closed| AddTaskError::Released),
+        OnFull::Wait => wait_until_placed(shared).await,
         OnFull::Reject => try_place(shared),
     }
+}
+
+/// Waits for a queue place whatever the queue's [`OnFull`]: for a job a
+/// backend offers, which it would otherwise claim again at once.
+pub(crate) async fn wait_until_placed<B: Backend>(shared: &Shared<B>) -> Result<(), AddTaskError> {
+    shared
+        .backlog
+        .places
+        .acquire()
+        .await
+        .map(SemaphorePermit::forget)
+        .map_err(|_closed| AddTaskError::Released)
 }
 
 /// Takes a queue place if one is free now.

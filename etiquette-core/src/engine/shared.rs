@@ -296,8 +296,10 @@ impl<B: Backend> Shared<B> {
             // Set first: a task the sweep below misses, because it is
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
-            self.cancel_backlog();
+            // The backend first: a durable one hands back, rather than
+            // cancels, the jobs settled from now on, those in line included.
             self.backend.cancel_unfinished();
+            self.cancel_backlog();
             drained.await;
         }
         // Bounded too: a durable backend whose database went away cannot

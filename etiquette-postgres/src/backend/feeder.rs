@@ -27,16 +27,19 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
     let mut closing = false;
     loop {
         tokio::select! {
-            ready = claimer.jobs.recv() => match ready {
-                Some(ready) => take_in(&engine, &shared, ready).await,
-                None => return,
-            },
+            // Lost attempts first: one claimed again must be cancelled
+            // before its next attempt is offered.
+            biased;
             lost = claimer.lost.recv() => match lost {
                 Some((id, attempt)) => {
                     if let Some(engine) = engine.upgrade() {
                         running.cancel(&engine, id, Some(attempt));
                     }
                 }
+                None => return,
+            },
+            ready = claimer.jobs.recv() => match ready {
+                Some(ready) => take_in(&engine, &shared, ready).await,
                 None => return,
             },
             () = running.closing.notified(), if !closing => {
@@ -100,6 +103,9 @@ async fn take_in(engine: &WeakEngine<Postgres>, shared: &Shared, ready: Ready) {
     };
     let Ready { job, kind, make } = ready;
     let (id, attempt) = (job.id, job.attempt);
+    if let Some(older) = shared.running.expect(id, attempt) {
+        engine.cancel(&older);
+    }
     let offer = Offer::new(TaskId::from(id.unsigned_abs()), kind, make)
         .attempt(u32::try_from(attempt).unwrap_or(1))
         .retry(retry::policy(job.max_attempts, &job.retry))

@@ -23,7 +23,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use etiquette_core::backend::{Backend, Backoff, Engine, JobOptions, LocalTask, Start, TaskRef};
 use etiquette_core::{
@@ -37,7 +37,7 @@ use tokio_postgres::GenericClient;
 use crate::Jobs;
 use crate::claimer::Room;
 use crate::completer::{Completer, End, Report};
-use crate::connection::Pause;
+use crate::connection::{Pause, refused_value};
 use crate::jobs::{self, Inserted, NewJob, Statements};
 pub use builder::{ConnectError, PostgresBuilder};
 use intake::Intake;
@@ -71,11 +71,19 @@ struct Shared {
     running: Running,
 }
 
+/// A job this process claimed: the attempt it holds, and its task in the
+/// engine once offered.
+struct Held {
+    attempt: i32,
+    task: Option<LocalTask>,
+}
+
 /// The jobs this process holds.
 #[derive(Default)]
 struct Running {
-    /// By id, with the attempt held and the task in the engine.
-    held: Mutex<HashMap<i64, (i32, LocalTask)>>,
+    /// By id, from before the job is offered to the engine until its
+    /// attempt ends here: whoever reports the end finds the attempt.
+    held: Mutex<HashMap<i64, Held>>,
     /// Tells the claimer of finished jobs; set once it started.
     room: OnceLock<Room>,
     /// Notified once release began.
@@ -86,44 +94,64 @@ struct Running {
 }
 
 impl Running {
-    fn held(&self) -> MutexGuard<'_, HashMap<i64, (i32, LocalTask)>> {
+    fn held(&self) -> MutexGuard<'_, HashMap<i64, Held>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Job `id` is about to be offered for attempt `attempt`; an older
+    /// attempt of it still here (its lease was lost, and this process
+    /// claimed it again) is returned, to be cancelled.
+    fn expect(&self, id: i64, attempt: i32) -> Option<LocalTask> {
+        let held = Held {
+            attempt,
+            task: None,
+        };
+        self.held().insert(id, held).and_then(|older| older.task)
+    }
+
+    /// The engine took job `id`'s attempt `attempt` as `task`, unless the
+    /// attempt ended already.
     fn hold(&self, id: i64, attempt: i32, task: LocalTask) {
-        let settled = task.is_settled();
-        if !settled {
-            self.held().insert(id, (attempt, task));
-        }
-        // Settled meanwhile, its transition found nothing to remove.
-        if settled
-            || self
-                .held()
-                .get(&id)
-                .is_some_and(|(_, task)| task.is_settled())
+        if let Some(held) = self.held().get_mut(&id)
+            && held.attempt == attempt
         {
-            self.held().remove(&id);
+            held.task = Some(task);
         }
+    }
+
+    /// The task of job `id` held here, of attempt `attempt` if given.
+    fn task(&self, id: i64, attempt: Option<i32>) -> Option<LocalTask> {
+        let held = self.held();
+        let held = held.get(&id)?;
+        if attempt.is_some_and(|attempt| held.attempt != attempt) {
+            return None;
+        }
+        held.task.clone()
     }
 
     /// Cancels job `id`'s attempt `attempt` here, running or still in
     /// line.
     fn cancel(&self, engine: &Engine<Postgres>, id: i64, attempt: Option<i32>) {
-        let task = self.held().get(&id).and_then(|(held, task)| {
-            attempt
-                .is_none_or(|attempt| *held == attempt)
-                .then(|| task.clone())
-        });
-        if let Some(task) = task {
+        if let Some(task) = self.task(id, attempt) {
             engine.cancel(&task);
         }
     }
 
-    /// Job `id`'s attempt is over here.
+    /// Job `id`'s attempt is over here: which attempt it was, as claimed
+    /// (`None` if it was not held).
+    fn end(&self, id: i64) -> Option<i32> {
+        let attempt = self.held().remove(&id)?.attempt;
+        if let Some(room) = self.room.get() {
+            room.done(id, attempt);
+        }
+        Some(attempt)
+    }
+
+    /// Job `id`'s attempt `attempt` is over here, never offered.
     fn done(&self, id: i64, attempt: i32) {
         {
             let mut held = self.held();
-            if held.get(&id).is_some_and(|(held, _)| *held == attempt) {
+            if held.get(&id).is_some_and(|held| held.attempt == attempt) {
                 held.remove(&id);
             }
         }
@@ -177,6 +205,8 @@ impl Postgres {
     }
 }
 
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A job's row id as its task id, and back.
 fn task_id(id: i64) -> TaskId {
     TaskId::from(id.unsigned_abs())
@@ -219,12 +249,12 @@ async fn insert(
     }
     let postgres = engine.backend();
     let settings = &postgres.shared.settings;
-    let run_at = options.start().map(|start| match start {
-        Start::At(at) => at,
-        Start::After(delay) => SystemTime::now()
-            .checked_add(delay)
-            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(100 * 365 * 86_400)),
-    });
+    let (run_at, delay) = match options.start() {
+        None => (None, None),
+        Some(Start::At(at)) => (Some(at), None),
+        // A century at most: the database's timestamps end somewhere.
+        Some(Start::After(delay)) => (None, Some(delay.min(CENTURY))),
+    };
     let retry = retry::stored(&parts);
     let new = NewJob {
         queue: &settings.queue,
@@ -232,6 +262,7 @@ async fn insert(
         args: &args,
         priority: options.priority(),
         run_at,
+        delay,
         max_attempts: i32::try_from(parts.max_attempts).unwrap_or(i32::MAX),
         unique_key: options.unique_key(),
         retry: &retry,
@@ -241,6 +272,12 @@ async fn insert(
     match jobs::insert(client, &postgres.shared.statements, &new).await {
         Ok(Inserted::New(id)) => Ok(engine.handle(task_id(id), (), false)),
         Ok(Inserted::Duplicate(id)) => Ok(engine.handle(task_id(id), (), true)),
+        // A value the database cannot take (a NUL character in the
+        // arguments): no retry will store it.
+        Err(error) if refused_value(&error) => Err(AddTaskError::Unstorable(BackendError::new(
+            format!("PostgreSQL refused a {name:?} job"),
+            error,
+        ))),
         Err(error) => Err(AddTaskError::Unavailable(unavailable(error))),
     }
 }
@@ -369,10 +406,7 @@ impl Backend for Postgres {
         id: TaskId,
         after: Option<u64>,
     ) -> Result<Option<Subscription>, BackendError> {
-        let held = row_id(id).and_then(|row| {
-            let held = engine.backend().shared.running.held();
-            held.get(&row).map(|(_, task)| task.clone())
-        });
+        let held = row_id(id).and_then(|row| engine.backend().shared.running.task(row, None));
         match held {
             Some(task) => Ok(Some(engine.subscribe_local(&task, after))),
             None => Err(BackendError::msg(
@@ -391,11 +425,11 @@ impl Backend for Postgres {
     fn retrying(
         &self,
         task: TaskRef<'_>,
-        attempt: u32,
+        _attempt: u32,
         delay: Duration,
         error: &TaskError,
     ) -> Backoff {
-        self.report(task, attempt, End::Retry(error.to_string(), delay));
+        self.report(task, End::Retry(error.to_string(), delay));
         Backoff::Stored
     }
 
@@ -407,30 +441,35 @@ impl Backend for Postgres {
             _ if self.shared.running.handing_back.load(SeqCst) => End::HandBack,
             _ => End::Cancelled,
         };
-        self.report(task, task.attempts(), end);
+        self.report(task, end);
     }
 
     fn cancel_unfinished(&self) {
         self.shared.running.handing_back.store(true, SeqCst);
-        for (_, task) in self.shared.running.held().values() {
-            task.cancel_attempt();
+        for held in self.shared.running.held().values() {
+            if let Some(task) = &held.task {
+                task.cancel_attempt();
+            }
         }
     }
 }
 
 impl Postgres {
-    /// Hands the end of `task`'s attempt `attempt` to the completer.
-    fn report(&self, task: TaskRef<'_>, attempt: u32, end: End) {
-        let (Some(id), Ok(attempt)) = (row_id(task.id()), i32::try_from(attempt)) else {
+    /// Hands the end of `task`'s attempt, as claimed, to the completer.
+    fn report(&self, task: TaskRef<'_>, end: End) {
+        let Some(id) = row_id(task.id()) else {
             return;
         };
+        // Held from before the offer: a job cancelled while still in line
+        // never started its attempt, which the engine's count would not show.
+        let attempt = self.shared.running.end(id);
+        let attempt = attempt.unwrap_or_else(|| i32::try_from(task.attempts()).unwrap_or(i32::MAX));
         self.shared.completer.report(Report {
             id,
             attempt,
             end,
             landed: None,
         });
-        self.shared.running.done(id, attempt);
     }
 }
 

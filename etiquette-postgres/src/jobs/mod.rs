@@ -39,8 +39,11 @@ pub(crate) struct NewJob<'a> {
     pub(crate) args: &'a Value,
     /// Lower is claimed first.
     pub(crate) priority: i16,
-    /// `None`: due now, by the database's clock.
+    /// `None`: due after `delay`, by the database's clock.
     pub(crate) run_at: Option<SystemTime>,
+    /// With no `run_at`: due this long after it is stored, by the
+    /// database's clock (so that the processes' clocks do not matter).
+    pub(crate) delay: Option<Duration>,
     /// Attempts it may make, the first included.
     pub(crate) max_attempts: i32,
     /// At most one live job of the queue holds it.
@@ -105,7 +108,8 @@ pub(crate) async fn insert(
 ) -> Result<Inserted, Error> {
     loop {
         let timeout = job.timeout.map(millis);
-        let params: [&(dyn ToSql + Sync); 10] = [
+        let delay = job.delay.map(millis);
+        let params: [&(dyn ToSql + Sync); 11] = [
             &job.queue,
             &job.name,
             job.args,
@@ -115,13 +119,14 @@ pub(crate) async fn insert(
             &job.unique_key,
             job.retry,
             &timeout,
+            &delay,
             &statements.channel,
         ];
         // The plain insert takes all but the channel.
         let (statement, params) = if job.notify {
             (&statements.insert_and_notify, &params[..])
         } else {
-            (&statements.insert, &params[..9])
+            (&statements.insert, &params[..10])
         };
         let inserted = client.query_opt(statement, params).await?;
         if let Some(row) = inserted {

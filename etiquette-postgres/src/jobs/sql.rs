@@ -4,6 +4,11 @@
 
 use crate::Schema;
 
+/// The state an outcome moves a job to (`done.state`), unless a cancel
+/// was asked for while it ran.
+const NEXT: &str = "(CASE WHEN job.cancel_requested AND done.state IN ('retrying', 'available')
+                     THEN 'cancelled' ELSE done.state END)";
+
 /// The states in which a job still holds its unique key.
 const LIVE: &str = "('available', 'running', 'retrying')";
 
@@ -54,7 +59,9 @@ impl Statements {
         let insert = format!(
             "INSERT INTO {jobs}
                  (queue, name, args, priority, run_at, max_attempts, unique_key, retry, timeout_ms)
-             VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9)
+             VALUES ($1, $2, $3, $4,
+                     coalesce($5, now() + coalesce($10::float8, 0) * interval '1 millisecond'),
+                     $6, $7, $8, $9)
              ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
              DO NOTHING
              RETURNING id"
@@ -62,7 +69,7 @@ impl Statements {
         Self {
             channel: format!("{schema}.jobs"),
             insert_and_notify: format!(
-                "WITH inserted AS ({insert}) SELECT id, pg_notify($10, $1) FROM inserted"
+                "WITH inserted AS ({insert}) SELECT id, pg_notify($11, $1) FROM inserted"
             ),
             insert,
             live_with_key: format!(
@@ -98,15 +105,17 @@ impl Statements {
             ),
             // `available` hands the job back unfinished: the attempt it
             // claimed does not count, and any process may claim it at once.
+            // A cancel asked for while the attempt ran wins over a retry
+            // or a hand-back: the job does not run again.
             report_many: format!(
                 "UPDATE {jobs} AS job
-                 SET state = done.state, error = coalesce(done.error, job.error),
-                     attempt = CASE WHEN done.state = 'available'
+                 SET state = {NEXT}, error = coalesce(done.error, job.error),
+                     attempt = CASE WHEN {NEXT} = 'available'
                                     THEN job.attempt - 1 ELSE job.attempt END,
-                     run_at = CASE WHEN done.state IN ('retrying', 'available')
+                     run_at = CASE WHEN {NEXT} IN ('retrying', 'available')
                                    THEN now() + done.delay_ms * interval '1 millisecond'
                                    ELSE job.run_at END,
-                     finished_at = CASE WHEN done.state IN ('retrying', 'available')
+                     finished_at = CASE WHEN {NEXT} IN ('retrying', 'available')
                                         THEN NULL ELSE now() END,
                      owner = NULL, lease_until = NULL, cancel_requested = false
                  FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
@@ -117,8 +126,12 @@ impl Statements {
             ),
             rescue: format!(
                 "UPDATE {jobs}
-                 SET state = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'retrying' END,
-                     finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
+                 SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                                  WHEN attempt >= max_attempts THEN 'failed'
+                                  ELSE 'retrying' END,
+                     finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts
+                                        THEN now() END,
+                     cancel_requested = false,
                      error = 'lease expired: the process running it stopped heartbeating',
                      run_at = now(), owner = NULL, lease_until = NULL
                  WHERE state = 'running' AND lease_until <= now()"

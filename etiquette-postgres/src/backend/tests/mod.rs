@@ -23,13 +23,20 @@ fn runs(tag: &str) -> Vec<u32> {
         .collect()
 }
 
+mod recovery;
+
 /// A job recording each attempt under its tag, failing its first
-/// `fail_first` attempts; its first attempt takes `sleep_ms`.
+/// `fail_first` attempts (with `error` if given); its first attempt takes
+/// `sleep_ms`.
 #[derive(Serialize, Deserialize)]
 struct Tally {
     tag: String,
     fail_first: u32,
     sleep_ms: u64,
+    /// Fail with an error holding a NUL character, which PostgreSQL's
+    /// text cannot hold.
+    #[serde(default)]
+    nul_error: bool,
 }
 
 impl Tally {
@@ -38,6 +45,7 @@ impl Tally {
             tag: tag.to_owned(),
             fail_first: 0,
             sleep_ms: 0,
+            nul_error: false,
         }
     }
 }
@@ -55,6 +63,9 @@ impl Job for Tally {
             tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         }
         if attempt <= self.fail_first {
+            if self.nul_error {
+                return Err(format!("bad{}byte", '\0'));
+            }
             return Err(format!("attempt {attempt} fails on purpose"));
         }
         Ok(())
