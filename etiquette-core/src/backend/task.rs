@@ -63,7 +63,9 @@ impl LocalTask {
         self.cell.id
     }
 
-    /// Where the task stands in this process.
+    /// Where the task stands in this process. A task handed back to the
+    /// backend (see [`Backoff::Stored`](super::Backoff::Stored)) stays
+    /// `Retrying`, as it was when it left.
     pub fn status(&self) -> TaskStatus {
         self.cell.status()
     }
@@ -81,7 +83,8 @@ impl LocalTask {
         self.cell.cancel.fire();
     }
 
-    /// Resolves with the task's outcome once it settled here.
+    /// Resolves with the task's outcome once it settled here. A task
+    /// handed back to the backend has no outcome here: ask the backend.
     pub async fn outcome(&self) -> Result<(), TaskError> {
         self.cell.finished().await.to_result()
     }

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -253,6 +253,7 @@ impl Accepted {
     /// The task leaves this process, its retry stored by its backend:
     /// accounted for as handed back, its slot and work freed.
     pub(crate) fn hand_back<B: Backend>(self, shared: &Shared<B>) {
+        self.cell.handed_back.store(true, Release);
         if let Some(phase) = shared.backlog.settle_held(&self.cell) {
             shared.record_handed_back(phase);
         }

@@ -3,8 +3,8 @@
 //! read from it.
 
 use std::sync::atomic::{
-    AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
-    Ordering::SeqCst, fence,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire,
+    Ordering::Release, Ordering::SeqCst, fence,
 };
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -53,6 +53,9 @@ pub(crate) struct TaskCell {
     finished: Event,
     /// Fired by [`TaskHandle::cancel`](crate::TaskHandle::cancel).
     pub(crate) cancel: Signal,
+    /// Set when the task left this process for its backend's store (see
+    /// [`Backoff::Stored`](crate::backend::Backoff::Stored)).
+    pub(crate) handed_back: AtomicBool,
 }
 
 impl TaskCell {
@@ -86,6 +89,7 @@ impl TaskCell {
             outcome: OnceLock::new(),
             finished: Event::new(),
             cancel: Signal::new(),
+            handed_back: AtomicBool::new(false),
         }
     }
 
@@ -237,8 +241,20 @@ impl TaskCell {
                 }
             }
             // Queued, or settled an instant ago with the outcome not yet
-            // published: report where it was.
+            // published: report where it was. A task handed back to its
+            // backend (which answers for it now) is settled with no
+            // outcome here for good: it left to wait for its retry.
             QUEUED => TaskStatus::Queued,
+            SETTLED if self.handed_back.load(Acquire) => {
+                match &*self.waiting.lock().unwrap_or_else(PoisonError::into_inner) {
+                    Some(Waiting::Retry(backoff, error)) => TaskStatus::Retrying {
+                        attempt,
+                        backoff: *backoff,
+                        error: error.clone(),
+                    },
+                    _ => TaskStatus::Running { attempt },
+                }
+            }
             _ if attempt == 0 => TaskStatus::Queued,
             _ => TaskStatus::Running { attempt },
         }

@@ -83,6 +83,8 @@ pub(crate) fn retry<B: Backend>(
             backoff: delay,
             error: error.to_string(),
         });
+        // Its status here stays what it was when it left: waiting to retry.
+        cell.set_retrying(delay, error);
         job.hand_back(shared);
         return;
     }

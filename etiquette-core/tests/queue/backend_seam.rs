@@ -255,11 +255,17 @@ async fn a_retry_the_backend_stores_leaves_the_process() {
     let job = counted(11, &runs, Some("mail server busy"));
     let backoff = Duration::from_secs(5);
     let job = job.retry(RetryPolicy::exponential(3, backoff));
-    ledger.claim(job).await.unwrap();
+    let task = ledger.claim(job).await.unwrap();
     // Long past the backoff, on the paused clock: had the engine kept the
     // retry, attempt 2 would have run by now.
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(runs.load(SeqCst), 1, "the job ran once in this process");
+    // It left waiting to retry, and reads so here.
+    let status = task.status();
+    assert!(
+        matches!(&status, TaskStatus::Retrying { attempt: 1, backoff: b, .. } if *b == backoff),
+        "{status:?}"
+    );
     let retrying = Told::Retrying(1, backoff, "mail server busy".to_owned());
     assert_eq!(ledger.told_about(11), [Told::Started(1), retrying]);
     let stored = ledger.0.stored.lock().unwrap().clone();
