@@ -75,6 +75,21 @@
 //! times per task, recorder or not: leave the feature off where nothing
 //! collects the metrics.
 
+/// `Clone` for a handle generic over its backend, by cloning its one
+/// shared field (an `Arc` or a `Weak`): `derive(Clone)` would demand
+/// `B: Clone`, which a backend need not be.
+macro_rules! clone_by_field {
+    ($handle:ident, $field:ident) => {
+        impl<B: $crate::backend::Backend> Clone for $handle<B> {
+            fn clone(&self) -> Self {
+                Self {
+                    $field: Clone::clone(&self.$field),
+                }
+            }
+        }
+    };
+}
+
 mod api;
 pub mod backend;
 /// The README's "API in one screen", run as a doc-test.

@@ -23,13 +23,7 @@ pub struct Decorum<B: Backend = Memory> {
     pub(crate) inner: Arc<Inner<B>>,
 }
 
-impl<B: Backend> Clone for Decorum<B> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
+clone_by_field!(Decorum, inner);
 
 impl Decorum {
     /// Adds a task, waiting for a place if the queue is full (unless it was

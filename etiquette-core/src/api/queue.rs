@@ -29,13 +29,7 @@ pub struct Etiquette<B: Backend = Memory> {
     inner: Arc<Inner<B>>,
 }
 
-impl<B: Backend> Clone for Etiquette<B> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
+clone_by_field!(Etiquette, inner);
 
 /// Owned by the user's handles only, so that dropping the last one is seen.
 pub(crate) struct Inner<B: Backend = Memory> {

@@ -29,13 +29,7 @@ pub struct Engine<B: Backend = Memory> {
     pub(crate) shared: Arc<Shared<B>>,
 }
 
-impl<B: Backend> Clone for Engine<B> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
+clone_by_field!(Engine, shared);
 
 impl<B: Backend> fmt::Debug for Engine<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -160,13 +154,7 @@ pub struct WeakEngine<B: Backend = Memory> {
     shared: Weak<Shared<B>>,
 }
 
-impl<B: Backend> Clone for WeakEngine<B> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Weak::clone(&self.shared),
-        }
-    }
-}
+clone_by_field!(WeakEngine, shared);
 
 impl<B: Backend> fmt::Debug for WeakEngine<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
