@@ -18,9 +18,9 @@
 //!   deserialise) fails at once with the reason, through the completer,
 //!   instead of being run, retried or left running.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -29,11 +29,16 @@ use tokio_postgres::{Client, Config};
 
 use etiquette_core::error_chain;
 
-use crate::completer::{Completer, End, Report};
+use crate::completer::{Completer, End};
 use crate::connection::{Pause, connect};
 use crate::jobs::{self, Claimed, Statements};
 use crate::listener::Listener;
 use crate::registry::{Attempt, Jobs};
+
+mod held;
+
+use held::Held;
+pub(crate) use held::Room;
 
 /// A claimed job made again from its row, ready to run its attempt.
 pub(crate) struct Ready {
@@ -73,44 +78,6 @@ pub(crate) struct Settings {
     pub(crate) max_running: Option<i64>,
     /// Whether to LISTEN for added jobs.
     pub(crate) listen: bool,
-}
-
-/// Jobs claimed and not yet reported done, by id, with the attempt held:
-/// shared with the consumer.
-#[derive(Debug, Default)]
-struct Held {
-    ids: Mutex<HashMap<i64, i32>>,
-    /// Notified when a job is done: room for another.
-    freed: Notify,
-    /// Set once the process releases its queue: no more claims, while the
-    /// leases of held jobs are still renewed.
-    stopped: AtomicBool,
-}
-
-impl Held {
-    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i32>> {
-        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// What the consumer tells the claimer of the jobs it was given.
-#[derive(Debug, Clone)]
-pub(crate) struct Room(Arc<Held>);
-
-impl Room {
-    /// See [`Claimer::done`].
-    pub(crate) fn done(&self, id: i64, attempt: i32) {
-        done(&self.0, id, attempt);
-    }
-}
-
-fn done(held: &Held, id: i64, attempt: i32) {
-    let mut ids = held.ids();
-    if ids.get(&id) == Some(&attempt) {
-        ids.remove(&id);
-    }
-    drop(ids);
-    held.freed.notify_one();
 }
 
 /// A running claimer; stopped when dropped (its leases then expire and
@@ -194,7 +161,7 @@ impl Claimer {
     /// is no longer renewed, and its room serves another.
     #[cfg_attr(not(test), allow(dead_code))] // the backend tells its `Room`
     pub(crate) fn done(&self, id: i64, attempt: i32) {
-        done(&self.held, id, attempt);
+        self.held.done(id, attempt);
     }
 
     /// A handle to tell the claimer of finished jobs from elsewhere.
@@ -317,12 +284,8 @@ impl Loop {
                     // Never runs anywhere: a row no process here can make
                     // again would only be claimed and rescued for ever.
                     tracing::error!(job_id = job.id, %error, "a stored job cannot be run");
-                    self.completer.report(Report {
-                        id: job.id,
-                        attempt: job.attempt,
-                        end: End::Failed(error_chain(&error)),
-                        landed: None,
-                    });
+                    let end = End::Failed(error_chain(&error));
+                    self.completer.end(job.id, job.attempt, end);
                     continue;
                 }
             };
@@ -335,12 +298,7 @@ impl Loop {
             if self.deliver.send(Ready { job, kind, make }).await.is_err() {
                 // The consumer is gone: given back, claimable at once.
                 self.held.ids().remove(&id);
-                self.completer.report(Report {
-                    id,
-                    attempt,
-                    end: End::HandBack,
-                    landed: None,
-                });
+                self.completer.end(id, attempt, End::HandBack);
             }
         }
         Ok(got == room)

@@ -92,6 +92,17 @@ impl Completer {
         let _ = self.reports.send(Message::Report(report));
     }
 
+    /// Hands over how job `id`'s attempt `attempt` ended, with no one
+    /// waiting to hear whether it landed.
+    pub(crate) fn end(&self, id: i64, attempt: i32, end: End) {
+        self.report(Report {
+            id,
+            attempt,
+            end,
+            landed: None,
+        });
+    }
+
     /// Waits until every outcome handed over so far is written (or refused).
     pub(crate) async fn flush(&self) {
         let (told, written) = oneshot::channel();

@@ -6,16 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etiquette_core::TaskId;
 use etiquette_core::backend::{Offer, WeakEngine};
 use tokio_postgres::Config;
 
 use crate::claimer::{Claimer, Ready, Settings};
-use crate::completer::{End, Report};
+use crate::completer::End;
 use crate::connection::{Pause, connect};
 use crate::jobs::Statements;
 
-use super::{Postgres, Shared, retry};
+use super::{Postgres, Shared, retry, task_id};
 
 /// Connects the claimer, then feeds the engine until the queue is gone.
 pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, local_limit: usize) {
@@ -46,7 +45,7 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
                 closing = true;
                 claimer.stop_claiming();
                 while let Some(ready) = claimer.try_next() {
-                    hand_back(&shared, &ready);
+                    hand_back(&shared, ready.job.id, ready.job.attempt);
                 }
             }
         }
@@ -99,39 +98,26 @@ async fn start_claimer(shared: &Arc<Shared>, local_limit: usize) -> Option<Claim
 /// nothing more.
 async fn take_in(engine: &WeakEngine<Postgres>, shared: &Shared, ready: Ready) {
     let Some(engine) = engine.upgrade() else {
-        return hand_back(shared, &ready);
+        return hand_back(shared, ready.job.id, ready.job.attempt);
     };
     let Ready { job, kind, make } = ready;
     let (id, attempt) = (job.id, job.attempt);
     if let Some(older) = shared.running.expect(id, attempt) {
         engine.cancel(&older);
     }
-    let offer = Offer::new(TaskId::from(id.unsigned_abs()), kind, make)
+    let offer = Offer::new(task_id(id), kind, make)
         .attempt(u32::try_from(attempt).unwrap_or(1))
         .retry(retry::policy(job.max_attempts, &job.retry))
         .timeout(job.timeout)
         .priority(job.priority);
     match engine.offer(offer).await {
         Ok(local) => shared.running.hold(id, attempt, local),
-        Err(_released) => {
-            shared.completer.report(Report {
-                id,
-                attempt,
-                end: End::HandBack,
-                landed: None,
-            });
-            shared.running.done(id, attempt);
-        }
+        Err(_released) => hand_back(shared, id, attempt),
     }
 }
 
-/// Gives a claimed job back, claimable at once.
-fn hand_back(shared: &Shared, ready: &Ready) {
-    shared.completer.report(Report {
-        id: ready.job.id,
-        attempt: ready.job.attempt,
-        end: End::HandBack,
-        landed: None,
-    });
-    shared.running.done(ready.job.id, ready.job.attempt);
+/// Gives job `id`'s claimed attempt `attempt` back, claimable at once.
+fn hand_back(shared: &Shared, id: i64, attempt: i32) {
+    shared.completer.end(id, attempt, End::HandBack);
+    shared.running.done(id, attempt);
 }

@@ -1,4 +1,5 @@
-//! A job's row read as the status every backend reports.
+//! A job's row read as the status every backend reports, and a finished
+//! status as a handle's outcome.
 
 use std::time::Duration;
 
@@ -42,4 +43,13 @@ const TIMED_OUT: &str = "timed out after";
 
 fn timed_out(error: Option<&str>) -> bool {
     error.is_some_and(|error| error.starts_with(TIMED_OUT))
+}
+
+/// A finished status as a handle's outcome.
+pub(crate) fn outcome(status: &TaskStatus) -> Result<(), TaskError> {
+    match status {
+        TaskStatus::Succeeded { .. } => Ok(()),
+        TaskStatus::Failed { error, .. } => Err(error.clone()),
+        _ => Err(TaskError::from_message(status.to_string())),
+    }
 }

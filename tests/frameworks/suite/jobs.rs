@@ -90,6 +90,17 @@ async fn status_of(client: &impl Client, id: &str) -> serde_json::Value {
     serde_json::from_str(&status.body).unwrap()
 }
 
+/// Asserts that task `id`'s status JSON reads `status`, its `field`
+/// (`attempt` while it runs, `attempts` once finished) at `count`.
+async fn assert_status(client: &impl Client, id: &str, status: &str, (field, count): (&str, u64)) {
+    let json = status_of(client, id).await;
+    assert_eq!(
+        (&json["status"], &json[field]),
+        (&serde_json::json!(status), &serde_json::json!(count)),
+        "{json}"
+    );
+}
+
 pub(crate) async fn a_jobs_status_is_served_while_it_runs_and_once_it_finished<
     F: Framework,
     S: Line,
@@ -99,24 +110,14 @@ pub(crate) async fn a_jobs_status_is_served_while_it_runs_and_once_it_finished<
     let held = add_job(&client, "n=7&hold=true").await;
     let id = held.task_id.expect("the task id is in x-task-id");
     within("the signal of the holding job", signals.wait_for(1)).await;
-    let running = status_of(&client, &id).await;
-    assert_eq!(
-        (&running["status"], &running["attempt"]),
-        (&serde_json::json!("running"), &serde_json::json!(1)),
-        "{running}"
-    );
+    assert_status(&client, &id, "running", ("attempt", 1)).await;
     let unknown = get_after(&client, "/status/987654321", None).await;
     assert_eq!(unknown.status, 404, "an id no queue issued");
 
     probe.open_gate();
     let report = within("the release of the queue", etiquette.release()).await;
     assert_eq!(report.completed, 1, "{report}");
-    let finished = status_of(&client, &id).await;
-    assert_eq!(
-        (&finished["status"], &finished["attempts"]),
-        (&serde_json::json!("succeeded"), &serde_json::json!(1)),
-        "{finished}"
-    );
+    assert_status(&client, &id, "succeeded", ("attempts", 1)).await;
     let after = get_after(&client, "/job?n=8", None).await;
     assert_eq!(after.status, 503, "a released queue refuses");
 }

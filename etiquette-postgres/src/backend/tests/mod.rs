@@ -6,7 +6,10 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use etiquette_core::{AddTaskError, Etiquette, Job, RetryPolicy, TaskContext, TaskStatus};
+use etiquette_core::{
+    AddTaskError, Etiquette, Job, RetryPolicy, TaskContext, TaskError, TaskHandle, TaskId,
+    TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::testing::TempServer;
@@ -46,6 +49,22 @@ impl Tally {
             fail_first: 0,
             sleep_ms: 0,
             nul_error: false,
+        }
+    }
+
+    /// Failing its first `attempts` attempts.
+    fn failing(self, attempts: u32) -> Self {
+        Self {
+            fail_first: attempts,
+            ..self
+        }
+    }
+
+    /// Its first attempt taking `ms` milliseconds.
+    fn sleeping(self, ms: u64) -> Self {
+        Self {
+            sleep_ms: ms,
+            ..self
         }
     }
 }
@@ -92,6 +111,59 @@ async fn process(server: &TempServer, limit: usize, lease: Duration) -> Etiquett
         .expect("build")
 }
 
+/// A fresh server, and one process on it: two jobs at once, leases of
+/// 5 s. (The server stops when dropped.)
+async fn one_process() -> (TempServer, Etiquette<Postgres>) {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    (server, queue)
+}
+
+/// Two processes on `server`, as [`process`] builds each.
+async fn two(
+    server: &TempServer,
+    limit: usize,
+    lease: Duration,
+) -> (Etiquette<Postgres>, Etiquette<Postgres>) {
+    let a = process(server, limit, lease).await;
+    (a, process(server, limit, lease).await)
+}
+
+/// `job` added through `queue`, retried as `retry` says if given.
+async fn add(
+    queue: &Etiquette<Postgres>,
+    job: Tally,
+    retry: Option<RetryPolicy>,
+) -> TaskHandle<Postgres> {
+    let decorum = queue.decorum();
+    let job = decorum.job(job);
+    let job = match retry {
+        Some(policy) => job.retry(policy),
+        None => job,
+    };
+    job.add().await.expect("added")
+}
+
+/// Job `id`, as `process` finds it.
+async fn found(process: &Etiquette<Postgres>, id: TaskId) -> TaskHandle<Postgres> {
+    let found = process.decorum().find(id).await.expect("asked");
+    found.expect("known")
+}
+
+/// The outcome of `what`, the job of `handle`, failing after 20 s.
+async fn outcome(what: &str, handle: &TaskHandle<Postgres>) -> Result<(), TaskError> {
+    within(what, handle.outcome()).await
+}
+
+/// Asserts that the job of `handle` succeeded after `attempts` attempts.
+async fn assert_succeeded(handle: &TaskHandle<Postgres>, attempts: u32) {
+    let status = handle.status().await.expect("asked");
+    assert!(
+        matches!(status, TaskStatus::Succeeded { attempts: made } if made == attempts),
+        "{status:?}"
+    );
+}
+
 fn server() -> TempServer {
     TempServer::start().unwrap_or_else(|error| panic!("{error}"))
 }
@@ -116,23 +188,13 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_added_through_one_process_run_once_each_across_two() {
     let server = server();
-    let (a, b) = (
-        process(&server, 4, Duration::from_secs(5)).await,
-        process(&server, 4, Duration::from_secs(5)).await,
-    );
+    let (a, b) = two(&server, 4, Duration::from_secs(5)).await;
     let mut handles = Vec::new();
     for n in 0..40 {
-        let tag = format!("spread-{n}");
-        handles.push(
-            a.decorum()
-                .job(Tally::new(&tag))
-                .add()
-                .await
-                .expect("added"),
-        );
+        handles.push(add(&a, Tally::new(&format!("spread-{n}")), None).await);
     }
     for handle in &handles {
-        within("each job's outcome", handle.outcome())
+        outcome("each job's outcome", handle)
             .await
             .expect("succeeded");
         // Read back from any process.
@@ -152,28 +214,14 @@ async fn jobs_added_through_one_process_run_once_each_across_two() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_attempt_waits_in_its_row_and_the_next_one_succeeds() {
-    let server = server();
-    let queue = process(&server, 2, Duration::from_secs(5)).await;
-    let job = Tally {
-        fail_first: 1,
-        ..Tally::new("retried")
-    };
-    let handle = queue
-        .decorum()
-        .job(job)
-        .retry(RetryPolicy::exponential(3, Duration::from_millis(200)))
-        .add()
-        .await
-        .expect("added");
-    within("the retried job's outcome", handle.outcome())
+    let (_server, queue) = one_process().await;
+    let policy = RetryPolicy::exponential(3, Duration::from_millis(200));
+    let handle = add(&queue, Tally::new("retried").failing(1), Some(policy)).await;
+    outcome("the retried job's outcome", &handle)
         .await
         .expect("the second attempt succeeds");
     assert_eq!(runs("retried"), [1, 2]);
-    let status = handle.status().await.expect("asked");
-    assert!(
-        matches!(status, TaskStatus::Succeeded { attempts: 2 }),
-        "{status:?}"
-    );
+    assert_succeeded(&handle, 2).await;
     let report = queue.release().await;
     // The failed attempt left the process for its row; the second came back.
     assert_eq!(
@@ -185,20 +233,10 @@ async fn a_failed_attempt_waits_in_its_row_and_the_next_one_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_failing_every_attempt_fails_with_its_last_error() {
-    let server = server();
-    let queue = process(&server, 2, Duration::from_secs(5)).await;
-    let job = Tally {
-        fail_first: 9,
-        ..Tally::new("hopeless")
-    };
-    let handle = queue
-        .decorum()
-        .job(job)
-        .retry(RetryPolicy::exponential(2, Duration::from_millis(50)))
-        .add()
-        .await
-        .expect("added");
-    let error = within("the hopeless job's outcome", handle.outcome())
+    let (_server, queue) = one_process().await;
+    let policy = RetryPolicy::exponential(2, Duration::from_millis(50));
+    let handle = add(&queue, Tally::new("hopeless").failing(9), Some(policy)).await;
+    let error = outcome("the hopeless job's outcome", &handle)
         .await
         .expect_err("fails");
     assert_eq!(error.to_string(), "attempt 2 fails on purpose");
@@ -208,10 +246,7 @@ async fn a_job_failing_every_attempt_fails_with_its_last_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
     let server = server();
-    let (a, b) = (
-        process(&server, 2, Duration::from_secs(5)).await,
-        process(&server, 2, Duration::from_secs(5)).await,
-    );
+    let (a, b) = two(&server, 2, Duration::from_secs(5)).await;
     let handle = a
         .decorum()
         .job(Tally::new("never"))
@@ -219,12 +254,7 @@ async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
         .add()
         .await
         .expect("added");
-    let seen = b
-        .decorum()
-        .find(handle.id())
-        .await
-        .expect("asked")
-        .expect("known");
+    let seen = found(&b, handle.id()).await;
     assert!(matches!(
         seen.status().await,
         Ok(TaskStatus::Scheduled { .. })
@@ -234,7 +264,7 @@ async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
         !seen.cancel().await.expect("asked"),
         "a second cancel is too late"
     );
-    let error = within("the cancelled job's outcome", handle.outcome()).await;
+    let error = outcome("the cancelled job's outcome", &handle).await;
     assert!(error.is_err());
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     assert!(runs("never").is_empty());
@@ -243,25 +273,12 @@ async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_cancelled_from_another_process_stops_there() {
     let server = server();
-    let lease = Duration::from_millis(600);
-    let (a, b) = (
-        process(&server, 2, lease).await,
-        process(&server, 2, lease).await,
-    );
-    let job = Tally {
-        sleep_ms: 60_000,
-        ..Tally::new("stopped")
-    };
-    let handle = a.decorum().job(job).add().await.expect("added");
+    let (a, b) = two(&server, 2, Duration::from_millis(600)).await;
+    let handle = add(&a, Tally::new("stopped").sleeping(60_000), None).await;
     until("the long job to start", || runs("stopped").len() == 1).await;
-    let seen = b
-        .decorum()
-        .find(handle.id())
-        .await
-        .expect("asked")
-        .expect("known");
+    let seen = found(&b, handle.id()).await;
     assert!(seen.cancel().await.expect("asked"));
-    within("the cancelled job's outcome", handle.outcome())
+    outcome("the cancelled job's outcome", &handle)
         .await
         .expect_err("cancelled");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
@@ -271,8 +288,7 @@ async fn a_running_job_cancelled_from_another_process_stops_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_a_process_cannot_store_are_refused_with_the_reason() {
-    let server = server();
-    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let (_server, queue) = one_process().await;
     let refused = queue
         .decorum()
         .job(Tally::new("predicate"))
@@ -300,18 +316,8 @@ fn the_job_of_a_process_that_died_runs_in_another() {
     let doomed = tokio::runtime::Runtime::new().unwrap();
     let id = doomed.block_on(async {
         let a = process(&server, 1, lease).await;
-        let job = Tally {
-            sleep_ms: 60_000,
-            ..Tally::new("orphan")
-        };
         let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
-        let handle = a
-            .decorum()
-            .job(job)
-            .retry(policy)
-            .add()
-            .await
-            .expect("added");
+        let handle = add(&a, Tally::new("orphan").sleeping(60_000), Some(policy)).await;
         until("the orphan to start in the doomed process", || {
             runs("orphan") == [1]
         })
@@ -323,16 +329,12 @@ fn the_job_of_a_process_that_died_runs_in_another() {
     doomed.shutdown_background();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let b = process(&server, 1, lease).await;
-        let handle = b.decorum().find(id).await.expect("asked").expect("known");
-        within("the orphan's outcome in the survivor", handle.outcome())
+        let handle = found(&b, id).await;
+        outcome("the orphan's outcome in the survivor", &handle)
             .await
             .expect("its second attempt succeeds");
         assert_eq!(runs("orphan"), [1, 2]);
-        let status = handle.status().await.expect("asked");
-        assert!(
-            matches!(status, TaskStatus::Succeeded { attempts: 2 }),
-            "{status:?}"
-        );
+        assert_succeeded(&handle, 2).await;
     });
 }
 
@@ -341,11 +343,7 @@ async fn a_release_deadline_hands_unfinished_jobs_back_for_others() {
     let server = server();
     let lease = Duration::from_secs(5);
     let a = process(&server, 1, lease).await;
-    let job = Tally {
-        sleep_ms: 60_000,
-        ..Tally::new("handed")
-    };
-    let handle = a.decorum().job(job).add().await.expect("added");
+    let handle = add(&a, Tally::new("handed").sleeping(60_000), None).await;
     until("the long job to start", || runs("handed").len() == 1).await;
     let report = within("the release", a.release_timeout(Duration::from_millis(100))).await;
     assert_eq!(report.cancelled, 1, "{report}");
@@ -367,8 +365,7 @@ async fn a_release_deadline_hands_unfinished_jobs_back_for_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_added_in_a_transaction_exists_if_and_only_if_it_commits() {
-    let server = server();
-    let queue = process(&server, 2, Duration::from_secs(5)).await;
+    let (server, queue) = one_process().await;
     let decorum = queue.decorum();
     let mut client = server.connect("postgres").await.expect("connect");
 
@@ -384,7 +381,7 @@ async fn a_job_added_in_a_transaction_exists_if_and_only_if_it_commits() {
         .await
         .expect("added within the transaction");
     committed.commit().await.expect("commit");
-    within("the committed job's outcome", real.outcome())
+    outcome("the committed job's outcome", &real)
         .await
         .expect("succeeded");
     assert_eq!(runs("real"), [1]);

@@ -6,19 +6,14 @@ use std::time::Duration;
 
 use etiquette_core::{RetryPolicy, TaskStatus};
 
-use super::{Tally, process, runs, server, until, within};
+use super::{Tally, add, found, outcome, process, runs, server, two, until, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_database_restart_the_process_claims_again() {
     let server = server();
     let queue = process(&server, 2, Duration::from_secs(3)).await;
-    let before = queue
-        .decorum()
-        .job(Tally::new("before"))
-        .add()
-        .await
-        .expect("added");
-    within("the first job's outcome", before.outcome())
+    let before = add(&queue, Tally::new("before"), None).await;
+    outcome("the first job's outcome", &before)
         .await
         .expect("succeeded");
     server.restart().unwrap_or_else(|error| panic!("{error}"));
@@ -31,12 +26,9 @@ async fn after_a_database_restart_the_process_claims_again() {
         }
     })
     .await;
-    within(
-        "the outcome of a job added after the restart",
-        after.outcome(),
-    )
-    .await
-    .expect("claimed and run after the restart");
+    outcome("the outcome of a job added after the restart", &after)
+        .await
+        .expect("claimed and run after the restart");
     assert_eq!(runs("after"), [1]);
 }
 
@@ -45,24 +37,12 @@ async fn an_error_the_database_cannot_store_holds_up_no_other_outcome() {
     let server = server();
     let queue = process(&server, 2, Duration::from_secs(30)).await;
     let job = Tally {
-        fail_first: 1,
         nul_error: true,
-        ..Tally::new("nul")
+        ..Tally::new("nul").failing(1)
     };
-    let bad = queue
-        .decorum()
-        .job(job)
-        .retry(RetryPolicy::never())
-        .add()
-        .await;
-    let bad = bad.expect("added");
-    let good = queue
-        .decorum()
-        .job(Tally::new("fine"))
-        .add()
-        .await
-        .expect("added");
-    let error = within("the failing job's outcome", bad.outcome())
+    let bad = add(&queue, job, Some(RetryPolicy::never())).await;
+    let good = add(&queue, Tally::new("fine"), None).await;
+    let error = outcome("the failing job's outcome", &bad)
         .await
         .expect_err("fails");
     assert_eq!(
@@ -70,7 +50,7 @@ async fn an_error_the_database_cannot_store_holds_up_no_other_outcome() {
         "bad\u{FFFD}byte",
         "stored without its NUL"
     );
-    within("the other job's outcome", good.outcome())
+    outcome("the other job's outcome", &good)
         .await
         .expect("succeeded");
     assert_eq!(runs("nul"), [1], "run once, not rescued and run again");
@@ -87,37 +67,26 @@ async fn a_cancel_asked_while_an_attempt_fails_is_not_lost_to_the_retry() {
     let server = server();
     // Long leases: the heartbeat that would stop the attempt comes too
     // late, and the attempt fails first.
-    let lease = Duration::from_secs(30);
-    let (a, b) = (
-        process(&server, 1, lease).await,
-        process(&server, 1, lease).await,
-    );
-    let job = Tally {
-        fail_first: 1,
-        sleep_ms: 1_000,
-        ..Tally::new("cancelled-while-failing")
-    };
+    let (a, b) = two(&server, 1, Duration::from_secs(30)).await;
+    let job = Tally::new("cancelled-while-failing")
+        .failing(1)
+        .sleeping(1_000);
     let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
-    let handle = a
-        .decorum()
-        .job(job)
-        .retry(policy)
-        .add()
-        .await
-        .expect("added");
+    let handle = add(&a, job, Some(policy)).await;
     until("the attempt to start", || {
         !runs("cancelled-while-failing").is_empty()
     })
     .await;
     // Asked through whichever process does not run it.
-    let (elsewhere, _) = if a.stats().running == 1 {
-        (&b, &a)
-    } else {
-        (&a, &b)
-    };
-    let seen = elsewhere.decorum().find(handle.id()).await.expect("asked");
-    assert!(seen.expect("known").cancel().await.expect("asked"));
-    let outcome = within("the cancelled job's outcome", handle.outcome()).await;
+    let elsewhere = if a.stats().running == 1 { &b } else { &a };
+    assert!(
+        found(elsewhere, handle.id())
+            .await
+            .cancel()
+            .await
+            .expect("asked")
+    );
+    let outcome = outcome("the cancelled job's outcome", &handle).await;
     assert!(outcome.is_err(), "{outcome:?}");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     assert_eq!(runs("cancelled-while-failing"), [1], "no second attempt");

@@ -1,0 +1,121 @@
+//! The jobs this process holds: from before each is offered to the engine
+//! until its attempt ends here, with the attempt claimed and its task once
+//! the engine took it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use etiquette_core::backend::{Engine, LocalTask};
+use tokio::sync::Notify;
+
+use crate::claimer::Room;
+
+use super::Postgres;
+
+/// A job this process claimed: the attempt it holds, and its task in the
+/// engine once offered.
+struct Held {
+    attempt: i32,
+    task: Option<LocalTask>,
+}
+
+/// The jobs this process holds.
+#[derive(Default)]
+pub(super) struct Running {
+    /// By id, from before the job is offered to the engine until its
+    /// attempt ends here: whoever reports the end finds the attempt.
+    held: Mutex<HashMap<i64, Held>>,
+    /// Tells the claimer of finished jobs; set once it started.
+    pub(super) room: OnceLock<Room>,
+    /// Notified once release began.
+    pub(super) closing: Notify,
+    /// Set once a release deadline passed: attempts cancelled from then on
+    /// are handed back, not cancelled.
+    handing_back: AtomicBool,
+}
+
+impl Running {
+    fn held(&self) -> MutexGuard<'_, HashMap<i64, Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Job `id` is about to be offered for attempt `attempt`; an older
+    /// attempt of it still here (its lease was lost, and this process
+    /// claimed it again) is returned, to be cancelled.
+    pub(super) fn expect(&self, id: i64, attempt: i32) -> Option<LocalTask> {
+        let held = Held {
+            attempt,
+            task: None,
+        };
+        self.held().insert(id, held).and_then(|older| older.task)
+    }
+
+    /// The engine took job `id`'s attempt `attempt` as `task`, unless the
+    /// attempt ended already.
+    pub(super) fn hold(&self, id: i64, attempt: i32, task: LocalTask) {
+        if let Some(held) = self.held().get_mut(&id)
+            && held.attempt == attempt
+        {
+            held.task = Some(task);
+        }
+    }
+
+    /// The task of job `id` held here, of attempt `attempt` if given.
+    pub(super) fn task(&self, id: i64, attempt: Option<i32>) -> Option<LocalTask> {
+        let held = self.held();
+        let held = held.get(&id)?;
+        if attempt.is_some_and(|attempt| held.attempt != attempt) {
+            return None;
+        }
+        held.task.clone()
+    }
+
+    /// Cancels job `id`'s attempt `attempt` here, running or still in
+    /// line.
+    pub(super) fn cancel(&self, engine: &Engine<Postgres>, id: i64, attempt: Option<i32>) {
+        if let Some(task) = self.task(id, attempt) {
+            engine.cancel(&task);
+        }
+    }
+
+    /// Job `id`'s attempt is over here: which attempt it was, as claimed
+    /// (`None` if it was not held).
+    pub(super) fn end(&self, id: i64) -> Option<i32> {
+        let attempt = self.held().remove(&id)?.attempt;
+        if let Some(room) = self.room.get() {
+            room.done(id, attempt);
+        }
+        Some(attempt)
+    }
+
+    /// Job `id`'s attempt `attempt` is over here, never offered.
+    pub(super) fn done(&self, id: i64, attempt: i32) {
+        {
+            let mut held = self.held();
+            if held.get(&id).is_some_and(|held| held.attempt == attempt) {
+                held.remove(&id);
+            }
+        }
+        if let Some(room) = self.room.get() {
+            room.done(id, attempt);
+        }
+    }
+
+    /// A release deadline passed: every attempt held here stops, and is
+    /// handed back rather than cancelled.
+    pub(super) fn hand_back_all(&self) {
+        self.handing_back.store(true, SeqCst);
+        for held in self.held().values() {
+            if let Some(task) = &held.task {
+                task.cancel_attempt();
+            }
+        }
+    }
+
+    /// Whether attempts cancelled now are handed back (a release deadline
+    /// passed).
+    pub(super) fn handing_back(&self) -> bool {
+        self.handing_back.load(SeqCst)
+    }
+}
