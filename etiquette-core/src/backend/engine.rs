@@ -234,13 +234,13 @@ impl Offer {
 
 impl fmt::Debug for Offer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Offer")
-            .field("id", &self.id)
-            .field("kind", &self.kind)
-            .field("attempt", &self.attempt)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("priority", &self.priority)
-            .finish_non_exhaustive()
+        // The job's identity; its settings show in its task's span and status.
+        let Self {
+            id, attempt, kind, ..
+        } = self;
+        write!(
+            f,
+            "Offer {{ id: {id}, kind: {kind:?}, attempt: {attempt}, .. }}"
+        )
     }
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use crate::TaskError;
 use crate::api::spawner::BoxFuture;
 use crate::backend::{Backend, Backoff, TaskRef};
 use crate::engine::attempt::{Accepted, InHand};
@@ -19,6 +18,7 @@ use crate::engine::guard::guarded;
 use crate::engine::shared::{Outcome, Shared};
 use crate::engine::worker::act;
 use crate::events::EventKind;
+use crate::{TaskError, TaskId};
 
 /// Waits out `sleep` (made by the caller, whose failure is the caller's to
 /// report), then puts `job` back in line.
@@ -77,12 +77,7 @@ pub(crate) fn retry<B: Backend>(
         .backend
         .retrying(TaskRef::new(cell), attempt, delay, &error);
     if backoff == Backoff::Stored {
-        tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry (stored)");
-        shared.events.publish(cell.id, || EventKind::Retrying {
-            attempt,
-            backoff: delay,
-            error: error.to_string(),
-        });
+        announce(shared, cell.id, (attempt, delay), &error);
         // Its status here stays what it was when it left: waiting to retry.
         cell.set_retrying(delay, error);
         job.hand_back(shared);
@@ -97,12 +92,7 @@ pub(crate) fn retry<B: Backend>(
             return;
         }
     };
-    tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
-    shared.events.publish(cell.id, || EventKind::Retrying {
-        attempt,
-        backoff: delay,
-        error: error.to_string(),
-    });
+    announce(shared, cell.id, (attempt, delay), &error);
     // Before the task leaves RUNNING, so that a reader seeing it wait
     // finds why.
     cell.set_retrying(delay, error);
@@ -114,4 +104,20 @@ pub(crate) fn retry<B: Backend>(
     }
     shared.record_retry();
     rejoin_after(job, shared, sleep);
+}
+
+/// Logs and publishes that attempt `attempt` of task `id` failed with
+/// `error`, and the next comes after `delay`.
+fn announce<B: Backend>(
+    shared: &Shared<B>,
+    id: TaskId,
+    (attempt, delay): (u32, Duration),
+    error: &TaskError,
+) {
+    tracing::warn!(attempt, ?delay, %error, "attempt failed, will retry");
+    shared.events.publish(id, || EventKind::Retrying {
+        attempt,
+        backoff: delay,
+        error: error.to_string(),
+    });
 }

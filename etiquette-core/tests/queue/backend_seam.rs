@@ -144,14 +144,9 @@ impl Backend for Ledger {
     }
 
     /// Stores the retry: the task leaves this process.
-    fn retrying(
-        &self,
-        task: TaskRef<'_>,
-        attempt: u32,
-        delay: Duration,
-        error: &TaskError,
-    ) -> Backoff {
-        self.tell(task, Told::Retrying(attempt, delay, error.to_string()));
+    fn retrying(&self, task: TaskRef<'_>, n: u32, delay: Duration, e: &TaskError) -> Backoff {
+        let attempt = n;
+        self.tell(task, Told::Retrying(attempt, delay, e.to_string()));
         let retry = (task.id().get(), attempt + 1, delay);
         self.0.stored.lock().unwrap().push(retry);
         Backoff::Stored
