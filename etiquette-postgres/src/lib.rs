@@ -84,9 +84,13 @@
 //!   at the deadline hands back what is left (claimable at once, the
 //!   attempt not counted), then waits for the outcomes to be written.
 //!
+//! * **Upkeep.** Finished rows are deleted in batches once past their
+//!   retention (a day by default, [`PostgresBuilder::prune`]), so the table
+//!   does not bloat.
+//!
 //! Not yet (issue 14): task events across processes (a job's events reach
 //! subscribers of the process running it only), transactional add with
-//! sqlx, pruning of finished rows on a schedule.
+//! sqlx.
 
 mod backend;
 mod claimer;

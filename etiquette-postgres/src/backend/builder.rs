@@ -25,6 +25,8 @@ pub struct PostgresBuilder {
     pub(super) poll: Duration,
     pub(super) max_running: Option<i64>,
     pub(super) notify: bool,
+    pub(super) retention: Duration,
+    pub(super) prune_every: Duration,
 }
 
 impl PostgresBuilder {
@@ -38,6 +40,8 @@ impl PostgresBuilder {
             poll: Duration::from_secs(1),
             max_running: None,
             notify: true,
+            retention: Duration::from_secs(24 * 3600),
+            prune_every: Duration::from_secs(60),
         }
     }
 
@@ -77,6 +81,18 @@ impl PostgresBuilder {
     /// `max_concurrent_tasks`.
     pub const fn max_running_across_processes(mut self, max: u32) -> Self {
         self.max_running = Some(max as i64);
+        self
+    }
+
+    /// How long finished jobs stay in the table, for status lookups by id
+    /// (a day by default); then they are deleted, in batches, every
+    /// `every`, by every process that works the queue (batches skip rows
+    /// another process is deleting, so they never wait for each other).
+    /// Keeps the table, and the claim's index, from bloating with millions
+    /// of finished rows.
+    pub const fn prune(mut self, retention: Duration, every: Duration) -> Self {
+        self.retention = retention;
+        self.prune_every = every;
         self
     }
 

@@ -20,6 +20,7 @@ mod running;
 mod status;
 #[cfg(test)]
 mod tests;
+mod upkeep;
 
 use std::fmt;
 use std::sync::Arc;
@@ -152,6 +153,7 @@ impl Backend for Postgres {
             return Err(BuildError::NoRuntime);
         };
         let shared = Arc::clone(&engine.backend().shared);
+        runtime.spawn(upkeep::prune(engine.downgrade(), Arc::clone(&shared)));
         runtime.spawn(feeder::feed(
             engine.downgrade(),
             shared,

@@ -276,7 +276,6 @@ pub(crate) async fn rescue(client: &Client, statements: &Statements) -> Result<u
 /// Deletes the jobs finished more than `retention` ago, `batch` rows per
 /// statement (each its own short transaction, so that pruning millions of
 /// rows never holds a long lock or a huge transaction); returns how many.
-#[cfg_attr(not(test), allow(dead_code))] // the upkeep loop to come (issue 14)
 pub(crate) async fn prune(
     client: &Client,
     statements: &Statements,

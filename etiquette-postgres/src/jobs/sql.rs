@@ -49,7 +49,6 @@ pub(crate) struct Statements {
     /// A running job asked to stop, by its owner's next heartbeat.
     pub(super) request_cancel: String,
     /// A batch of rows finished before the retention.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) prune: String,
 }
 

@@ -1,12 +1,13 @@
 //! What goes wrong around the jobs, and how the backend comes through it:
 //! a database restart, an outcome the database refuses, a cancel racing a
-//! failed attempt.
+//! failed attempt, a table that would fill with finished rows.
 
 use std::time::Duration;
 
-use etiquette_core::{RetryPolicy, TaskStatus};
+use etiquette_core::{Etiquette, RetryPolicy, TaskStatus};
 
-use super::{Tally, add, found, outcome, process, runs, server, two, until, within};
+use super::{Tally, add, found, kinds, outcome, process, runs, server, two, until, within};
+use crate::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_database_restart_the_process_claims_again() {
@@ -90,4 +91,37 @@ async fn a_cancel_asked_while_an_attempt_fails_is_not_lost_to_the_retry() {
     assert!(outcome.is_err(), "{outcome:?}");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     assert_eq!(runs("cancelled-while-failing"), [1], "no second attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_pruned_after_their_retention_and_waiting_ones_stay() {
+    let server = server();
+    let postgres = Postgres::builder(&server.url("postgres"), kinds())
+        .expect("a valid url")
+        .poll(Duration::from_millis(100))
+        .prune(Duration::from_millis(300), Duration::from_millis(50))
+        .connect()
+        .await
+        .expect("connect and migrate");
+    let queue = Etiquette::builder().build_on(postgres).expect("build");
+    let done = add(&queue, Tally::new("pruned"), None).await;
+    outcome("the job to prune", &done).await.expect("succeeded");
+    let decorum = queue.decorum();
+    let later = decorum.job(Tally::new("kept"));
+    let later = later.delay(Duration::from_secs(3600));
+    let waiting = later.add().await.expect("added");
+    within("the finished job's row to be pruned", async {
+        while queue
+            .decorum()
+            .find(done.id())
+            .await
+            .expect("asked")
+            .is_some()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let kept = queue.decorum().find(waiting.id()).await.expect("asked");
+    assert!(kept.is_some(), "a job still waiting is never pruned");
 }
