@@ -32,7 +32,7 @@ use etiquette_core::error_chain;
 use crate::completer::{Completer, End};
 use crate::connection::{Pause, connect};
 use crate::jobs::{self, Claimed, Statements};
-use crate::listener::Listener;
+use crate::listener::{Events, Listener};
 use crate::registry::{Attempt, Jobs};
 
 mod held;
@@ -108,11 +108,11 @@ impl Claimer {
         (client, config): (Client, Config),
         statements: Statements,
         settings: Settings,
-        (kinds, completer): (Arc<Jobs>, Arc<Completer>),
+        (kinds, completer, events): (Arc<Jobs>, Arc<Completer>, Option<Events>),
     ) -> Self {
         let listener = settings
             .listen
-            .then(|| Listener::start(config.clone(), &statements.channel));
+            .then(|| Listener::start(config.clone(), &statements.channel, events));
         let wake = listener.as_ref().map(|listener| Arc::clone(&listener.wake));
         let held = Arc::new(Held::default());
         let (deliver, jobs) = mpsc::channel(settings.local_limit.max(1));

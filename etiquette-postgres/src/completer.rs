@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
 use crate::connection::{Pause, connect, refused_value};
-use crate::jobs::{Statements, millis};
+use crate::jobs::{NOTIFY_MANY, Statements, millis};
 
 /// Outcomes written in one statement at the most.
 const BATCH: usize = 1_000;
@@ -45,12 +45,18 @@ pub(crate) struct Report {
     pub(crate) end: End,
     /// Told `true` once written, `false` if refused (the lease was lost).
     pub(crate) landed: Option<oneshot::Sender<bool>>,
+    /// The task event announcing it to other processes, sent only if it
+    /// landed: an attempt whose lease was lost announces nothing.
+    pub(crate) announce: Option<String>,
 }
 
 /// What the completer is handed.
 #[derive(Debug)]
 enum Message {
     Report(Report),
+    /// A task event to announce to other processes, after the outcomes
+    /// handed over before it are written.
+    Announce(String),
     /// Told once everything handed over before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -100,7 +106,14 @@ impl Completer {
             attempt,
             end,
             landed: None,
+            announce: None,
         });
+    }
+
+    /// Announces a task event to other processes (best effort: an event
+    /// lost with the connection is not sent again; the row stays the truth).
+    pub(crate) fn announce(&self, payload: String) {
+        let _ = self.reports.send(Message::Announce(payload));
     }
 
     /// Waits until every outcome handed over so far is written (or refused).
@@ -129,10 +142,12 @@ async fn write_reports(
     let mut messages = Vec::new();
     let mut batch = Vec::new();
     let mut flushes = Vec::new();
+    let mut announces = Vec::new();
     while received.recv_many(&mut messages, BATCH).await > 0 {
         for message in messages.drain(..) {
             match message {
                 Message::Report(report) => batch.push(report),
+                Message::Announce(payload) => announces.push(payload),
                 Message::Flush(told) => flushes.push(told),
             }
         }
@@ -140,10 +155,17 @@ async fn write_reports(
             let landed = write_or_split((&config, &mut client), &statements, owner, &batch).await;
             batches.fetch_add(1, Relaxed);
             for report in batch.drain(..) {
+                let written = landed.contains(&(report.id, report.attempt));
                 if let Some(tell) = report.landed {
-                    let _ = tell.send(landed.contains(&(report.id, report.attempt)));
+                    let _ = tell.send(written);
                 }
+                // After the events handed over before it (a start, progress).
+                announces.extend(report.announce.filter(|_| written));
             }
+        }
+        if !announces.is_empty() {
+            announce((&config, &mut client), &statements, &announces).await;
+            announces.clear();
         }
         for told in flushes.drain(..) {
             let _ = told.send(());
@@ -152,6 +174,26 @@ async fn write_reports(
 }
 
 type Landed = std::collections::HashSet<(i64, i32)>;
+
+/// Sends `payloads` on the events channel in one statement, after the
+/// outcomes they follow: once, on a connection made again if lost.
+async fn announce(
+    (config, client): (&Config, &mut Option<Client>),
+    statements: &Statements,
+    payloads: &[String],
+) {
+    if client.as_ref().is_none_or(Client::is_closed) {
+        *client = connect(config).await.ok();
+    }
+    let Some(connected) = client.as_ref() else {
+        return;
+    };
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&statements.events_channel, &payloads];
+    if let Err(error) = connected.execute(NOTIFY_MANY, &params).await {
+        tracing::warn!(%error, events = payloads.len(), "announcing task events failed");
+    }
+}
 
 /// Writes a batch; if the database refuses it (not a lost connection: a
 /// value it cannot take), writes its outcomes one by one, so that one bad

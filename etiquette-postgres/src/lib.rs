@@ -80,6 +80,10 @@
 //!   batches (group commit).
 //! * **Across processes.** Status by id and cancel work from any process; a
 //!   running job cancelled elsewhere stops at its owner's next heartbeat.
+//!   A job's events (started, progress, retrying, its end) are announced
+//!   with `NOTIFY` (its end once its outcome is written), so
+//!   `subscribe_task`, and the adapters' Server-Sent Events, follow a job
+//!   run by any process.
 //! * **Release** stops claiming, lets what this process holds finish, and
 //!   at the deadline hands back what is left (claimable at once, the
 //!   attempt not counted), then waits for the outcomes to be written.
@@ -88,9 +92,9 @@
 //!   retention (a day by default, [`PostgresBuilder::prune`]), so the table
 //!   does not bloat.
 //!
-//! Not yet (issue 14): task events across processes (a job's events reach
-//! subscribers of the process running it only), transactional add with
-//! sqlx.
+//! Not yet (issue 14): transactional add with sqlx; events and waking
+//! without LISTEN/NOTIFY (`notify(false)`: lookups work, following a job
+//! run elsewhere does not).
 
 mod backend;
 mod claimer;

@@ -38,17 +38,22 @@ impl Drop for Listener {
 
 impl Listener {
     /// Starts listening on `channel` (a plain identifier) with `config`, on
-    /// the current tokio runtime.
-    pub(crate) fn start(mut config: Config, channel: &str) -> Self {
+    /// the current tokio runtime; and, with `events`, on its channel too,
+    /// relaying each payload heard there to its sender (task events from
+    /// other processes).
+    pub(crate) fn start(mut config: Config, channel: &str, events: Option<Events>) -> Self {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(10));
         let wake = Arc::new(Notify::new());
         let connections = Arc::new(AtomicU64::new(0));
-        let listen = format!("LISTEN \"{channel}\"");
+        let mut listen = format!("LISTEN \"{channel}\";");
+        if let Some(events) = &events {
+            listen.push_str(&format!(" LISTEN \"{}\";", events.channel));
+        }
         let task = tokio::spawn(keep_listening(
             config,
             listen,
-            Arc::clone(&wake),
+            (Arc::clone(&wake), events),
             Arc::clone(&connections),
         ));
         Self {
@@ -59,15 +64,22 @@ impl Listener {
     }
 }
 
+/// Where the payloads heard on the events channel go.
+#[derive(Debug, Clone)]
+pub(crate) struct Events {
+    pub(crate) channel: String,
+    pub(crate) heard: mpsc::UnboundedSender<String>,
+}
+
 async fn keep_listening(
     config: Config,
     listen: String,
-    wake: Arc<Notify>,
+    (wake, events): (Arc<Notify>, Option<Events>),
     connections: Arc<AtomicU64>,
 ) {
     let mut pause = Pause::new();
     loop {
-        match listen_once(&config, &listen, &wake, &connections).await {
+        match listen_once(&config, &listen, (&wake, events.as_ref()), &connections).await {
             // It was up: reconnect at once, at first.
             Ok(()) => pause.reset(),
             Err(error) => {
@@ -83,7 +95,7 @@ async fn keep_listening(
 async fn listen_once(
     config: &Config,
     listen: &str,
-    wake: &Notify,
+    (wake, events): (&Notify, Option<&Events>),
     connections: &AtomicU64,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
@@ -94,8 +106,8 @@ async fn listen_once(
     let driver = tokio::spawn(async move {
         while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
-                Ok(AsyncMessage::Notification(_)) => {
-                    if relay.send(()).is_err() {
+                Ok(AsyncMessage::Notification(notification)) => {
+                    if relay.send(notification).is_err() {
                         return;
                     }
                 }
@@ -112,8 +124,13 @@ async fn listen_once(
     connections.fetch_add(1, SeqCst);
     // Whatever was sent while no connection listened is lost: poll.
     wake.notify_one();
-    while notified.recv().await.is_some() {
-        wake.notify_one();
+    while let Some(notification) = notified.recv().await {
+        match events {
+            Some(events) if notification.channel() == events.channel => {
+                let _ = events.heard.send(notification.payload().to_owned());
+            }
+            _ => wake.notify_one(),
+        }
     }
     drop(client);
     tracing::warn!("the LISTEN connection was lost; reconnecting");
@@ -159,7 +176,7 @@ mod tests {
     }
 
     fn listener(server: &TempServer) -> Listener {
-        Listener::start(server.url("postgres").parse().unwrap(), CHANNEL)
+        Listener::start(server.url("postgres").parse().unwrap(), CHANNEL, None)
     }
 
     /// A server, and a listener on it once it listens.

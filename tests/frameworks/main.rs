@@ -137,6 +137,11 @@ macro_rules! stamp_on_backend {
             }
 
             #[$test]
+            async fn sse_streams_a_jobs_events_until_its_outcome() {
+                suite::sse_streams_a_jobs_events_until_its_outcome::<$framework, $line>().await;
+            }
+
+            #[$test]
             async fn a_jobs_status_is_served_while_it_runs_and_once_it_finished() {
                 suite::a_jobs_status_is_served_while_it_runs_and_once_it_finished::<
                     $framework,

@@ -20,7 +20,10 @@ use crate::engine::lanes::DEFAULT_PRIORITY;
 use crate::engine::shared::Shared;
 use crate::engine::work::{MakeAttempt, Work};
 use crate::engine::worker;
-use crate::{AddTaskError, RetryPolicy, Spawner, Subscription, TaskContext, TaskHandle, TaskId};
+use crate::{
+    AddTaskError, EventKind, RetryPolicy, Spawner, Subscription, TaskContext, TaskHandle, TaskId,
+    TaskStatus,
+};
 
 /// The engine of one queue, as its backend reaches it: to make task
 /// handles, to hand it jobs to run ([`offer`](Self::offer)), to publish
@@ -93,6 +96,36 @@ impl<B: Backend> Engine<B> {
         self.shared
             .events
             .subscribe_task(Arc::clone(&task.cell), after)
+    }
+
+    /// A task run elsewhere (by another process), to follow here: its
+    /// events, as the backend hears of them, reach this process's
+    /// subscribers through [`publish`](Self::publish) and
+    /// [`finish_watched`](Self::finish_watched), and
+    /// [`subscribe_local`](Self::subscribe_local) on it ends after its final
+    /// event. It is not in this engine's line, nor counted in its stats.
+    pub fn watch(&self, id: TaskId) -> LocalTask {
+        LocalTask::new(Arc::new(TaskCell::new(id)))
+    }
+
+    /// Publishes an event of task `id`, run elsewhere, to this process's
+    /// subscribers. A final event goes through
+    /// [`finish_watched`](Self::finish_watched) instead.
+    pub fn publish(&self, id: TaskId, kind: EventKind) {
+        self.shared.events.publish(id, || kind);
+    }
+
+    /// Task `watched` (see [`watch`](Self::watch)) finished elsewhere with
+    /// `status`: publishes its final event and ends the subscriptions
+    /// following it. Only the first call does anything (`false` after).
+    pub fn finish_watched(&self, watched: &LocalTask, status: TaskStatus) -> bool {
+        let cell = &watched.cell;
+        if cell.settle().is_none() {
+            return false;
+        }
+        self.shared.events.publish_final(cell, &status);
+        cell.finish(status);
+        true
     }
 
     /// Cancels a task this process's engine holds, as

@@ -96,10 +96,13 @@ impl PostgresBuilder {
         self
     }
 
-    /// Whether adds announce themselves with `NOTIFY` and processes LISTEN
-    /// (on by default). Off for transaction-pooling proxies (PgBouncer in
-    /// transaction mode, Supavisor), where LISTEN cannot work: processes
-    /// then find jobs by polling.
+    /// Whether adds and task events announce themselves with `NOTIFY` and
+    /// processes LISTEN (on by default): a process then wakes when a job is
+    /// added, and follows the events of jobs run elsewhere. Off for
+    /// transaction-pooling proxies (PgBouncer in transaction mode,
+    /// Supavisor), where LISTEN cannot work: processes then find jobs by
+    /// polling, and follow only the jobs they run. Each event is one
+    /// notification, sent in batches.
     pub const fn notify(mut self, notify: bool) -> Self {
         self.notify = notify;
         self
@@ -128,6 +131,7 @@ impl PostgresBuilder {
                 completer: Arc::new(completer),
                 settings: self,
                 running: super::Running::default(),
+                watched: super::events::Watched::default(),
             }),
         })
     }

@@ -7,18 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etiquette_core::backend::{Offer, WeakEngine};
+use tokio::sync::mpsc;
 use tokio_postgres::Config;
 
 use crate::claimer::{Claimer, Ready, Settings};
 use crate::completer::End;
 use crate::connection::{Pause, connect};
 use crate::jobs::Statements;
+use crate::listener::Events;
 
 use super::{Postgres, Shared, retry, task_id};
 
 /// Connects the claimer, then feeds the engine until the queue is gone.
 pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, local_limit: usize) {
-    let Some(mut claimer) = start_claimer(&shared, local_limit).await else {
+    let (heard, mut events) = mpsc::unbounded_channel();
+    let Some(mut claimer) = start_claimer(&shared, local_limit, heard).await else {
         return;
     };
     let running = &shared.running;
@@ -41,6 +44,11 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
                 Some(ready) => take_in(&engine, &shared, ready).await,
                 None => return,
             },
+            Some(payload) = events.recv() => {
+                if let Some(engine) = engine.upgrade() {
+                    shared.watched.heard(&engine, shared.owner, &payload);
+                }
+            }
             () = running.closing.notified(), if !closing => {
                 closing = true;
                 claimer.stop_claiming();
@@ -59,7 +67,11 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
 
 /// The claimer, on a connection of its own, tried until the database
 /// answers or the queue is gone.
-async fn start_claimer(shared: &Arc<Shared>, local_limit: usize) -> Option<Claimer> {
+async fn start_claimer(
+    shared: &Arc<Shared>,
+    local_limit: usize,
+    heard: mpsc::UnboundedSender<String>,
+) -> Option<Claimer> {
     let settings = &shared.settings;
     let config: Config = settings.config.clone();
     let mut pause = Pause::new();
@@ -73,9 +85,14 @@ async fn start_claimer(shared: &Arc<Shared>, local_limit: usize) -> Option<Claim
         }
     };
     let lease = settings.lease;
+    let statements = Statements::new(&settings.schema);
+    let events = settings.notify.then(|| Events {
+        channel: statements.events_channel.clone(),
+        heard,
+    });
     Some(Claimer::start(
         (client, config),
-        Statements::new(&settings.schema),
+        statements,
         Settings {
             queue: settings.queue.clone(),
             owner: shared.owner,
@@ -90,6 +107,7 @@ async fn start_claimer(shared: &Arc<Shared>, local_limit: usize) -> Option<Claim
         (
             Arc::new(settings.jobs.clone()),
             Arc::clone(&shared.completer),
+            events,
         ),
     ))
 }

@@ -13,6 +13,7 @@
 
 mod add;
 mod builder;
+mod events;
 mod feeder;
 mod intake;
 mod retry;
@@ -28,14 +29,14 @@ use std::time::Duration;
 
 use etiquette_core::backend::{Backend, Backoff, Engine, JobOptions, TaskRef};
 use etiquette_core::{
-    AddTaskError, BackendError, BuildError, Job, Subscription, TaskError, TaskHandle, TaskId,
-    TaskStatus,
+    AddTaskError, BackendError, BuildError, EventKind, Job, Subscription, TaskError, TaskHandle,
+    TaskId, TaskStatus,
 };
 use serde_json::Value;
 use tokio_postgres::GenericClient;
 
 use crate::Jobs;
-use crate::completer::{Completer, End};
+use crate::completer::{Completer, End, Report};
 use crate::connection::Pause;
 use crate::jobs::{self, Statements};
 pub use builder::{ConnectError, PostgresBuilder};
@@ -69,6 +70,8 @@ struct Shared {
     owner: i64,
     completer: Arc<Completer>,
     running: Running,
+    /// Jobs run elsewhere that subscribers here follow.
+    watched: events::Watched,
 }
 
 impl Postgres {
@@ -239,30 +242,61 @@ impl Backend for Postgres {
         id: TaskId,
         after: Option<u64>,
     ) -> Result<Option<Subscription>, BackendError> {
-        let held = row_id(id).and_then(|row| engine.backend().shared.running.task(row, None));
-        match held {
-            Some(task) => Ok(Some(engine.subscribe_local(&task, after))),
-            None => Err(BackendError::msg(
-                "the events of a job not running in this process are not available yet \
-                 on etiquette-postgres: poll its status",
-            )),
+        let Some(row) = row_id(id) else {
+            return Ok(None);
+        };
+        let postgres = engine.backend();
+        let shared = &postgres.shared;
+        if let Some(task) = shared.running.task(row, None) {
+            return Ok(Some(engine.subscribe_local(&task, after)));
+        }
+        if !shared.settings.notify {
+            return Err(BackendError::msg(
+                "the events of a job run elsewhere travel by LISTEN/NOTIFY, which this \
+                 queue has turned off (`PostgresBuilder::notify(false)`): poll its status",
+            ));
+        }
+        // Followed before its row is read: an end announced in between is
+        // in the subscription, and an end read from the row is published
+        // to it, once.
+        let watched = shared.watched.watch(engine, row);
+        let subscription = engine.subscribe_local(&watched, after);
+        match postgres.stored(id).await? {
+            None => {
+                shared.watched.finish(engine, row, TaskStatus::Cancelled);
+                Ok(None)
+            }
+            Some(stored) => {
+                let status = status::status(&stored);
+                if status.is_finished() {
+                    shared.watched.finish(engine, row, status);
+                }
+                Ok(Some(subscription))
+            }
         }
     }
 
-    fn started(&self, _task: TaskRef<'_>, _attempt: u32) {}
+    fn started(&self, task: TaskRef<'_>, attempt: u32) {
+        self.announce(task, &EventKind::Started { attempt });
+    }
 
-    fn progress(&self, _task: TaskRef<'_>, _fraction: Option<f32>, _message: Option<&str>) {}
+    fn progress(&self, task: TaskRef<'_>, fraction: Option<f32>, message: Option<&str>) {
+        let message = message.map(str::to_owned);
+        self.announce(task, &EventKind::Progress { fraction, message });
+    }
 
     /// Stored in the row: the slot is free, and any process claims the job
     /// when it is due.
-    fn retrying(
-        &self,
-        task: TaskRef<'_>,
-        _attempt: u32,
-        delay: Duration,
-        error: &TaskError,
-    ) -> Backoff {
-        self.report(task, End::Retry(error.to_string(), delay));
+    fn retrying(&self, task: TaskRef<'_>, attempt: u32, delay: Duration, e: &TaskError) -> Backoff {
+        let error = e;
+        let retrying = EventKind::Retrying {
+            attempt,
+            backoff: delay,
+            error: error.to_string(),
+        };
+        let announce =
+            row_id(task.id()).and_then(|id| events::event(self.shared.owner, id, &retrying));
+        self.report(task, End::Retry(error.to_string(), delay), announce);
         Backoff::Stored
     }
 
@@ -274,7 +308,11 @@ impl Backend for Postgres {
             _ if self.shared.running.handing_back() => End::HandBack,
             _ => End::Cancelled,
         };
-        self.report(task, end);
+        // A job handed back has not ended: nothing to announce.
+        let announce = (end != End::HandBack)
+            .then(|| row_id(task.id()).map(|id| events::finished(self.shared.owner, id, status)))
+            .flatten();
+        self.report(task, end, announce);
     }
 
     fn cancel_unfinished(&self) {
@@ -283,8 +321,21 @@ impl Backend for Postgres {
 }
 
 impl Postgres {
-    /// Hands the end of `task`'s attempt, as claimed, to the completer.
-    fn report(&self, task: TaskRef<'_>, end: End) {
+    /// Announces `kind` of `task`, run here, to other processes.
+    fn announce(&self, task: TaskRef<'_>, kind: &EventKind) {
+        if !self.shared.settings.notify {
+            return;
+        }
+        if let Some(payload) =
+            row_id(task.id()).and_then(|id| events::event(self.shared.owner, id, kind))
+        {
+            self.shared.completer.announce(payload);
+        }
+    }
+
+    /// Hands the end of `task`'s attempt, as claimed, to the completer,
+    /// with the event announcing it once written.
+    fn report(&self, task: TaskRef<'_>, end: End, announce: Option<String>) {
         let Some(id) = row_id(task.id()) else {
             return;
         };
@@ -292,6 +343,13 @@ impl Postgres {
         // never started its attempt, which the engine's count would not show.
         let attempt = self.shared.running.end(id);
         let attempt = attempt.unwrap_or_else(|| i32::try_from(task.attempts()).unwrap_or(i32::MAX));
-        self.shared.completer.end(id, attempt, end);
+        let announce = announce.filter(|_| self.shared.settings.notify);
+        self.shared.completer.report(Report {
+            id,
+            attempt,
+            end,
+            landed: None,
+            announce,
+        });
     }
 }

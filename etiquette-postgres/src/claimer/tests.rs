@@ -35,7 +35,7 @@ async fn claimer(setup: &Db, settings: Settings) -> Claimer {
         (client, config),
         statements(),
         settings,
-        (kinds, Arc::new(completer)),
+        (kinds, Arc::new(completer), None),
     )
 }
 

@@ -45,6 +45,7 @@ fn report(completer: &Completer, (id, attempt): (i64, i32), end: End) -> oneshot
         attempt,
         end,
         landed: Some(landed),
+        announce: None,
     });
     hear
 }

@@ -26,7 +26,7 @@ mod lookups;
 mod sql;
 
 pub(crate) use lookups::{Cancel, Stored, cancel, cancel_requested, duration_ms, stored};
-pub(crate) use sql::Statements;
+pub(crate) use sql::{NOTIFY_MANY, Statements};
 
 /// A job to insert.
 #[derive(Debug, Clone)]

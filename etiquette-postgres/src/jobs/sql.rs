@@ -12,11 +12,17 @@ const NEXT: &str = "(CASE WHEN job.cancel_requested AND done.state IN ('retrying
 /// The states in which a job still holds its unique key.
 const LIVE: &str = "('available', 'running', 'retrying')";
 
+/// Payloads announced on channel `$1`, in order, in one statement.
+pub(crate) const NOTIFY_MANY: &str =
+    "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
+
 /// The statements, with the schema's name in place.
 #[derive(Debug)]
 pub(crate) struct Statements {
     /// The channel adds are announced on: `<schema>.jobs`.
     pub(crate) channel: String,
+    /// The channel task events are announced on: `<schema>.events`.
+    pub(crate) events_channel: String,
     /// A job, unless a live one holds its unique key.
     pub(super) insert: String,
     /// The insert, announcing the job on `channel` in the same transaction:
@@ -67,6 +73,7 @@ impl Statements {
         );
         Self {
             channel: format!("{schema}.jobs"),
+            events_channel: format!("{schema}.events"),
             insert_and_notify: format!(
                 "WITH inserted AS ({insert}) SELECT id, pg_notify($11, $1) FROM inserted"
             ),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use etiquette_core::{Etiquette, RetryPolicy};
 use etiquette_tests::Probe;
 
-use super::{Client, Framework, get_after, queue, within};
+use super::{Client, Framework, Line, get_after, queue, within};
 
 async fn finished_progress_task(client: &impl Client, etiquette: &Etiquette) -> (String, Frames) {
     let id = get_after(client, "/progress", None).await.task_id;
@@ -257,4 +257,23 @@ pub(crate) async fn sse_shows_each_outcome_in_order<F: Framework>() {
     let seen = stream(cancelled.id()).await;
     assert_eq!(names(&seen), ["queued", "started", "cancelled"]);
     within("the release of the queue", etiquette.release()).await;
+}
+
+/// On any backend: a job's stream ends with its outcome, exactly once,
+/// whether the job finishes before or after the stream subscribes.
+pub(crate) async fn sse_streams_a_jobs_events_until_its_outcome<F: Framework, S: Line>() {
+    let ((etiquette, _keep), (probe, mut signals)) = (S::queue(1).await, Probe::new());
+    let client = F::job_app(etiquette.clone(), probe.clone()).await;
+    let held = get_after(&client, "/job?n=1&hold=true", None).await;
+    let id = held.task_id.expect("the task id is in x-task-id");
+    within("the signal of the holding job", signals.wait_for(1)).await;
+    let uri = format!("/events/{id}");
+    let opened = async { probe.open_gate() };
+    let (reply, ()) = tokio::join!(get_after(&client, &uri, None), opened);
+    assert_eq!(reply.status, 200, "GET {uri}: {}", reply.body);
+    let frames = frames(&reply.body);
+    let names = names(&frames);
+    assert_eq!(names.last(), Some(&"succeeded"), "{}", reply.body);
+    let finals = names.iter().filter(|name| **name == "succeeded").count();
+    assert_eq!(finals, 1, "{}", reply.body);
 }

@@ -3,97 +3,19 @@
 //! process lives; statuses and cancels reach them from any process;
 //! retries wait in the row; a process that dies or releases loses nothing.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use etiquette_core::{
-    AddTaskError, Etiquette, Job, RetryPolicy, TaskContext, TaskError, TaskHandle, TaskId,
-    TaskStatus,
+    AddTaskError, Etiquette, RetryPolicy, TaskError, TaskHandle, TaskId, TaskStatus,
 };
-use serde::{Deserialize, Serialize};
 
+use crate::Postgres;
 use crate::testing::TempServer;
-use crate::{Jobs, Postgres};
 
-/// What each test's jobs did, by tag: the attempts that ran.
-static RUNS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
-
-fn runs(tag: &str) -> Vec<u32> {
-    let runs = RUNS.lock().unwrap_or_else(PoisonError::into_inner);
-    runs.iter()
-        .filter(|(run, _)| run == tag)
-        .map(|&(_, attempt)| attempt)
-        .collect()
-}
-
+mod job;
 mod recovery;
 
-/// A job recording each attempt under its tag, failing its first
-/// `fail_first` attempts (with `error` if given); its first attempt takes
-/// `sleep_ms`.
-#[derive(Serialize, Deserialize)]
-struct Tally {
-    tag: String,
-    fail_first: u32,
-    sleep_ms: u64,
-    /// Fail with an error holding a NUL character, which PostgreSQL's
-    /// text cannot hold.
-    #[serde(default)]
-    nul_error: bool,
-}
-
-impl Tally {
-    fn new(tag: &str) -> Self {
-        Self {
-            tag: tag.to_owned(),
-            fail_first: 0,
-            sleep_ms: 0,
-            nul_error: false,
-        }
-    }
-
-    /// Failing its first `attempts` attempts.
-    fn failing(self, attempts: u32) -> Self {
-        Self {
-            fail_first: attempts,
-            ..self
-        }
-    }
-
-    /// Its first attempt taking `ms` milliseconds.
-    fn sleeping(self, ms: u64) -> Self {
-        Self {
-            sleep_ms: ms,
-            ..self
-        }
-    }
-}
-
-impl Job for Tally {
-    const NAME: &'static str = "tally";
-    type Error = String;
-
-    async fn run(&self, context: TaskContext) -> Result<(), String> {
-        let attempt = context.attempt();
-        RUNS.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((self.tag.clone(), attempt));
-        if attempt == 1 {
-            tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
-        }
-        if attempt <= self.fail_first {
-            if self.nul_error {
-                return Err(format!("bad{}byte", '\0'));
-            }
-            return Err(format!("attempt {attempt} fails on purpose"));
-        }
-        Ok(())
-    }
-}
-
-fn kinds() -> Jobs {
-    Jobs::new().register::<Tally>().expect("one kind")
-}
+use job::{Tally, kinds, open, runs};
 
 /// A queue on `server` as one process would build it: at most `limit` jobs
 /// at once here, leases of `lease`.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use etiquette_core::{Etiquette, RetryPolicy, TaskStatus};
+use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
-use super::{Tally, add, found, kinds, outcome, process, runs, server, two, until, within};
+use super::{Tally, add, found, kinds, open, outcome, process, runs, server, two, until, within};
 use crate::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,10 +37,7 @@ async fn after_a_database_restart_the_process_claims_again() {
 async fn an_error_the_database_cannot_store_holds_up_no_other_outcome() {
     let server = server();
     let queue = process(&server, 2, Duration::from_secs(30)).await;
-    let job = Tally {
-        nul_error: true,
-        ..Tally::new("nul").failing(1)
-    };
+    let job = Tally::new("nul").failing_with_a_nul();
     let bad = add(&queue, job, Some(RetryPolicy::never())).await;
     let good = add(&queue, Tally::new("fine"), None).await;
     let error = outcome("the failing job's outcome", &bad)
@@ -124,4 +121,45 @@ async fn finished_jobs_are_pruned_after_their_retention_and_waiting_ones_stay() 
     .await;
     let kept = queue.decorum().find(waiting.id()).await.expect("asked");
     assert!(kept.is_some(), "a job still waiting is never pruned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_in_one_process_streams_its_events_to_another() {
+    let server = server();
+    let a = process(&server, 1, Duration::from_secs(5)).await;
+    // Another process, working another queue: it never runs the job, and
+    // follows it by id.
+    let b = Postgres::builder(&server.url("postgres"), kinds())
+        .expect("a valid url")
+        .queue("elsewhere")
+        .connect()
+        .await
+        .expect("connect");
+    let b = Etiquette::builder().build_on(b).expect("build");
+    let job = Tally::new("followed").gated();
+    let handle = add(&a, job, None).await;
+    until("the followed job to start in A", || runs("followed") == [1]).await;
+    let subscription = b.decorum().subscribe_task(handle.id(), None).await;
+    let mut events = subscription.expect("asked").expect("known");
+    open("followed");
+    let mut kinds = Vec::new();
+    within("B's stream of the job's events to end", async {
+        while let Some(event) = events.next().await {
+            kinds.push(event.expect("no lag").kind);
+        }
+    })
+    .await;
+    let progress = EventKind::Progress {
+        fraction: Some(0.5),
+        message: Some("half way".to_owned()),
+    };
+    let ends = [progress, EventKind::Succeeded { attempts: 1 }];
+    assert!(kinds.ends_with(&ends), "{kinds:?}");
+    // A finished job is followed too: its stream is its final event.
+    let mut again = b.decorum().subscribe_task(handle.id(), None).await;
+    let again = again.as_mut().expect("asked").as_mut().expect("known");
+    let last = within("the finished job's stream", again.next()).await;
+    let last = last.expect("one event").expect("no lag").kind;
+    assert_eq!(last, EventKind::Succeeded { attempts: 1 });
+    assert!(within("its end", again.next()).await.is_none());
 }

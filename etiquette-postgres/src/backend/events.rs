@@ -1,0 +1,234 @@
+//! Task events across processes: each transition of a job run here is
+//! announced with `NOTIFY` on `<schema>.events` (sent by the completer after
+//! the outcome it follows is written), and the events other processes
+//! announce are published to this process's subscribers, so that the
+//! Server-Sent Events of a job run on machine A are served by machine B.
+//!
+//! A payload is a small JSON object: the sending process (`o`: a process
+//! hears its own), the job (`t`), and the event (`k` and its fields). Texts are cut
+//! to fit PostgreSQL's 8,000-byte payloads.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use etiquette_core::backend::{Engine, LocalTask};
+use etiquette_core::{EventKind, TaskError, TaskId, TaskStatus};
+use serde_json::{Value, json};
+
+use super::Postgres;
+use crate::jobs::{duration_ms, millis};
+
+/// The jobs run elsewhere that subscribers here follow, by id: each a task
+/// the engine watches, whose final event ends their subscriptions.
+#[derive(Default)]
+pub(crate) struct Watched {
+    tasks: Mutex<HashMap<i64, LocalTask>>,
+}
+
+impl Watched {
+    fn tasks(&self) -> MutexGuard<'_, HashMap<i64, LocalTask>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task following job `id` here, watched from now if it was not.
+    pub(crate) fn watch(&self, engine: &Engine<Postgres>, id: i64) -> LocalTask {
+        let mut tasks = self.tasks();
+        let task = tasks
+            .entry(id)
+            .or_insert_with(|| engine.watch(TaskId::from(id.unsigned_abs())));
+        task.clone()
+    }
+
+    /// Job `id` finished elsewhere with `status`: its followers here get its
+    /// final event, once.
+    pub(crate) fn finish(&self, engine: &Engine<Postgres>, id: i64, status: TaskStatus) {
+        let task = self.tasks().remove(&id);
+        // Followed by nobody: still published, for subscribers to all events.
+        let task = task.unwrap_or_else(|| engine.watch(TaskId::from(id.unsigned_abs())));
+        engine.finish_watched(&task, status);
+    }
+
+    /// Publishes what `payload` announces. This process (`owner`) hears
+    /// its own announcements too: their events were published here as they
+    /// happened, but a job that ended here just before someone here began
+    /// to follow it (its row not yet written) ends for that follower now.
+    pub(crate) fn heard(&self, engine: &Engine<Postgres>, owner: i64, payload: &str) {
+        let Some((sender, heard)) = heard(payload) else {
+            return;
+        };
+        let own = sender == owner;
+        match heard {
+            Heard::Event(task, kind) if !own => engine.publish(task, kind),
+            Heard::Event(..) => {}
+            Heard::Final(task, status) => {
+                let id = i64::try_from(task.get()).unwrap_or(i64::MAX);
+                if !own || self.tasks().contains_key(&id) {
+                    self.finish(engine, id, status);
+                }
+            }
+        }
+    }
+}
+
+/// Longest text (a progress message, an error) a payload carries.
+const TEXT: usize = 2_000;
+
+/// What a payload announces.
+#[derive(Debug)]
+pub(crate) enum Heard {
+    /// A step of the job's life.
+    Event(TaskId, EventKind),
+    /// Its end.
+    Final(TaskId, TaskStatus),
+}
+
+fn cut(text: &str) -> String {
+    let mut end = text.len().min(TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// The payload announcing `kind` of job `task`, from process `owner`.
+pub(crate) fn event(owner: i64, task: i64, kind: &EventKind) -> Option<String> {
+    let body = match kind {
+        EventKind::Started { attempt } => json!({ "k": "started", "a": attempt }),
+        EventKind::Progress { fraction, message } => {
+            json!({ "k": "progress", "f": fraction, "m": message.as_deref().map(cut) })
+        }
+        EventKind::Retrying {
+            attempt,
+            backoff,
+            error,
+        } => json!({ "k": "retrying", "a": attempt, "b": millis(*backoff), "e": cut(error) }),
+        _ => return None,
+    };
+    Some(with_sender(owner, task, body))
+}
+
+/// The payload announcing that job `task` ended here with `status`.
+pub(crate) fn finished(owner: i64, task: i64, status: &TaskStatus) -> String {
+    let error = status.error().map(|error| cut(&error.to_string()));
+    let limit = match status {
+        TaskStatus::TimedOut { limit, .. } => Some(millis(*limit)),
+        _ => None,
+    };
+    let body = json!({
+        "k": status.name(), "a": status.attempts(), "e": error, "l": limit,
+    });
+    with_sender(owner, task, body)
+}
+
+fn with_sender(owner: i64, task: i64, mut body: Value) -> String {
+    body["o"] = json!(owner);
+    body["t"] = json!(task);
+    body.to_string()
+}
+
+/// Who sent `payload` and what it announces; `None` if it does not parse
+/// (from a newer or older version: ignored).
+pub(crate) fn heard(payload: &str) -> Option<(i64, Heard)> {
+    let body: Value = serde_json::from_str(payload).ok()?;
+    let sender = body["o"].as_i64()?;
+    let task = TaskId::from(body["t"].as_i64()?.unsigned_abs());
+    let attempt = || u32::try_from(body["a"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+    let text = |key: &str| body[key].as_str().map(str::to_owned);
+    let ms = |key: &str| body[key].as_f64().and_then(duration_ms).unwrap_or_default();
+    let attempts = attempt();
+    let heard = match body["k"].as_str()? {
+        "started" => Heard::Event(task, EventKind::Started { attempt: attempts }),
+        "progress" => Heard::Event(
+            task,
+            EventKind::Progress {
+            #[allow(clippy::cast_possible_truncation)] // a fraction from 0 to 1
+            fraction: body["f"].as_f64().map(|fraction| fraction as f32),
+            message: text("m"),
+        },
+        ),
+        "retrying" => Heard::Event(
+            task,
+            EventKind::Retrying {
+                attempt: attempts,
+                backoff: ms("b"),
+                error: text("e").unwrap_or_default(),
+            },
+        ),
+        "succeeded" => Heard::Final(task, TaskStatus::Succeeded { attempts }),
+        "failed" => Heard::Final(
+            task,
+            TaskStatus::Failed {
+                attempts,
+                error: TaskError::from_message(text("e").unwrap_or_default()),
+            },
+        ),
+        "timed_out" => Heard::Final(
+            task,
+            TaskStatus::TimedOut {
+                attempts,
+                limit: ms("l"),
+            },
+        ),
+        "cancelled" => Heard::Final(task, TaskStatus::Cancelled),
+        _ => return None,
+    };
+    Some((sender, heard))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn events_and_ends_cross_intact_with_their_sender() {
+        let started = EventKind::Started { attempt: 2 };
+        let payload = event(7, 42, &started).unwrap();
+        let heard_started = heard(&payload);
+        assert!(
+            matches!(&heard_started, Some((7, Heard::Event(task, kind))) if task.get() == 42 && *kind == started),
+            "{heard_started:?}"
+        );
+        let progress = EventKind::Progress {
+            fraction: Some(0.5),
+            message: Some("half".to_owned()),
+        };
+        let payload = event(7, 42, &progress).unwrap();
+        let heard_progress = heard(&payload);
+        assert!(
+            matches!(&heard_progress, Some((7, Heard::Event(_, kind))) if *kind == progress),
+            "{heard_progress:?}"
+        );
+        let limit = Duration::from_millis(1_500);
+        let timed_out = TaskStatus::TimedOut { attempts: 3, limit };
+        let payload = finished(7, 42, &timed_out);
+        match heard(&payload) {
+            Some((
+                7,
+                Heard::Final(
+                    task,
+                    TaskStatus::TimedOut {
+                        attempts: 3,
+                        limit: l,
+                    },
+                ),
+            )) => {
+                assert_eq!((task.get(), l), (42, limit));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(heard("not json").is_none());
+    }
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        let message = "é".repeat(5_000);
+        let progress = EventKind::Progress {
+            fraction: None,
+            message: Some(message),
+        };
+        let payload = event(1, 2, &progress).unwrap();
+        assert!(payload.len() < 8_000, "{}", payload.len());
+    }
+}

@@ -1,0 +1,131 @@
+//! The job the backend's tests run, and what they observe of it.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use etiquette_core::{Job, TaskContext};
+use serde::{Deserialize, Serialize};
+
+use crate::Jobs;
+
+/// What each test's jobs did, by tag: the attempts that ran.
+static RUNS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+
+pub(super) fn runs(tag: &str) -> Vec<u32> {
+    let runs = RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+    runs.iter()
+        .filter(|(run, _)| run == tag)
+        .map(|&(_, attempt)| attempt)
+        .collect()
+}
+
+/// A job recording each attempt under its tag, failing its first
+/// `fail_first` attempts (with `error` if given); its first attempt takes
+/// `sleep_ms`.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Tally {
+    tag: String,
+    fail_first: u32,
+    sleep_ms: u64,
+    /// Fail with an error holding a NUL character, which PostgreSQL's
+    /// text cannot hold.
+    #[serde(default)]
+    nul_error: bool,
+    /// Its first attempt waits until the test opens its tag's gate
+    /// ([`open`]), then reports progress.
+    #[serde(default)]
+    gated: bool,
+}
+
+/// The tags whose gates are open.
+static OPENED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Lets the gated job tagged `tag` go on.
+pub(super) fn open(tag: &str) {
+    OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(tag.to_owned());
+}
+
+fn is_open(tag: &str) -> bool {
+    let opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+    opened.iter().any(|open| open == tag)
+}
+
+impl Tally {
+    pub(super) fn new(tag: &str) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            fail_first: 0,
+            sleep_ms: 0,
+            nul_error: false,
+            gated: false,
+        }
+    }
+
+    /// Failing its first `attempts` attempts.
+    pub(super) fn failing(self, attempts: u32) -> Self {
+        Self {
+            fail_first: attempts,
+            ..self
+        }
+    }
+
+    /// Failing with an error PostgreSQL's text cannot hold.
+    pub(super) fn failing_with_a_nul(self) -> Self {
+        Self {
+            nul_error: true,
+            ..self.failing(1)
+        }
+    }
+
+    /// Its first attempt waiting for the test to [`open`] its gate, then
+    /// reporting progress.
+    pub(super) fn gated(self) -> Self {
+        Self {
+            gated: true,
+            ..self
+        }
+    }
+
+    /// Its first attempt taking `ms` milliseconds.
+    pub(super) fn sleeping(self, ms: u64) -> Self {
+        Self {
+            sleep_ms: ms,
+            ..self
+        }
+    }
+}
+
+impl Job for Tally {
+    const NAME: &'static str = "tally";
+    type Error = String;
+
+    async fn run(&self, context: TaskContext) -> Result<(), String> {
+        let attempt = context.attempt();
+        RUNS.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((self.tag.clone(), attempt));
+        if self.gated && attempt == 1 {
+            while !is_open(&self.tag) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            context.report(0.5, "half way");
+        }
+        if attempt == 1 {
+            tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
+        }
+        if attempt <= self.fail_first {
+            if self.nul_error {
+                return Err(format!("bad{}byte", '\0'));
+            }
+            return Err(format!("attempt {attempt} fails on purpose"));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn kinds() -> Jobs {
+    Jobs::new().register::<Tally>().expect("one kind")
+}
