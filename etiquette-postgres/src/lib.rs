@@ -74,6 +74,11 @@
 //!   adding statement, a poll as fallback, and a reconnection that polls
 //!   again; [`PostgresBuilder::notify`] turns it off for
 //!   transaction-pooling proxies.
+//! * **The bound, across processes.** Besides each process's own
+//!   `max_concurrent_tasks`, [`PostgresBuilder::max_running_across_processes`]
+//!   holds a queue to N jobs running at once in all the processes that work
+//!   it (their claims take turns on an advisory lock; expired leases do not
+//!   count).
 //! * **Retries** wait in their row (the policy is stored with the job, and
 //!   a `retry_if` predicate, being code, is refused): the slot is free, and
 //!   any process claims the job when it is due. Outcomes are written in

@@ -19,6 +19,45 @@ pub(super) fn runs(tag: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Attempts running now and the most ever running at once, by group (a
+/// tag's part before `#`).
+static IN_FLIGHT: Mutex<Vec<(String, u32, u32)>> = Mutex::new(Vec::new());
+
+/// The most attempts of `group`'s jobs ever running at once, in every
+/// process of the test.
+pub(super) fn peak(group: &str) -> u32 {
+    let in_flight = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+    let found = in_flight.iter().find(|(name, _, _)| name == group);
+    found.map_or(0, |&(_, _, peak)| peak)
+}
+
+/// One attempt of `group` running, for as long as it lives.
+struct Flight(String);
+
+impl Flight {
+    fn start(tag: &str) -> Self {
+        let group = tag.split('#').next().unwrap_or(tag).to_owned();
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        match in_flight.iter_mut().find(|(name, _, _)| *name == group) {
+            Some((_, now, peak)) => {
+                *now += 1;
+                *peak = (*peak).max(*now);
+            }
+            None => in_flight.push((group.clone(), 1, 1)),
+        }
+        Self(group)
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, now, _)) = in_flight.iter_mut().find(|(name, _, _)| *name == self.0) {
+            *now -= 1;
+        }
+    }
+}
+
 /// A job recording each attempt under its tag, failing its first
 /// `fail_first` attempts (with `error` if given); its first attempt takes
 /// `sleep_ms`.
@@ -104,6 +143,7 @@ impl Job for Tally {
 
     async fn run(&self, context: TaskContext) -> Result<(), String> {
         let attempt = context.attempt();
+        let _flight = Flight::start(&self.tag);
         RUNS.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((self.tag.clone(), attempt));

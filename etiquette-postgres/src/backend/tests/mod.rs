@@ -15,7 +15,7 @@ use crate::testing::TempServer;
 mod job;
 mod recovery;
 
-use job::{Tally, kinds, open, runs};
+use job::{Tally, kinds, open, peak, runs};
 
 /// A queue on `server` as one process would build it: at most `limit` jobs
 /// at once here, leases of `lease`.

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
-use super::{Tally, add, found, kinds, open, outcome, process, runs, server, two, until, within};
+use super::{
+    Tally, add, found, kinds, open, outcome, peak, process, runs, server, two, until, within,
+};
 use crate::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,4 +164,36 @@ async fn a_job_run_in_one_process_streams_its_events_to_another() {
     let last = last.expect("one event").expect("no lag").kind;
     assert_eq!(last, EventKind::Succeeded { attempts: 1 });
     assert!(within("its end", again.next()).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_across_processes_holds_whatever_each_process_allows() {
+    let server = server();
+    let bounded = || async {
+        let postgres = Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .poll(Duration::from_millis(50))
+            .max_running_across_processes(2)
+            .connect()
+            .await
+            .expect("connect");
+        Etiquette::builder()
+            .max_concurrent_tasks(4)
+            .build_on(postgres)
+            .expect("build")
+    };
+    let (a, b) = (bounded().await, bounded().await);
+    let mut handles = Vec::new();
+    for n in 0..8 {
+        let job = Tally::new(&format!("bounded#{n}")).sleeping(150);
+        handles.push(add(&a, job, None).await);
+    }
+    for handle in &handles {
+        outcome("each bounded job's outcome", handle)
+            .await
+            .expect("succeeded");
+    }
+    // Eight slots in all, two allowed at once across both processes.
+    assert_eq!(peak("bounded"), 2, "the bound, reached and never passed");
+    drop(b);
 }
