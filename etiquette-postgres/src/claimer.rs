@@ -152,9 +152,22 @@ impl Claimer {
 
     /// Claims nothing more (a release began); held jobs keep their leases
     /// until they are done.
-    pub(crate) fn stop_claiming(&self) {
-        self.held.stopped.store(true, SeqCst);
-        self.held.freed.notify_one();
+    /// Resolves once no claim is under way: every job claimed so far has
+    /// been delivered (read them with [`try_next`](Self::try_next)).
+    pub(crate) async fn stop_claiming(&self) {
+        let held = &self.held;
+        held.stopped.store(true, SeqCst);
+        held.freed.notify_one();
+        loop {
+            let mut ended = std::pin::pin!(held.claimed.notified());
+            ended.as_mut().enable();
+            // After `stopped` is set: a claim that began before it is seen
+            // here; one that begins after sees `stopped` and claims nothing.
+            if !held.claiming.load(SeqCst) {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// The consumer is done with job `id` (reported its outcome): its lease
@@ -208,7 +221,12 @@ async fn claim_loop(mut this: Loop) {
                 }
             }
         }
-        let full = match this.claim().await {
+        // Set before the claim looks at `stopped` (see `stop_claiming`).
+        this.held.claiming.store(true, SeqCst);
+        let claimed = this.claim().await;
+        this.held.claiming.store(false, SeqCst);
+        this.held.claimed.notify_waiters();
+        let full = match claimed {
             Ok(full) => full,
             Err(error) => {
                 tracing::warn!(%error, "claiming jobs failed; trying again at the next wake-up");

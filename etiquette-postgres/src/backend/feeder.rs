@@ -51,10 +51,13 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
             }
             () = running.closing.notified(), if !closing => {
                 closing = true;
-                claimer.stop_claiming();
+                // A claim under way delivers first: everything claimed is
+                // handed back before the release may report.
+                claimer.stop_claiming().await;
                 while let Some(ready) = claimer.try_next() {
                     hand_back(&shared, ready.job.id, ready.job.attempt);
                 }
+                running.claims_stopped();
             }
         }
         if engine.upgrade().is_none() {

@@ -169,7 +169,10 @@ impl Backend for Postgres {
         self.shared.running.closing.notify_one();
     }
 
+    /// Waits until the claims stopped (what was claimed and not taken in
+    /// handed back), then until every outcome and hand-back is written.
     async fn drained(&self) {
+        self.shared.running.claims_stop().await;
         self.shared.completer.flush().await;
     }
 

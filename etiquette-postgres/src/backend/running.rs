@@ -30,12 +30,37 @@ pub(super) struct Running {
     pub(super) room: OnceLock<Room>,
     /// Notified once release began.
     pub(super) closing: Notify,
+    /// Set once, after release began, the claims stopped and what was
+    /// claimed but not taken in was handed back; notified then.
+    stopped: AtomicBool,
+    stopped_changed: Notify,
     /// Set once a release deadline passed: attempts cancelled from then on
     /// are handed back, not cancelled.
     handing_back: AtomicBool,
 }
 
 impl Running {
+    /// The claims stopped for good (see `stopped`).
+    pub(super) fn claims_stopped(&self) {
+        self.stopped.store(true, SeqCst);
+        self.stopped_changed.notify_waiters();
+    }
+
+    /// Waits until the claims stopped, if a claimer ever started.
+    pub(super) async fn claims_stop(&self) {
+        if self.room.get().is_none() {
+            return; // never connected: nothing was claimed
+        }
+        loop {
+            let mut changed = std::pin::pin!(self.stopped_changed.notified());
+            changed.as_mut().enable();
+            if self.stopped.load(SeqCst) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     fn held(&self) -> MutexGuard<'_, HashMap<i64, Held>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }

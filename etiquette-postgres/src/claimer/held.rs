@@ -18,6 +18,11 @@ pub(super) struct Held {
     /// Set once the process releases its queue: no more claims, while the
     /// leases of held jobs are still renewed.
     pub(super) stopped: AtomicBool,
+    /// Set while a claim is under way (from before it looks at `stopped`
+    /// until its jobs are delivered), so that stopping can wait for it.
+    pub(super) claiming: AtomicBool,
+    /// Notified when a claim ends.
+    pub(super) claimed: Notify,
 }
 
 impl Held {

@@ -309,3 +309,30 @@ async fn a_job_added_in_a_transaction_exists_if_and_only_if_it_commits() {
     assert_eq!(runs("real"), [1]);
     assert!(runs("ghost").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_release_nothing_this_process_claimed_stays_running() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_secs(30)).await;
+    for n in 0..6 {
+        let job = Tally::new(&format!("released#{n}")).sleeping(60_000);
+        add(&queue, job, None).await;
+    }
+    until("two jobs to run", || peak("released") == 2).await;
+    // Connected first: the rows are read the instant release returns.
+    let client = server.connect("postgres").await.expect("connect");
+    let release = queue.release_timeout(Duration::from_millis(200));
+    let report = within("the release", release).await;
+    // Once release returns, every row is written: not one waits for a
+    // lease to expire, and no attempt was counted.
+    let rows = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE state = 'available'), max(attempt)
+             FROM etiquette.jobs",
+            &[],
+        )
+        .await
+        .expect("counted");
+    let (available, attempts): (i64, i32) = (rows.get(0), rows.get(1));
+    assert_eq!((available, attempts), (6, 0), "{report}");
+}
