@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use etiquette_core::TaskStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
+use crate::backend::events;
 use crate::connection::{Pause, connect, refused_value};
 use crate::jobs::{NOTIFY_MANY, Statements, millis};
 
@@ -76,13 +78,19 @@ impl Completer {
     /// Starts writing the outcomes of `owner`'s attempts over a connection
     /// of its own to `config` (made again if lost), on the current tokio
     /// runtime.
-    pub(crate) fn start(config: Config, statements: Statements, owner: i64) -> Self {
+    /// With `notify`, it also announces the end of a job that a cancel
+    /// asked for while an attempt ran, which no one else announces.
+    pub(crate) fn start(
+        config: Config,
+        statements: Statements,
+        (owner, notify): (i64, bool),
+    ) -> Self {
         let (reports, received) = mpsc::unbounded_channel();
         let batches = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(write_reports(
             config,
             statements,
-            (owner, Arc::clone(&batches)),
+            (owner, notify, Arc::clone(&batches)),
             received,
         ));
         Self {
@@ -135,7 +143,7 @@ impl Completer {
 async fn write_reports(
     config: Config,
     statements: Statements,
-    (owner, batches): (i64, Arc<AtomicU64>),
+    (owner, notify, batches): (i64, bool, Arc<AtomicU64>),
     mut received: mpsc::UnboundedReceiver<Message>,
 ) {
     let mut client = None;
@@ -155,12 +163,20 @@ async fn write_reports(
             let landed = write_or_split((&config, &mut client), &statements, owner, &batch).await;
             batches.fetch_add(1, Relaxed);
             for report in batch.drain(..) {
-                let written = landed.contains(&(report.id, report.attempt));
+                let landed = landed.get(&(report.id, report.attempt)).copied();
                 if let Some(tell) = report.landed {
-                    let _ = tell.send(written);
+                    let _ = tell.send(landed.is_some());
                 }
                 // After the events handed over before it (a start, progress).
-                announces.extend(report.announce.filter(|_| written));
+                let announce = match landed {
+                    None => None,
+                    // A retry or hand-back a cancel turned into the job's end.
+                    Some(true) if notify && report.end != End::Cancelled => {
+                        Some(events::finished(owner, report.id, &TaskStatus::Cancelled))
+                    }
+                    Some(_) => report.announce,
+                };
+                announces.extend(announce);
             }
         }
         if !announces.is_empty() {
@@ -173,7 +189,9 @@ async fn write_reports(
     }
 }
 
-type Landed = std::collections::HashSet<(i64, i32)>;
+/// The `(id, attempt)` that landed, each with whether its job ended
+/// cancelled (a cancel asked while it ran wins over a retry or hand-back).
+type Landed = std::collections::HashMap<(i64, i32), bool>;
 
 /// Sends `payloads` on the events channel in one statement, after the
 /// outcomes they follow: once, on a connection made again if lost.
@@ -283,7 +301,12 @@ async fn write_batch(
             None => Err(None),
         };
         match written {
-            Ok(rows) => return Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect()),
+            Ok(rows) => {
+                let landed = rows
+                    .iter()
+                    .map(|row| ((row.get(0), row.get(1)), row.get(2)));
+                return Ok(landed.collect());
+            }
             // The server refused a value (a data exception, a constraint,
             // a limit): trying again cannot help. Anything else (a restart
             // cutting the connection) is tried again.

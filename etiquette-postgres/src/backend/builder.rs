@@ -122,7 +122,11 @@ impl PostgresBuilder {
             .map_err(ConnectError::Migrate)?;
         let statements = Arc::new(Statements::new(&self.schema));
         let owner = owner_id();
-        let completer = Completer::start(self.config.clone(), Statements::new(&self.schema), owner);
+        let completer = Completer::start(
+            self.config.clone(),
+            Statements::new(&self.schema),
+            (owner, self.notify),
+        );
         Ok(Postgres {
             shared: Arc::new(Shared {
                 intake: Intake::new(self.config.clone(), client),

@@ -13,7 +13,7 @@
 
 mod add;
 mod builder;
-mod events;
+pub(crate) mod events;
 mod feeder;
 mod intake;
 mod retry;
@@ -224,19 +224,35 @@ impl Backend for Postgres {
         Ok(cancel != jobs::Cancel::TooLate)
     }
 
-    /// Reads the row until the job finished, waiting longer between reads
-    /// (50 ms, doubling up to 5 s), through database restarts.
+    /// Reads the job's row until it says the job finished, waiting longer
+    /// between reads (50 ms, doubling up to 5 s), through database
+    /// restarts; meanwhile it follows the job's events (see
+    /// `subscribe_task`), whose end cuts the wait short.
     async fn outcome(engine: Engine<Self>, id: TaskId, (): ()) -> Result<(), TaskError> {
+        let follow = async {
+            if let Ok(Some(mut events)) = Self::subscribe_task(&engine, id, None).await {
+                while events.next().await.is_some() {}
+            }
+        };
+        let mut follow = std::pin::pin!(follow);
+        let mut followed = false;
         let mut pause = Pause::new();
         loop {
             match Self::status(&engine, id, &()).await {
                 Ok(status) if status.is_finished() => return status::outcome(&status),
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::warn!(%error, task_id = id.get(), "reading a job's status failed")
+                    tracing::warn!(%error, task_id = id.get(), "reading a job's status failed");
                 }
             }
-            pause.wait().await;
+            if followed {
+                pause.wait().await;
+            } else {
+                tokio::select! {
+                    () = pause.wait() => {}
+                    () = follow.as_mut() => followed = true,
+                }
+            }
         }
     }
 
@@ -250,15 +266,19 @@ impl Backend for Postgres {
         };
         let postgres = engine.backend();
         let shared = &postgres.shared;
-        if let Some(task) = shared.running.task(row, None) {
-            return Ok(Some(engine.subscribe_local(&task, after)));
-        }
         if !shared.settings.notify {
+            // Only a job run here can be followed, until it leaves.
+            if let Some(task) = shared.running.task(row, None) {
+                return Ok(Some(engine.subscribe_local(&task, after)));
+            }
             return Err(BackendError::msg(
                 "the events of a job run elsewhere travel by LISTEN/NOTIFY, which this \
                  queue has turned off (`PostgresBuilder::notify(false)`): poll its status",
             ));
         }
+        // Followed as a job run anywhere, even one running here: a failed
+        // attempt may leave this process to retry in another, and its
+        // followers here must still see its end.
         // Followed before its row is read: an end announced in between is
         // in the subscription, and an end read from the row is published
         // to it, once.

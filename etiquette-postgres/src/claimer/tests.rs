@@ -29,7 +29,7 @@ async fn claimer(setup: &Db, settings: Settings) -> Claimer {
     let config: Config = setup.server.url("postgres").parse().unwrap();
     let client = connect(&config).await.unwrap();
     let statements = || Statements::new(&Schema::default());
-    let completer = Completer::start(config.clone(), statements(), settings.owner);
+    let completer = Completer::start(config.clone(), statements(), (settings.owner, false));
     let kinds = Arc::new(kinds());
     Claimer::start(
         (client, config),

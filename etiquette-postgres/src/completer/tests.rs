@@ -35,7 +35,7 @@ async fn setup_with_claimed(n: usize) -> (Db, Vec<(i64, i32)>) {
 
 fn completer(setup: &Db) -> Completer {
     let config = setup.server.url("postgres").parse().unwrap();
-    Completer::start(config, Statements::new(&Schema::default()), OWNER)
+    Completer::start(config, Statements::new(&Schema::default()), (OWNER, false))
 }
 
 fn report(completer: &Completer, (id, attempt): (i64, i32), end: End) -> oneshot::Receiver<bool> {

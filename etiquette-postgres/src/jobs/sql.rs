@@ -128,7 +128,7 @@ impl Statements {
                      AS done(id, attempt, state, error, delay_ms)
                  WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
                      AND job.state = 'running'
-                 RETURNING job.id, job.attempt"
+                 RETURNING job.id, job.attempt, job.state = 'cancelled'"
             ),
             rescue: format!(
                 "UPDATE {jobs}

@@ -86,10 +86,21 @@ async fn a_cancel_asked_while_an_attempt_fails_is_not_lost_to_the_retry() {
             .await
             .expect("asked")
     );
+    // Followed from there too: its stream ends with the cancel.
+    let subscription = elsewhere.decorum().subscribe_task(handle.id(), None).await;
+    let mut events = subscription.expect("asked").expect("known");
     let outcome = outcome("the cancelled job's outcome", &handle).await;
     assert!(outcome.is_err(), "{outcome:?}");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     assert_eq!(runs("cancelled-while-failing"), [1], "no second attempt");
+    let mut last = None;
+    within("the followed stream to end", async {
+        while let Some(event) = events.next().await {
+            last = Some(event.expect("no lag").kind);
+        }
+    })
+    .await;
+    assert_eq!(last, Some(EventKind::Cancelled));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
