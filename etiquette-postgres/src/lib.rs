@@ -97,9 +97,18 @@
 //!   retention (a day by default, [`PostgresBuilder::prune`]), so the table
 //!   does not bloat.
 //!
-//! Not yet (issue 14): transactional add with sqlx; events and waking
-//! without LISTEN/NOTIFY (`notify(false)`: lookups work, following a job
-//! run elsewhere does not).
+//! * **Transactional add.** [`Postgres::add_in`] adds a job within the
+//!   application's tokio-postgres transaction, and, with the `sqlx`
+//!   feature, `Postgres::add_in_sqlx` within its sqlx transaction: the job
+//!   exists if and only if the business row committed.
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `sqlx` | `Postgres::add_in_sqlx`, for applications that hold sqlx |
+//!
+//! Not yet (issue 14): events and waking without LISTEN/NOTIFY
+//! (`notify(false)`: lookups work, following a job run elsewhere does
+//! not).
 
 mod backend;
 mod claimer;

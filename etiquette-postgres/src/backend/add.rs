@@ -2,7 +2,7 @@
 //! through the backend's connection or the application's transaction.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use etiquette_core::backend::{Engine, JobOptions, Start};
 use etiquette_core::{AddTaskError, BackendError, Job, TaskHandle};
@@ -12,7 +12,7 @@ use tokio_postgres::GenericClient;
 use crate::connection::refused_value;
 use crate::jobs::{self, Inserted, NewJob};
 
-use super::{Postgres, retry, task_id, unavailable};
+use super::{Postgres, retry, task_id};
 
 const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -32,6 +32,102 @@ pub(super) fn arguments<J: Job>(job: J) -> Result<Value, String> {
     }
 }
 
+/// A typed job checked and ready to insert: what its row holds.
+pub(super) struct Row {
+    name: &'static str,
+    args: Value,
+    retry: Value,
+    max_attempts: i32,
+    start: (Option<SystemTime>, Option<Duration>),
+}
+
+impl Row {
+    /// The job as `options` say, or why it cannot be stored (or added now).
+    pub(super) fn new(
+        engine: &Engine<Postgres>,
+        name: Option<&'static str>,
+        work: Result<Value, String>,
+        options: &JobOptions,
+    ) -> Result<Self, AddTaskError> {
+        let unstorable = |message: String| AddTaskError::Unstorable(BackendError::msg(message));
+        let Some(name) = name else {
+            return Err(unstorable(
+                "a closure task lives in one process's memory: add a typed job (`Decorum::job`)"
+                    .to_owned(),
+            ));
+        };
+        let args = work.map_err(unstorable)?;
+        let parts = options.retry().parts();
+        if parts.has_retry_if {
+            return Err(unstorable(format!(
+                "the retry policy of a {name:?} job has a `retry_if` predicate, which is code \
+                 and cannot be stored: return errors you do not want retried as a success, or \
+                 keep such jobs on the in-memory queue"
+            )));
+        }
+        if engine.is_released() {
+            return Err(AddTaskError::Released);
+        }
+        let start = match options.start() {
+            None => (None, None),
+            Some(Start::At(at)) => (Some(at), None),
+            // A century at most: the database's timestamps end somewhere.
+            Some(Start::After(delay)) => (None, Some(delay.min(CENTURY))),
+        };
+        Ok(Self {
+            name,
+            args,
+            retry: retry::stored(&parts),
+            max_attempts: i32::try_from(parts.max_attempts).unwrap_or(i32::MAX),
+            start,
+        })
+    }
+
+    /// The row's values, for `engine`'s queue.
+    pub(super) fn new_job<'a>(
+        &'a self,
+        engine: &'a Engine<Postgres>,
+        options: &'a JobOptions,
+    ) -> NewJob<'a> {
+        let settings = &engine.backend().shared.settings;
+        NewJob {
+            queue: &settings.queue,
+            name: self.name,
+            args: &self.args,
+            priority: options.priority(),
+            run_at: self.start.0,
+            delay: self.start.1,
+            max_attempts: self.max_attempts,
+            unique_key: options.unique_key(),
+            retry: &self.retry,
+            timeout: options.timeout(),
+            notify: settings.notify,
+        }
+    }
+
+    /// The handle of the job inserted as `inserted` says, or why not: a
+    /// value the database refused (`refused`: a NUL character in the
+    /// arguments, which no retry will store), or another error.
+    pub(super) fn handle<E: Into<etiquette_core::BoxError>>(
+        &self,
+        engine: &Engine<Postgres>,
+        inserted: Result<Inserted, (bool, E)>,
+    ) -> Result<TaskHandle<Postgres>, AddTaskError> {
+        match inserted {
+            Ok(Inserted::New(id)) => Ok(engine.handle(task_id(id), (), false)),
+            Ok(Inserted::Duplicate(id)) => Ok(engine.handle(task_id(id), (), true)),
+            Err((true, error)) => Err(AddTaskError::Unstorable(BackendError::new(
+                format!("PostgreSQL refused a {:?} job", self.name),
+                error,
+            ))),
+            Err((false, error)) => Err(AddTaskError::Unavailable(BackendError::new(
+                "PostgreSQL did not answer",
+                error,
+            ))),
+        }
+    }
+}
+
 /// Inserts a typed job as `options` say, through `client`.
 pub(super) async fn insert(
     client: &impl GenericClient,
@@ -40,56 +136,11 @@ pub(super) async fn insert(
     work: Result<Value, String>,
     options: &JobOptions,
 ) -> Result<TaskHandle<Postgres>, AddTaskError> {
-    let unstorable = |message: String| AddTaskError::Unstorable(BackendError::msg(message));
-    let Some(name) = name else {
-        return Err(unstorable(
-            "a closure task lives in one process's memory: add a typed job (`Decorum::job`)"
-                .to_owned(),
-        ));
-    };
-    let args = work.map_err(unstorable)?;
-    let parts = options.retry().parts();
-    if parts.has_retry_if {
-        return Err(unstorable(format!(
-            "the retry policy of a {name:?} job has a `retry_if` predicate, which is code and \
-             cannot be stored: return errors you do not want retried as a success, or keep \
-             such jobs on the in-memory queue"
-        )));
-    }
-    if engine.is_released() {
-        return Err(AddTaskError::Released);
-    }
-    let postgres = engine.backend();
-    let settings = &postgres.shared.settings;
-    let (run_at, delay) = match options.start() {
-        None => (None, None),
-        Some(Start::At(at)) => (Some(at), None),
-        // A century at most: the database's timestamps end somewhere.
-        Some(Start::After(delay)) => (None, Some(delay.min(CENTURY))),
-    };
-    let retry = retry::stored(&parts);
-    let new = NewJob {
-        queue: &settings.queue,
-        name,
-        args: &args,
-        priority: options.priority(),
-        run_at,
-        delay,
-        max_attempts: i32::try_from(parts.max_attempts).unwrap_or(i32::MAX),
-        unique_key: options.unique_key(),
-        retry: &retry,
-        timeout: options.timeout(),
-        notify: settings.notify,
-    };
-    match jobs::insert(client, &postgres.shared.statements, &new).await {
-        Ok(Inserted::New(id)) => Ok(engine.handle(task_id(id), (), false)),
-        Ok(Inserted::Duplicate(id)) => Ok(engine.handle(task_id(id), (), true)),
-        // A value the database cannot take (a NUL character in the
-        // arguments): no retry will store it.
-        Err(error) if refused_value(&error) => Err(AddTaskError::Unstorable(BackendError::new(
-            format!("PostgreSQL refused a {name:?} job"),
-            error,
-        ))),
-        Err(error) => Err(AddTaskError::Unavailable(unavailable(error))),
-    }
+    let row = Row::new(engine, name, work, options)?;
+    let statements = &engine.backend().shared.statements;
+    let inserted = jobs::insert(client, statements, &row.new_job(engine, options)).await;
+    row.handle(
+        engine,
+        inserted.map_err(|error| (refused_value(&error), error)),
+    )
 }

@@ -110,6 +110,36 @@ impl Postgres {
     }
 
     /// The row of job `id`, if there is one.
+    /// [`add_in`](Self::add_in), within the application's sqlx transaction
+    /// (or any sqlx connection): pass `&mut *transaction` (feature `sqlx`).
+    ///
+    /// ```text
+    /// let mut transaction = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users ...").execute(&mut *transaction).await?;
+    /// let welcome = Postgres::add_in_sqlx(&mut transaction, decorum.job(Welcome { user })).await?;
+    /// transaction.commit().await?;
+    /// ```
+    ///
+    /// (Tested in `backend/tests/sqlx.rs`.)
+    ///
+    /// # Errors
+    /// As [`TaskBuilder::add`](etiquette_core::TaskBuilder::add).
+    #[cfg(feature = "sqlx")]
+    pub async fn add_in_sqlx(
+        connection: &mut sqlx::PgConnection,
+        job: etiquette_core::TaskBuilder<'_, Self>,
+    ) -> Result<TaskHandle<Self>, AddTaskError> {
+        let (engine, name, work, options) = job.into_parts();
+        let row = add::Row::new(&engine, name, work, &options)?;
+        let statements = &engine.backend().shared.statements;
+        let new = row.new_job(&engine, &options);
+        let inserted = jobs::insert_sqlx(connection, statements, &new).await;
+        row.handle(
+            &engine,
+            inserted.map_err(|error| (jobs::refused_value_sqlx(&error), error)),
+        )
+    }
+
     async fn stored(&self, id: TaskId) -> Result<Option<jobs::Stored>, BackendError> {
         let Some(row) = row_id(id) else {
             return Ok(None);

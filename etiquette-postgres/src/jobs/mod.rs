@@ -24,9 +24,13 @@ use tokio_postgres::{Client, Error, GenericClient};
 
 mod lookups;
 mod sql;
+#[cfg(feature = "sqlx")]
+mod sqlx;
 
 pub(crate) use lookups::{Cancel, Stored, cancel, cancel_requested, duration_ms, stored};
 pub(crate) use sql::{NOTIFY_MANY, Statements};
+#[cfg(feature = "sqlx")]
+pub(crate) use sqlx::{insert_sqlx, refused_value_sqlx};
 
 /// A job to insert.
 #[derive(Debug, Clone)]

@@ -28,6 +28,13 @@ pub(crate) struct Statements {
     /// The insert, announcing the job on `channel` in the same transaction:
     /// listeners hear of it once it is visible.
     pub(super) insert_and_notify: String,
+    /// `insert` and `insert_and_notify` taking the start time as
+    /// milliseconds since 1970 (a client without a timestamp type: sqlx
+    /// without chrono or time).
+    #[cfg(feature = "sqlx")]
+    pub(super) insert_ms: String,
+    #[cfg(feature = "sqlx")]
+    pub(super) insert_and_notify_ms: String,
     /// The live job holding a unique key.
     pub(super) live_with_key: String,
     /// Due jobs, each for one attempt under a lease.
@@ -71,7 +78,19 @@ impl Statements {
              DO NOTHING
              RETURNING id"
         );
+        #[cfg(feature = "sqlx")]
+        let insert_ms = insert.replacen(
+            "coalesce($5,",
+            "coalesce(to_timestamp($5::float8 / 1000),",
+            1,
+        );
         Self {
+            #[cfg(feature = "sqlx")]
+            insert_and_notify_ms: format!(
+                "WITH inserted AS ({insert_ms}) SELECT id, pg_notify($11, $1) FROM inserted"
+            ),
+            #[cfg(feature = "sqlx")]
+            insert_ms,
             channel: format!("{schema}.jobs"),
             events_channel: format!("{schema}.events"),
             insert_and_notify: format!(

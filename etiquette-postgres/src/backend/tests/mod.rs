@@ -14,6 +14,8 @@ use crate::testing::TempServer;
 
 mod job;
 mod recovery;
+#[cfg(feature = "sqlx")]
+mod sqlx;
 
 use job::{Tally, kinds, open, peak, runs};
 
