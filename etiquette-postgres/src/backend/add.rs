@@ -144,3 +144,28 @@ pub(super) async fn insert(
         inserted.map_err(|error| (refused_value(&error), error)),
     )
 }
+
+impl Postgres {
+    /// Adds a prepared job within `client`, the application's transaction
+    /// (or any client): the job exists if and only if the transaction
+    /// commits, and other processes are told of it once it does.
+    ///
+    /// ```text
+    /// let transaction = client.transaction().await?;
+    /// transaction.execute("INSERT INTO users ...", &[..]).await?;
+    /// let welcome = Postgres::add_in(&transaction, decorum.job(Welcome { user })).await?;
+    /// transaction.commit().await?;
+    /// ```
+    ///
+    /// (Tested in `backend/tests/mod.rs`.)
+    ///
+    /// # Errors
+    /// As [`TaskBuilder::add`](etiquette_core::TaskBuilder::add).
+    pub async fn add_in(
+        client: &impl GenericClient,
+        job: etiquette_core::TaskBuilder<'_, Self>,
+    ) -> Result<TaskHandle<Self>, AddTaskError> {
+        let (engine, name, work, options) = job.into_parts();
+        insert(client, &engine, name, work, &options).await
+    }
+}

@@ -33,7 +33,6 @@ use etiquette_core::{
     TaskId, TaskStatus,
 };
 use serde_json::Value;
-use tokio_postgres::GenericClient;
 
 use crate::Jobs;
 use crate::completer::{Completer, End, Report};
@@ -84,29 +83,6 @@ impl Postgres {
     pub fn builder(url: &str, jobs: Jobs) -> Result<PostgresBuilder, ConnectError> {
         let config = url.parse().map_err(ConnectError::Config)?;
         Ok(PostgresBuilder::new(config, jobs))
-    }
-
-    /// Adds a prepared job within `client`, the application's transaction
-    /// (or any client): the job exists if and only if the transaction
-    /// commits, and other processes are told of it once it does.
-    ///
-    /// ```text
-    /// let transaction = client.transaction().await?;
-    /// transaction.execute("INSERT INTO users ...", &[..]).await?;
-    /// let welcome = Postgres::add_in(&transaction, decorum.job(Welcome { user })).await?;
-    /// transaction.commit().await?;
-    /// ```
-    ///
-    /// (Tested in `backend/tests/mod.rs`.)
-    ///
-    /// # Errors
-    /// As [`TaskBuilder::add`](etiquette_core::TaskBuilder::add).
-    pub async fn add_in(
-        client: &impl GenericClient,
-        job: etiquette_core::TaskBuilder<'_, Self>,
-    ) -> Result<TaskHandle<Self>, AddTaskError> {
-        let (engine, name, work, options) = job.into_parts();
-        add::insert(client, &engine, name, work, &options).await
     }
 
     /// The row of job `id`, if there is one.
