@@ -193,15 +193,19 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Whether a release may stop waiting: every accepted task is settled,
-    /// or the executor dropped a worker and no task is left but those in
-    /// line, which nothing may ever run. Tasks running, scheduled or waiting
-    /// to retry are still held by a future the executor is dropping (or
-    /// running): their guards settle them.
+    /// or the executor dropped a worker and no task is left unsettled but
+    /// those in line, which nothing may ever run. Tasks running, scheduled
+    /// or waiting to retry are still held by a future the executor is
+    /// dropping (or running): their guards settle them. Counted as
+    /// unsettled until their accounting is complete, not by the gauges
+    /// (`running`, `retrying`), which a settling task leaves first.
     fn drained_enough(&self) -> bool {
         self.all_settled()
-            || (self.executor_lost.load(SeqCst) && self.counters.running.load(SeqCst) == 0 && {
-                let waiting = self.backlog.waiting();
-                waiting.retrying == 0 && waiting.scheduled == 0
+            || (self.executor_lost.load(SeqCst) && {
+                // Settled first, as in `all_settled`.
+                let settled = self.counters.settled.load(SeqCst);
+                let unsettled = self.counters.accepted.load(SeqCst).saturating_sub(settled);
+                unsettled == self.backlog.waiting().queued as u64
             })
     }
 
