@@ -19,16 +19,22 @@ mod sqlx;
 
 use job::{Tally, kinds, open, peak, runs};
 
+/// The backend `builder` makes, connected and migrated, failing after 20 s.
+async fn connected(builder: crate::PostgresBuilder) -> Postgres {
+    let connecting = within("connecting to PostgreSQL and migrating", builder.connect());
+    connecting.await.expect("connect and migrate")
+}
+
 /// A queue on `server` as one process would build it: at most `limit` jobs
 /// at once here, leases of `lease`.
 async fn process(server: &TempServer, limit: usize, lease: Duration) -> Etiquette<Postgres> {
-    let postgres = Postgres::builder(&server.url("postgres"), kinds())
-        .expect("a valid url")
-        .lease(lease)
-        .poll(Duration::from_millis(100))
-        .connect()
-        .await
-        .expect("connect and migrate");
+    let postgres = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .lease(lease)
+            .poll(Duration::from_millis(100)),
+    )
+    .await;
     Etiquette::builder()
         .max_concurrent_tasks(limit)
         .build_on(postgres)

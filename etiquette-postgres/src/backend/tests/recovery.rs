@@ -7,7 +7,8 @@ use std::time::Duration;
 use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
 use super::{
-    Tally, add, found, kinds, open, outcome, peak, process, runs, server, two, until, within,
+    Tally, add, connected, found, kinds, open, outcome, peak, process, runs, server, two, until,
+    within,
 };
 use crate::Postgres;
 
@@ -106,13 +107,13 @@ async fn a_cancel_asked_while_an_attempt_fails_is_not_lost_to_the_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_jobs_are_pruned_after_their_retention_and_waiting_ones_stay() {
     let server = server();
-    let postgres = Postgres::builder(&server.url("postgres"), kinds())
-        .expect("a valid url")
-        .poll(Duration::from_millis(100))
-        .prune(Duration::from_millis(300), Duration::from_millis(50))
-        .connect()
-        .await
-        .expect("connect and migrate");
+    let postgres = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .poll(Duration::from_millis(100))
+            .prune(Duration::from_millis(300), Duration::from_millis(50)),
+    )
+    .await;
     let queue = Etiquette::builder().build_on(postgres).expect("build");
     let done = add(&queue, Tally::new("pruned"), None).await;
     outcome("the job to prune", &done).await.expect("succeeded");
@@ -142,12 +143,12 @@ async fn a_job_run_in_one_process_streams_its_events_to_another() {
     let a = process(&server, 1, Duration::from_secs(5)).await;
     // Another process, working another queue: it never runs the job, and
     // follows it by id.
-    let b = Postgres::builder(&server.url("postgres"), kinds())
-        .expect("a valid url")
-        .queue("elsewhere")
-        .connect()
-        .await
-        .expect("connect");
+    let b = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .queue("elsewhere"),
+    )
+    .await;
     let b = Etiquette::builder().build_on(b).expect("build");
     let job = Tally::new("followed").gated();
     let handle = add(&a, job, None).await;
@@ -181,13 +182,13 @@ async fn a_job_run_in_one_process_streams_its_events_to_another() {
 async fn the_bound_across_processes_holds_whatever_each_process_allows() {
     let server = server();
     let bounded = || async {
-        let postgres = Postgres::builder(&server.url("postgres"), kinds())
-            .expect("a valid url")
-            .poll(Duration::from_millis(50))
-            .max_running_across_processes(2)
-            .connect()
-            .await
-            .expect("connect");
+        let postgres = connected(
+            Postgres::builder(&server.url("postgres"), kinds())
+                .expect("a valid url")
+                .poll(Duration::from_millis(50))
+                .max_running_across_processes(2),
+        )
+        .await;
         Etiquette::builder()
             .max_concurrent_tasks(4)
             .build_on(postgres)

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::Connection as _;
 
-use super::{Tally, one_process, outcome, runs};
+use super::{Tally, one_process, outcome, runs, within};
 use crate::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,9 +12,8 @@ async fn a_job_added_in_a_sqlx_transaction_exists_if_and_only_if_it_commits() {
     let (server, queue) = one_process().await;
     let decorum = queue.decorum();
     let url = server.url("postgres");
-    let mut connection = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("sqlx connects");
+    let connecting = within("sqlx connecting", sqlx::PgConnection::connect(&url));
+    let mut connection = connecting.await.expect("sqlx connects");
 
     let mut rolled_back = connection.begin().await.expect("begin");
     let ghost = decorum.job(Tally::new("sqlx-ghost"));
