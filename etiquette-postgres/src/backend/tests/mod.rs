@@ -275,7 +275,7 @@ async fn a_release_deadline_hands_unfinished_jobs_back_for_others() {
     let a = process(&server, 1, lease).await;
     let handle = add(&a, Tally::new("handed").sleeping(60_000), None).await;
     until("the long job to start", || runs("handed").len() == 1).await;
-    let report = within("the release", a.release_timeout(Duration::from_millis(100))).await;
+    let report = within("the release", a.release_timeout(Duration::from_secs(2))).await;
     assert_eq!(report.cancelled, 1, "{report}");
     // Back in its row, its attempt not counted: claimable at once.
     let status = handle.status().await.expect("asked");
@@ -329,7 +329,7 @@ async fn after_a_release_nothing_this_process_claimed_stays_running() {
     until("two jobs to run", || peak("released") == 2).await;
     // Connected first: the rows are read the instant release returns.
     let client = server.connect("postgres").await.expect("connect");
-    let release = queue.release_timeout(Duration::from_millis(200));
+    let release = queue.release_timeout(Duration::from_secs(2));
     let report = within("the release", release).await;
     // Once release returns, every row is written: not one waits for a
     // lease to expire, and no attempt was counted.
