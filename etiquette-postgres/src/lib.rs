@@ -89,6 +89,9 @@
 //!   with `NOTIFY` (its end once its outcome is written), so
 //!   `subscribe_task`, and the adapters' Server-Sent Events, follow a job
 //!   run by any process.
+//! * **Processes that only add.** [`PostgresBuilder::work`]`(false)` makes
+//!   a process that claims nothing (a web server in front of dedicated
+//!   workers): it adds, looks up, cancels and follows jobs as any other.
 //! * **Release** stops claiming, lets what this process holds finish, and
 //!   at the deadline hands back what is left (claimable at once, the
 //!   attempt not counted), then waits for the outcomes to be written.
@@ -122,6 +125,6 @@ mod schema;
 mod test_support;
 pub mod testing;
 
-pub use backend::{ConnectError, Postgres, PostgresBuilder};
+pub use backend::{ConnectError, InvalidSetting, Postgres, PostgresBuilder};
 pub use registry::{DecodeError, DuplicateJobName, Jobs};
 pub use schema::{InvalidSchema, MigrateError, Migrated, SCHEMA_VERSION, Schema, migrate};

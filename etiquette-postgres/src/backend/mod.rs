@@ -38,7 +38,7 @@ use crate::Jobs;
 use crate::completer::{Completer, End, Report};
 use crate::connection::Pause;
 use crate::jobs::{self, Statements};
-pub use builder::{ConnectError, PostgresBuilder};
+pub use builder::{ConnectError, InvalidSetting, PostgresBuilder};
 use intake::Intake;
 use running::Running;
 
@@ -163,11 +163,14 @@ impl Backend for Postgres {
         };
         let shared = Arc::clone(&engine.backend().shared);
         runtime.spawn(upkeep::prune(engine.downgrade(), Arc::clone(&shared)));
-        runtime.spawn(feeder::feed(
-            engine.downgrade(),
-            shared,
-            engine.max_concurrent_tasks(),
-        ));
+        // A process that does not work the queue still listens, for the
+        // events of the jobs it follows: its claimer has no room.
+        let room = if shared.settings.work {
+            engine.max_concurrent_tasks()
+        } else {
+            0
+        };
+        runtime.spawn(feeder::feed(engine.downgrade(), shared, room));
         Ok(())
     }
 
