@@ -13,6 +13,7 @@ use crate::Postgres;
 use crate::testing::TempServer;
 
 mod job;
+mod processes;
 mod recovery;
 #[cfg(feature = "sqlx")]
 mod sqlx;
@@ -239,35 +240,6 @@ async fn jobs_a_process_cannot_store_are_refused_with_the_reason() {
 /// A process whose runtime stops dead (as a `kill -9` would stop it):
 /// its heartbeats stop, its lease expires, and another process runs the
 /// job it held, as its next attempt.
-#[test]
-fn the_job_of_a_process_that_died_runs_in_another() {
-    let server = server();
-    let lease = Duration::from_millis(600);
-    let doomed = tokio::runtime::Runtime::new().unwrap();
-    let id = doomed.block_on(async {
-        let a = process(&server, 1, lease).await;
-        let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
-        let handle = add(&a, Tally::new("orphan").sleeping(60_000), Some(policy)).await;
-        until("the orphan to start in the doomed process", || {
-            runs("orphan") == [1]
-        })
-        .await;
-        // No release, no destructor: the process just stops.
-        std::mem::forget(a);
-        handle.id()
-    });
-    doomed.shutdown_background();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let b = process(&server, 1, lease).await;
-        let handle = found(&b, id).await;
-        outcome("the orphan's outcome in the survivor", &handle)
-            .await
-            .expect("its second attempt succeeds");
-        assert_eq!(runs("orphan"), [1, 2]);
-        assert_succeeded(&handle, 2).await;
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_deadline_hands_unfinished_jobs_back_for_others() {
     let server = server();

@@ -209,3 +209,82 @@ async fn the_bound_across_processes_holds_whatever_each_process_allows() {
     assert_eq!(peak("bounded"), 2, "the bound, reached and never passed");
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_its_connections_are_terminated_the_process_listens_and_works_again() {
+    let server = server();
+    // Never polls, nor heartbeats, within the test: only a notification
+    // wakes its claims.
+    let hour = Duration::from_secs(3600);
+    let postgres = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .poll(hour)
+            .lease(24 * hour),
+    )
+    .await;
+    let queue = Etiquette::builder()
+        .max_concurrent_tasks(2)
+        .build_on(postgres)
+        .expect("build");
+    let running = add(&queue, Tally::new("through-termination").gated(), None).await;
+    until("the gated job to start", || {
+        runs("through-termination") == [1]
+    })
+    .await;
+    let admin = server.connect("postgres").await.expect("an admin connection");
+    let terminated = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND datname = 'postgres'",
+            &[],
+        )
+        .await
+        .expect("terminated");
+    assert!(terminated.len() >= 3, "intake, claimer, listener, completer");
+    // The job running meanwhile ends, and its outcome is written by the
+    // completer's new connection.
+    open("through-termination");
+    outcome("the outcome of the job that ran through it", &running)
+        .await
+        .expect("succeeded");
+    assert_eq!(runs("through-termination"), [1], "not run again");
+    within("a LISTEN connection to be back", async {
+        loop {
+            let listening = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+                    &[],
+                )
+                .await
+                .expect("counted");
+            if listening.get::<_, i64>(0) == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The first add may find the intake's connection gone (and say so);
+    // it then connects again.
+    let add_again = |tag: &'static str| {
+        within("an add after the termination", async {
+            loop {
+                match queue.decorum().job(Tally::new(tag)).add().await {
+                    Ok(handle) => return handle,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        })
+    };
+    let first = add_again("woken-once").await;
+    outcome("a job added after the termination", &first)
+        .await
+        .expect("succeeded");
+    // Claimed by nothing but its notification: the wake-up of the
+    // reconnection was used by the first.
+    let second = add_again("woken-twice").await;
+    outcome("a job woken by its notification alone", &second)
+        .await
+        .expect("succeeded");
+}
