@@ -73,7 +73,9 @@
 //! * **Waking.** One LISTEN connection per process, the NOTIFY sent in the
 //!   adding statement, a poll as fallback, and a reconnection that polls
 //!   again; [`PostgresBuilder::notify`] turns it off for
-//!   transaction-pooling proxies.
+//!   transaction-pooling proxies (processes then poll, and follow jobs run
+//!   elsewhere by reading their rows: starts, retries and ends, without
+//!   progress).
 //! * **The bound, across processes.** Besides each process's own
 //!   `max_concurrent_tasks`, [`PostgresBuilder::max_running_across_processes`]
 //!   holds a queue to N jobs running at once in all the processes that work
@@ -108,10 +110,6 @@
 //! | feature | what it adds |
 //! |---------|--------------|
 //! | `sqlx` | `Postgres::add_in_sqlx`, for applications that hold sqlx |
-//!
-//! Not yet (issue 14): events and waking without LISTEN/NOTIFY
-//! (`notify(false)`: lookups work, following a job run elsewhere does
-//! not).
 
 mod backend;
 mod claimer;

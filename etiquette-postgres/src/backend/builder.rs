@@ -103,7 +103,9 @@ impl PostgresBuilder {
     /// added, and follows the events of jobs run elsewhere. Off for
     /// transaction-pooling proxies (PgBouncer in transaction mode,
     /// Supavisor), where LISTEN cannot work: processes then find jobs by
-    /// polling, and follow only the jobs they run. Each event is one
+    /// polling, and follow jobs run elsewhere by reading their rows every
+    /// poll interval (one statement for all of them), which shows their
+    /// starts, retries and ends but not their progress. Each event is one
     /// notification, sent in batches.
     pub const fn notify(mut self, notify: bool) -> Self {
         self.notify = notify;

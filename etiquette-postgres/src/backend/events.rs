@@ -22,27 +22,83 @@ use crate::jobs::{duration_ms, millis};
 /// the engine watches, whose final event ends their subscriptions.
 #[derive(Default)]
 pub(crate) struct Watched {
-    tasks: Mutex<HashMap<i64, LocalTask>>,
+    tasks: Mutex<HashMap<i64, Followed>>,
+}
+
+struct Followed {
+    task: LocalTask,
+    /// The state and attempt its row last showed, when it is followed by
+    /// reading its row (notifications off).
+    seen: Option<(&'static str, u32)>,
 }
 
 impl Watched {
-    fn tasks(&self) -> MutexGuard<'_, HashMap<i64, LocalTask>> {
+    fn tasks(&self) -> MutexGuard<'_, HashMap<i64, Followed>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The task following job `id` here, watched from now if it was not.
     pub(crate) fn watch(&self, engine: &Engine<Postgres>, id: i64) -> LocalTask {
         let mut tasks = self.tasks();
-        let task = tasks
-            .entry(id)
-            .or_insert_with(|| engine.watch(TaskId::from(id.unsigned_abs())));
-        task.clone()
+        let followed = tasks.entry(id).or_insert_with(|| Followed {
+            task: engine.watch(TaskId::from(id.unsigned_abs())),
+            seen: None,
+        });
+        followed.task.clone()
+    }
+
+    /// The jobs followed here.
+    pub(crate) fn ids(&self) -> Vec<i64> {
+        self.tasks().keys().copied().collect()
+    }
+
+    /// Job `id`'s row reads `status` (notifications off): its end is
+    /// published, and, if `publish` (it does not run here, where the engine
+    /// publishes its steps), the step it took since the last read: rows
+    /// show states, so steps between two reads, and progress, are not seen.
+    pub(crate) fn read(
+        &self,
+        engine: &Engine<Postgres>,
+        id: i64,
+        status: TaskStatus,
+        publish: bool,
+    ) {
+        if status.is_finished() {
+            self.finish(engine, id, status);
+            return;
+        }
+        let now = (status.name(), status.attempts());
+        {
+            let mut tasks = self.tasks();
+            let Some(followed) = tasks.get_mut(&id) else {
+                return;
+            };
+            // The first read is where its followers begin: not a step.
+            let before = followed.seen.replace(now);
+            if !publish || before.is_none_or(|before| before == now) {
+                return;
+            }
+        }
+        let kind = match status {
+            TaskStatus::Running { attempt } => EventKind::Started { attempt },
+            TaskStatus::Retrying {
+                attempt,
+                backoff,
+                error,
+            } => EventKind::Retrying {
+                attempt,
+                backoff,
+                error: error.to_string(),
+            },
+            _ => return, // back in line (handed back): no event for it
+        };
+        engine.publish(TaskId::from(id.unsigned_abs()), kind);
     }
 
     /// Job `id` finished elsewhere with `status`: its followers here get its
     /// final event, once.
     pub(crate) fn finish(&self, engine: &Engine<Postgres>, id: i64, status: TaskStatus) {
-        let task = self.tasks().remove(&id);
+        let task = self.tasks().remove(&id).map(|followed| followed.task);
         // Followed by nobody: still published, for subscribers to all events.
         let task = task.unwrap_or_else(|| engine.watch(TaskId::from(id.unsigned_abs())));
         engine.finish_watched(&task, status);

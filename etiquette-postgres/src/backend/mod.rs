@@ -15,6 +15,7 @@ mod add;
 mod builder;
 pub(crate) mod events;
 mod feeder;
+mod follow;
 mod intake;
 mod retry;
 mod running;
@@ -163,6 +164,9 @@ impl Backend for Postgres {
         };
         let shared = Arc::clone(&engine.backend().shared);
         runtime.spawn(upkeep::prune(engine.downgrade(), Arc::clone(&shared)));
+        if !shared.settings.notify {
+            runtime.spawn(follow::follow_rows(engine.downgrade(), Arc::clone(&shared)));
+        }
         // A process that does not work the queue still listens, for the
         // events of the jobs it follows: its claimer has no room.
         let room = if shared.settings.work {
@@ -275,16 +279,6 @@ impl Backend for Postgres {
         };
         let postgres = engine.backend();
         let shared = &postgres.shared;
-        if !shared.settings.notify {
-            // Only a job run here can be followed, until it leaves.
-            if let Some(task) = shared.running.task(row, None) {
-                return Ok(Some(engine.subscribe_local(&task, after)));
-            }
-            return Err(BackendError::msg(
-                "the events of a job run elsewhere travel by LISTEN/NOTIFY, which this \
-                 queue has turned off (`PostgresBuilder::notify(false)`): poll its status",
-            ));
-        }
         // Followed as a job run anywhere, even one running here: a failed
         // attempt may leave this process to retry in another, and its
         // followers here must still see its end.
@@ -299,10 +293,11 @@ impl Backend for Postgres {
                 Ok(None)
             }
             Some(stored) => {
-                let status = status::status(&stored);
-                if status.is_finished() {
-                    shared.watched.finish(engine, row, status);
-                }
+                // Where its followers begin; without notifications, the
+                // step from which its row is read again (`follow.rs`).
+                shared
+                    .watched
+                    .read(engine, row, status::status(&stored), false);
                 Ok(Some(subscription))
             }
         }

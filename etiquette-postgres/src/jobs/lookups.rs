@@ -29,15 +29,35 @@ pub(crate) async fn stored(
     id: i64,
 ) -> Result<Option<Stored>, Error> {
     let row = client.query_opt(&statements.status, &[&id]).await?;
-    Ok(row.map(|row| Stored {
-        state: row.get(0),
-        attempt: row.get(1),
-        run_at: row.get(2),
-        error: row.get(3),
-        wait: duration_ms(row.get(4)).unwrap_or_default(),
-        timeout: row.get::<_, Option<f64>>(5).and_then(duration_ms),
-        later: row.get(6),
-    }))
+    Ok(row.as_ref().map(Stored::from_row))
+}
+
+/// The rows of jobs `ids` that exist, each with its id.
+pub(crate) async fn stored_many(
+    client: &Client,
+    statements: &Statements,
+    ids: &[i64],
+) -> Result<Vec<(i64, Stored)>, Error> {
+    let rows = client.query(&statements.statuses, &[&ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(7), Stored::from_row(row)))
+        .collect())
+}
+
+impl Stored {
+    /// A row of `status` or `statuses`.
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            state: row.get(0),
+            attempt: row.get(1),
+            run_at: row.get(2),
+            error: row.get(3),
+            wait: duration_ms(row.get(4)).unwrap_or_default(),
+            timeout: row.get::<_, Option<f64>>(5).and_then(duration_ms),
+            later: row.get(6),
+        }
+    }
 }
 
 /// Milliseconds as a duration; `None` if negative or not a number.

@@ -27,7 +27,9 @@ mod sql;
 #[cfg(feature = "sqlx")]
 mod sqlx;
 
-pub(crate) use lookups::{Cancel, Stored, cancel, cancel_requested, duration_ms, stored};
+pub(crate) use lookups::{
+    Cancel, Stored, cancel, cancel_requested, duration_ms, stored, stored_many,
+};
 pub(crate) use sql::{NOTIFY_MANY, Statements};
 #[cfg(feature = "sqlx")]
 pub(crate) use sqlx::{insert_sqlx, refused_value_sqlx};

@@ -57,6 +57,8 @@ pub(crate) struct Statements {
     pub(super) cancel_requested: String,
     /// A job's state, for its status.
     pub(super) status: String,
+    /// The states of many jobs, each with its id.
+    pub(super) statuses: String,
     /// A waiting job cancelled.
     pub(super) cancel_waiting: String,
     /// A running job asked to stop, by its owner's next heartbeat.
@@ -170,6 +172,12 @@ impl Statements {
                         greatest(0, extract(epoch FROM run_at - now()) * 1000)::float8,
                         timeout_ms, run_at > now()
                  FROM {jobs} WHERE id = $1"
+            ),
+            statuses: format!(
+                "SELECT state, attempt, run_at, error,
+                        greatest(0, extract(epoch FROM run_at - now()) * 1000)::float8,
+                        timeout_ms, run_at > now(), id
+                 FROM {jobs} WHERE id = ANY($1)"
             ),
             cancel_waiting: format!(
                 "UPDATE {jobs} SET state = 'cancelled', finished_at = now()

@@ -232,7 +232,10 @@ async fn after_its_connections_are_terminated_the_process_listens_and_works_agai
         runs("through-termination") == [1]
     })
     .await;
-    let admin = server.connect("postgres").await.expect("an admin connection");
+    let admin = server
+        .connect("postgres")
+        .await
+        .expect("an admin connection");
     let terminated = admin
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -241,7 +244,10 @@ async fn after_its_connections_are_terminated_the_process_listens_and_works_agai
         )
         .await
         .expect("terminated");
-    assert!(terminated.len() >= 3, "intake, claimer, listener, completer");
+    assert!(
+        terminated.len() >= 3,
+        "intake, claimer, listener, completer"
+    );
     // The job running meanwhile ends, and its outcome is written by the
     // completer's new connection.
     open("through-termination");
@@ -287,4 +293,44 @@ async fn after_its_connections_are_terminated_the_process_listens_and_works_agai
     outcome("a job woken by its notification alone", &second)
         .await
         .expect("succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_notifications_a_job_run_elsewhere_is_followed_by_its_row() {
+    let server = server();
+    let quiet = |queue: &str| {
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .queue(queue)
+            .notify(false)
+            .poll(Duration::from_millis(100))
+    };
+    let a = connected(quiet("default")).await;
+    let a = Etiquette::builder().build_on(a).expect("build");
+    // Another process, working another queue: it never runs the job.
+    let b = connected(quiet("elsewhere")).await;
+    let b = Etiquette::builder().build_on(b).expect("build");
+    let job = Tally::new("followed-quietly").gated().failing(1);
+    let policy = RetryPolicy::exponential(2, Duration::from_secs(2));
+    let handle = add(&a, job, Some(policy)).await;
+    until("the followed job to start in A", || {
+        runs("followed-quietly") == [1]
+    })
+    .await;
+    let subscription = b.decorum().subscribe_task(handle.id(), None).await;
+    let mut events = subscription.expect("asked").expect("known");
+    open("followed-quietly");
+    let mut kinds = Vec::new();
+    within("B's stream of the job's events to end", async {
+        while let Some(event) = events.next().await {
+            kinds.push(event.expect("no lag").kind);
+        }
+    })
+    .await;
+    // Its row waits 2 s to retry: read meanwhile, every 100 ms.
+    assert!(
+        matches!(kinds.first(), Some(EventKind::Retrying { attempt: 1, .. })),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&EventKind::Succeeded { attempts: 2 }));
 }

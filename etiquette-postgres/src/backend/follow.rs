@@ -1,0 +1,58 @@
+//! Following jobs run elsewhere without notifications (`notify(false)`,
+//! behind a transaction-pooling proxy): every poll interval, one statement
+//! reads the rows of the jobs followed here, and what they show changed is
+//! published: starts, retries and ends, not progress, which only
+//! notifications carry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use etiquette_core::TaskStatus;
+use etiquette_core::backend::WeakEngine;
+
+use super::{Postgres, Shared, status};
+use crate::jobs;
+
+/// Reads the followed jobs' rows every poll interval, until the queue is
+/// gone.
+pub(super) async fn follow_rows(engine: WeakEngine<Postgres>, shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(shared.settings.poll).await;
+        let ids = shared.watched.ids();
+        if ids.is_empty() {
+            if engine.upgrade().is_none() {
+                return;
+            }
+            continue;
+        }
+        let read = match shared.intake.client().await {
+            Ok(client) => jobs::stored_many(&client, &shared.statements, &ids).await,
+            Err(error) => {
+                tracing::warn!(%error, "following jobs by their rows: cannot connect");
+                continue;
+            }
+        };
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        let rows = match read {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "following jobs by their rows failed");
+                continue;
+            }
+        };
+        let mut missing: HashSet<i64> = ids.into_iter().collect();
+        for (id, stored) in rows {
+            missing.remove(&id);
+            // A job running here has its steps published by the engine.
+            let elsewhere = shared.running.task(id, None).is_none();
+            let status = status::status(&stored);
+            shared.watched.read(&engine, id, status, elsewhere);
+        }
+        for id in missing {
+            // Pruned: it finished long ago.
+            shared.watched.finish(&engine, id, TaskStatus::Cancelled);
+        }
+    }
+}
