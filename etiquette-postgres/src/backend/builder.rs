@@ -147,7 +147,7 @@ impl PostgresBuilder {
         );
         Ok(Postgres {
             shared: Arc::new(Shared {
-                intake: Intake::new(self.config.clone(), client),
+                intake: Intake::new(client, self.clone(), Arc::clone(&statements)),
                 statements,
                 owner,
                 completer: Arc::new(completer),

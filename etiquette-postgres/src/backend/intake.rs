@@ -2,28 +2,94 @@
 //! pipelined (tokio-postgres sends concurrent statements on one connection
 //! without waiting for each answer), made again when the database comes
 //! back after it went away.
+//!
+//! Adds are committed in groups: handlers that add at the same moment, in
+//! different requests, share one statement and one commit, each answered
+//! with its own job once it is durable. One group is written at a time,
+//! and the adds that arrive meanwhile make the next, so a lone add waits
+//! for nothing, and a busy server is not held to one disk flush per add.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config};
 
+use super::add::{Failed, Row};
+use super::builder::PostgresBuilder;
 use crate::connection::connect;
+use crate::jobs::{self, Inserted, Statements};
+
+/// The most adds one statement takes.
+const GROUP: usize = 1_000;
 
 pub(crate) struct Intake {
+    connection: Arc<Connection>,
+    adds: mpsc::UnboundedSender<Pending>,
+    /// Groups written so far (read by the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) groups: Arc<AtomicU64>,
+}
+
+/// An add waiting for its group's commit.
+struct Pending {
+    row: Row,
+    answer: oneshot::Sender<Result<Inserted, Failed>>,
+}
+
+struct Connection {
     config: Config,
     client: Mutex<Arc<Client>>,
 }
 
 impl Intake {
-    pub(crate) fn new(config: Config, client: Client) -> Self {
-        Self {
-            config,
+    /// The intake over `client`, its adds committed in groups by a task
+    /// on the current runtime, as `settings` and `statements` say.
+    pub(crate) fn new(
+        client: Client,
+        settings: PostgresBuilder,
+        statements: Arc<Statements>,
+    ) -> Self {
+        let connection = Arc::new(Connection {
+            config: settings.config.clone(),
             client: Mutex::new(Arc::new(client)),
+        });
+        let (adds, pending) = mpsc::unbounded_channel();
+        let groups = Arc::new(AtomicU64::new(0));
+        tokio::spawn(commit_groups(
+            (Arc::clone(&connection), Arc::clone(&groups)),
+            settings,
+            statements,
+            pending,
+        ));
+        Self {
+            connection,
+            adds,
+            groups,
         }
     }
 
     /// The connection, made again if it was lost.
     pub(crate) async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+        self.connection.client().await
+    }
+
+    /// Inserts `row` with the adds of the same moment, once committed.
+    pub(crate) async fn add(&self, row: Row) -> Result<Inserted, Failed> {
+        let (answer, answered) = oneshot::channel();
+        let stopped = || Failed {
+            refused: false,
+            error: "the intake of the PostgreSQL backend stopped".into(),
+        };
+        self.adds
+            .send(Pending { row, answer })
+            .map_err(|_| stopped())?;
+        answered.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+impl Connection {
+    async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
         let current = Arc::clone(&self.client.lock().unwrap_or_else(PoisonError::into_inner));
         if !current.is_closed() {
             return Ok(current);
@@ -35,5 +101,88 @@ impl Intake {
             *client = Arc::clone(&fresh);
         }
         Ok(Arc::clone(&client))
+    }
+}
+
+/// Writes the pending adds a group at a time, until the intake is gone.
+async fn commit_groups(
+    (connection, groups): (Arc<Connection>, Arc<AtomicU64>),
+    settings: PostgresBuilder,
+    statements: Arc<Statements>,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+) {
+    let mut group = Vec::with_capacity(GROUP);
+    while pending.recv_many(&mut group, GROUP).await > 0 {
+        let answers = write(&connection, &settings, &statements, &group).await;
+        groups.fetch_add(1, Relaxed);
+        for (add, answer) in group.drain(..).zip(answers) {
+            // A handler that stopped waiting (its request gone) is not told.
+            let _ = add.answer.send(answer);
+        }
+    }
+}
+
+/// The answer to each add of `group`, in order.
+async fn write(
+    connection: &Connection,
+    settings: &PostgresBuilder,
+    statements: &Statements,
+    group: &[Pending],
+) -> Vec<Result<Inserted, Failed>> {
+    let client = match connection.client().await {
+        Ok(client) => client,
+        Err(error) => {
+            let error = Arc::new(error);
+            return group
+                .iter()
+                .map(|_| {
+                    Err(Failed {
+                        refused: false,
+                        error: Box::new(SharedError(Arc::clone(&error))),
+                    })
+                })
+                .collect();
+        }
+    };
+    let new: Vec<_> = group.iter().map(|add| add.row.new_job(settings)).collect();
+    if let [one] = &new[..] {
+        return vec![
+            jobs::insert(&*client, statements, one)
+                .await
+                .map_err(Failed::new),
+        ];
+    }
+    let queue = (settings.queue.as_str(), settings.notify);
+    match jobs::insert_many(&*client, statements, queue, &new).await {
+        Ok(inserted) => inserted.into_iter().map(Ok).collect(),
+        // One job the database refuses (a NUL character in its arguments)
+        // must not fail the others: each is tried alone.
+        Err(_) => {
+            let mut answers = Vec::with_capacity(new.len());
+            for one in &new {
+                answers.push(
+                    jobs::insert(&*client, statements, one)
+                        .await
+                        .map_err(Failed::new),
+                );
+            }
+            answers
+        }
+    }
+}
+
+/// One connection error, told to every add of a group.
+#[derive(Debug)]
+struct SharedError(Arc<tokio_postgres::Error>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }

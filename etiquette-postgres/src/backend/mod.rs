@@ -108,13 +108,14 @@ impl Postgres {
     ) -> Result<TaskHandle<Self>, AddTaskError> {
         let (engine, name, work, options) = job.into_parts();
         let row = add::Row::new(&engine, name, work, &options)?;
-        let statements = &engine.backend().shared.statements;
-        let new = row.new_job(&engine, &options);
-        let inserted = jobs::insert_sqlx(connection, statements, &new).await;
-        row.handle(
-            &engine,
-            inserted.map_err(|error| (jobs::refused_value_sqlx(&error), error)),
-        )
+        let shared = &engine.backend().shared;
+        let new = row.new_job(&shared.settings);
+        let inserted = jobs::insert_sqlx(connection, &shared.statements, &new).await;
+        let inserted = inserted.map_err(|error| add::Failed {
+            refused: jobs::refused_value_sqlx(&error),
+            error: Box::new(error),
+        });
+        add::answer(&engine, row.name, inserted)
     }
 
     async fn stored(&self, id: TaskId) -> Result<Option<jobs::Stored>, BackendError> {
@@ -195,12 +196,10 @@ impl Backend for Postgres {
         work: Self::Work,
         options: JobOptions,
     ) -> Result<TaskHandle<Self>, AddTaskError> {
-        let client = engine
-            .backend()
-            .client()
-            .await
-            .map_err(AddTaskError::Unavailable)?;
-        add::insert(&*client, engine, name, work, &options).await
+        let row = add::Row::new(engine, name, work, &options)?;
+        let name = row.name;
+        let inserted = engine.backend().shared.intake.add(row).await;
+        add::answer(engine, name, inserted)
     }
 
     async fn find(

@@ -149,6 +149,51 @@ pub(crate) async fn insert(
     }
 }
 
+/// Inserts `jobs`, all of `queue`, in one statement: all or none of them
+/// (within the application's transaction, as it commits). Each is answered
+/// in order; a job held off by a live one with its unique key is looked up
+/// (or inserted after all, if that one finished meanwhile).
+pub(crate) async fn insert_many(
+    client: &impl GenericClient,
+    statements: &Statements,
+    (queue, notify): (&str, bool),
+    jobs: &[NewJob<'_>],
+) -> Result<Vec<Inserted>, Error> {
+    let names: Vec<&str> = jobs.iter().map(|job| job.name).collect();
+    let args: Vec<&Value> = jobs.iter().map(|job| job.args).collect();
+    let priorities: Vec<i16> = jobs.iter().map(|job| job.priority).collect();
+    let run_at: Vec<Option<SystemTime>> = jobs.iter().map(|job| job.run_at).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|job| job.max_attempts).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|job| job.unique_key).collect();
+    let retries: Vec<&Value> = jobs.iter().map(|job| job.retry).collect();
+    let timeouts: Vec<Option<f64>> = jobs.iter().map(|job| job.timeout.map(millis)).collect();
+    let delays: Vec<Option<f64>> = jobs.iter().map(|job| job.delay.map(millis)).collect();
+    let channel = notify.then_some(statements.channel.as_str());
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &queue,
+        &names,
+        &args,
+        &priorities,
+        &run_at,
+        &attempts,
+        &keys,
+        &retries,
+        &timeouts,
+        &delays,
+        &channel,
+    ];
+    let rows = client.query(&statements.insert_many, &params).await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    for (row, job) in rows.iter().zip(jobs) {
+        answers.push(if row.get(1) {
+            Inserted::New(row.get(0))
+        } else {
+            insert(client, statements, job).await?
+        });
+    }
+    Ok(answers)
+}
+
 /// Claims up to `limit` due jobs of `queue` for `owner`, each for one
 /// attempt under a lease of `lease`.
 pub(crate) async fn claim(

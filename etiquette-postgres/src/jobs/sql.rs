@@ -16,6 +16,44 @@ const LIVE: &str = "('available', 'running', 'retrying')";
 pub(crate) const NOTIFY_MANY: &str =
     "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
 
+/// See [`Statements::insert_many`]: `$1` the queue, `$2` to `$10` the
+/// jobs' columns as arrays, `$11` the channel or NULL.
+fn insert_many(jobs: &str) -> String {
+    // Ids drawn in the input's order before the insert, so that each job
+    // is answered with its own, inserted or not.
+    format!(
+        "WITH input AS (
+             SELECT * FROM unnest($2::text[], $3::jsonb[], $4::int2[], $5::timestamptz[],
+                                  $6::int4[], $7::text[], $8::jsonb[], $9::float8[], $10::float8[])
+                 WITH ORDINALITY AS input(name, args, priority, run_at, max_attempts,
+                                          unique_key, retry, timeout_ms, delay_ms, ord)
+         ),
+         numbered AS MATERIALIZED (
+             SELECT input.*, nextval(pg_get_serial_sequence('{jobs}', 'id')) AS id
+             FROM input ORDER BY ord
+         ),
+         inserted AS (
+             INSERT INTO {jobs} (id, queue, name, args, priority, run_at, max_attempts,
+                                 unique_key, retry, timeout_ms)
+             OVERRIDING SYSTEM VALUE
+             SELECT id, $1, name, args, priority,
+                    coalesce(run_at, now() + coalesce(delay_ms, 0) * interval '1 millisecond'),
+                    max_attempts, unique_key, retry, timeout_ms
+             FROM numbered ORDER BY ord
+             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE}
+             DO NOTHING
+             RETURNING id
+         ),
+         notified AS (
+             SELECT pg_notify($11, $1) FROM (SELECT 1 FROM inserted LIMIT 1) AS some_job
+             WHERE $11 IS NOT NULL
+         )
+         SELECT numbered.id, inserted.id IS NOT NULL, (SELECT count(*) FROM notified)
+         FROM numbered LEFT JOIN inserted USING (id)
+         ORDER BY numbered.ord"
+    )
+}
+
 /// The statements, with the schema's name in place.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -28,6 +66,10 @@ pub(crate) struct Statements {
     /// The insert, announcing the job on `channel` in the same transaction:
     /// listeners hear of it once it is visible.
     pub(super) insert_and_notify: String,
+    /// Many jobs of one queue in one statement (one commit), each answered
+    /// with its id and whether it was inserted (not held off by a live job
+    /// with its unique key); announced once on `channel` if any was.
+    pub(super) insert_many: String,
     /// `insert` and `insert_and_notify` taking the start time as
     /// milliseconds since 1970 (a client without a timestamp type: sqlx
     /// without chrono or time).
@@ -99,6 +141,7 @@ impl Statements {
                 "WITH inserted AS ({insert}) SELECT id, pg_notify($11, $1) FROM inserted"
             ),
             insert,
+            insert_many: insert_many(&jobs),
             live_with_key: format!(
                 "SELECT id FROM {jobs} WHERE queue = $1 AND unique_key = $2 AND state IN {LIVE}"
             ),

@@ -316,3 +316,101 @@ async fn after_a_release_nothing_this_process_claimed_stays_running() {
     let (available, attempts): (i64, i32) = (rows.get(0), rows.get(1));
     assert_eq!((available, attempts), (6, 0), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_of_the_same_moment_share_a_commit_and_each_gets_its_job() {
+    let server = server();
+    let postgres = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .work(false),
+    )
+    .await;
+    let intake = std::sync::Arc::clone(&postgres.shared.intake.groups);
+    let queue = Etiquette::builder().build_on(postgres).expect("build");
+    let groups = || intake.load(std::sync::atomic::Ordering::Relaxed);
+    let before = groups();
+    let mut adding = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let decorum = queue.decorum();
+        adding.spawn(async move {
+            let handle = decorum.job(Tally::new(&format!("grouped-{n}"))).add().await;
+            handle.expect("added").id()
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = within("the 200 adds", adding.join_next()).await {
+        ids.push(id.expect("no panic"));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "each add has a job of its own");
+    let written = groups() - before;
+    assert!(written < 20, "200 adds at once took {written} statements");
+    let client = server.connect("postgres").await.expect("a connection");
+    let rows = client
+        .query_one("SELECT count(*) FROM etiquette.jobs", &[])
+        .await
+        .expect("counted");
+    assert_eq!(rows.get::<_, i64>(0), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_many_stores_all_in_order_or_none() {
+    let (server, queue) = one_process().await;
+    let decorum = queue.decorum();
+    let keyed = |tag: &str| decorum.job(Tally::new(tag)).unique_key("one-welcome");
+    let jobs = vec![
+        decorum.job(Tally::new("many-0")),
+        keyed("many-1"),
+        keyed("many-2"),
+        decorum
+            .job(Tally::new("many-3"))
+            .delay(Duration::from_secs(3600)),
+    ];
+    let handles = within("add_many", Postgres::add_many(jobs))
+        .await
+        .expect("added");
+    let ids: Vec<TaskId> = handles.iter().map(TaskHandle::id).collect();
+    assert!(ids[0] < ids[1] && ids[1] < ids[3], "in order: {ids:?}");
+    assert_eq!(
+        ids[1], ids[2],
+        "a key held by a live job answers with that job"
+    );
+    assert!(!handles[1].was_duplicate() && handles[2].was_duplicate());
+    outcome("the first of many", &handles[0])
+        .await
+        .expect("ran");
+    let later = handles[3].status().await.expect("asked");
+    assert!(matches!(later, TaskStatus::Scheduled { .. }), "{later:?}");
+    // One job the database refuses: none is added.
+    let client = server.connect("postgres").await.expect("a connection");
+    let count = || async {
+        let row = client
+            .query_one("SELECT count(*) FROM etiquette.jobs", &[])
+            .await;
+        row.expect("counted").get::<_, i64>(0)
+    };
+    let before = count().await;
+    let refused = Postgres::add_many(vec![
+        decorum.job(Tally::new("fine")),
+        decorum.job(Tally::new("nul\0here")),
+    ])
+    .await;
+    assert!(
+        matches!(refused, Err(AddTaskError::Unstorable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(count().await, before, "all or none");
+    // Within a transaction: as it commits.
+    let mut client = server.connect("postgres").await.expect("a connection");
+    let transaction = client.transaction().await.expect("begin");
+    let jobs = (0..3).map(|n| decorum.job(Tally::new(&format!("rolled-{n}"))));
+    let rolled = Postgres::add_many_in(&transaction, jobs)
+        .await
+        .expect("added");
+    transaction.rollback().await.expect("rolled back");
+    let gone = queue.decorum().find(rolled[0].id()).await.expect("asked");
+    assert!(gone.is_none(), "rolled back with the transaction");
+    assert_eq!(count().await, before);
+}
