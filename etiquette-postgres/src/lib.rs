@@ -115,6 +115,7 @@ mod claimer;
 mod completer;
 mod connection;
 mod jobs;
+mod leases;
 mod listener;
 mod registry;
 mod schema;

@@ -363,7 +363,8 @@ impl Postgres {
     }
 
     /// Hands the end of `task`'s attempt, as claimed, to the completer,
-    /// with the event announcing it once written.
+    /// with the event announcing it once written: its room is free at once,
+    /// its lease kept until the outcome is written.
     fn report(&self, task: TaskRef<'_>, end: End, announce: Option<String>) {
         let Some(id) = row_id(task.id()) else {
             return;
