@@ -37,6 +37,10 @@ const BATCH: usize = 1_000;
 pub(crate) enum End {
     Succeeded,
     Failed(String),
+    /// Ran past its time limit, for good: written as a failure with no
+    /// error text, a mark no error of the job's own can forge (each is
+    /// stored as text, possibly empty), read back as timed out.
+    TimedOut,
     Cancelled,
     /// Failed with this error; the next attempt after this delay.
     Retry(String, Duration),
@@ -302,6 +306,7 @@ async fn write_batch(
         let (state, error, delay) = match &report.end {
             End::Succeeded => ("succeeded", None, Duration::ZERO),
             End::Failed(error) => ("failed", Some(storable(error)), Duration::ZERO),
+            End::TimedOut => ("failed", None, Duration::ZERO),
             End::Cancelled => ("cancelled", None, Duration::ZERO),
             End::Retry(error, delay) => ("retrying", Some(storable(error)), *delay),
             End::HandBack => ("available", None, Duration::ZERO),

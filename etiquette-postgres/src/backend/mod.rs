@@ -333,7 +333,7 @@ impl Backend for Postgres {
         let end = match status {
             TaskStatus::Succeeded { .. } => End::Succeeded,
             TaskStatus::Failed { error, .. } => End::Failed(error.to_string()),
-            TaskStatus::TimedOut { limit, .. } => End::Failed(status::timed_out_error(*limit)),
+            TaskStatus::TimedOut { .. } => End::TimedOut,
             _ if self.shared.running.handing_back() => End::HandBack,
             _ => End::Cancelled,
         };
