@@ -1,15 +1,16 @@
 //! A process's claimer: the one task that takes due jobs of a queue into
 //! the process, as many as it has room for, and keeps their leases alive.
 //!
-//! * It claims when there is room (jobs held below `local_limit`), woken by
+//! * It claims when there is room (attempts running here, or claimed and
+//!   not yet taken in, below `local_limit`), woken by
 //!   the [`Listener`] (a job was added, or the LISTEN connection came
 //!   back), by room freed, or by a poll interval: the fallback that makes
 //!   it work without notifications (`notify: false`, for transaction-pooling
 //!   proxies) and catches jobs that became due by time.
 //! * Every `heartbeat` it renews the leases of all the jobs it holds in one
-//!   statement; a job whose lease was lost (rescued by another process
-//!   after this one stalled) is reported in [`Claimer::lost`], so that its
-//!   attempt is cancelled here.
+//!   statement, until their outcomes are written ([`Leases`]); a job whose
+//!   lease was lost (rescued by another process after this one stalled) is
+//!   reported in [`Claimer::lost`], so that its attempt is cancelled here.
 //! * Every `rescue` interval it rescues expired leases of any process: no
 //!   leader; a process that dies (`kill -9`, OOM) stops heartbeating, and
 //!   its jobs are claimable again once their leases expire.
@@ -32,13 +33,13 @@ use etiquette_core::error_chain;
 use crate::completer::{Completer, End};
 use crate::connection::{Pause, connect};
 use crate::jobs::{self, Claimed, Statements};
+use crate::leases::Leases;
 use crate::listener::{Events, Listener};
 use crate::registry::{Attempt, Jobs};
 
-mod held;
+mod stopping;
 
-use held::Held;
-pub(crate) use held::Room;
+use stopping::Stopping;
 
 /// A claimed job made again from its row, ready to run its attempt.
 pub(crate) struct Ready {
@@ -85,7 +86,7 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub(crate) struct Claimer {
     pub(crate) jobs: mpsc::Receiver<Ready>,
-    held: Arc<Held>,
+    stopping: Arc<Stopping>,
     /// Held attempts to cancel here, as `(id, attempt)`: their lease was
     /// lost (their outcome would be refused anyway), or a cancel from some
     /// process asked them to stop.
@@ -103,7 +104,8 @@ impl Drop for Claimer {
 impl Claimer {
     /// Starts claiming with `client` (its own connection), on the current
     /// tokio runtime; `config` is for the LISTEN connection. Rows of kinds
-    /// not in `kinds` fail through `completer` (of the same owner).
+    /// not in `kinds` fail through `completer` (of the same owner), whose
+    /// leases it renews.
     pub(crate) fn start(
         (client, config): (Client, Config),
         statements: Statements,
@@ -114,7 +116,8 @@ impl Claimer {
             .listen
             .then(|| Listener::start(config.clone(), &statements.channel, events));
         let wake = listener.as_ref().map(|listener| Arc::clone(&listener.wake));
-        let held = Arc::new(Held::default());
+        let leases = completer.leases().clone();
+        let stopping = Arc::new(Stopping::default());
         let (deliver, jobs) = mpsc::channel(settings.local_limit.max(1));
         let (report_lost, lost) = mpsc::unbounded_channel();
         let task = tokio::spawn(claim_loop(Loop {
@@ -122,7 +125,8 @@ impl Claimer {
             config,
             statements,
             settings,
-            held: Arc::clone(&held),
+            leases,
+            stopping: Arc::clone(&stopping),
             wake,
             deliver,
             kinds,
@@ -131,7 +135,7 @@ impl Claimer {
         }));
         Self {
             jobs,
-            held,
+            stopping,
             lost,
             task,
             _listener: listener,
@@ -151,35 +155,24 @@ impl Claimer {
     }
 
     /// Claims nothing more (a release began); held jobs keep their leases
-    /// until they are done.
+    /// until their outcomes are written.
     /// Resolves once no claim is under way: every job claimed so far has
     /// been delivered (read them with [`try_next`](Self::try_next)).
     pub(crate) async fn stop_claiming(&self) {
-        let held = &self.held;
-        held.stopped.store(true, SeqCst);
-        held.freed.notify_one();
+        let stopping = &self.stopping;
+        // A loop waiting between claims needs no wake-up: its next claim
+        // sees `stopped` and claims nothing.
+        stopping.stopped.store(true, SeqCst);
         loop {
-            let mut ended = std::pin::pin!(held.claimed.notified());
+            let mut ended = std::pin::pin!(stopping.claimed.notified());
             ended.as_mut().enable();
             // After `stopped` is set: a claim that began before it is seen
             // here; one that begins after sees `stopped` and claims nothing.
-            if !held.claiming.load(SeqCst) {
+            if !stopping.claiming.load(SeqCst) {
                 return;
             }
             ended.await;
         }
-    }
-
-    /// The consumer is done with job `id` (reported its outcome): its lease
-    /// is no longer renewed, and its room serves another.
-    #[cfg_attr(not(test), allow(dead_code))] // the backend tells its `Room`
-    pub(crate) fn done(&self, id: i64, attempt: i32) {
-        self.held.done(id, attempt);
-    }
-
-    /// A handle to tell the claimer of finished jobs from elsewhere.
-    pub(crate) fn room(&self) -> Room {
-        Room(Arc::clone(&self.held))
     }
 }
 
@@ -189,7 +182,9 @@ struct Loop {
     config: Config,
     statements: Statements,
     settings: Settings,
-    held: Arc<Held>,
+    /// Its owner's, shared with the completer.
+    leases: Leases,
+    stopping: Arc<Stopping>,
     wake: Option<Arc<Notify>>,
     deliver: mpsc::Sender<Ready>,
     kinds: Arc<Jobs>,
@@ -222,10 +217,10 @@ async fn claim_loop(mut this: Loop) {
             }
         }
         // Set before the claim looks at `stopped` (see `stop_claiming`).
-        this.held.claiming.store(true, SeqCst);
+        this.stopping.claiming.store(true, SeqCst);
         let claimed = this.claim().await;
-        this.held.claiming.store(false, SeqCst);
-        this.held.claimed.notify_waiters();
+        this.stopping.claiming.store(false, SeqCst);
+        this.stopping.claimed.notify_waiters();
         let full = match claimed {
             Ok(full) => full,
             Err(error) => {
@@ -239,7 +234,7 @@ async fn claim_loop(mut this: Loop) {
         let wake = this.wake.clone().unwrap_or_else(|| Arc::clone(&never));
         tokio::select! {
             () = wake.notified() => {}
-            () = this.held.freed.notified() => {}
+            () = this.leases.freed() => {}
             () = tokio::time::sleep(this.settings.poll) => {}
             _ = heartbeat.tick() => {
                 this.heartbeat().await;
@@ -258,13 +253,13 @@ impl Loop {
     /// Claims as many due jobs as there is room for; whether it got all it
     /// asked for (then more may be waiting).
     async fn claim(&mut self) -> Result<bool, tokio_postgres::Error> {
-        if self.held.stopped.load(SeqCst) {
+        if self.stopping.stopped.load(SeqCst) {
             return Ok(false);
         }
         let room = self
             .settings
             .local_limit
-            .saturating_sub(self.held.ids().len());
+            .saturating_sub(self.leases.running());
         if room == 0 {
             return Ok(false);
         }
@@ -296,6 +291,12 @@ impl Loop {
         };
         let got = claimed.len();
         for job in claimed {
+            // Held from its claim until its outcome is written, whatever
+            // becomes of it. Claimed again by this process after its lease
+            // was lost: the older attempt still running here is lost.
+            if let Some(older) = self.leases.claimed(job.id, job.attempt) {
+                let _ = self.report_lost.send((job.id, older));
+            }
             let (kind, make) = match self.kinds.decode(&job.name, job.args.clone()) {
                 Ok(decoded) => decoded,
                 Err(error) => {
@@ -307,15 +308,9 @@ impl Loop {
                     continue;
                 }
             };
-            // Claimed again by this process after its lease was lost: the
-            // older attempt still running here is lost.
-            if let Some(older) = self.held.ids().insert(job.id, job.attempt) {
-                let _ = self.report_lost.send((job.id, older));
-            }
             let (id, attempt) = (job.id, job.attempt);
             if self.deliver.send(Ready { job, kind, make }).await.is_err() {
                 // The consumer is gone: given back, claimable at once.
-                self.held.ids().remove(&id);
                 self.completer.end(id, attempt, End::HandBack);
             }
         }
@@ -324,14 +319,16 @@ impl Loop {
 
     /// Reports the held attempts a cancel asked to stop.
     async fn cancel_requested(&self) {
-        if self.held.ids().is_empty() {
+        if self.leases.running() == 0 {
             return;
         }
         let owner = self.settings.owner;
         match jobs::cancel_requested(&self.client, &self.statements, owner).await {
             Ok(asked) => {
+                // An attempt that ended here needs no stop: its outcome is
+                // written, and a cancel asked meanwhile wins over a retry.
                 for (id, attempt) in asked {
-                    if self.held.ids().get(&id) == Some(&attempt) {
+                    if self.leases.is_running(id, attempt) {
                         let _ = self.report_lost.send((id, attempt));
                     }
                 }
@@ -340,9 +337,11 @@ impl Loop {
         }
     }
 
-    /// Renews every held lease in one statement; reports the lost ones.
+    /// Renews every held lease in one statement, of the attempts running
+    /// here and of those whose outcomes are being written; reports the lost
+    /// ones still running.
     async fn heartbeat(&self) {
-        let held: Vec<(i64, i32)> = self.held.ids().iter().map(|(&id, &at)| (id, at)).collect();
+        let held = self.leases.leased();
         if held.is_empty() {
             return;
         }
@@ -364,11 +363,9 @@ impl Loop {
             }
         };
         for (id, attempt) in held.into_iter().filter(|held| !kept.contains(held)) {
-            // Done meanwhile, or lost: only an attempt still held was lost.
-            let mut ids = self.held.ids();
-            if ids.get(&id) == Some(&attempt) {
-                ids.remove(&id);
-                drop(ids);
+            // Written meanwhile, or lost: only an attempt still running
+            // here is cancelled.
+            if self.leases.lost(id, attempt) {
                 let _ = self.report_lost.send((id, attempt));
             }
         }

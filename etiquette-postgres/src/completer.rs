@@ -9,6 +9,11 @@
 //! never dropped while the process lives: a failed statement is retried,
 //! with a growing pause, until the database answers. If the process dies
 //! first, the leases expire and the jobs run again (at least once).
+//!
+//! Every attempt ends here through the completer: handing it its outcome
+//! frees the attempt's room at once, and the lease stays held (renewed by
+//! the claimer) until the batch holding it is written ([`Leases`]), so that
+//! a slow write never lets another process rescue a job done here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -22,6 +27,7 @@ use tokio_postgres::{Client, Config};
 use crate::backend::events;
 use crate::connection::{Pause, connect, refused_value};
 use crate::jobs::{NOTIFY_MANY, Statements, millis};
+use crate::leases::Leases;
 
 /// Outcomes written in one statement at the most.
 const BATCH: usize = 1_000;
@@ -31,6 +37,10 @@ const BATCH: usize = 1_000;
 pub(crate) enum End {
     Succeeded,
     Failed(String),
+    /// Ran past its time limit, for good: written as a failure with no
+    /// error text, a mark no error of the job's own can forge (each is
+    /// stored as text, possibly empty), read back as timed out.
+    TimedOut,
     Cancelled,
     /// Failed with this error; the next attempt after this delay.
     Retry(String, Duration),
@@ -67,6 +77,8 @@ enum Message {
 #[derive(Debug)]
 pub(crate) struct Completer {
     reports: mpsc::UnboundedSender<Message>,
+    /// Its owner's leases, shared with the claimer.
+    leases: Leases,
     /// Statements that wrote outcomes so far (read by the tests).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) batches: Arc<AtomicU64>,
@@ -87,23 +99,38 @@ impl Completer {
     ) -> Self {
         let (reports, received) = mpsc::unbounded_channel();
         let batches = Arc::new(AtomicU64::new(0));
+        let leases = Leases::default();
         let task = tokio::spawn(write_reports(
             config,
             statements,
             (owner, notify, Arc::clone(&batches)),
-            received,
+            (received, leases.clone()),
         ));
         Self {
             reports,
+            leases,
             batches,
             task,
         }
     }
 
-    /// Hands over one outcome; never waits.
+    /// The leases of its owner's jobs, which the claimer holds and renews:
+    /// each until the completer is done with the outcome of its attempt.
+    pub(crate) fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// Hands over one outcome, which ends its attempt here: its room is
+    /// free at once, its lease held until the outcome is written. Never
+    /// waits.
     pub(crate) fn report(&self, report: Report) {
-        // Fails only once the task stopped, which only `finish` does.
-        let _ = self.reports.send(Message::Report(report));
+        let (id, attempt) = (report.id, report.attempt);
+        self.leases.ended(id, attempt);
+        // Fails only once the task stopped, which only `finish` does: the
+        // outcome will never be written, and the lease is let go.
+        if self.reports.send(Message::Report(report)).is_err() {
+            self.leases.settled([(id, attempt)]);
+        }
     }
 
     /// Hands over how job `id`'s attempt `attempt` ended, with no one
@@ -144,7 +171,7 @@ async fn write_reports(
     config: Config,
     statements: Statements,
     (owner, notify, batches): (i64, bool, Arc<AtomicU64>),
-    mut received: mpsc::UnboundedReceiver<Message>,
+    (mut received, leases): (mpsc::UnboundedReceiver<Message>, Leases),
 ) {
     let mut client = None;
     let mut messages = Vec::new();
@@ -162,6 +189,9 @@ async fn write_reports(
         if !batch.is_empty() {
             let landed = write_or_split((&config, &mut client), &statements, owner, &batch).await;
             batches.fetch_add(1, Relaxed);
+            // Written, refused as stale, or dropped as unstorable: in each
+            // case the lease is no longer this process's to keep.
+            leases.settled(batch.iter().map(|report| (report.id, report.attempt)));
             for report in batch.drain(..) {
                 let landed = landed.get(&(report.id, report.attempt)).copied();
                 if let Some(tell) = report.landed {
@@ -276,6 +306,7 @@ async fn write_batch(
         let (state, error, delay) = match &report.end {
             End::Succeeded => ("succeeded", None, Duration::ZERO),
             End::Failed(error) => ("failed", Some(storable(error)), Duration::ZERO),
+            End::TimedOut => ("failed", None, Duration::ZERO),
             End::Cancelled => ("cancelled", None, Duration::ZERO),
             End::Retry(error, delay) => ("retrying", Some(storable(error)), *delay),
             End::HandBack => ("available", None, Duration::ZERO),

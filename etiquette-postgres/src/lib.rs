@@ -116,6 +116,7 @@ mod claimer;
 mod completer;
 mod connection;
 mod jobs;
+mod leases;
 mod listener;
 mod registry;
 mod schema;

@@ -25,7 +25,7 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
         return;
     };
     let running = &shared.running;
-    let _ = running.room.set(claimer.room());
+    running.claimer_started();
     let mut closing = false;
     loop {
         tokio::select! {
@@ -137,8 +137,9 @@ async fn take_in(engine: &WeakEngine<Postgres>, shared: &Shared, ready: Ready) {
     }
 }
 
-/// Gives job `id`'s claimed attempt `attempt` back, claimable at once.
+/// Gives job `id`'s claimed attempt `attempt` back, claimable at once
+/// (its lease held until the hand-back is written, as any outcome's).
 fn hand_back(shared: &Shared, id: i64, attempt: i32) {
-    shared.completer.end(id, attempt, End::HandBack);
     shared.running.done(id, attempt);
+    shared.completer.end(id, attempt, End::HandBack);
 }

@@ -330,7 +330,7 @@ impl Backend for Postgres {
         let end = match status {
             TaskStatus::Succeeded { .. } => End::Succeeded,
             TaskStatus::Failed { error, .. } => End::Failed(error.to_string()),
-            TaskStatus::TimedOut { limit, .. } => End::Failed(status::timed_out_error(*limit)),
+            TaskStatus::TimedOut { .. } => End::TimedOut,
             _ if self.shared.running.handing_back() => End::HandBack,
             _ => End::Cancelled,
         };
@@ -360,7 +360,8 @@ impl Postgres {
     }
 
     /// Hands the end of `task`'s attempt, as claimed, to the completer,
-    /// with the event announcing it once written.
+    /// with the event announcing it once written: its room is free at once,
+    /// its lease kept until the outcome is written.
     fn report(&self, task: TaskRef<'_>, end: End, announce: Option<String>) {
         let Some(id) = row_id(task.id()) else {
             return;

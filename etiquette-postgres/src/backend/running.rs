@@ -1,15 +1,14 @@
 //! The jobs this process holds: from before each is offered to the engine
 //! until its attempt ends here, with the attempt claimed and its task once
-//! the engine took it.
+//! the engine took it. (Their leases outlive this, until the outcomes are
+//! written: see `leases.rs`.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use etiquette_core::backend::{Engine, LocalTask};
 use tokio::sync::Notify;
-
-use crate::claimer::Room;
 
 use super::Postgres;
 
@@ -26,8 +25,10 @@ pub(super) struct Running {
     /// By id, from before the job is offered to the engine until its
     /// attempt ends here: whoever reports the end finds the attempt.
     held: Mutex<HashMap<i64, Held>>,
-    /// Tells the claimer of finished jobs; set once it started.
-    pub(super) room: OnceLock<Room>,
+    /// Set once a claimer started: only then is there a claim to stop.
+    /// (`SeqCst`, as the other flags here: set and read rarely, so no
+    /// weaker order is worth reasoning about.)
+    claimer: AtomicBool,
     /// Notified once release began.
     pub(super) closing: Notify,
     /// Set once, after release began, the claims stopped and what was
@@ -40,6 +41,11 @@ pub(super) struct Running {
 }
 
 impl Running {
+    /// A claimer started: a release waits for its claims to stop.
+    pub(super) fn claimer_started(&self) {
+        self.claimer.store(true, SeqCst);
+    }
+
     /// The claims stopped for good (see `stopped`).
     pub(super) fn claims_stopped(&self) {
         self.stopped.store(true, SeqCst);
@@ -48,7 +54,7 @@ impl Running {
 
     /// Waits until the claims stopped, if a claimer ever started.
     pub(super) async fn claims_stop(&self) {
-        if self.room.get().is_none() {
+        if !self.claimer.load(SeqCst) {
             return; // never connected: nothing was claimed
         }
         loop {
@@ -105,25 +111,17 @@ impl Running {
     }
 
     /// Job `id`'s attempt is over here: which attempt it was, as claimed
-    /// (`None` if it was not held).
+    /// (`None` if it was not held). (Its room is freed by the completer,
+    /// which is handed the outcome.)
     pub(super) fn end(&self, id: i64) -> Option<i32> {
-        let attempt = self.held().remove(&id)?.attempt;
-        if let Some(room) = self.room.get() {
-            room.done(id, attempt);
-        }
-        Some(attempt)
+        Some(self.held().remove(&id)?.attempt)
     }
 
     /// Job `id`'s attempt `attempt` is over here, never offered.
     pub(super) fn done(&self, id: i64, attempt: i32) {
-        {
-            let mut held = self.held();
-            if held.get(&id).is_some_and(|held| held.attempt == attempt) {
-                held.remove(&id);
-            }
-        }
-        if let Some(room) = self.room.get() {
-            room.done(id, attempt);
+        let mut held = self.held();
+        if held.get(&id).is_some_and(|held| held.attempt == attempt) {
+            held.remove(&id);
         }
     }
 

@@ -1,8 +1,6 @@
 //! A job's row read as the status every backend reports, and a finished
 //! status as a handle's outcome.
 
-use std::time::Duration;
-
 use etiquette_core::{TaskError, TaskStatus};
 
 use crate::jobs::Stored;
@@ -23,8 +21,11 @@ pub(crate) fn status(stored: &Stored) -> TaskStatus {
             error: error(),
         },
         "succeeded" => TaskStatus::Succeeded { attempts },
-        "failed" => match (timed_out(stored.error.as_deref()), stored.timeout) {
-            (true, Some(limit)) => TaskStatus::TimedOut { attempts, limit },
+        // Failed with no error: only a time-out is written so (see
+        // `End::TimedOut`); the job's own errors, whatever they say, are
+        // text.
+        "failed" => match (&stored.error, stored.timeout) {
+            (None, Some(limit)) => TaskStatus::TimedOut { attempts, limit },
             _ => TaskStatus::Failed {
                 attempts,
                 error: error(),
@@ -34,22 +35,46 @@ pub(crate) fn status(stored: &Stored) -> TaskStatus {
     }
 }
 
-/// The error stored for an attempt that ran past its time limit.
-pub(crate) fn timed_out_error(limit: Duration) -> String {
-    format!("{TIMED_OUT} {limit:?}")
-}
-
-const TIMED_OUT: &str = "timed out after";
-
-fn timed_out(error: Option<&str>) -> bool {
-    error.is_some_and(|error| error.starts_with(TIMED_OUT))
-}
-
 /// A finished status as a handle's outcome.
 pub(crate) fn outcome(status: &TaskStatus) -> Result<(), TaskError> {
     match status {
         TaskStatus::Succeeded { .. } => Ok(()),
         TaskStatus::Failed { error, .. } => Err(error.clone()),
         _ => Err(TaskError::from_message(status.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn failed(error: Option<&str>, timeout: Option<Duration>) -> TaskStatus {
+        status(&Stored {
+            state: "failed".to_owned(),
+            attempt: 2,
+            run_at: SystemTime::UNIX_EPOCH,
+            error: error.map(str::to_owned),
+            wait: Duration::ZERO,
+            timeout,
+            later: false,
+        })
+    }
+
+    #[test]
+    fn only_a_failure_with_no_error_under_a_time_limit_reads_timed_out() {
+        let limit = Duration::from_secs(3);
+        let timed_out = failed(None, Some(limit));
+        assert!(
+            matches!(timed_out, TaskStatus::TimedOut { attempts: 2, limit: read } if read == limit),
+            "{timed_out:?}"
+        );
+        let own = "timed out after talking to Stripe";
+        let TaskStatus::Failed { error, attempts: 2 } = failed(Some(own), Some(limit)) else {
+            panic!("a job's own error read as a time-out");
+        };
+        assert_eq!(error.to_string(), own);
+        assert!(matches!(failed(None, None), TaskStatus::Failed { .. }));
     }
 }

@@ -14,6 +14,8 @@ pub(crate) struct Stored {
     /// Attempts claimed so far.
     pub(crate) attempt: i32,
     pub(crate) run_at: SystemTime,
+    /// The last attempt's error; none on a failed row means it ran past
+    /// its time limit.
     pub(crate) error: Option<String>,
     /// How long until `run_at`, by the database's clock; zero once passed.
     pub(crate) wait: Duration,

@@ -176,10 +176,14 @@ impl Statements {
             // `available` hands the job back unfinished: the attempt it
             // claimed does not count, and any process may claim it at once.
             // A cancel asked for while the attempt ran wins over a retry
-            // or a hand-back: the job does not run again.
+            // or a hand-back: the job does not run again. An end with no
+            // error keeps the last one, but a failure writes its own: none
+            // marks a time-out (see `backend/status.rs`).
             report_many: format!(
                 "UPDATE {jobs} AS job
-                 SET state = {NEXT}, error = coalesce(done.error, job.error),
+                 SET state = {NEXT},
+                     error = CASE WHEN done.state = 'failed'
+                                  THEN done.error ELSE coalesce(done.error, job.error) END,
                      attempt = CASE WHEN {NEXT} = 'available'
                                     THEN job.attempt - 1 ELSE job.attempt END,
                      run_at = CASE WHEN {NEXT} IN ('retrying', 'available')

@@ -29,6 +29,9 @@ CREATE TABLE {schema}.jobs (
     unique_key   text,
     owner        bigint,
     lease_until  timestamptz,
+    -- The last attempt's error. NULL in a failed row whose last attempt
+    -- ran past its time limit: a job's own errors are always text, so
+    -- none can pass for a time-out.
     error        text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     finished_at  timestamptz,

@@ -70,6 +70,9 @@ pub(super) struct Tally {
     /// text cannot hold.
     #[serde(default)]
     nul_error: bool,
+    /// Fail with this error.
+    #[serde(default)]
+    error: Option<String>,
     /// Its first attempt waits until the test opens its tag's gate
     /// ([`open`]), then reports progress.
     #[serde(default)]
@@ -99,7 +102,16 @@ impl Tally {
             fail_first: 0,
             sleep_ms: 0,
             nul_error: false,
+            error: None,
             gated: false,
+        }
+    }
+
+    /// Failing its first attempt with `error`.
+    pub(super) fn failing_with(self, error: &str) -> Self {
+        Self {
+            error: Some(error.to_owned()),
+            ..self.failing(1)
         }
     }
 
@@ -159,6 +171,9 @@ impl Job for Tally {
         if attempt <= self.fail_first {
             if self.nul_error {
                 return Err(format!("bad{}byte", '\0'));
+            }
+            if let Some(error) = &self.error {
+                return Err(error.clone());
             }
             return Err(format!("attempt {attempt} fails on purpose"));
         }

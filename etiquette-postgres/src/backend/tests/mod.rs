@@ -175,6 +175,39 @@ async fn a_job_failing_every_attempt_fails_with_its_last_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_out_reads_back_as_one_and_an_error_that_says_so_does_not() {
+    let (_server, queue) = one_process().await;
+    let limit = Duration::from_millis(200);
+    let decorum = queue.decorum();
+    let slow = decorum.job(Tally::new("slow").sleeping(60_000));
+    let slow = slow.timeout(limit).retry(RetryPolicy::never());
+    let slow = slow.add().await.expect("added");
+    // Its own error, under a time limit it never reaches.
+    let stripe = Tally::new("stripe").failing_with("timed out after talking to Stripe");
+    let stripe = decorum.job(stripe).timeout(Duration::from_secs(60));
+    let stripe = stripe.retry(RetryPolicy::never()).add().await;
+    let stripe = stripe.expect("added");
+    outcome("the slow job's outcome", &slow)
+        .await
+        .expect_err("timed out");
+    let status = slow.status().await.expect("asked");
+    assert!(
+        matches!(status, TaskStatus::TimedOut { attempts: 1, limit: read } if read == limit),
+        "{status:?}"
+    );
+    let error = outcome("the Stripe job's outcome", &stripe)
+        .await
+        .expect_err("fails");
+    assert_eq!(error.to_string(), "timed out after talking to Stripe");
+    let status = stripe.status().await.expect("asked");
+    assert!(
+        matches!(&status, TaskStatus::Failed { attempts: 1, error }
+            if error.to_string() == "timed out after talking to Stripe"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
     let server = server();
     let (a, b) = two(&server, 2, Duration::from_secs(5)).await;

@@ -1,14 +1,15 @@
 //! What goes wrong around the jobs, and how the backend comes through it:
-//! a database restart, an outcome the database refuses, a cancel racing a
-//! failed attempt, a table that would fill with finished rows.
+//! a database restart, an outcome the database refuses, an outcome written
+//! late, a cancel racing a failed attempt, a table that would fill with
+//! finished rows.
 
 use std::time::Duration;
 
 use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
 use super::{
-    Tally, add, connected, found, kinds, open, outcome, peak, process, runs, server, two, until,
-    within,
+    Tally, add, assert_succeeded, connected, found, kinds, open, outcome, peak, process, runs,
+    server, two, until, within,
 };
 use crate::Postgres;
 
@@ -61,6 +62,75 @@ async fn an_error_the_database_cannot_store_holds_up_no_other_outcome() {
         matches!(refused, Err(etiquette_core::AddTaskError::Unstorable(_))),
         "{refused:?}"
     );
+}
+
+/// While a session holds advisory lock 4242, writing a job's success
+/// fails, as a write stuck behind a lock fails under a `lock_timeout`; the
+/// completer tries it again, with a growing pause, until it is let go.
+/// (Only successes: a rescue, which writes `retrying`, passes.)
+const HOLD_SUCCESSES: &str = "
+    CREATE FUNCTION hold_successes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT pg_try_advisory_xact_lock_shared(4242) THEN
+            RAISE EXCEPTION 'the test holds successes back' USING ERRCODE = 'lock_not_available';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER hold_successes BEFORE UPDATE ON etiquette.jobs FOR EACH ROW
+        WHEN (NEW.state = 'succeeded') EXECUTE FUNCTION hold_successes();";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_outcome_is_written_late_keeps_its_lease_and_runs_once() {
+    let server = server();
+    let lease = Duration::from_millis(600);
+    let a = process(&server, 1, lease).await;
+    let client = within("the test's connection", server.connect("postgres")).await;
+    let client = client.expect("connect");
+    client.batch_execute(HOLD_SUCCESSES).await.expect("hold");
+    client
+        .execute("SELECT pg_advisory_lock(4242)", &[])
+        .await
+        .expect("locked");
+    let handle = add(&a, Tally::new("written-late"), None).await;
+    until("the job to run in A", || runs("written-late") == [1]).await;
+    until("its attempt to end in A", || a.stats().running == 0).await;
+    // Another process, claiming and rescuing all along.
+    let b = process(&server, 1, lease).await;
+    // Five leases: had A let the lease go when the attempt ended, B would
+    // have rescued the job and run it again by now.
+    let rescued = tokio::time::timeout(
+        lease * 5,
+        until("a second run", || runs("written-late").len() > 1),
+    )
+    .await;
+    assert!(
+        rescued.is_err(),
+        "rescued and run again: {:?}",
+        runs("written-late")
+    );
+    let row = client
+        .query_one(
+            "SELECT state, attempt, lease_until > now() FROM etiquette.jobs WHERE id = $1",
+            &[&i64::try_from(handle.id().get()).expect("a row id")],
+        )
+        .await
+        .expect("read");
+    let row: (String, i32, bool) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        row,
+        ("running".to_owned(), 1, true),
+        "held back, its lease renewed"
+    );
+    client
+        .execute("SELECT pg_advisory_unlock(4242)", &[])
+        .await
+        .expect("let go");
+    outcome("the late outcome", &handle)
+        .await
+        .expect("succeeded");
+    assert_succeeded(&handle, 1).await;
+    assert_eq!(runs("written-late"), [1], "ran once");
+    drop(b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
