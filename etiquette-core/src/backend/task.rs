@@ -30,6 +30,12 @@ impl<'a> TaskRef<'a> {
         self.cell.attempts()
     }
 
+    /// Whether this is the task `local` holds (not another task of the
+    /// same id, such as an older attempt of a job claimed again).
+    pub fn is(self, local: &LocalTask) -> bool {
+        Arc::ptr_eq(self.cell, &local.cell)
+    }
+
     /// A handle on the task to keep.
     pub fn to_local(self) -> LocalTask {
         LocalTask {

@@ -368,8 +368,11 @@ impl Postgres {
         };
         // Held from before the offer: a job cancelled while still in line
         // never started its attempt, which the engine's count would not show.
-        let attempt = self.shared.running.end(id);
-        let attempt = attempt.unwrap_or_else(|| i32::try_from(task.attempts()).unwrap_or(i32::MAX));
+        let attempt = match self.shared.running.end(id, task) {
+            running::Ending::Held(attempt) => attempt,
+            running::Ending::Replaced => return,
+            running::Ending::Unknown => i32::try_from(task.attempts()).unwrap_or(i32::MAX),
+        };
         let announce = announce.filter(|_| self.shared.settings.notify);
         self.shared.completer.report(Report {
             id,

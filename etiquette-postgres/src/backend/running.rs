@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use etiquette_core::backend::{Engine, LocalTask};
+use etiquette_core::backend::{Engine, LocalTask, TaskRef};
 use tokio::sync::Notify;
 
 use super::Postgres;
@@ -17,6 +17,21 @@ use super::Postgres;
 struct Held {
     attempt: i32,
     task: Option<LocalTask>,
+    /// The older attempt's task this claim replaced (its lease was lost,
+    /// and this process claimed the job again), until it ends.
+    replaced: Option<LocalTask>,
+}
+
+/// How an attempt that ended here was held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// As this attempt, claimed: its outcome is to be written.
+    Held(i32),
+    /// An older attempt, replaced by a newer claim of its job: its lease
+    /// is gone, and nothing of it is to be written.
+    Replaced,
+    /// Not at all.
+    Unknown,
 }
 
 /// The jobs this process holds.
@@ -75,11 +90,18 @@ impl Running {
     /// attempt of it still here (its lease was lost, and this process
     /// claimed it again) is returned, to be cancelled.
     pub(super) fn expect(&self, id: i64, attempt: i32) -> Option<LocalTask> {
-        let held = Held {
-            attempt,
-            task: None,
-        };
-        self.held().insert(id, held).and_then(|older| older.task)
+        let mut held = self.held();
+        let older = held.get(&id).and_then(|older| older.task.clone());
+        let replaced = older.clone();
+        held.insert(
+            id,
+            Held {
+                attempt,
+                task: None,
+                replaced,
+            },
+        );
+        older
     }
 
     /// The engine took job `id`'s attempt `attempt` as `task`, unless the
@@ -110,11 +132,20 @@ impl Running {
         }
     }
 
-    /// Job `id`'s attempt is over here: which attempt it was, as claimed
-    /// (`None` if it was not held). (Its room is freed by the completer,
-    /// which is handed the outcome.)
-    pub(super) fn end(&self, id: i64) -> Option<i32> {
-        Some(self.held().remove(&id)?.attempt)
+    /// Job `id`'s attempt run by `task` is over here: how it was held.
+    /// (Its room is freed by the completer, which is handed the outcome.)
+    pub(super) fn end(&self, id: i64, task: TaskRef<'_>) -> Ending {
+        let mut held = self.held();
+        let Some(this) = held.get_mut(&id) else {
+            return Ending::Unknown;
+        };
+        if this.replaced.as_ref().is_some_and(|older| task.is(older)) {
+            this.replaced = None;
+            return Ending::Replaced;
+        }
+        let attempt = this.attempt;
+        held.remove(&id);
+        Ending::Held(attempt)
     }
 
     /// Job `id`'s attempt `attempt` is over here, never offered.

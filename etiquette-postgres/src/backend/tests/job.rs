@@ -31,6 +31,14 @@ pub(super) fn peak(group: &str) -> u32 {
     found.map_or(0, |&(_, _, peak)| peak)
 }
 
+/// The attempts of `group`'s jobs running now, in every process of the
+/// test.
+pub(super) fn in_flight(group: &str) -> u32 {
+    let in_flight = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+    let found = in_flight.iter().find(|(name, _, _)| name == group);
+    found.map_or(0, |&(_, now, _)| now)
+}
+
 /// One attempt of `group` running, for as long as it lives.
 struct Flight(String);
 
@@ -77,6 +85,11 @@ pub(super) struct Tally {
     /// ([`open`]), then reports progress.
     #[serde(default)]
     gated: bool,
+    /// Its first attempt blocks its thread (deaf to cancels) until the
+    /// test opens its tag's gate, then fails; its second waits for the
+    /// gate `<tag>#2`.
+    #[serde(default)]
+    stubborn: bool,
 }
 
 /// The tags whose gates are open.
@@ -104,6 +117,7 @@ impl Tally {
             nul_error: false,
             error: None,
             gated: false,
+            stubborn: false,
         }
     }
 
@@ -140,6 +154,15 @@ impl Tally {
         }
     }
 
+    /// Its first attempt deaf to cancels until its gate opens, its second
+    /// waiting for gate `<tag>#2`.
+    pub(super) fn stubborn(self) -> Self {
+        Self {
+            stubborn: true,
+            ..self
+        }
+    }
+
     /// Its first attempt taking `ms` milliseconds.
     pub(super) fn sleeping(self, ms: u64) -> Self {
         Self {
@@ -159,6 +182,20 @@ impl Job for Tally {
         RUNS.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((self.tag.clone(), attempt));
+        if self.stubborn {
+            let gate = if attempt == 1 {
+                while !is_open(&self.tag) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return Err("the stubborn attempt ends".to_owned());
+            } else {
+                format!("{}#2", self.tag)
+            };
+            while !is_open(&gate) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            return Ok(());
+        }
         if self.gated && attempt == 1 {
             while !is_open(&self.tag) {
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -18,7 +18,7 @@ mod recovery;
 #[cfg(feature = "sqlx")]
 mod sqlx;
 
-use job::{Tally, kinds, open, peak, runs};
+use job::{Tally, in_flight, kinds, open, peak, runs};
 
 /// The backend `builder` makes, connected and migrated, failing after 20 s.
 async fn connected(builder: crate::PostgresBuilder) -> Postgres {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
 use super::{
-    Tally, add, assert_succeeded, connected, found, kinds, open, outcome, peak, process, runs,
-    server, two, until, within,
+    Tally, add, assert_succeeded, connected, found, in_flight, kinds, open, outcome, peak, process,
+    runs, server, two, until, within,
 };
 use crate::Postgres;
 
@@ -403,4 +403,46 @@ async fn without_notifications_a_job_run_elsewhere_is_followed_by_its_row() {
         "{kinds:?}"
     );
     assert_eq!(kinds.last(), Some(&EventKind::Succeeded { attempts: 2 }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attempt_ending_after_its_job_was_claimed_again_here_writes_nothing() {
+    let server = server();
+    let queue = process(&server, 2, Duration::from_millis(600)).await;
+    let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
+    let handle = add(&queue, Tally::new("stubborn").stubborn(), Some(policy)).await;
+    until("the first attempt to start", || runs("stubborn") == [1]).await;
+    // Its lease taken away, as a rescue does when a process stalled past
+    // it: this process hears it lost at its next heartbeat, and claims the
+    // job again while the first attempt, deaf to the cancel, still runs.
+    let admin = server
+        .connect("postgres")
+        .await
+        .expect("an admin connection");
+    admin
+        .execute(
+            "UPDATE etiquette.jobs SET state = 'retrying', owner = NULL,
+                 lease_until = NULL, run_at = now()
+             WHERE state = 'running'",
+            &[],
+        )
+        .await
+        .expect("rescued");
+    until("the second attempt to start here", || {
+        runs("stubborn") == [1, 2]
+    })
+    .await;
+    open("stubborn");
+    until("the first attempt to end", || in_flight("stubborn") == 1).await;
+    // The first attempt's failure belongs to no lease: the second runs on.
+    open("stubborn#2");
+    outcome("the second attempt's outcome", &handle)
+        .await
+        .expect("succeeded");
+    let status = handle.status().await.expect("asked");
+    assert!(
+        matches!(status, TaskStatus::Succeeded { attempts: 2 }),
+        "{status:?}"
+    );
+    assert_eq!(runs("stubborn"), [1, 2], "no third attempt");
 }
