@@ -2,24 +2,18 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin actix_counter`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-
 use actix_web::{HttpResponse, web};
+use etiquette_actix::core::backend::Backend;
 use etiquette_actix::{Decorum, Etiquette, TaskRejected};
 
-async fn add_task(
-    decorum: Decorum,
-    counter: web::ThinData<Arc<AtomicU64>>,
-) -> Result<HttpResponse, TaskRejected> {
-    let task = decorum
-        .add_task(support::count(Arc::clone(&counter)))
-        .await?;
+async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<HttpResponse, TaskRejected> {
+    let task = decorum.job(support::Count).add().await?;
     Ok(HttpResponse::Ok()
         .insert_header(("x-task-id", task.id().to_string()))
         .body("OK"))
@@ -32,15 +26,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
     // Built once, outside the app, which each worker builds for itself.
-    let etiquette = Etiquette::initiate(16)?;
-    let counter = Arc::new(AtomicU64::new(0));
+    match support::postgres().await? {
+        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        Some(postgres) => {
+            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
+            serve(etiquette.build_on(postgres)?, shutdown).await
+        }
+    }
+}
 
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
-            .app_data(web::ThinData(counter.clone()))
-            .route("/add-task", web::get().to(add_task))
-            .route("/tasks/{id}", web::get().to(support::actix::task_status))
+            .route("/add-task", web::get().to(add_task::<B>))
+            .route(
+                "/tasks/{id}",
+                web::get().to(support::actix::task_status::<B>),
+            )
             // The baseline the load script compares `/add-task` with.
             .route("/noop", web::get().to(|| async { "OK" }));
     };

@@ -5,26 +5,30 @@
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
 //! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//!
+//! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
+//! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
 
 #[path = "support.rs"]
 mod support;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, Responder, web};
+use etiquette_actix::core::backend::Backend;
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
-use etiquette_actix::{Decorum, TaskId, TaskRejected};
+use etiquette_actix::{Decorum, Etiquette, TaskId, TaskRejected};
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
-async fn start_job(decorum: Decorum) -> Result<HttpResponse, TaskRejected> {
-    let job = decorum.task_with_context(support::job).add().await?;
+async fn start_job<B: Backend>(decorum: Decorum<B>) -> Result<HttpResponse, TaskRejected> {
+    let job = decorum.job(support::TenSteps).add().await?;
     let id = job.id();
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/jobs/{id}")))
         .json(serde_json::json!({ "id": id, "events": format!("/jobs/{id}/events") })))
 }
 
-async fn job_events(
-    decorum: Decorum,
+async fn job_events<B: Backend>(
+    decorum: Decorum<B>,
     id: web::Path<TaskId>,
     last: LastEventId,
 ) -> Result<impl Responder, UnknownTask> {
@@ -43,15 +47,26 @@ async fn page() -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = support::jobs_queue().build()?;
+    match support::postgres().await? {
+        None => serve(support::jobs_queue().build()?, shutdown).await,
+        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, shutdown).await,
+    }
+}
 
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
             .route("/", web::get().to(page))
-            .route("/jobs", web::post().to(start_job))
-            .route("/jobs/{id}", web::get().to(support::actix::task_status))
-            .route("/jobs/{id}/events", web::get().to(job_events));
+            .route("/jobs", web::post().to(start_job::<B>))
+            .route(
+                "/jobs/{id}",
+                web::get().to(support::actix::task_status::<B>),
+            )
+            .route("/jobs/{id}/events", web::get().to(job_events::<B>));
     };
     let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
     support::actix::serve(routes, shutdown).await?;

@@ -2,31 +2,24 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin axum_counter`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use etiquette_axum::core::backend::Backend;
 use etiquette_axum::{Decorum, Etiquette, TaskRejected};
 
-#[derive(Clone, FromRef)]
-struct AppState {
-    etiquette: Etiquette,
-    counter: Arc<AtomicU64>,
-}
-
-async fn add_task(
-    decorum: Decorum,
-    State(counter): State<Arc<AtomicU64>>,
+async fn add_task<B: Backend>(
+    decorum: Decorum<B>,
 ) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.add_task(support::count(counter)).await?;
+    let task = decorum.job(support::Count).add().await?;
     Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
@@ -34,9 +27,7 @@ async fn add_task(
 /// queue bound, no status to look up, nothing drained at shutdown. It
 /// answers the same way, with an id, so that the load script compares like
 /// with like.
-async fn spawn_task(
-    State(counter): State<Arc<AtomicU64>>,
-) -> Result<([(&'static str, String); 1], &'static str), StatusCode> {
+async fn spawn_task() -> Result<([(&'static str, String); 1], &'static str), StatusCode> {
     static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
     static IDS: AtomicU64 = AtomicU64::new(0);
     let slot = SLOTS
@@ -45,7 +36,7 @@ async fn spawn_task(
         .map_err(|_closed| StatusCode::SERVICE_UNAVAILABLE)?;
     let id = IDS.fetch_add(1, Ordering::Relaxed) + 1;
     tokio::spawn(async move {
-        support::count(counter).await;
+        support::count();
         drop(slot);
     });
     Ok(([("x-task-id", id.to_string())], "OK"))
@@ -55,19 +46,27 @@ async fn spawn_task(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = Etiquette::initiate(16)?;
-    let state = AppState {
-        etiquette: etiquette.clone(),
-        counter: Arc::default(),
-    };
+    match support::postgres().await? {
+        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        Some(postgres) => {
+            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
+            serve(etiquette.build_on(postgres)?, shutdown).await
+        }
+    }
+}
+
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
-        .route("/add-task", get(add_task))
-        .route("/tasks/{id}", get(support::axum::task_status))
+        .route("/add-task", get(add_task::<B>))
+        .route("/tasks/{id}", get(support::axum::task_status::<B>))
         // The baselines the load script compares `/add-task` with: doing
         // nothing, and the hand-written `tokio::spawn` + `Semaphore`.
         .route("/noop", get(|| async { "OK" }))
         .route("/spawn-task", get(spawn_task))
-        .with_state(state);
+        .with_state(etiquette.clone());
 
     support::axum::serve(app, shutdown).await?;
     support::release(&etiquette).await;

@@ -6,6 +6,9 @@
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
 //! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue's metrics
 //! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`.
+//!
+//! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
+//! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
 
 #[path = "support.rs"]
 mod support;
@@ -16,13 +19,14 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
+use etiquette_axum::core::backend::Backend;
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, TaskId, TaskRejected};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use etiquette_axum::{Decorum, Etiquette, TaskId, TaskRejected};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
-async fn start_job(decorum: Decorum) -> Result<impl IntoResponse, TaskRejected> {
-    let job = decorum.task_with_context(support::job).add().await?;
+async fn start_job<B: Backend>(decorum: Decorum<B>) -> Result<impl IntoResponse, TaskRejected> {
+    let job = decorum.job(support::TenSteps).add().await?;
     let id = job.id();
     Ok((
         StatusCode::ACCEPTED,
@@ -31,8 +35,8 @@ async fn start_job(decorum: Decorum) -> Result<impl IntoResponse, TaskRejected> 
     ))
 }
 
-async fn job_events(
-    decorum: Decorum,
+async fn job_events<B: Backend>(
+    decorum: Decorum<B>,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> impl IntoResponse {
@@ -45,12 +49,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = support::shutdown_signal();
     // Installed before the queue is built, which registers its metrics.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
-    let etiquette = support::jobs_queue().name("jobs").build()?;
+    let queue = support::jobs_queue().name("jobs");
+    match support::postgres().await? {
+        None => serve(queue.build()?, prometheus, shutdown).await,
+        Some(postgres) => serve(queue.build_on(postgres)?, prometheus, shutdown).await,
+    }
+}
+
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    prometheus: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(|| async { Html(support::JOBS_PAGE) }))
-        .route("/jobs", post(start_job))
-        .route("/jobs/{id}", get(support::axum::task_status))
-        .route("/jobs/{id}/events", get(job_events))
+        .route("/jobs", post(start_job::<B>))
+        .route("/jobs/{id}", get(support::axum::task_status::<B>))
+        .route("/jobs/{id}/events", get(job_events::<B>))
         .route("/metrics", get(move || async move { prometheus.render() }))
         .with_state(etiquette.clone());
 

@@ -2,19 +2,21 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin axum_sleeper`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
 mod support;
 
 use axum::Router;
 use axum::routing::get;
+use etiquette_axum::core::backend::Backend;
 use etiquette_axum::{Decorum, Etiquette, TaskRejected};
 
-async fn add_task(
-    decorum: Decorum,
+async fn add_task<B: Backend>(
+    decorum: Decorum<B>,
 ) -> Result<([(&'static str, String); 1], &'static str), TaskRejected> {
-    let task = decorum.add_task(support::sleep_three_seconds()).await?;
+    let task = decorum.job(support::SleepThreeSeconds).add().await?;
     Ok(([("x-task-id", task.id().to_string())], "OK"))
 }
 
@@ -22,10 +24,22 @@ async fn add_task(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = Etiquette::initiate(16)?;
+    match support::postgres().await? {
+        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        Some(postgres) => {
+            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
+            serve(etiquette.build_on(postgres)?, shutdown).await
+        }
+    }
+}
+
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
-        .route("/add-task", get(add_task))
-        .route("/tasks/{id}", get(support::axum::task_status))
+        .route("/add-task", get(add_task::<B>))
+        .route("/tasks/{id}", get(support::axum::task_status::<B>))
         // The baseline the load script compares `/add-task` with.
         .route("/noop", get(|| async { "OK" }))
         .with_state(etiquette.clone());

@@ -5,20 +5,24 @@
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
 //! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//!
+//! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
+//! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
 
 #[path = "support.rs"]
 mod support;
 
+use etiquette_poem::core::backend::Backend;
 use etiquette_poem::sse::{self, LastEventId};
-use etiquette_poem::{Decorum, TaskId, TaskRejected};
+use etiquette_poem::{Decorum, Etiquette, TaskId, TaskRejected};
 use poem::http::{StatusCode, header};
 use poem::web::{Html, Json, Path};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, post};
 
 /// Starts a job: 202 Accepted, its id, and where to follow it.
 #[handler]
-async fn start_job(decorum: Decorum) -> Result<Response, TaskRejected> {
-    let job = decorum.task_with_context(support::job).add().await?;
+async fn start_job<B: Backend>(decorum: Decorum<B>) -> Result<Response, TaskRejected> {
+    let job = decorum.job(support::TenSteps).add().await?;
     let id = job.id();
     Ok(
         Json(serde_json::json!({ "id": id, "events": format!("/jobs/{id}/events") }))
@@ -29,8 +33,8 @@ async fn start_job(decorum: Decorum) -> Result<Response, TaskRejected> {
 }
 
 #[handler]
-async fn job_events(
-    decorum: Decorum,
+async fn job_events<B: Backend>(
+    decorum: Decorum<B>,
     Path(id): Path<TaskId>,
     last: LastEventId,
 ) -> poem::Result<Response> {
@@ -46,12 +50,21 @@ fn page() -> Html<&'static str> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = support::jobs_queue().build()?;
+    match support::postgres().await? {
+        None => serve(support::jobs_queue().build()?, shutdown).await,
+        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, shutdown).await,
+    }
+}
+
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let app = Route::new()
         .at("/", get(page))
-        .at("/jobs", post(start_job))
-        .at("/jobs/:id", get(support::poem::task_status))
-        .at("/jobs/:id/events", get(job_events))
+        .at("/jobs", post(start_job::<B>::default()))
+        .at("/jobs/:id", get(support::poem::task_status::<B>::default()))
+        .at("/jobs/:id/events", get(job_events::<B>::default()))
         .data(etiquette.clone());
 
     // Open event streams would otherwise hold graceful shutdown until its

@@ -2,17 +2,19 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin poem_sleeper`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`
+//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
 mod support;
 
+use etiquette_poem::core::backend::Backend;
 use etiquette_poem::{Decorum, Etiquette, TaskRejected};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 
 #[handler]
-async fn add_task(decorum: Decorum) -> Result<Response, TaskRejected> {
-    let task = decorum.add_task(support::sleep_three_seconds()).await?;
+async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<Response, TaskRejected> {
+    let task = decorum.job(support::SleepThreeSeconds).add().await?;
     Ok("OK"
         .with_header("x-task-id", task.id().to_string())
         .into_response())
@@ -27,10 +29,25 @@ fn noop() -> &'static str {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let shutdown = support::shutdown_signal();
-    let etiquette = Etiquette::initiate(16)?;
+    match support::postgres().await? {
+        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        Some(postgres) => {
+            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
+            serve(etiquette.build_on(postgres)?, shutdown).await
+        }
+    }
+}
+
+async fn serve<B: Backend>(
+    etiquette: Etiquette<B>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let app = Route::new()
-        .at("/add-task", get(add_task))
-        .at("/tasks/:id", get(support::poem::task_status))
+        .at("/add-task", get(add_task::<B>::default()))
+        .at(
+            "/tasks/:id",
+            get(support::poem::task_status::<B>::default()),
+        )
         // The baseline the load script compares `/add-task` with.
         .at("/noop", get(noop))
         .data(etiquette.clone());

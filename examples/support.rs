@@ -7,14 +7,17 @@
 // framework's serving, its kind of task): the rest is dead code there.
 #![allow(dead_code)]
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use etiquette_core::{Builder, Etiquette};
+use etiquette_core::backend::Backend;
+use etiquette_core::{Builder, Etiquette, Job, TaskContext};
+use etiquette_postgres::{Jobs, Postgres};
+use serde::{Deserialize, Serialize};
 
 /// The variable `name` of the environment, parsed, or `default` when it is
 /// unset or does not parse.
@@ -23,6 +26,28 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
+}
+
+/// The PostgreSQL backend when `DATABASE_URL` is set
+/// (`postgres://user:password@host:port/database`; `scripts/postgres.sh`
+/// starts a throwaway server), `None` for the in-memory queue otherwise.
+/// Its leases last `LEASE_MS` (30 s by default): a process that dies has
+/// its jobs run by another this long after.
+pub(crate) async fn postgres() -> Result<Option<Postgres>, Box<dyn std::error::Error>> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return Ok(None);
+    };
+    let jobs = Jobs::new()
+        .register::<Count>()?
+        .register::<SleepThreeSeconds>()?
+        .register::<TenSteps>()?;
+    let lease = Duration::from_millis(env_or("LEASE_MS", 30_000));
+    let postgres = Postgres::builder(&url, jobs)?
+        .lease(lease)
+        .connect()
+        .await?;
+    tracing::info!("jobs kept in PostgreSQL, shared with every process on the database");
+    Ok(Some(postgres))
 }
 
 /// How long, after the server stops, accepted tasks get to finish:
@@ -77,9 +102,9 @@ pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
 /// `shutdown`, then the end of the queue's event streams: a server's
 /// graceful shutdown waits for its open connections, and an open event
 /// stream would hold it for ever.
-pub(crate) async fn closing_event_streams(
+pub(crate) async fn closing_event_streams<B: Backend>(
     shutdown: impl Future<Output = ()>,
-    etiquette: Etiquette,
+    etiquette: Etiquette<B>,
 ) {
     shutdown.await;
     etiquette.close_event_streams();
@@ -87,21 +112,50 @@ pub(crate) async fn closing_event_streams(
 
 /// Drains the queue once the server has stopped, giving its tasks at most
 /// [`drain_deadline`], and logs the report: the last line an example logs.
-pub(crate) async fn release(etiquette: &Etiquette) {
+pub(crate) async fn release<B: Backend>(etiquette: &Etiquette<B>) {
     let report = etiquette.release_timeout(drain_deadline()).await;
     tracing::info!("released: {report}");
 }
 
-/// The counter examples' task: one increment of the shared count, logged.
-pub(crate) async fn count(counter: Arc<AtomicU64>) {
-    let current_count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+/// The count the counter examples' jobs increment (one per process).
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// One increment of the count, logged.
+pub(crate) fn count() {
+    let current_count = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     tracing::info!(current_count);
 }
 
-/// The sleeper examples' task: three seconds of sleep, then a log line.
-pub(crate) async fn sleep_three_seconds() {
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    tracing::info!("task done");
+/// The counter examples' job: one increment of the count.
+///
+/// A typed job (data with a name), not a closure: the PostgreSQL backend
+/// stores it, and whichever process claims it runs it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Count;
+
+impl Job for Count {
+    const NAME: &'static str = "count";
+    type Error = Infallible;
+
+    async fn run(&self, _context: TaskContext) -> Result<(), Infallible> {
+        count();
+        Ok(())
+    }
+}
+
+/// The sleeper examples' job: three seconds of sleep, then a log line.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SleepThreeSeconds;
+
+impl Job for SleepThreeSeconds {
+    const NAME: &'static str = "sleep_three_seconds";
+    type Error = Infallible;
+
+    async fn run(&self, _context: TaskContext) -> Result<(), Infallible> {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        tracing::info!("task done");
+        Ok(())
+    }
 }
 
 /// The page every jobs example serves at `/`: a button starting a job and a
@@ -122,15 +176,24 @@ pub(crate) fn step() -> Duration {
     Duration::from_millis(env_or("STEP_MS", 300))
 }
 
-/// A job of ten steps, reporting its progress after each.
-pub(crate) async fn job(context: etiquette_core::TaskContext) {
-    const STEPS: u32 = 10;
-    for step in 1..=STEPS {
-        tokio::time::sleep(self::step()).await;
-        context.report(
-            step as f32 / STEPS as f32,
-            format!("step {step} of {STEPS}"),
-        );
+/// The jobs examples' job: ten steps, reporting its progress after each.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TenSteps;
+
+impl Job for TenSteps {
+    const NAME: &'static str = "ten_steps";
+    type Error = Infallible;
+
+    async fn run(&self, context: TaskContext) -> Result<(), Infallible> {
+        const STEPS: u32 = 10;
+        for step in 1..=STEPS {
+            tokio::time::sleep(self::step()).await;
+            context.report(
+                step as f32 / STEPS as f32,
+                format!("step {step} of {STEPS}"),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -141,6 +204,7 @@ pub(crate) mod axum {
     use ::axum::extract::Path;
     use ::axum::http::StatusCode;
     use ::axum::{Json, Router};
+    use etiquette_axum::core::backend::Backend;
     use etiquette_axum::{Decorum, TaskId, TaskStatus};
 
     /// Serves `app` on [`address`](super::address) until `shutdown`
@@ -159,8 +223,8 @@ pub(crate) mod axum {
 
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
     /// 404 for an id the queue does not know (any more).
-    pub(crate) async fn task_status(
-        decorum: Decorum,
+    pub(crate) async fn task_status<B: Backend>(
+        decorum: Decorum<B>,
         Path(id): Path<TaskId>,
     ) -> Result<Json<TaskStatus>, StatusCode> {
         let status = decorum.status(id).await;
@@ -174,6 +238,7 @@ pub(crate) mod actix {
     use std::future::Future;
 
     use actix_web::{App, HttpResponse, HttpServer, web};
+    use etiquette_actix::core::backend::Backend;
     use etiquette_actix::{Decorum, TaskId};
 
     /// Serves the app that `routes` configures on
@@ -192,7 +257,10 @@ pub(crate) mod actix {
 
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
     /// 404 for an id the queue does not know (any more).
-    pub(crate) async fn task_status(decorum: Decorum, id: web::Path<TaskId>) -> HttpResponse {
+    pub(crate) async fn task_status<B: Backend>(
+        decorum: Decorum<B>,
+        id: web::Path<TaskId>,
+    ) -> HttpResponse {
         match decorum.status(*id).await {
             Ok(Some(status)) => HttpResponse::Ok().json(status),
             Ok(None) => HttpResponse::NotFound().finish(),
@@ -210,6 +278,7 @@ pub(crate) mod poem {
     use ::poem::listener::{Acceptor as _, Listener as _, TcpListener};
     use ::poem::web::{Json, Path};
     use ::poem::{IntoEndpoint, Server, handler};
+    use etiquette_poem::core::backend::Backend;
     use etiquette_poem::{Decorum, TaskId, TaskStatus};
 
     /// Serves `app` on [`address`](super::address) until `shutdown`
@@ -232,8 +301,8 @@ pub(crate) mod poem {
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
     /// 404 for an id the queue does not know (any more).
     #[handler]
-    pub(crate) async fn task_status(
-        decorum: Decorum,
+    pub(crate) async fn task_status<B: Backend>(
+        decorum: Decorum<B>,
         Path(id): Path<TaskId>,
     ) -> ::poem::Result<Json<TaskStatus>> {
         let status = decorum.status(id).await.map_err(|_unreachable| {

@@ -1,6 +1,7 @@
 //! Every example honours the shared contract: listens on 127.0.0.1:$PORT,
 //! answers `GET /add-task` with `OK`, runs the task, and on SIGTERM drains
-//! every accepted task, logs one release line and exits 0.
+//! every accepted task, logs one release line and exits 0: on the in-memory
+//! queue, and on PostgreSQL.
 
 use std::time::Duration;
 
@@ -18,9 +19,13 @@ const BOUND: Duration = Duration::from_secs(10);
 /// take 3 s to drain.
 const EXIT: Duration = Duration::from_secs(20);
 
-async fn honours_the_contract(binary: &str, task_log: &str) {
+/// Checks the contract of `binary`, whose task logs `task_log`: on the
+/// in-memory queue, or on PostgreSQL at `database` (`DATABASE_URL`).
+async fn honours_the_contract(binary: &str, task_log: &str, database: Option<&str>) {
     let port = free_port();
-    let (mut child, mut log) = start_listening(binary, port, &[("RUST_LOG", "info")], BOUND).await;
+    let mut env = vec![("RUST_LOG", "info")];
+    env.extend(database.map(|url| ("DATABASE_URL", url)));
+    let (mut child, mut log) = start_listening(binary, port, &env, BOUND).await;
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -85,9 +90,19 @@ async fn honours_the_contract(binary: &str, task_log: &str) {
 
 macro_rules! contract {
     ($($example:ident => $task_log:expr),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $example() {
-            honours_the_contract(env!(concat!("CARGO_BIN_EXE_", stringify!($example))), $task_log).await;
+        mod $example {
+            #[tokio::test]
+            async fn in_memory() {
+                super::honours_the_contract(env!(concat!("CARGO_BIN_EXE_", stringify!($example))), $task_log, None).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let database = etiquette_postgres::testing::TempServer::start()
+                    .unwrap_or_else(|error| panic!("{error}"));
+                let url = database.url("postgres");
+                super::honours_the_contract(env!(concat!("CARGO_BIN_EXE_", stringify!($example))), $task_log, Some(&url)).await;
+            }
         }
     )*};
 }

@@ -24,8 +24,14 @@ const CHROMIUM: Duration = Duration::from_secs(60);
 /// Starts the example with job steps of `step_ms` and a one-second drain
 /// deadline, and waits until it is listening.
 async fn start(binary: &str, port: u16, step_ms: u64) -> Child {
+    start_with(binary, port, step_ms, &[]).await
+}
+
+/// [`start`], with `env` besides.
+async fn start_with(binary: &str, port: u16, step_ms: u64, env: &[(&str, &str)]) -> Child {
     let step_ms = step_ms.to_string();
-    let env = [("STEP_MS", step_ms.as_str()), ("DRAIN_SECS", "1")];
+    let mut env = env.to_vec();
+    env.extend([("STEP_MS", step_ms.as_str()), ("DRAIN_SECS", "1")]);
     let (mut child, _) = start_listening(binary, port, &env, BOUND).await;
     // Keep draining stdout so the example never blocks on a full pipe.
     let stdout = child.stdout.take().unwrap();
@@ -46,6 +52,11 @@ async fn terminate(binary: &str, mut child: Child) -> std::process::ExitStatus {
 /// DOM once the page's script has run; Chromium's virtual time waits for the
 /// event stream.
 async fn rendered_page(port: u16) -> String {
+    rendered(port, "/?autostart").await
+}
+
+/// The DOM of page `path` once its script has run, as [`rendered_page`].
+async fn rendered(port: u16, path: &str) -> String {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = std::env::temp_dir().join(format!("etiquette-chromium-{port}"));
     let output = Command::new(&chromium)
@@ -62,7 +73,7 @@ async fn rendered_page(port: u16) -> String {
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("http://127.0.0.1:{port}/?autostart"))
+        .arg(format!("http://127.0.0.1:{port}{path}"))
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -178,12 +189,77 @@ async fn axum_jobs_serves_prometheus_metrics() {
     assert!(terminate(binary, child).await.success());
 }
 
+/// The README's walk-through: two servers on one PostgreSQL database, a job
+/// started through A, A killed (SIGKILL) mid-job; B runs the job again once
+/// A's lease expires, and B's page, following the job by id, shows it
+/// reach 100 %.
+async fn a_job_outlives_its_server_killed_mid_job(binary: &str) {
+    let database =
+        etiquette_postgres::testing::TempServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = database.url("postgres");
+    let env = [("DATABASE_URL", url.as_str()), ("LEASE_MS", "1000")];
+    // Ten steps of half a second: A is still at it when it is killed.
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start_with(binary, port_a, 500, &env).await;
+    let http = reqwest::Client::new();
+    let id = within(BOUND, "the reply to POST /jobs on A", async {
+        let started = http
+            .post(format!("http://127.0.0.1:{port_a}/jobs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 202);
+        started.json::<serde_json::Value>().await.unwrap()["id"].clone()
+    })
+    .await;
+    let status = |port: u16| {
+        let http = http.clone();
+        let id = id.clone();
+        async move {
+            let reply = http
+                .get(format!("http://127.0.0.1:{port}/jobs/{id}"))
+                .send()
+                .await
+                .unwrap();
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    within(BOUND, "the job to run on A", async {
+        while status(port_a).await["status"] != "running" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let b = start_with(binary, port_b, 50, &env).await;
+    within(BOUND, "A to die of SIGKILL", a.kill())
+        .await
+        .unwrap();
+    let dom = rendered(port_b, &format!("/?job={id}")).await;
+    assert!(
+        dom.contains(r#"<progress id="bar" max="100" value="100"></progress>"#),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"<em id="state">succeeded</em>"#), "{dom}");
+    let finished = within(BOUND, "the job's status on B", status(port_b)).await;
+    assert_eq!(
+        finished,
+        serde_json::json!({ "status": "succeeded", "attempts": 2 }),
+        "run again, once, by B"
+    );
+    assert!(terminate(binary, b).await.success());
+}
+
 macro_rules! jobs {
     ($($example:ident),* $(,)?) => {$(
         mod $example {
             #[tokio::test]
             async fn progress_bar_reaches_100_percent_in_chromium() {
                 super::progress_bar_reaches_100_percent(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn a_job_outlives_its_server_killed_mid_job_on_postgres() {
+                super::a_job_outlives_its_server_killed_mid_job(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
             }
 
             #[tokio::test]
