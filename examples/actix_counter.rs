@@ -2,7 +2,8 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin actix_counter`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `x-task-id`), `curl http://127.0.0.1:8000/tasks/1` and
+//! `curl http://127.0.0.1:8000/stats`. With
 //! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
@@ -22,23 +23,22 @@ async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<HttpResponse, TaskR
 // A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
 // not on the workers' single-threaded runtimes.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    let shutdown = support::shutdown_signal();
+async fn main() -> Result<(), support::Failed> {
+    let stopping = support::start()?;
     // Built once, outside the app, which each worker builds for itself.
     match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        None => serve(Etiquette::initiate(16)?, stopping).await,
         Some(postgres) => {
             let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, shutdown).await
+            serve(etiquette.build_on(postgres)?, stopping).await
         }
     }
 }
 
 async fn serve<B: Backend>(
     etiquette: Etiquette<B>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Box<dyn std::error::Error>> {
+    stopping: support::Stopping,
+) -> Result<(), support::Failed> {
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
@@ -47,10 +47,10 @@ async fn serve<B: Backend>(
                 "/tasks/{id}",
                 web::get().to(support::actix::task_status::<B>),
             )
+            .route("/stats", web::get().to(support::actix::stats::<B>))
             // The baseline the load script compares `/add-task` with.
             .route("/noop", web::get().to(|| async { "OK" }));
     };
-    support::actix::serve(routes, shutdown).await?;
-    support::release(&etiquette).await;
-    Ok(())
+    let serving = support::actix::serve(routes, stopping.clone());
+    support::run(serving, &etiquette, stopping).await
 }

@@ -44,19 +44,18 @@ async fn page() -> HttpResponse {
 // A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
 // not on the workers' single-threaded runtimes.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    let shutdown = support::shutdown_signal();
+async fn main() -> Result<(), support::Failed> {
+    let stopping = support::start()?;
     match support::postgres().await? {
-        None => serve(support::jobs_queue().build()?, shutdown).await,
-        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, shutdown).await,
+        None => serve(support::jobs_queue().build()?, stopping).await,
+        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, stopping).await,
     }
 }
 
 async fn serve<B: Backend>(
     etiquette: Etiquette<B>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Box<dyn std::error::Error>> {
+    stopping: support::Stopping,
+) -> Result<(), support::Failed> {
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
@@ -68,8 +67,6 @@ async fn serve<B: Backend>(
             )
             .route("/jobs/{id}/events", web::get().to(job_events::<B>));
     };
-    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
-    support::actix::serve(routes, shutdown).await?;
-    support::release(&etiquette).await;
-    Ok(())
+    let serving = support::actix::serve(routes, stopping.clone());
+    support::run(serving, &etiquette, stopping).await
 }

@@ -44,23 +44,22 @@ async fn job_events<B: Backend>(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    let shutdown = support::shutdown_signal();
+async fn main() -> Result<(), support::Failed> {
+    let stopping = support::start()?;
     // Installed before the queue is built, which registers its metrics.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let queue = support::jobs_queue().name("jobs");
     match support::postgres().await? {
-        None => serve(queue.build()?, prometheus, shutdown).await,
-        Some(postgres) => serve(queue.build_on(postgres)?, prometheus, shutdown).await,
+        None => serve(queue.build()?, prometheus, stopping).await,
+        Some(postgres) => serve(queue.build_on(postgres)?, prometheus, stopping).await,
     }
 }
 
 async fn serve<B: Backend>(
     etiquette: Etiquette<B>,
     prometheus: PrometheusHandle,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Box<dyn std::error::Error>> {
+    stopping: support::Stopping,
+) -> Result<(), support::Failed> {
     let app = Router::new()
         .route("/", get(|| async { Html(support::JOBS_PAGE) }))
         .route("/jobs", post(start_job::<B>))
@@ -69,8 +68,6 @@ async fn serve<B: Backend>(
         .route("/metrics", get(move || async move { prometheus.render() }))
         .with_state(etiquette.clone());
 
-    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
-    support::axum::serve(app, shutdown).await?;
-    support::release(&etiquette).await;
-    Ok(())
+    let serving = support::axum::serve(app, stopping.clone());
+    support::run(serving, &etiquette, stopping).await
 }

@@ -47,19 +47,18 @@ fn page() -> Html<&'static str> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    let shutdown = support::shutdown_signal();
+async fn main() -> Result<(), support::Failed> {
+    let stopping = support::start()?;
     match support::postgres().await? {
-        None => serve(support::jobs_queue().build()?, shutdown).await,
-        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, shutdown).await,
+        None => serve(support::jobs_queue().build()?, stopping).await,
+        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, stopping).await,
     }
 }
 
 async fn serve<B: Backend>(
     etiquette: Etiquette<B>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    stopping: support::Stopping,
+) -> Result<(), support::Failed> {
     let app = Route::new()
         .at("/", get(page))
         .at("/jobs", post(start_job::<B>::default()))
@@ -67,10 +66,6 @@ async fn serve<B: Backend>(
         .at("/jobs/:id/events", get(job_events::<B>::default()))
         .data(etiquette.clone());
 
-    // Open event streams would otherwise hold graceful shutdown until its
-    // ten seconds run out.
-    let shutdown = support::closing_event_streams(shutdown, etiquette.clone());
-    support::poem::serve(app, shutdown).await?;
-    support::release(&etiquette).await;
-    Ok(())
+    let serving = support::poem::serve(app, stopping.clone());
+    support::run(serving, &etiquette, stopping).await
 }

@@ -2,7 +2,8 @@
 //!
 //! Run with: `cargo run -p etiquette-examples --bin poem_sleeper`
 //! then: `curl -i http://127.0.0.1:8000/add-task` (the new task's id is in
-//! `x-task-id`) and `curl http://127.0.0.1:8000/tasks/1`. With
+//! `x-task-id`), `curl http://127.0.0.1:8000/tasks/1` and
+//! `curl http://127.0.0.1:8000/stats`. With
 //! `DATABASE_URL` set, the jobs are kept in PostgreSQL.
 
 #[path = "support.rs"]
@@ -26,33 +27,32 @@ fn noop() -> &'static str {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    let shutdown = support::shutdown_signal();
+async fn main() -> Result<(), support::Failed> {
+    let stopping = support::start()?;
     match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, shutdown).await,
+        None => serve(Etiquette::initiate(16)?, stopping).await,
         Some(postgres) => {
             let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, shutdown).await
+            serve(etiquette.build_on(postgres)?, stopping).await
         }
     }
 }
 
 async fn serve<B: Backend>(
     etiquette: Etiquette<B>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    stopping: support::Stopping,
+) -> Result<(), support::Failed> {
     let app = Route::new()
         .at("/add-task", get(add_task::<B>::default()))
         .at(
             "/tasks/:id",
             get(support::poem::task_status::<B>::default()),
         )
+        .at("/stats", get(support::poem::stats::<B>::default()))
         // The baseline the load script compares `/add-task` with.
         .at("/noop", get(noop))
         .data(etiquette.clone());
 
-    support::poem::serve(app, shutdown).await?;
-    support::release(&etiquette).await;
-    Ok(())
+    let serving = support::poem::serve(app, stopping.clone());
+    support::run(serving, &etiquette, stopping).await
 }

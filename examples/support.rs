@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -19,13 +20,105 @@ use etiquette_core::{Builder, Etiquette, Job, TaskContext};
 use etiquette_postgres::{Jobs, Postgres};
 use serde::{Deserialize, Serialize};
 
-/// The variable `name` of the environment, parsed, or `default` when it is
-/// unset or does not parse.
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
+/// Why an example stops: shown with its causes, as `main`'s error (not as
+/// the `Debug` of an error type, which names no variable and no address).
+pub(crate) struct Failed(Box<dyn std::error::Error + Send + Sync>);
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for Failed {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// The examples' settings, read from the environment once, at start.
+struct Settings {
+    address: SocketAddr,
+    drain: Duration,
+    step: Duration,
+    lease: Duration,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        address: SocketAddr::from(([127, 0, 0, 1], 8000)),
+        drain: Duration::from_secs(30),
+        step: Duration::from_millis(300),
+        lease: Duration::from_secs(30),
+    })
+}
+
+/// The variable `name`, or `default` when it is unset; a value that does
+/// not parse, or that `accepts` refuses, stops the example with a message
+/// naming the variable, its value and what it takes (`takes`).
+fn setting<T: FromStr>(
+    name: &str,
+    default: T,
+    (accepts, takes): (fn(&T) -> bool, &str),
+) -> Result<T, Failed> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(value)) => {
+            Err(format!("{name}={value:?} is not valid: it takes {takes}").into())
+        }
+        Ok(value) => value
+            .parse()
+            .ok()
+            .filter(accepts)
+            .ok_or_else(|| format!("{name}={value:?} is not valid: it takes {takes}").into()),
+    }
+}
+
+/// Starts an example: its logs, its settings (`PORT`, `DRAIN_SECS`,
+/// `STEP_MS`, `LEASE_MS`, each checked), and its stop signal. The signal's
+/// handlers are installed here, before the server announces that it
+/// listens: a signal sent in between would otherwise kill the process
+/// instead of stopping it.
+pub(crate) fn start() -> Result<Stopping, Failed> {
+    init_tracing();
+    let port = setting(
+        "PORT",
+        8000_u16,
+        (|&port| port > 0, "a port from 1 to 65535"),
+    )?;
+    let drain = setting(
+        "DRAIN_SECS",
+        30,
+        (|&secs| secs <= 86_400, "seconds from 0 to 86400"),
+    )?;
+    let step = setting(
+        "STEP_MS",
+        300,
+        (|&ms| ms <= 3_600_000, "milliseconds from 0 to 3600000"),
+    )?;
+    let lease = setting(
+        "LEASE_MS",
+        30_000,
+        (
+            |&ms| (100..=86_400_000).contains(&ms),
+            "milliseconds from 100 to 86400000",
+        ),
+    )?;
+    let _ = SETTINGS.set(Settings {
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        drain: Duration::from_secs(drain),
+        step: Duration::from_millis(step),
+        lease: Duration::from_millis(lease),
+    });
+    Ok(Stopping::on_signals())
 }
 
 /// The PostgreSQL backend when `DATABASE_URL` is set
@@ -33,7 +126,7 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
 /// starts a throwaway server), `None` for the in-memory queue otherwise.
 /// Its leases last `LEASE_MS` (30 s by default): a process that dies has
 /// its jobs run by another this long after.
-pub(crate) async fn postgres() -> Result<Option<Postgres>, Box<dyn std::error::Error>> {
+pub(crate) async fn postgres() -> Result<Option<Postgres>, Failed> {
     let Ok(url) = std::env::var("DATABASE_URL") else {
         return Ok(None);
     };
@@ -41,80 +134,145 @@ pub(crate) async fn postgres() -> Result<Option<Postgres>, Box<dyn std::error::E
         .register::<Count>()?
         .register::<SleepThreeSeconds>()?
         .register::<TenSteps>()?;
-    let lease = Duration::from_millis(env_or("LEASE_MS", 30_000));
-    let postgres = Postgres::builder(&url, jobs)?
-        .lease(lease)
-        .connect()
-        .await?;
+    let postgres = Postgres::builder(&url, jobs)?.lease(settings().lease);
+    let postgres = postgres.connect().await?;
     tracing::info!("jobs kept in PostgreSQL, shared with every process on the database");
     Ok(Some(postgres))
 }
 
-/// How long, after the server stops, accepted tasks get to finish:
-/// `DRAIN_SECS`, 30 s by default.
+/// How long the stop may take, from the signal: `DRAIN_SECS`, 30 s by
+/// default. Open connections and accepted tasks share it.
 pub(crate) fn drain_deadline() -> Duration {
-    Duration::from_secs(env_or("DRAIN_SECS", 30))
+    settings().drain
 }
 
 /// 127.0.0.1, on the port in `PORT` (8000 when unset).
 pub(crate) fn address() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], env_or("PORT", 8000)))
+    settings().address
 }
 
-/// Logs to stdout at `info`, or as `RUST_LOG` says.
-pub(crate) fn init_tracing() {
+/// Binds the listening socket, saying which address could not be bound.
+fn bind_error(error: std::io::Error) -> std::io::Error {
+    let message = format!("cannot listen on {}: {error}", address());
+    std::io::Error::new(error.kind(), message)
+}
+
+/// Logs to stdout at `info`, or as `RUST_LOG` says; in colour only on a
+/// terminal.
+fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(std::io::stdout)
         .init();
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when
-/// this is called, not when the future is first polled: call it before
-/// announcing that the server listens, or a signal sent in between would
-/// kill the process instead of stopping it gracefully.
-pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate =
-            signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-        let mut interrupt = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
-        async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
+/// The stop signal (SIGTERM or Ctrl-C), shared: each clone resolves
+/// [`wait`](Self::wait) once it arrived.
+#[derive(Clone)]
+pub(crate) struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    fn on_signals() -> Self {
+        #[cfg(unix)]
+        let signals = {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut terminate =
+                signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+            let mut interrupt =
+                signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+            async move {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-    };
-    #[cfg(not(unix))]
-    let signals = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    async move {
-        signals.await;
-        tracing::info!("shutting down: no new requests, draining accepted tasks");
+        };
+        #[cfg(not(unix))]
+        let signals = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signals.await;
+            tracing::info!(
+                "stopping: no new tasks; open requests and accepted tasks get until the deadline"
+            );
+            let _ = stop.send(true);
+        });
+        Self(stopping)
+    }
+
+    /// Resolves once the signal arrived.
+    pub(crate) async fn wait(mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
     }
 }
 
-/// `shutdown`, then the end of the queue's event streams: a server's
-/// graceful shutdown waits for its open connections, and an open event
-/// stream would hold it for ever.
-pub(crate) async fn closing_event_streams<B: Backend>(
-    shutdown: impl Future<Output = ()>,
-    etiquette: Etiquette<B>,
-) {
-    shutdown.await;
+/// Runs `serving` (a server that stops gracefully once `stopping` says so)
+/// until the signal, then stops it all within one deadline
+/// ([`drain_deadline`]), counted from the signal:
+///
+/// * the queue's intake closes at once: a request waiting for room is
+///   answered 503 now, not accepted after the signal and cancelled at the
+///   deadline;
+/// * its event streams end, or they would hold the server open;
+/// * open connections and the drain of accepted tasks both get until the
+///   deadline: a client that never finishes its request cannot hold the
+///   process past it;
+///
+/// then logs the release report: the last line an example logs.
+pub(crate) async fn run<B: Backend>(
+    serving: impl Future<Output = std::io::Result<()>>,
+    etiquette: &Etiquette<B>,
+    stopping: Stopping,
+) -> Result<(), Failed> {
+    let mut serving = std::pin::pin!(serving);
+    let stopped_early = tokio::select! {
+        served = &mut serving => Some(served),
+        () = stopping.wait() => None,
+    };
+    if let Some(Err(error)) = stopped_early {
+        return Err(error.into()); // it could not listen
+    }
+    let deadline = drain_deadline();
+    let release = etiquette.release_timeout(deadline);
     etiquette.close_event_streams();
+    let server = async {
+        if let Some(served) = stopped_early {
+            return served;
+        }
+        match tokio::time::timeout(deadline, &mut serving).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!(
+                    ?deadline,
+                    "connections still open at the deadline are closed"
+                );
+                Ok(())
+            }
+        }
+    };
+    let (served, report) = tokio::join!(server, release);
+    tracing::info!("released: {report}");
+    Ok(served?)
 }
 
-/// Drains the queue once the server has stopped, giving its tasks at most
-/// [`drain_deadline`], and logs the report: the last line an example logs.
-pub(crate) async fn release<B: Backend>(etiquette: &Etiquette<B>) {
-    let report = etiquette.release_timeout(drain_deadline()).await;
-    tracing::info!("released: {report}");
+/// The queue's gauges and counters in this process, as the examples'
+/// `GET /stats` answers them.
+pub(crate) fn stats_json(stats: etiquette_core::Stats) -> serde_json::Value {
+    serde_json::json!({
+        "queued": stats.queued,
+        "running": stats.running,
+        "adds_waiting": stats.adds_waiting,
+        "accepted": stats.accepted,
+        "completed": stats.completed,
+        "failed": stats.failed,
+        "cancelled": stats.cancelled,
+    })
 }
 
 /// The count the counter examples' jobs increment (one per process).
@@ -173,7 +331,7 @@ pub(crate) fn jobs_queue() -> Builder {
 
 /// How long each of a job's ten steps takes: `STEP_MS`, 300 ms by default.
 pub(crate) fn step() -> Duration {
-    Duration::from_millis(env_or("STEP_MS", 300))
+    settings().step
 }
 
 /// The jobs examples' job: ten steps, reporting its progress after each.
@@ -199,26 +357,27 @@ impl Job for TenSteps {
 
 /// Serving with axum, and the status route its examples share.
 pub(crate) mod axum {
-    use std::future::Future;
-
     use ::axum::extract::Path;
     use ::axum::http::StatusCode;
     use ::axum::{Json, Router};
     use etiquette_axum::core::backend::Backend;
     use etiquette_axum::{Decorum, TaskId, TaskStatus};
 
-    /// Serves `app` on [`address`](super::address) until `shutdown`
-    /// resolves, then waits for the open connections (axum sets them no
-    /// deadline: release the queue with one afterwards).
-    pub(crate) async fn serve(
-        app: Router,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(super::address()).await?;
+    /// Serves `app` on [`address`](super::address) until `stopping`, then
+    /// waits for the open connections: for ever, as axum sets them no
+    /// deadline, unless [`run`](super::run) bounds it.
+    pub(crate) async fn serve(app: Router, stopping: super::Stopping) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(super::address());
+        let listener = listener.await.map_err(super::bind_error)?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         ::axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stopping.wait())
             .await
+    }
+
+    /// The queue's gauges and counters in this process (`GET /stats`).
+    pub(crate) async fn stats<B: Backend>(decorum: Decorum<B>) -> Json<serde_json::Value> {
+        Json(super::stats_json(decorum.stats()))
     }
 
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
@@ -235,24 +394,30 @@ pub(crate) mod axum {
 
 /// Serving with actix-web, and the status route its examples share.
 pub(crate) mod actix {
-    use std::future::Future;
-
     use actix_web::{App, HttpResponse, HttpServer, web};
     use etiquette_actix::core::backend::Backend;
     use etiquette_actix::{Decorum, TaskId};
 
     /// Serves the app that `routes` configures on
-    /// [`address`](super::address) until `shutdown` resolves. `routes` runs
-    /// once per worker, each of which builds an app of its own.
+    /// [`address`](super::address) until `stopping`, then gives the open
+    /// connections until the deadline. `routes` runs once per worker, each
+    /// of which builds an app of its own.
     pub(crate) async fn serve(
         routes: impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        stopping: super::Stopping,
     ) -> std::io::Result<()> {
         let server = HttpServer::new(move || App::new().configure(routes.clone()))
-            .shutdown_signal(shutdown)
-            .bind(super::address())?;
+            .shutdown_signal(stopping.wait())
+            .shutdown_timeout(super::drain_deadline().as_secs())
+            .bind(super::address())
+            .map_err(super::bind_error)?;
         tracing::info!("listening on http://{}", server.addrs()[0]);
         server.run().await
+    }
+
+    /// The queue's gauges and counters in this process (`GET /stats`).
+    pub(crate) async fn stats<B: Backend>(decorum: Decorum<B>) -> HttpResponse {
+        HttpResponse::Ok().json(super::stats_json(decorum.stats()))
     }
 
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;
@@ -271,8 +436,6 @@ pub(crate) mod actix {
 
 /// Serving with poem, and the status route its examples share.
 pub(crate) mod poem {
-    use std::future::Future;
-    use std::time::Duration;
 
     use ::poem::error::NotFoundError;
     use ::poem::listener::{Acceptor as _, Listener as _, TcpListener};
@@ -281,21 +444,28 @@ pub(crate) mod poem {
     use etiquette_poem::core::backend::Backend;
     use etiquette_poem::{Decorum, TaskId, TaskStatus};
 
-    /// Serves `app` on [`address`](super::address) until `shutdown`
-    /// resolves, then gives the open connections ten seconds.
+    /// Serves `app` on [`address`](super::address) until `stopping`, then
+    /// gives the open connections until the deadline.
     pub(crate) async fn serve(
         app: impl IntoEndpoint<Endpoint: 'static>,
-        shutdown: impl Future<Output = ()>,
+        stopping: super::Stopping,
     ) -> std::io::Result<()> {
         // Bound before logging, so the log never announces a port not yet open.
-        let acceptor = TcpListener::bind(super::address()).into_acceptor().await?;
+        let acceptor = TcpListener::bind(super::address()).into_acceptor();
+        let acceptor = acceptor.await.map_err(super::bind_error)?;
         let local = acceptor.local_addr();
         if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
             tracing::info!("listening on http://{address}");
         }
         Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(app, stopping.wait(), Some(super::drain_deadline()))
             .await
+    }
+
+    /// The queue's gauges and counters in this process (`GET /stats`).
+    #[handler]
+    pub(crate) fn stats<B: Backend>(decorum: Decorum<B>) -> Json<serde_json::Value> {
+        Json(super::stats_json(decorum.stats()))
     }
 
     /// The task's status as JSON, e.g. `{"status":"succeeded","attempts":1}`;

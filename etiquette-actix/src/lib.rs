@@ -23,9 +23,13 @@
 //!         .app_data(web::ThinData(queue.clone()))
 //!         .route("/welcome", web::get().to(send_welcome_email))
 //! };
-//! // 3. Serve: HttpServer::new(factory).bind(..)?.run().await?;
+//! // 3. Serve until the stop signal, with the same deadline for open
+//! //    connections: HttpServer::new(factory).shutdown_signal(signal)
+//! //        .shutdown_timeout(30).bind(..)?.run().await?;
 //! # drop(factory);
-//! // 4. Then drain the queue, with a deadline.
+//! // 4. At the signal, at once (not after the server returned): release
+//! //    with a deadline. Intake closes now: a request waiting for room is
+//! //    answered 503 instead of being accepted after the signal.
 //! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
 //! println!("{report}");
 //! # Ok(()) }

@@ -19,10 +19,12 @@
 //! let app: Router = Router::new()
 //!     .route("/welcome", get(send_welcome_email))
 //!     .with_state(etiquette.clone());
-//! // 3. Serve with graceful shutdown:
+//! // 3. Serve with graceful shutdown, until the stop signal:
 //! //    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
 //! # drop(app);
-//! // 4. Then drain the queue, with a deadline.
+//! // 4. At the signal, at once: release with a deadline (intake closes now,
+//! //    so requests waiting for room are answered 503), while the server's
+//! //    graceful stop gets the same deadline (see "Shutdown").
 //! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
 //! println!("{report}");
 //! # Ok(()) }
@@ -65,9 +67,16 @@
 //!
 //! # Shutdown
 //!
-//! `axum::serve(..).with_graceful_shutdown(..)` waits for open connections
-//! without a deadline; release the queue *after* it returns, with
-//! [`Etiquette::release_timeout`], so the process cannot hang forever.
+//! Start [`Etiquette::release_timeout`] when the stop signal arrives, not
+//! after the server returned: it closes intake at once (an add waiting for
+//! room gets `Released`, answered 503, instead of being accepted after the
+//! signal and cancelled at the deadline), and call
+//! [`Etiquette::close_event_streams`] then, or open event streams hold the
+//! server. `axum::serve(..).with_graceful_shutdown(..)` waits for open
+//! connections without a deadline (a client that sends half a request holds
+//! it for ever): bound it with `tokio::time::timeout` and the same
+//! deadline, and await both. `examples/support.rs` (`run`) does all this
+//! in twenty lines.
 //!
 //! [axum]: https://docs.rs/axum
 

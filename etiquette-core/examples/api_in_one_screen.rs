@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{:?}", decorum.stats()); // queued, scheduled, retrying, running, accepted, ...
 
-    // At shutdown, after the server stopped: run what was accepted, or cancel at the deadline.
+    // At the stop signal: intake closes, what was accepted runs, or is cancelled at the deadline.
     let report = etiquette.release_timeout(Duration::from_secs(30)).await;
     assert_eq!(
         report.accepted,

@@ -20,12 +20,15 @@
 //! let app = Route::new()
 //!     .at("/welcome", get(send_welcome_email))
 //!     .data(etiquette.clone());
-//! // 3. Serve with a graceful-shutdown timeout:
+//! // 3. Serve until the stop signal, giving open connections the same
+//! //    deadline as the queue:
 //! //    Server::new(listener)
-//! //        .run_with_graceful_shutdown(app, signal, Some(Duration::from_secs(10)))
+//! //        .run_with_graceful_shutdown(app, signal, Some(Duration::from_secs(30)))
 //! //        .await?;
 //! # drop(app);
-//! // 4. Then drain the queue, with a deadline.
+//! // 4. At the signal, at once (not after the server returned): release
+//! //    with a deadline. Intake closes now: a request waiting for room is
+//! //    answered 503 instead of being accepted after the signal.
 //! let report = etiquette.release_timeout(std::time::Duration::from_secs(30)).await;
 //! println!("{report}");
 //! # Ok(()) }

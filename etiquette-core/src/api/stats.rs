@@ -21,6 +21,8 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) handed_back: AtomicU64,
+    /// Adds waiting for a queue place (written only when the queue is full).
+    pub(crate) adds_waiting: AtomicU64,
 }
 
 impl Counters {
@@ -38,6 +40,7 @@ impl Counters {
             retried: self.retried.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
             handed_back: self.handed_back.load(Relaxed),
+            adds_waiting: self.adds_waiting.load(Relaxed),
         }
     }
 }
@@ -94,6 +97,10 @@ pub struct Stats {
     /// durable backend's store: a retry stored to run when due, here or in
     /// another process. Always 0 on the in-memory queue.
     pub handed_back: u64,
+    /// Adds waiting for a place in the full queue (with the default
+    /// `wait` when full): the back-pressure handlers feel now. They are
+    /// refused (`Released`) if the queue is released meanwhile.
+    pub adds_waiting: u64,
 }
 
 impl Stats {

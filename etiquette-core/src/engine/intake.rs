@@ -2,6 +2,8 @@
 //! it (a handler adding it, a durable backend offering a job it claimed),
 //! and giving it back if the task is not accepted after all.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 
 use crate::AddTaskError;
@@ -25,6 +27,7 @@ pub(crate) async fn wait_for_place<B: Backend>(shared: &Shared<B>) -> Result<(),
 /// Waits for a queue place whatever the queue's [`OnFull`]: for a job a
 /// backend offers, which it would otherwise claim again at once.
 pub(crate) async fn wait_until_placed<B: Backend>(shared: &Shared<B>) -> Result<(), AddTaskError> {
+    let _waiting = AddWaiting::new(&shared.counters.adds_waiting);
     shared
         .backlog
         .places
@@ -32,6 +35,23 @@ pub(crate) async fn wait_until_placed<B: Backend>(shared: &Shared<B>) -> Result<
         .await
         .map(SemaphorePermit::forget)
         .map_err(|_closed| AddTaskError::Released)
+}
+
+/// One add waiting for a place, counted in `Stats::adds_waiting` for as
+/// long as it waits, however the wait ends (placed, released, dropped).
+struct AddWaiting<'a>(&'a AtomicU64);
+
+impl<'a> AddWaiting<'a> {
+    fn new(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for AddWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Takes a queue place if one is free now.

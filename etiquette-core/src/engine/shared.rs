@@ -111,7 +111,13 @@ impl<B: Backend> Shared<B> {
                     _ => "running",
                 };
                 // May run outside the task's span, hence the explicit id.
-                tracing::warn!(task_id = cell.id.get(), was, "task cancelled");
+                // Those a release deadline cancels are summed up in one
+                // line instead (`release_timeout`).
+                if self.deadline.load(Relaxed) {
+                    tracing::debug!(task_id = cell.id.get(), was, "task cancelled");
+                } else {
+                    tracing::warn!(task_id = cell.id.get(), was, "task cancelled");
+                }
                 TaskStatus::Cancelled
             }
         };
@@ -293,10 +299,7 @@ impl<B: Backend> Shared<B> {
         self.close_intake();
         let drained = pin!(self.drain_and_stop());
         if let Either::Right(((), drained)) = select(drained, self.spawner.sleep(timeout)).await {
-            tracing::warn!(
-                ?timeout,
-                "release deadline passed: cancelling unfinished tasks"
-            );
+            let before = self.counters.snapshot(Waiting::default());
             // Set first: a task the sweep below misses, because it is
             // accepted or started just after, sees the flag instead.
             self.deadline.store(true, SeqCst);
@@ -305,6 +308,15 @@ impl<B: Backend> Shared<B> {
             self.backend.cancel_unfinished();
             self.cancel_backlog();
             drained.await;
+            // One line for them all, not one per task (thousands, with a
+            // full queue).
+            let after = self.counters.snapshot(Waiting::default());
+            tracing::warn!(
+                ?timeout,
+                cancelled = after.cancelled - before.cancelled,
+                handed_back = after.handed_back - before.handed_back,
+                "release deadline passed: unfinished tasks stopped"
+            );
         }
         // Bounded too: a durable backend whose database went away cannot
         // write the outcomes; its leases expire, and the jobs run again.

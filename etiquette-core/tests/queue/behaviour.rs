@@ -177,6 +177,7 @@ pub(crate) async fn adder_waiting_for_room_is_told_of_release(builder: Builder) 
     .unwrap();
     let mut waiting = Box::pin(decorum.add_task(async {}));
     assert!((&mut waiting).now_or_never().is_none());
+    assert_eq!(etiquette.stats().adds_waiting, 1, "the wait is seen");
 
     let mut release = Box::pin(etiquette.release());
     assert!(
@@ -188,6 +189,11 @@ pub(crate) async fn adder_waiting_for_room_is_told_of_release(builder: Builder) 
             .await
             .err(),
         Some(AddTaskError::Released)
+    );
+    assert_eq!(
+        etiquette.stats().adds_waiting,
+        0,
+        "refused, it waits no more"
     );
     gate.open();
     let report = within("the release of the queue after 2 tasks", release).await;
