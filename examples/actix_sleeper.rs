@@ -15,9 +15,7 @@ use etiquette_actix::{Decorum, Etiquette, TaskRejected};
 
 async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<HttpResponse, TaskRejected> {
     let task = decorum.job(support::SleepThreeSeconds).add().await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-task-id", task.id().to_string()))
-        .body("OK"))
+    Ok(support::actix::added(task.id()))
 }
 
 // A multi-threaded tokio runtime for `main`: the queue runs its tasks here,
@@ -42,7 +40,7 @@ async fn serve<B: Backend>(
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
-            .route("/add-task", web::get().to(add_task::<B>))
+            .service(support::actix::add_task(add_task::<B>))
             .route(
                 "/tasks/{id}",
                 web::get().to(support::actix::task_status::<B>),

@@ -38,7 +38,7 @@ async fn serve<B: Backend>(
     stopping: support::Stopping,
 ) -> Result<(), support::Failed> {
     let app = Router::new()
-        .route("/add-task", get(add_task::<B>))
+        .route("/add-task", support::axum::add_task(add_task::<B>))
         .route("/tasks/{id}", get(support::axum::task_status::<B>))
         .route("/stats", get(support::axum::stats::<B>))
         // The baseline the load script compares `/add-task` with.

@@ -11,14 +11,12 @@ mod support;
 
 use etiquette_poem::core::backend::Backend;
 use etiquette_poem::{Decorum, Etiquette, TaskRejected};
-use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
+use poem::{EndpointExt, Response, Route, get, handler};
 
 #[handler]
 async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<Response, TaskRejected> {
     let task = decorum.job(support::Count).add().await?;
-    Ok("OK"
-        .with_header("x-task-id", task.id().to_string())
-        .into_response())
+    Ok(support::poem::added(task.id()))
 }
 
 #[handler]
@@ -43,7 +41,7 @@ async fn serve<B: Backend>(
     stopping: support::Stopping,
 ) -> Result<(), support::Failed> {
     let app = Route::new()
-        .at("/add-task", get(add_task::<B>::default()))
+        .at("/add-task", support::poem::add_task(add_task::<B>::default))
         .at(
             "/tasks/:id",
             get(support::poem::task_status::<B>::default()),

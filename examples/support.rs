@@ -261,6 +261,30 @@ pub(crate) async fn run<B: Backend>(
     Ok(served?)
 }
 
+/// What `GET /tasks/{id}` answers, the same in every framework: the
+/// status as JSON, or a status code with a plain-text reason.
+pub(crate) enum StatusAnswer {
+    Found(etiquette_core::TaskStatus),
+    Refused(u16, String),
+}
+
+/// The answer to `GET /tasks/{id}`, `id` as the path gave it: 400 for
+/// what is not an id, 404 for an id the queue does not know (any more),
+/// 503 when the queue's store does not answer.
+pub(crate) async fn task_status<B: Backend>(
+    decorum: &etiquette_core::Decorum<B>,
+    id: &str,
+) -> StatusAnswer {
+    let Ok(number) = id.parse::<u64>() else {
+        return StatusAnswer::Refused(400, format!("not a task id: {id}"));
+    };
+    match decorum.status(etiquette_core::TaskId::from(number)).await {
+        Ok(Some(status)) => StatusAnswer::Found(status),
+        Ok(None) => StatusAnswer::Refused(404, format!("no task {number}")),
+        Err(error) => StatusAnswer::Refused(503, format!("the queue did not answer: {error}")),
+    }
+}
+
 /// The queue's gauges and counters in this process, as the examples'
 /// `GET /stats` answers them.
 pub(crate) fn stats_json(stats: etiquette_core::Stats) -> serde_json::Value {
@@ -359,9 +383,32 @@ impl Job for TenSteps {
 pub(crate) mod axum {
     use ::axum::extract::Path;
     use ::axum::http::StatusCode;
+    use ::axum::response::{IntoResponse, Response};
+    use ::axum::routing::{MethodRouter, get};
     use ::axum::{Json, Router};
     use etiquette_axum::core::backend::Backend;
-    use etiquette_axum::{Decorum, TaskId, TaskStatus};
+    use etiquette_axum::{Decorum, TaskRejected};
+
+    /// `/add-task`'s methods: `POST`, and `GET` as the original's examples
+    /// take it (FastAPI's `@app.get`); not `HEAD`, which axum would
+    /// otherwise send to the `GET` handler, so that a link checker or a
+    /// prefetcher starts no task.
+    pub(crate) fn add_task<H, T, S>(handler: H) -> MethodRouter<S>
+    where
+        H: ::axum::handler::Handler<T, S>,
+        T: 'static,
+        S: Clone + Send + Sync + 'static,
+    {
+        get(handler.clone())
+            .post(handler)
+            .head(|| async { (StatusCode::METHOD_NOT_ALLOWED, [("allow", "GET, POST")]) })
+    }
+
+    /// What `/add-task` answers once the task is added: `OK`, its id in
+    /// `x-task-id`.
+    pub(crate) fn added(id: impl std::fmt::Display) -> Result<Response, TaskRejected> {
+        Ok(([("x-task-id", id.to_string())], "OK").into_response())
+    }
 
     /// Serves `app` on [`address`](super::address) until `stopping`, then
     /// waits for the open connections: for ever, as axum sets them no
@@ -384,19 +431,51 @@ pub(crate) mod axum {
     /// 404 for an id the queue does not know (any more).
     pub(crate) async fn task_status<B: Backend>(
         decorum: Decorum<B>,
-        Path(id): Path<TaskId>,
-    ) -> Result<Json<TaskStatus>, StatusCode> {
-        let status = decorum.status(id).await;
-        let status = status.map_err(|_unreachable| StatusCode::SERVICE_UNAVAILABLE)?;
-        Ok(Json(status.ok_or(StatusCode::NOT_FOUND)?))
+        Path(id): Path<String>,
+    ) -> Response {
+        match super::task_status(&decorum, &id).await {
+            super::StatusAnswer::Found(status) => Json(status).into_response(),
+            super::StatusAnswer::Refused(code, reason) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (code, reason).into_response()
+            }
+        }
     }
 }
 
 /// Serving with actix-web, and the status route its examples share.
 pub(crate) mod actix {
-    use actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web::http::StatusCode;
+    use actix_web::{App, HttpResponse, HttpServer, Resource, web};
+    use etiquette_actix::Decorum;
     use etiquette_actix::core::backend::Backend;
-    use etiquette_actix::{Decorum, TaskId};
+
+    /// `/add-task`: `POST`, and `GET` as the original's examples take it
+    /// (FastAPI's `@app.get`); any other method is answered 405, not 404.
+    pub(crate) fn add_task<F, Args>(handler: F) -> Resource
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        web::resource("/add-task")
+            .route(web::get().to(handler.clone()))
+            .route(web::post().to(handler))
+            .default_service(web::to(|| async {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header(("allow", "GET, POST"))
+                    .finish()
+            }))
+    }
+
+    /// What `/add-task` answers once the task is added: `OK`, its id in
+    /// `x-task-id`.
+    pub(crate) fn added(id: impl std::fmt::Display) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("x-task-id", id.to_string()))
+            .body("OK")
+    }
 
     /// Serves the app that `routes` configures on
     /// [`address`](super::address) until `stopping`, then gives the open
@@ -424,12 +503,16 @@ pub(crate) mod actix {
     /// 404 for an id the queue does not know (any more).
     pub(crate) async fn task_status<B: Backend>(
         decorum: Decorum<B>,
-        id: web::Path<TaskId>,
+        id: web::Path<String>,
     ) -> HttpResponse {
-        match decorum.status(*id).await {
-            Ok(Some(status)) => HttpResponse::Ok().json(status),
-            Ok(None) => HttpResponse::NotFound().finish(),
-            Err(_unreachable) => HttpResponse::ServiceUnavailable().finish(),
+        match super::task_status(&decorum, &id).await {
+            super::StatusAnswer::Found(status) => HttpResponse::Ok().json(status),
+            super::StatusAnswer::Refused(code, reason) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                HttpResponse::build(code)
+                    .content_type("text/plain; charset=utf-8")
+                    .body(reason)
+            }
         }
     }
 }
@@ -437,12 +520,42 @@ pub(crate) mod actix {
 /// Serving with poem, and the status route its examples share.
 pub(crate) mod poem {
 
-    use ::poem::error::NotFoundError;
+    use ::poem::http::StatusCode;
     use ::poem::listener::{Acceptor as _, Listener as _, TcpListener};
     use ::poem::web::{Json, Path};
-    use ::poem::{IntoEndpoint, Server, handler};
+    use ::poem::{Endpoint, IntoEndpoint, IntoResponse, Response, RouteMethod, Server, handler};
+    use etiquette_poem::Decorum;
     use etiquette_poem::core::backend::Backend;
-    use etiquette_poem::{Decorum, TaskId, TaskStatus};
+
+    /// `/add-task`'s methods: `POST`, and `GET` as the original's examples
+    /// take it (FastAPI's `@app.get`); not `HEAD`, which poem would
+    /// otherwise send to the `GET` handler, so that a link checker or a
+    /// prefetcher starts no task.
+    pub(crate) fn add_task<E: Endpoint + 'static>(handler: impl Fn() -> E) -> RouteMethod {
+        RouteMethod::new()
+            .get(handler())
+            .post(handler())
+            // The same empty 405 as the other frameworks, not poem's own
+            // "method not allowed" body.
+            .head(method_not_allowed)
+            .put(method_not_allowed)
+            .patch(method_not_allowed)
+            .delete(method_not_allowed)
+    }
+
+    #[handler]
+    fn method_not_allowed() -> Response {
+        StatusCode::METHOD_NOT_ALLOWED
+            .with_header("allow", "GET, POST")
+            .into_response()
+    }
+
+    /// What `/add-task` answers once the task is added: `OK`, its id in
+    /// `x-task-id`.
+    pub(crate) fn added(id: impl std::fmt::Display) -> Response {
+        "OK".with_header("x-task-id", id.to_string())
+            .into_response()
+    }
 
     /// Serves `app` on [`address`](super::address) until `stopping`, then
     /// gives the open connections until the deadline.
@@ -473,11 +586,17 @@ pub(crate) mod poem {
     #[handler]
     pub(crate) async fn task_status<B: Backend>(
         decorum: Decorum<B>,
-        Path(id): Path<TaskId>,
-    ) -> ::poem::Result<Json<TaskStatus>> {
-        let status = decorum.status(id).await.map_err(|_unreachable| {
-            ::poem::Error::from_status(::poem::http::StatusCode::SERVICE_UNAVAILABLE)
-        })?;
-        Ok(Json(status.ok_or(NotFoundError)?))
+        Path(id): Path<String>,
+    ) -> Response {
+        match super::task_status(&decorum, &id).await {
+            super::StatusAnswer::Found(status) => Json(status).into_response(),
+            super::StatusAnswer::Refused(code, reason) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                reason
+                    .with_content_type("text/plain; charset=utf-8")
+                    .with_status(code)
+                    .into_response()
+            }
+        }
     }
 }

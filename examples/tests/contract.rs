@@ -323,3 +323,62 @@ async fn bad_settings_are_refused_by_name_in_every_framework() {
         bad_settings_are_refused_by_name(binary).await;
     }
 }
+
+/// How `binary` answers the requests a link checker, a client with the
+/// wrong method or a bad id sends: (request, status, content type, body).
+async fn answers(binary: &str) -> Vec<(String, u16, String, String)> {
+    let port = free_port();
+    let (child, _) = start_listening(binary, port, &[], BOUND).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut answers = Vec::new();
+    for (method, path) in [
+        ("HEAD", "/add-task"),
+        ("PUT", "/add-task"),
+        ("POST", "/add-task"),
+        ("GET", "/add-task"),
+        ("GET", "/tasks/abc"),
+        ("GET", "/tasks/999999"),
+    ] {
+        let what = format!("{}'s answer to {method} {path}", name(binary));
+        let request = http.request(method.parse().unwrap(), format!("{base}{path}"));
+        let reply = within(BOUND, &what, request.send()).await.unwrap();
+        let status = reply.status().as_u16();
+        let kind = reply.headers().get("content-type");
+        let kind = kind.map_or("", |kind| kind.to_str().unwrap()).to_owned();
+        let body = within(BOUND, &what, reply.text()).await.unwrap();
+        answers.push((format!("{method} {path}"), status, kind, body));
+    }
+    let stats = within(
+        BOUND,
+        "GET /stats",
+        http.get(format!("{base}/stats")).send(),
+    );
+    let stats: serde_json::Value = stats.await.unwrap().json().await.unwrap();
+    assert_eq!(stats["accepted"], 2, "only POST and GET add a task");
+    let (status, log) = stop(binary, child, Vec::new()).await;
+    assert!(status.success(), "{log}");
+    answers
+}
+
+#[tokio::test]
+async fn the_three_frameworks_answer_the_same_request_the_same_way() {
+    let axum = answers(env!("CARGO_BIN_EXE_axum_counter")).await;
+    let text = "text/plain; charset=utf-8";
+    let expected: Vec<(String, u16, String, String)> = [
+        ("HEAD /add-task", 405, "", ""),
+        ("PUT /add-task", 405, "", ""),
+        ("POST /add-task", 200, text, "OK"),
+        ("GET /add-task", 200, text, "OK"),
+        ("GET /tasks/abc", 400, text, "not a task id: abc"),
+        ("GET /tasks/999999", 404, text, "no task 999999"),
+    ]
+    .into_iter()
+    .map(|(request, status, kind, body)| (request.into(), status, kind.into(), body.into()))
+    .collect();
+    assert_eq!(axum, expected, "axum");
+    let actix = answers(env!("CARGO_BIN_EXE_actix_counter")).await;
+    assert_eq!(actix, expected, "actix-web");
+    let poem = answers(env!("CARGO_BIN_EXE_poem_counter")).await;
+    assert_eq!(poem, expected, "poem");
+}

@@ -189,6 +189,19 @@ async fn axum_jobs_serves_prometheus_metrics() {
     assert!(terminate(binary, child).await.success());
 }
 
+/// The page says when it cannot follow a job (here, one that does not
+/// exist), rather than showing a bar that never moves.
+async fn an_unknown_job_is_shown_as_such(binary: &str) {
+    let port = free_port();
+    let child = start(binary, port, 50).await;
+    let dom = rendered(port, "/?job=999999").await;
+    assert!(
+        dom.contains(r#"<em id="state">cannot follow job 999999</em>"#),
+        "{dom}"
+    );
+    assert!(terminate(binary, child).await.success());
+}
+
 /// The README's walk-through: two servers on one PostgreSQL database, a job
 /// started through A, A killed (SIGKILL) mid-job; B runs the job again once
 /// A's lease expires, and B's page, following the job by id, shows it
@@ -255,6 +268,11 @@ macro_rules! jobs {
             #[tokio::test]
             async fn progress_bar_reaches_100_percent_in_chromium() {
                 super::progress_bar_reaches_100_percent(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn an_unknown_job_is_shown_as_such() {
+                super::an_unknown_job_is_shown_as_such(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
             }
 
             #[tokio::test]

@@ -29,7 +29,9 @@ impl<'de> Deserialize<'de> for TaskId {
 }
 
 /// A flat object: `status` (see [`TaskStatus::name`]) plus the fields that
-/// apply, e.g. `{"status":"retrying","attempt":1,"backoff_ms":1000,"error":"…"}`.
+/// apply, e.g. `{"status":"retrying","attempts":1,"backoff_ms":1000,"error":"…"}`.
+/// `attempts` is the same field in every state: the attempts started so
+/// far, the one running included.
 impl Serialize for TaskStatus {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -39,13 +41,13 @@ impl Serialize for TaskStatus {
             Self::Scheduled { run_at } => {
                 map.serialize_entry("run_at_ms", &unix_millis(*run_at))?
             }
-            Self::Running { attempt } => map.serialize_entry("attempt", attempt)?,
+            Self::Running { attempt } => map.serialize_entry("attempts", attempt)?,
             Self::Retrying {
                 attempt,
                 backoff,
                 error,
             } => {
-                map.serialize_entry("attempt", attempt)?;
+                map.serialize_entry("attempts", attempt)?;
                 map.serialize_entry("backoff_ms", &backoff.as_millis())?;
                 map.serialize_entry("error", &error.to_string())?;
             }
@@ -123,7 +125,7 @@ mod tests {
                 backoff: Duration::from_secs(2),
                 error: TaskError::timed_out(Duration::from_millis(1500)),
             }),
-            r#"{"status":"retrying","attempt":1,"backoff_ms":2000,"error":"timed out after 1.5s"}"#
+            r#"{"status":"retrying","attempts":1,"backoff_ms":2000,"error":"timed out after 1.5s"}"#
         );
         assert_eq!(
             json(&TaskStatus::Succeeded { attempts: 3 }),

@@ -110,7 +110,7 @@ pub(crate) async fn a_jobs_status_is_served_while_it_runs_and_once_it_finished<
     let held = add_job(&client, "n=7&hold=true").await;
     let id = held.task_id.expect("the task id is in x-task-id");
     within("the signal of the holding job", signals.wait_for(1)).await;
-    assert_status(&client, &id, "running", ("attempt", 1)).await;
+    assert_status(&client, &id, "running", ("attempts", 1)).await;
     let unknown = get_after(&client, "/status/987654321", None).await;
     assert_eq!(unknown.status, 404, "an id no queue issued");
 
