@@ -20,11 +20,14 @@
 #      finished rows in the table; its size before and after one pruning
 #      cycle.
 #
-# Each measurement also reads, from the server, what it cost: commits and
-# WAL bytes per job, WAL flushes per second, and the server's CPU per job.
+# Each measurement also reads, from the server, what it cost: transactions
+# and WAL bytes per job, WAL flushes per second, and the server's CPU per
+# job. Results and the reasons behind them: BENCHMARKS.md, "PostgreSQL
+# backend".
 #
-#   bash bench/postgres.sh            # full run, about 20-25 minutes
+#   bash bench/postgres.sh            # full run, about 40 minutes
 #   QUICK=1 bash bench/postgres.sh    # smoke run: 10k jobs, 500k rows, short wrk
+#   SECTIONS=14 bash bench/postgres.sh  # only sections 1 and 4
 #
 # Needs: PostgreSQL 15's server binaries (initdb, pg_ctl; PG_BIN overrides
 # /usr/lib/postgresql/15/bin), psql, pgbench, node (20) and npm, cargo, and
@@ -45,6 +48,8 @@ SMALL=${SMALL:-100000}         # finished rows, the smaller bloat case
 LIMIT=${LIMIT:-256}            # etiquette's max_concurrent_tasks per worker process
 LATENCY_RATE=${LATENCY_RATE:-200} # jobs/s added while measuring add-to-start latency
 CONNECTIONS=${CONNECTIONS:-64} # wrk connections
+SECTIONS=${SECTIONS:-1234}     # which of the four parts to run
+section() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 GRAPHILE=graphile-worker@0.17.3
 
@@ -193,13 +198,17 @@ measured() { # name jobs command...
 # Finished rows, as a busy queue keeps for status lookups: finished an hour
 # ago, within the default retention (a day), so the workers' own pruning
 # leaves them.
+fill() { # rows
+    sql "INSERT INTO etiquette.jobs (queue, name, args, state, attempt, run_at, created_at, finished_at)
+         SELECT 'default', 'trivial', 'null', 'succeeded', 1, now() - interval '2 hours',
+                now() - interval '2 hours', now() - interval '1 hour'
+         FROM generate_series(1, $1)"
+}
+
 prepare_etiquette() { # finished rows to add first, jobs to enqueue
     sql "TRUNCATE etiquette.jobs"
     if [ "$1" -gt 0 ]; then
-        sql "INSERT INTO etiquette.jobs (queue, name, args, state, attempt, run_at, created_at, finished_at)
-             SELECT 'default', 'trivial', 'null', 'succeeded', 1, now() - interval '2 hours',
-                    now() - interval '2 hours', now() - interval '1 hour'
-             FROM generate_series(1, $1)"
+        fill "$1"
         # As autovacuum would have done by then.
         sql "VACUUM ANALYZE etiquette.jobs"
     fi
@@ -261,113 +270,123 @@ done
 
 # --- 1. end to end -----------------------------------------------------------
 
-echo "== 1. $JOBS trivial jobs end to end ($ROUNDS interleaved rounds; etiquette at max_concurrent_tasks $LIMIT)"
-for ((round = 1; round <= ROUNDS; round++)); do
-    e2e_etiquette 1
-    e2e_graphile fast 1
-    e2e_etiquette 3
-    e2e_graphile fast 3
-    e2e_plain 1
-    e2e_plain 10
-    e2e_graphile default 1
-done
+if section 1; then
+    echo "== 1. $JOBS trivial jobs end to end ($ROUNDS interleaved rounds; etiquette at max_concurrent_tasks $LIMIT)"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        e2e_etiquette 1
+        e2e_graphile fast 1
+        e2e_etiquette 3
+        e2e_graphile fast 3
+        e2e_plain 1
+        e2e_plain 10
+        e2e_graphile default 1
+    done
+fi
 
 # --- 2. enqueueing -------------------------------------------------------------
 
-echo "== 2. enqueueing ($ROUNDS interleaved rounds)"
-for ((round = 1; round <= ROUNDS; round++)); do
-    for how in "seq add-seq $SEQ_JOBS" "many_one add-many $JOBS $JOBS" "many_10k add-many $JOBS 10000" \
-        "concurrent add-concurrent $JOBS 64"; do
-        read -r label command n param <<<"$how"
+if section 2; then
+    echo "== 2. enqueueing ($ROUNDS interleaved rounds)"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for how in "seq add-seq $SEQ_JOBS" "many_one add-many $JOBS $JOBS" "many_10k add-many $JOBS 10000" \
+            "concurrent add-concurrent $JOBS 64"; do
+            read -r label command n param <<<"$how"
+            sql "TRUNCATE etiquette.jobs"
+            sql "CHECKPOINT"
+            measured "enqueue.$label" "$n" timeout 1800 "$BIN" "$command" "$URL" "$n" ${param:+"$param"}
+        done
         sql "TRUNCATE etiquette.jobs"
         sql "CHECKPOINT"
-        measured "enqueue.$label" "$n" timeout 1800 "$BIN" "$command" "$URL" "$n" ${param:+"$param"}
+        # The floor: the same rows, made inside the server by one statement.
+        measured "enqueue.server_insert" "$JOBS" bash -c "
+            start=\$(date +%s.%N)
+            psql -X -q -At -v ON_ERROR_STOP=1 -d '$URL' -c \"INSERT INTO etiquette.jobs (queue, name, args)
+                SELECT 'default', 'trivial', 'null' FROM generate_series(1, $JOBS)\"
+            awk -v s=\$start -v e=\$(date +%s.%N) -v n=$JOBS 'BEGIN {printf \"elapsed_s=%.3f jobs_per_s=%.0f\n\", e - s, n / (e - s)}'"
     done
-    sql "TRUNCATE etiquette.jobs"
-    sql "CHECKPOINT"
-    # The floor: the same rows, made inside the server by one statement.
-    measured "enqueue.server_insert" "$JOBS" bash -c "
-        start=\$(date +%s.%N)
-        psql -X -q -At -v ON_ERROR_STOP=1 -d '$URL' -c \"INSERT INTO etiquette.jobs (queue, name, args)
-            SELECT 'default', 'trivial', 'null' FROM generate_series(1, $JOBS)\"
-        awk -v s=\$start -v e=\$(date +%s.%N) -v n=$JOBS 'BEGIN {printf \"elapsed_s=%.3f jobs_per_s=%.0f\n\", e - s, n / (e - s)}'"
-done
+fi
 
 # --- 3. HTTP -------------------------------------------------------------------
 
-echo "== 3. HTTP: wrk -t2 -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds"
-HTTP_PORT=$(free_port)
-sql "TRUNCATE etiquette.jobs"
-"$BIN" serve "$URL" "$HTTP_PORT" >"$WORK/serve.log" 2>&1 &
-SERVER=$!
-BACKGROUND+=("$SERVER")
-wait_for_port "$HTTP_PORT"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# The server's connections stay open: a busy backend reports its statistics
-# at most once a second, an idle one 10 s after its last report. So the
-# routes that write wait 11 s before the counts are read, and again after.
-sleep 11
-for ((round = 1; round <= ROUNDS; round++)); do
-    for route in /noop /memory-add-task /add-task /insert-16 /insert-64; do
-        before=$(cpu_ticks "$SERVER")
-        pg_before=$(pg_cpu)
-        stats_before=$(pg_stats)
-        out=$(timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$HTTP_PORT$route")
-        after=$(cpu_ticks "$SERVER")
-        pg_after=$(pg_cpu)
-        case $route in /add-task | /insert-*) sleep 11 ;; esac
-        stats_after=$(pg_stats)
-        line=$(echo "$out" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-            -v pg="$(awk -v a="$pg_after" -v b="$pg_before" 'BEGIN {print a - b}')" \
-            -v b="$stats_before" -v a="$stats_after" '
-            / requests in / {requests = $1}
-            /Requests\/sec/ {rps = int($2)}
-            /Non-2xx/ {errors = $NF}
-            END {
-                split(b, x, "|"); split(a, y, "|")
-                printf "rps=%d server_cpu_us=%.1f pg_cpu_us=%.1f xacts=%.3f flushes=%.4f errors=%d\n",
-                    rps, ticks / hz * 1e6 / requests, pg * 1e6 / requests,
-                    (y[1] - x[1]) / requests, (y[2] - x[2]) / requests, errors
-            }')
-        echo "   $route: $line $(echo "$out" | grep -i "socket errors" || true)"
-        [ "$(echo "$line" | field errors)" = 0 ] || { echo "errors on $route" >&2; exit 1; }
-        note "http.$route" "$(echo "$line" | field rps)" "$(echo "$line" | field server_cpu_us)" \
-            "$(echo "$line" | field pg_cpu_us)" "$(echo "$line" | field xacts)" "$(echo "$line" | field flushes)"
+if section 3; then
+
+    echo "== 3. HTTP: wrk -t2 -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds"
+    HTTP_PORT=$(free_port)
+    sql "TRUNCATE etiquette.jobs"
+    "$BIN" serve "$URL" "$HTTP_PORT" >"$WORK/serve.log" 2>&1 &
+    SERVER=$!
+    BACKGROUND+=("$SERVER")
+    wait_for_port "$HTTP_PORT"
+    cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+    # The server's connections stay open: a busy backend reports its statistics
+    # at most once a second, an idle one 10 s after its last report. So the
+    # routes that write wait 11 s before the counts are read, and again after.
+    sleep 11
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for route in /noop /memory-add-task /add-task /insert-16 /insert-64; do
+            before=$(cpu_ticks "$SERVER")
+            pg_before=$(pg_cpu)
+            stats_before=$(pg_stats)
+            out=$(timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$HTTP_PORT$route")
+            after=$(cpu_ticks "$SERVER")
+            pg_after=$(pg_cpu)
+            case $route in /add-task | /insert-*) sleep 11 ;; esac
+            stats_after=$(pg_stats)
+            line=$(echo "$out" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+                -v pg="$(awk -v a="$pg_after" -v b="$pg_before" 'BEGIN {print a - b}')" \
+                -v b="$stats_before" -v a="$stats_after" '
+                / requests in / {requests = $1}
+                /Requests\/sec/ {rps = int($2)}
+                /Non-2xx/ {errors = $NF}
+                END {
+                    split(b, x, "|"); split(a, y, "|")
+                    printf "rps=%d server_cpu_us=%.1f pg_cpu_us=%.1f xacts=%.3f flushes=%.4f errors=%d\n",
+                        rps, ticks / hz * 1e6 / requests, pg * 1e6 / requests,
+                        (y[1] - x[1]) / requests, (y[2] - x[2]) / requests, errors
+                }')
+            echo "   $route: $line $(echo "$out" | grep -i "socket errors" || true)"
+            [ "$(echo "$line" | field errors)" = 0 ] || { echo "errors on $route" >&2; exit 1; }
+            note "http.$route" "$(echo "$line" | field rps)" "$(echo "$line" | field server_cpu_us)" \
+                "$(echo "$line" | field pg_cpu_us)" "$(echo "$line" | field xacts)" "$(echo "$line" | field flushes)"
+        done
     done
-done
-kill "$SERVER"
-wait "$SERVER" 2>/dev/null || true
-BACKGROUND=()
+    kill "$SERVER"
+    wait "$SERVER" 2>/dev/null || true
+    BACKGROUND=()
+fi
 
 # --- 4. bloat ------------------------------------------------------------------
 
-echo "== 4. bloat: $JOBS jobs through 1 worker process with 0, $SMALL and $BIG finished rows in the table"
-for ((round = 1; round <= ROUNDS; round++)); do
-    for rows in 0 "$SMALL" "$BIG"; do
-        prepare_etiquette "$rows" "$JOBS"
-        measured "bloat.$rows" "$JOBS" \
-            "$BIN" race "$JOBS" 1 1 "$URL" "$ETIQUETTE_PENDING" -- "$BIN" work "$URL" "$LIMIT"
-        out=$(timeout 600 "$BIN" latency "$URL" "$LATENCY_RATE" "$LATENCY_S" "$LIMIT")
-        echo "   add to start, $LATENCY_RATE jobs/s for $LATENCY_S s: $out"
-        note "latency.$rows" "$(echo "$out" | field p99_ms)" "$(echo "$out" | field p50_ms)"
+if section 4; then
+
+    echo "== 4. bloat: $JOBS jobs through 1 worker process with 0, $SMALL and $BIG finished rows in the table"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for rows in 0 "$SMALL" "$BIG"; do
+            prepare_etiquette "$rows" "$JOBS"
+            measured "bloat.$rows" "$JOBS" \
+                "$BIN" race "$JOBS" 1 1 "$URL" "$ETIQUETTE_PENDING" -- "$BIN" work "$URL" "$LIMIT"
+            out=$(timeout 600 "$BIN" latency "$URL" "$LATENCY_RATE" "$LATENCY_S" "$LIMIT")
+            echo "   add to start, $LATENCY_RATE jobs/s for $LATENCY_S s: $out"
+            note "latency.$rows" "$(echo "$out" | field p99_ms)" "$(echo "$out" | field p50_ms)"
+        done
     done
-done
-size() { sql "SELECT pg_total_relation_size('etiquette.jobs')"; }
-rows_before=$(sql "SELECT count(*) FROM etiquette.jobs")
-size_before=$(size)
-# Retention 30 minutes: the rows finished an hour ago go, those of the runs
-# above stay.
-prune_out=$(timeout 2400 "$BIN" prune "$URL" 1800)
-size_pruned=$(size)
-rows_after=$(sql "SELECT count(*) FROM etiquette.jobs")
-sql "VACUUM etiquette.jobs"
-size_vacuumed=$(size)
-# The space freed is reused: the same number of jobs again.
-timeout 1800 "$BIN" add-many "$URL" "$((rows_before - rows_after))" 10000 >/dev/null
-size_refilled=$(size)
-echo "   pruning (retention 30 min): $rows_before rows, $((size_before / 1048576)) MiB -> $(echo "$prune_out" | field prune_s) s ->" \
-    "$rows_after rows, $((size_pruned / 1048576)) MiB; after VACUUM $((size_vacuumed / 1048576)) MiB;" \
-    "with as many jobs added again: $((size_refilled / 1048576)) MiB"
+    size() { sql "SELECT pg_total_relation_size('etiquette.jobs')"; }
+    rows_before=$(sql "SELECT count(*) FROM etiquette.jobs")
+    size_before=$(size)
+    # Retention 30 minutes: the rows finished an hour ago go, those of the runs
+    # above stay.
+    prune_out=$(timeout 2400 "$BIN" prune "$URL" 1800)
+    size_pruned=$(size)
+    rows_after=$(sql "SELECT count(*) FROM etiquette.jobs")
+    sql "VACUUM etiquette.jobs"
+    size_vacuumed=$(size)
+    # The space freed is reused: as many finished rows again.
+    fill "$((rows_before - rows_after))"
+    size_refilled=$(size)
+    echo "   pruning (retention 30 min): $rows_before rows, $((size_before / 1048576)) MiB -> $(echo "$prune_out" | field prune_s) s ->" \
+        "$rows_after rows, $((size_pruned / 1048576)) MiB; after VACUUM $((size_vacuumed / 1048576)) MiB;" \
+        "with as many finished rows inserted again: $((size_refilled / 1048576)) MiB"
+fi
 
 # --- summary -------------------------------------------------------------------
 
@@ -391,9 +410,9 @@ stat() { # key [min]
 }
 best() { stat "$1" "${2:-max}" | awk '{print $1}'; } # key [min]
 spread() { stat "$1" "${2:-max}" | awk '{print $NF}'; } # key [min]
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-"}'; }
 better() { awk -v a="$1" -v b="$2" 'BEGIN {print (a > b) ? a : b}'; }
-met() { awk -v r="$1" -v t="$2" 'BEGIN {print (r >= t) ? "met" : "**not met**"}'; }
+met() { awk -v r="$1" -v t="$2" 'BEGIN {print (r == "-") ? "-" : (r + 0 >= t) ? "met" : "**not met**"}'; }
 
 echo
 echo "## PostgreSQL backend ($(date -u +%Y-%m-%d), $ROUNDS rounds, QUICK=$QUICK)"
@@ -436,10 +455,12 @@ for rows in 0 "$SMALL" "$BIG"; do
     echo "| $rows finished rows | ${figures[0]} | ${figures[2]} | ${figures[1]} |"
 done
 echo
-echo "pruning: $rows_before rows, $((size_before / 1048576)) MiB before; one cycle took $(echo "$prune_out" | field prune_s) s;" \
-    "$rows_after rows, $((size_pruned / 1048576)) MiB after; $((size_vacuumed / 1048576)) MiB after VACUUM;" \
-    "$((size_refilled / 1048576)) MiB with as many jobs added again (the space is reused)"
-echo
+if section 4; then
+    echo "pruning: $rows_before rows, $((size_before / 1048576)) MiB before; one cycle took $(echo "$prune_out" | field prune_s) s;" \
+        "$rows_after rows, $((size_pruned / 1048576)) MiB after; $((size_vacuumed / 1048576)) MiB after VACUUM;" \
+        "$((size_refilled / 1048576)) MiB with as many finished rows inserted again"
+    echo
+fi
 echo "| HTTP route (wrk -c$CONNECTIONS -d$DURATION) | req/s | spread | app CPU µs/req | PostgreSQL CPU µs/req | xacts/req | WAL flushes/req |"
 echo "|---|---|---|---|---|---|---|"
 for route in /noop /memory-add-task /add-task /insert-16 /insert-64; do
@@ -466,4 +487,4 @@ echo "| axum /add-task ≥ 3× insert per request (better pool) | $(ratio "$http
 echo "| add_many ≥ 100k jobs/s | $many jobs/s | $(met "$many" 100000) |"
 echo "| $BIG finished rows within 20 % of the empty table | $(ratio "$big" "$empty") ($big / $empty) | $(met "$(ratio "$big" "$empty")" 0.8) |"
 echo
-echo "reproduce: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")bash bench/postgres.sh"
+echo "reproduce: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")$([ "$SECTIONS" != 1234 ] && echo "SECTIONS=$SECTIONS ")bash bench/postgres.sh"
