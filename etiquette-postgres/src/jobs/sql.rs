@@ -20,7 +20,10 @@ pub(crate) const NOTIFY_MANY: &str =
 /// jobs' columns as arrays, `$11` the channel or NULL.
 fn insert_many(jobs: &str) -> String {
     // Ids drawn in the input's order before the insert, so that each job
-    // is answered with its own, inserted or not.
+    // is answered with its own, inserted or not. The sequence is looked up
+    // once, in a sub-select (an init plan): as the argument of `nextval`
+    // itself it was looked up again for every row, 7 µs each, a third of
+    // the statement's time for large batches.
     format!(
         "WITH input AS (
              SELECT * FROM unnest($2::text[], $3::jsonb[], $4::int2[], $5::timestamptz[],
@@ -29,7 +32,7 @@ fn insert_many(jobs: &str) -> String {
                                           unique_key, retry, timeout_ms, delay_ms, ord)
          ),
          numbered AS MATERIALIZED (
-             SELECT input.*, nextval(pg_get_serial_sequence('{jobs}', 'id')) AS id
+             SELECT input.*, nextval((SELECT pg_get_serial_sequence('{jobs}', 'id')::regclass)) AS id
              FROM input ORDER BY ord
          ),
          inserted AS (
