@@ -16,11 +16,13 @@ use crate::{REJECTION_CONTENT_TYPE, Rejection, SseFrame};
 pub struct DashboardRequest<'a> {
     /// The method, as sent (`GET`, `POST`, …).
     pub method: &'a str,
-    /// The path under the dashboard's mount point: `""` for the mount
-    /// point itself, `/` for the page, `/api/snapshot`, …
+    /// The path under the dashboard's mount point: `/` for the page,
+    /// `/api/snapshot`, …; for the mount point itself (`/etiquette`, not
+    /// `/etiquette/`), `""`, or `/` as frameworks that nest give it (told
+    /// apart from the page by `original_path`).
     pub path: &'a str,
-    /// The whole path, as the browser sent it: where the mount point
-    /// without its trailing slash is redirected to.
+    /// The whole path, as the browser sent it: the page served at the
+    /// mount point itself names it in its links.
     pub original_path: &'a str,
     /// The value of the [`ACTION_HEADER`](super::ACTION_HEADER), which the
     /// page sends with every action.
@@ -31,7 +33,6 @@ pub struct DashboardRequest<'a> {
 pub type SseFrames = Pin<Box<dyn Stream<Item = SseFrame> + Send + 'static>>;
 
 /// The body of a [`DashboardResponse`].
-#[non_exhaustive]
 pub enum DashboardBody {
     /// A whole body: a page, a file, JSON, or a refusal's message.
     Text(Cow<'static, str>),
@@ -116,7 +117,7 @@ impl DashboardResponse {
     }
 
     /// The page, with its security headers.
-    pub(crate) fn page(method: &str, body: &'static str) -> Self {
+    pub(crate) fn page(method: &str, body: String) -> Self {
         let mut response = Self::text(method, "text/html; charset=utf-8", body);
         response
             .headers
@@ -137,17 +138,6 @@ impl DashboardResponse {
             &[("x-accel-buffering", "no")],
             DashboardBody::Events(frames),
         )
-    }
-
-    /// `308 Permanent Redirect` from the mount point `original_path` to
-    /// the same with a trailing slash, as a path relative to it (`./name/`):
-    /// never to another host, whatever the path holds.
-    pub(crate) fn to_trailing_slash(original_path: &str) -> Self {
-        let last = original_path.rsplit('/').next().unwrap_or_default();
-        let location = format!("./{last}/");
-        let mut response = Self::new(308, &[], DashboardBody::Text(Cow::Borrowed("")));
-        response.headers.push(("location", Cow::Owned(location)));
-        response
     }
 
     /// A refusal: its status, `Retry-After` when it gives one, `Allow`

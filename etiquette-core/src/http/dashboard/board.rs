@@ -158,6 +158,18 @@ fn push_capped<T>(list: &mut VecDeque<T>, item: T, cap: usize) {
 }
 
 impl State {
+    /// Whether `seen` is the final event of a task whose end the board has
+    /// already recorded. (On PostgreSQL a job followed in this process, by
+    /// its handle's outcome or a stream of its own, has its end announced
+    /// once as run here and once as heard back.)
+    fn ends_again(&self, seen: &Seen) -> bool {
+        seen.event.kind.is_final()
+            && self
+                .histories
+                .get(&seen.event.task)
+                .is_some_and(|history| history.events.iter().any(|old| old.event.kind.is_final()))
+    }
+
     /// Takes one event into the board.
     fn record(&mut self, seen: &Seen) {
         let id = seen.event.task;
@@ -318,6 +330,9 @@ impl Board {
     /// pages in the order they were made.)
     pub(crate) fn apply(&self, seen: Seen) {
         let mut state = self.lock();
+        if state.ends_again(&seen) {
+            return;
+        }
         state.record(&seen);
         // No page watching is not an error.
         let _ = self.updates.send(Update::Event(seen));
@@ -423,6 +438,21 @@ mod tests {
         assert!(state.running.is_empty() && state.retrying.is_empty());
         assert_eq!((state.ended.len(), state.failures.len()), (1, 1));
         assert_eq!(state.history(TaskId::new(7)).unwrap().events.len(), 7);
+    }
+
+    #[test]
+    fn a_task_ends_once() {
+        let board = Board::new(Limits {
+            max_concurrent_tasks: 1,
+            queue_capacity: 1,
+        });
+        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(2, 4, EventKind::Cancelled));
+        board.apply(seen(3, 4, EventKind::Cancelled));
+        board.read(|state| {
+            assert_eq!(state.ended.len(), 1);
+            assert_eq!(state.history(TaskId::new(4)).unwrap().events.len(), 2);
+        });
     }
 
     #[test]

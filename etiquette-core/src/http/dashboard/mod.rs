@@ -170,8 +170,7 @@ impl<B: Backend> Dashboard<B> {
     ///
     /// | path (under the mount point) | method | answer |
     /// |------------------------------|--------|--------|
-    /// | (none) | `GET` | `308` to the mount point with a trailing slash |
-    /// | `/` | `GET` | the page |
+    /// | (none), `/` | `GET` | the page |
     /// | `/dashboard.css`, `/dashboard.js` | `GET` | its style and script |
     /// | `/api/snapshot` | `GET` | the board as JSON |
     /// | `/api/stream` | `GET` | the board live, as Server-Sent Events |
@@ -183,7 +182,13 @@ impl<B: Backend> Dashboard<B> {
     /// with its reason as a plain-text body.
     pub async fn answer(&self, request: DashboardRequest<'_>) -> DashboardResponse {
         let method = request.method;
-        let route = match Route::of(method, request.path) {
+        // A framework nesting the dashboard at `/etiquette` hands it `/`
+        // for `/etiquette` too: only the original path tells them apart.
+        let path = match request.path {
+            "/" if !request.original_path.ends_with('/') => "",
+            path => path,
+        };
+        let route = match Route::of(method, path) {
             Ok(route) => route,
             Err(refusal) => {
                 let allow = refusal.allow();
@@ -191,8 +196,11 @@ impl<B: Backend> Dashboard<B> {
             }
         };
         match route {
-            Route::Mount => DashboardResponse::to_trailing_slash(request.original_path),
-            Route::Page => DashboardResponse::page(method, routes::PAGE),
+            Route::PageAtMount => {
+                let base = routes::base_at_mount(request.original_path);
+                DashboardResponse::page(method, routes::page(&base))
+            }
+            Route::Page => DashboardResponse::page(method, routes::page("./")),
             Route::Asset(asset) => DashboardResponse::text(method, asset.content_type, asset.body),
             Route::Snapshot => DashboardResponse::json(method, &self.snapshot()),
             Route::Stream => {

@@ -10,10 +10,10 @@ use crate::{Rejection, TaskId};
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {
-    /// The mount point itself, without its trailing slash: redirected to
-    /// it with one, so that the page's relative links resolve under it.
-    Mount,
-    /// The page (`/`).
+    /// The page, at the mount point itself (`/etiquette`): its links name
+    /// the mount point, since relative to it they would leave it.
+    PageAtMount,
+    /// The page, at the mount point with a trailing slash (`/etiquette/`).
     Page,
     /// The page's style sheet or script.
     Asset(Asset),
@@ -34,7 +34,37 @@ pub(crate) struct Asset {
     pub(crate) body: &'static str,
 }
 
-pub(crate) const PAGE: &str = include_str!("assets/index.html");
+/// The page, with `{base}` before each link to its style and script.
+const PAGE: &str = include_str!("assets/index.html");
+
+/// The page with its links under `base`: `./` at the mount point with a
+/// trailing slash, `./<mount point's last segment>/` without, so that they
+/// resolve under the mount point wherever the application put it.
+pub(crate) fn page(base: &str) -> String {
+    PAGE.replace("{base}", base)
+}
+
+/// The base of the page's links at the mount point `original_path` (no
+/// trailing slash): its last segment, as an HTML attribute may hold it.
+pub(crate) fn base_at_mount(original_path: &str) -> String {
+    let last = original_path.rsplit('/').next().unwrap_or_default();
+    if last.is_empty() {
+        return "./".to_owned();
+    }
+    let mut base = String::from("./");
+    for c in last.chars() {
+        match c {
+            '&' => base.push_str("&amp;"),
+            '"' => base.push_str("&quot;"),
+            '\'' => base.push_str("&#39;"),
+            '<' => base.push_str("&lt;"),
+            '>' => base.push_str("&gt;"),
+            c => base.push(c),
+        }
+    }
+    base.push('/');
+    base
+}
 const STYLE: Asset = Asset {
     content_type: "text/css; charset=utf-8",
     body: include_str!("assets/dashboard.css"),
@@ -67,7 +97,7 @@ impl Route {
         };
         let id = |text: &str| text.parse::<TaskId>().map_err(|_| Refusal::NotATaskId);
         let route = match segments.as_slice() {
-            [] => Self::Mount,
+            [] => Self::PageAtMount,
             [""] => Self::Page,
             ["dashboard.css"] => Self::Asset(STYLE),
             ["dashboard.js"] => Self::Asset(SCRIPT),
@@ -166,7 +196,7 @@ mod tests {
     #[test]
     fn the_table() {
         let route = |method, path| Route::of(method, path);
-        assert_eq!(route("GET", ""), Ok(Route::Mount));
+        assert_eq!(route("GET", ""), Ok(Route::PageAtMount));
         assert_eq!(route("GET", "/"), Ok(Route::Page));
         assert_eq!(route("HEAD", "/"), Ok(Route::Page));
         assert_eq!(route("GET", "/dashboard.js"), Ok(Route::Asset(SCRIPT)));
@@ -180,6 +210,19 @@ mod tests {
             route("POST", "/api/tasks/7/cancel"),
             Ok(Route::Cancel(TaskId::new(7)))
         );
+    }
+
+    #[test]
+    fn the_pages_links_stay_under_the_mount_point() {
+        assert_eq!(base_at_mount("/admin/etiquette"), "./etiquette/");
+        assert_eq!(base_at_mount("/"), "./");
+        assert_eq!(base_at_mount("/a/x\"'<>&"), "./x&quot;&#39;&lt;&gt;&amp;/");
+        let page = page("./etiquette/");
+        assert!(
+            page.contains(r#"href="./etiquette/dashboard.css""#),
+            "{page}"
+        );
+        assert!(page.contains(r#"src="./etiquette/dashboard.js""#), "{page}");
     }
 
     #[test]

@@ -5,9 +5,10 @@
 'use strict';
 
 (() => {
-  // The page is served at the mount point with a trailing slash: every
-  // request goes below it, wherever the application mounted it.
-  const base = location.pathname.endsWith('/') ? location.pathname : location.pathname + '/';
+  // Every request goes where this script came from, below the mount point,
+  // wherever the application put it (the page may be at `/etiquette` or at
+  // `/etiquette/`).
+  const base = new URL('.', document.currentScript.src).pathname;
   const api = (path) => base + 'api/' + path;
   const $ = (id) => document.getElementById(id);
   const RECENT = 50;
