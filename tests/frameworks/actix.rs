@@ -274,3 +274,40 @@ async fn the_dashboard_page_is_served_with_a_trailing_slash_too() {
             .contains(r#"<script src="./dashboard.js" defer></script>"#)
     );
 }
+
+/// The dashboards, each in a scope at its path, served on 127.0.0.1:`port`
+/// by one worker.
+fn serve_dashboards(
+    port: u16,
+    dashboards: Vec<(&'static str, Dashboard)>,
+) -> socket::RunningServer {
+    let listener = socket::listener(port).into_std().unwrap();
+    let server = HttpServer::new(move || {
+        dashboards
+            .iter()
+            .fold(App::new(), |app, (path, dashboard)| {
+                app.service(etiquette_actix::dashboard(path, dashboard.clone()))
+            })
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    let running = tokio::spawn(server);
+    let (stop, stopped) = socket::shutdown_signal();
+    let serving = async move {
+        stopped.await;
+        handle.stop(true).await;
+        running.await.unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    socket::RunningServer::spawn("the actix server", base, stop, serving)
+}
+
+#[actix_web::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("actix", serve_dashboards).await;
+}

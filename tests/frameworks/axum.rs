@@ -228,3 +228,21 @@ async fn the_dashboard_nested_as_a_service_serves_both_paths() {
             .contains(r#"<script src="./etiquette/dashboard.js" defer></script>"#)
     );
 }
+
+/// The dashboards, each nested at its path, served on 127.0.0.1:`port`.
+fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> RunningServer {
+    let app = dashboards
+        .into_iter()
+        .fold(Router::new(), |app, (path, dashboard)| {
+            app.nest(path, etiquette_axum::dashboard(dashboard))
+        });
+    let (stop, stopped) = socket::shutdown_signal();
+    let serving = axum::serve(socket::listener(port), app).with_graceful_shutdown(stopped);
+    let base = format!("http://127.0.0.1:{port}");
+    RunningServer::spawn("the axum server", base, stop, serving.into_future())
+}
+
+#[tokio::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("axum", serve_dashboards).await;
+}

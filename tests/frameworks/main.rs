@@ -1,10 +1,12 @@
 //! One behaviour suite, written once in `suite.rs` and stamped onto each
 //! framework by `stamp!`: in-process through each framework's own test
 //! harness, plus end-to-end runs over a real socket, whose shared steps
-//! are in `socket.rs`.
+//! are in `socket.rs`, and the dashboard in headless Chromium
+//! (`browser/`).
 
 mod actix;
 mod axum;
+mod browser;
 mod poem;
 mod socket;
 mod suite;
@@ -165,10 +167,10 @@ macro_rules! stamp_on_backend {
             #[$test]
             async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed() {
                 suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed::<
-                            $framework,
-                            $line,
-                        >()
-                        .await;
+                                    $framework,
+                                    $line,
+                                >()
+                                .await;
             }
 
             #[$test]

@@ -232,3 +232,24 @@ async fn the_dashboard_page_is_served_with_a_trailing_slash_too() {
             .contains(r#"<script src="./dashboard.js" defer></script>"#)
     );
 }
+
+/// The dashboards, each nested at its path, served on 127.0.0.1:`port`.
+fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> RunningServer {
+    let app = dashboards
+        .into_iter()
+        .fold(Route::new(), |app, (path, dashboard)| {
+            app.nest(path, etiquette_poem::dashboard(dashboard))
+        });
+    let (stop, stopped) = socket::shutdown_signal();
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(socket::listener(port)).unwrap();
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let serving =
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, stopped, timeout);
+    let base = format!("http://127.0.0.1:{port}");
+    RunningServer::spawn("the poem server", base, stop, serving)
+}
+
+#[tokio::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("poem", serve_dashboards).await;
+}
