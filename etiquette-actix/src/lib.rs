@@ -70,6 +70,16 @@
 //! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
 //! | `metrics` | queue counters, gauges and histograms through the `metrics` facade |
 //! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
+//! | `dashboard` | `dashboard()`: the queue's live dashboard as a scope to register (implies `sse`) |
+//!
+//! # Dashboard
+//!
+//! With the `dashboard` feature, one line serves a live page of the queue
+//! (its counters and rates, the tasks running with their progress, the
+//! retries and recent failures, each task's events):
+//! `.service(etiquette_actix::dashboard("/etiquette", dashboard.clone()))`.
+//! Read-only unless the application allows more; see `dashboard()` for
+//! how to put it behind your authentication.
 //!
 //! # Errors as responses
 //!
@@ -78,11 +88,18 @@
 //!
 //! [actix-web]: https://docs.rs/actix-web
 
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod extract;
 mod rejection;
 #[cfg(feature = "sse")]
 pub mod sse;
 
+#[cfg(feature = "dashboard")]
+pub use dashboard::dashboard;
+#[cfg(feature = "dashboard")]
+#[doc(inline)]
+pub use etiquette_core::Dashboard;
 pub use extract::Decorum;
 pub use rejection::{QueueNotRegistered, Rejected, TaskRejected};
 

@@ -35,8 +35,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpRequest, Responder};
 use actix_web_lab::sse::{Data, Event, Sse};
-use etiquette_core::{SseFrame, Subscription};
-use futures_util::StreamExt as _;
+use etiquette_core::SseFrame;
+use futures_util::{Stream, StreamExt as _};
 
 etiquette_core::define_sse!(respond -> impl Responder + use<B>);
 
@@ -51,9 +51,9 @@ impl FromRequest for LastEventId {
     }
 }
 
-/// The events as `actix-web-lab`'s SSE response.
-fn respond(subscription: Subscription) -> impl Responder {
-    let events = SseFrame::stream(subscription).map(|frame| {
+/// The frames as `actix-web-lab`'s SSE response.
+pub(crate) fn respond(frames: impl Stream<Item = SseFrame> + Send + 'static) -> impl Responder {
+    let events = frames.map(|frame| {
         let data = frame.into_event(|name, data| Data::new(data).event(name), Data::id);
         Ok::<_, Infallible>(Event::Data(data))
     });

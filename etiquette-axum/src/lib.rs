@@ -64,6 +64,16 @@
 //! | `serde` | JSON for [`TaskStatus`], [`TaskId`] and task events |
 //! | `metrics` | queue counters, gauges and histograms through the `metrics` facade |
 //! | `sse`   | the `sse` module: task events as Server-Sent Events, with `Last-Event-ID` resumption |
+//! | `dashboard` | `dashboard()`: the queue's live dashboard as a router to nest (implies `sse`) |
+//!
+//! # Dashboard
+//!
+//! With the `dashboard` feature, one line serves a live page of the queue
+//! (its counters and rates, the tasks running with their progress, the
+//! retries and recent failures, each task's events):
+//! `.nest("/etiquette", etiquette_axum::dashboard(etiquette.clone()))`.
+//! Read-only unless the application allows more; see `dashboard()` for
+//! how to put it behind your authentication.
 //!
 //! # Shutdown
 //!
@@ -80,11 +90,18 @@
 //!
 //! [axum]: https://docs.rs/axum
 
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod extract;
 mod rejection;
 #[cfg(feature = "sse")]
 pub mod sse;
 
+#[cfg(feature = "dashboard")]
+pub use dashboard::dashboard;
+#[cfg(feature = "dashboard")]
+#[doc(inline)]
+pub use etiquette_core::Dashboard;
 pub use extract::Decorum;
 pub use rejection::{Rejected, TaskRejected};
 

@@ -32,8 +32,8 @@ use std::convert::Infallible;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum_core::extract::FromRequestParts;
 use axum_core::response::IntoResponse;
-use etiquette_core::{SseFrame, Subscription};
-use futures_util::StreamExt as _;
+use etiquette_core::SseFrame;
+use futures_util::{Stream, StreamExt as _};
 use http::HeaderValue;
 use http::request::Parts;
 
@@ -47,9 +47,9 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     }
 }
 
-/// The events as axum's SSE response.
-fn respond(subscription: Subscription) -> impl IntoResponse {
-    let events = SseFrame::stream(subscription).map(|frame| {
+/// The frames as axum's SSE response.
+pub(crate) fn respond(frames: impl Stream<Item = SseFrame> + Send + 'static) -> impl IntoResponse {
+    let events = frames.map(|frame| {
         let event = frame.into_event(
             |name, data| Event::default().event(name).data(data),
             Event::id,

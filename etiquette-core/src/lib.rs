@@ -56,7 +56,8 @@
 //! |---------|---------|--------------|
 //! | `tokio` | yes     | [`TokioSpawner`] and [`Etiquette::initiate`] |
 //! | `metrics` | no    | counters, gauges and histograms through the `metrics` facade (see below) |
-//! | `serde` | no      | `Serialize` for [`TaskStatus`] and [`TaskEvent`] (flat JSON objects), `Serialize` and `Deserialize` for [`TaskId`], and `SseFrame` |
+//! | `serde` | no      | `Serialize` for [`TaskStatus`], [`TaskEvent`] and [`Stats`] (flat JSON objects), `Serialize` and `Deserialize` for [`TaskId`], and `SseFrame` |
+//! | `dashboard` | no  | `Dashboard`: the live dashboard the web adapters mount (implies `serde`) |
 //!
 //! # Observability
 //!
@@ -124,3 +125,14 @@ pub use http::{
 };
 #[cfg(feature = "serde")]
 pub use http::{SSE_KEEP_ALIVE, SseFrame};
+/// The live dashboard (feature `dashboard`): [`Dashboard`], and what a web
+/// adapter exchanges with it.
+#[cfg(feature = "dashboard")]
+pub mod dashboard {
+    #[doc(inline)]
+    pub use crate::http::{
+        ACTION_HEADER, Dashboard, DashboardBody, DashboardRequest, DashboardResponse, SseFrames,
+    };
+}
+#[cfg(feature = "dashboard")]
+pub use http::Dashboard;

@@ -29,8 +29,8 @@
 //! is called: call it when shutdown begins, or rely on poem's graceful
 //! shutdown timeout.
 
-use etiquette_core::{SseFrame, Subscription};
-use futures_util::StreamExt as _;
+use etiquette_core::SseFrame;
+use futures_util::{Stream, StreamExt as _};
 use poem::http::HeaderValue;
 use poem::web::sse::{Event, SSE};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
@@ -44,9 +44,9 @@ impl<'a> FromRequest<'a> for LastEventId {
     }
 }
 
-/// The events as poem's SSE response.
-fn respond(subscription: Subscription) -> Response {
-    let events = SseFrame::stream(subscription).map(|frame| {
+/// The frames as poem's SSE response.
+pub(crate) fn respond(frames: impl Stream<Item = SseFrame> + Send + 'static) -> Response {
+    let events = frames.map(|frame| {
         frame.into_event(
             |name, data| Event::message(data).event_type(name),
             Event::id,

@@ -6,7 +6,9 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, test, web};
 use etiquette_actix::core::backend::Backend;
 use etiquette_actix::sse::{self, LastEventId, UnknownTask};
-use etiquette_actix::{Builder, Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected};
+use etiquette_actix::{
+    Builder, Dashboard, Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected,
+};
 use etiquette_tests::{JobQuery, Probe, reporting};
 
 use crate::socket;
@@ -147,6 +149,11 @@ impl Framework for Actix {
             .configure(job_routes::<B>);
         start(test::init_service(app)).await
     }
+
+    async fn dashboard_app<B: Backend>(dashboard: Dashboard<B>) -> impl Client {
+        let app = App::new().service(etiquette_actix::dashboard("/etiquette", dashboard));
+        start(test::init_service(app)).await
+    }
 }
 
 /// Awaits `service`, an app being started by `actix_web::test`, as a
@@ -162,8 +169,14 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
-        let mut request = test::TestRequest::get().uri(uri);
+    async fn send(
+        &self,
+        method: &'static str,
+        uri: &str,
+        headers: &[(&'static str, &[u8])],
+    ) -> Reply {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = test::TestRequest::default().method(method).uri(uri);
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
         }
@@ -248,4 +261,53 @@ async fn tasks_outlive_the_workers_that_accepted_them() {
         (report.accepted, report.completed, report.cancelled),
         (6, 6, 0)
     );
+}
+
+#[actix_web::test]
+async fn the_dashboard_page_is_served_with_a_trailing_slash_too() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let client = <Actix as Framework>::dashboard_app(Dashboard::new(&etiquette)).await;
+    let page = suite::get_after(&client, "/etiquette/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"<script src="./dashboard.js" defer></script>"#)
+    );
+}
+
+/// The dashboards, each in a scope at its path, served on 127.0.0.1:`port`
+/// by one worker.
+fn serve_dashboards(
+    port: u16,
+    dashboards: Vec<(&'static str, Dashboard)>,
+) -> socket::RunningServer {
+    let listener = socket::listener(port).into_std().unwrap();
+    let server = HttpServer::new(move || {
+        dashboards
+            .iter()
+            .fold(App::new(), |app, (path, dashboard)| {
+                app.service(etiquette_actix::dashboard(path, dashboard.clone()))
+            })
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    let running = tokio::spawn(server);
+    let (stop, stopped) = socket::shutdown_signal();
+    let serving = async move {
+        stopped.await;
+        handle.stop(true).await;
+        running.await.unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    socket::RunningServer::spawn("the actix server", base, stop, serving)
+}
+
+#[actix_web::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("actix", serve_dashboards).await;
 }

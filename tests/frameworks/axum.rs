@@ -11,7 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use etiquette_axum::core::backend::Backend;
 use etiquette_axum::sse::{self, LastEventId};
-use etiquette_axum::{Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_axum::{
+    Dashboard, Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus,
+};
 use etiquette_tests::{JobQuery, Probe, reporting};
 use tower::ServiceExt as _;
 
@@ -158,13 +160,22 @@ impl Framework for Axum {
     async fn job_app<B: Backend>(etiquette: Etiquette<B>, probe: Probe) -> impl Client {
         AxumClient(job_routes::<B>().with_state(AppState { etiquette, probe }))
     }
+
+    async fn dashboard_app<B: Backend>(dashboard: Dashboard<B>) -> impl Client {
+        AxumClient(Router::new().nest("/etiquette", etiquette_axum::dashboard(dashboard)))
+    }
 }
 
 struct AxumClient(Router);
 
 impl Client for AxumClient {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
-        let mut request = Request::get(uri);
+    async fn send(
+        &self,
+        method: &'static str,
+        uri: &str,
+        headers: &[(&'static str, &[u8])],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -191,4 +202,47 @@ async fn serves_over_a_real_socket_then_drains() {
     let serving = serving.into_future();
     let server = RunningServer::spawn("the axum server", base, stop, serving);
     socket::splat_then_drain(server, &etiquette, &probe, suite::splat_path).await;
+}
+
+/// axum routes `/etiquette/` to no router nested at `/etiquette` (the page
+/// is at `/etiquette` there); nested as a service, the dashboard serves
+/// both.
+#[tokio::test]
+async fn the_dashboard_nested_as_a_service_serves_both_paths() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let app = Router::new().nest_service(
+        "/etiquette",
+        etiquette_axum::dashboard(Dashboard::new(&etiquette)),
+    );
+    let client = AxumClient(app);
+    let page = suite::get_after(&client, "/etiquette/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"<script src="./dashboard.js" defer></script>"#)
+    );
+    let page = suite::get_after(&client, "/etiquette", None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"<script src="./etiquette/dashboard.js" defer></script>"#)
+    );
+}
+
+/// The dashboards, each nested at its path, served on 127.0.0.1:`port`.
+fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> RunningServer {
+    let app = dashboards
+        .into_iter()
+        .fold(Router::new(), |app, (path, dashboard)| {
+            app.nest(path, etiquette_axum::dashboard(dashboard))
+        });
+    let (stop, stopped) = socket::shutdown_signal();
+    let serving = axum::serve(socket::listener(port), app).with_graceful_shutdown(stopped);
+    let base = format!("http://127.0.0.1:{port}");
+    RunningServer::spawn("the axum server", base, stop, serving.into_future())
+}
+
+#[tokio::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("axum", serve_dashboards).await;
 }

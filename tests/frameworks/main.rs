@@ -1,10 +1,12 @@
 //! One behaviour suite, written once in `suite.rs` and stamped onto each
 //! framework by `stamp!`: in-process through each framework's own test
 //! harness, plus end-to-end runs over a real socket, whose shared steps
-//! are in `socket.rs`.
+//! are in `socket.rs`, and the dashboard in headless Chromium
+//! (`browser/`).
 
 mod actix;
 mod axum;
+mod browser;
 mod poem;
 mod socket;
 mod suite;
@@ -108,10 +110,22 @@ macro_rules! stamp {
                 suite::sse_stream_of_all_events_ends_when_streams_close::<$framework>().await;
             }
 
-
             #[$test]
             async fn requests_after_release_answer_503() {
                 suite::requests_after_release_answer_503::<$framework>().await;
+            }
+
+            #[$test]
+            async fn dashboard_serves_its_page_and_routes() {
+                suite::dashboard_serves_its_page_and_routes::<$framework>().await;
+            }
+
+            #[$test]
+            async fn dashboard_streams_a_snapshot_then_its_changes_and_hides_what_it_must() {
+                suite::dashboard_streams_a_snapshot_then_its_changes_and_hides_what_it_must::<
+                    $framework,
+                >()
+                .await;
             }
         }
     };
@@ -148,6 +162,20 @@ macro_rules! stamp_on_backend {
                     $line,
                 >()
                 .await;
+            }
+
+            #[$test]
+            async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed() {
+                suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed::<
+                                    $framework,
+                                    $line,
+                                >()
+                                .await;
+            }
+
+            #[$test]
+            async fn dashboard_refuses_to_cancel_unless_allowed() {
+                suite::dashboard_refuses_to_cancel_unless_allowed::<$framework, $line>().await;
             }
         }
     };

@@ -1,14 +1,17 @@
-//! The suite under poem, in-process through `poem::test::TestClient`, plus
+//! The suite under poem, in-process through `Endpoint::get_response`, plus
 //! one run over a real socket.
 
 use etiquette_poem::core::backend::Backend;
 use etiquette_poem::sse::{self, LastEventId};
-use etiquette_poem::{Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus};
+use etiquette_poem::{
+    Dashboard, Decorum, Etiquette, Memory, TaskHandle, TaskId, TaskRejected, TaskStatus,
+};
 use etiquette_tests::{JobQuery, Probe, reporting};
+use poem::http::uri::Scheme;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::test::TestClient;
-use poem::web::{Data, Json, Path, Query};
-use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
+use poem::web::{Data, Json, LocalAddr, Path, Query, RemoteAddr};
+use poem::{Endpoint, EndpointExt, IntoResponse, RequestParts, Route, Server, get, handler};
 
 use crate::socket::{self, RunningServer};
 use crate::suite::{self, Client, Framework, Reply, within};
@@ -140,25 +143,42 @@ pub(crate) struct Poem;
 
 impl Framework for Poem {
     async fn app(etiquette: Etiquette, probe: Probe) -> impl Client {
-        PoemClient(TestClient::new(route(etiquette, probe)))
+        PoemClient(route(etiquette, probe))
     }
 
     async fn job_app<B: Backend>(etiquette: Etiquette<B>, probe: Probe) -> impl Client {
-        PoemClient(TestClient::new(
-            job_routes::<B>(Route::new()).data(etiquette).data(probe),
-        ))
+        PoemClient(job_routes::<B>(Route::new()).data(etiquette).data(probe))
+    }
+
+    async fn dashboard_app<B: Backend>(dashboard: Dashboard<B>) -> impl Client {
+        PoemClient(Route::new().nest("/etiquette", etiquette_poem::dashboard(dashboard)))
     }
 }
 
-struct PoemClient<E>(TestClient<E>);
+/// Calls the endpoint in-process with requests made as poem's server makes
+/// them, whose original URI is the one sent (`TestClient`'s is always `/`).
+struct PoemClient<E>(E);
 
 impl<E: Endpoint> Client for PoemClient<E> {
-    async fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])]) -> Reply {
-        let mut request = self.0.get(uri);
+    async fn send(
+        &self,
+        method: &'static str,
+        uri: &str,
+        headers: &[(&'static str, &[u8])],
+    ) -> Reply {
+        let mut request = poem::http::Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let (head, body) = request.send().await.0.into_parts();
+        let (parts, ()) = request.body(()).unwrap().into_parts();
+        let parts = RequestParts::from((
+            parts,
+            LocalAddr::default(),
+            RemoteAddr::default(),
+            Scheme::HTTP,
+        ));
+        let request = poem::Request::from_parts(parts, poem::Body::empty());
+        let (head, body) = self.0.get_response(request).await.into_parts();
         let body = body.into_bytes().await.unwrap();
         let header = |name: &str| head.headers.get(name).map(|v| v.to_str().unwrap());
         Reply::read(head.status.as_u16(), header, &body)
@@ -199,4 +219,37 @@ async fn serves_over_a_real_socket_then_drains() {
         Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, stopped, timeout);
     let server = RunningServer::spawn("the poem server", base, stop, serving);
     socket::splat_then_drain(server, &etiquette, &probe, suite::splat_query).await;
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_served_with_a_trailing_slash_too() {
+    let etiquette = Etiquette::initiate(1).unwrap();
+    let client = <Poem as Framework>::dashboard_app(Dashboard::new(&etiquette)).await;
+    let page = suite::get_after(&client, "/etiquette/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"<script src="./dashboard.js" defer></script>"#)
+    );
+}
+
+/// The dashboards, each nested at its path, served on 127.0.0.1:`port`.
+fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> RunningServer {
+    let app = dashboards
+        .into_iter()
+        .fold(Route::new(), |app, (path, dashboard)| {
+            app.nest(path, etiquette_poem::dashboard(dashboard))
+        });
+    let (stop, stopped) = socket::shutdown_signal();
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(socket::listener(port)).unwrap();
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let serving =
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, stopped, timeout);
+    let base = format!("http://127.0.0.1:{port}");
+    RunningServer::spawn("the poem server", base, stop, serving)
+}
+
+#[tokio::test]
+async fn the_dashboard_in_chromium() {
+    crate::browser::walk_through("poem", serve_dashboards).await;
 }

@@ -16,6 +16,25 @@ use crate::suite::within;
 /// Where the end-to-end servers listen: any free port on the loopback.
 pub(crate) const LOOPBACK: &str = "127.0.0.1:0";
 
+/// A free port on the loopback, for a server that must come back on the
+/// same one.
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(LOOPBACK).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A listener on 127.0.0.1:`port`, which may be bound again as soon as its
+/// server has stopped (`SO_REUSEADDR`: its closed connections may still be
+/// in `TIME_WAIT`).
+pub(crate) fn listener(port: u16) -> tokio::net::TcpListener {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap_or_else(|error| panic!("binding 127.0.0.1:{port}: {error}"));
+    socket.listen(1024).unwrap()
+}
+
 /// Awaits a framework's `bind` of [`LOOPBACK`], failing if it fails or
 /// takes more than 5 seconds.
 pub(crate) async fn bind<L, E: Debug>(binding: impl Future<Output = Result<L, E>>) -> L {
@@ -66,7 +85,7 @@ impl RunningServer {
     }
 
     /// Tells the server to stop, then waits until it has shut down.
-    async fn shut_down(self) {
+    pub(crate) async fn shut_down(self) {
         self.stop.send(()).expect("the server is still serving");
         let what = format!("{} to shut down gracefully", self.name);
         ended(what, self.task).await;

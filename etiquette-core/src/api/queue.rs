@@ -34,6 +34,9 @@ clone_by_field!(Etiquette, inner);
 /// Owned by the user's handles only, so that dropping the last one is seen.
 pub(crate) struct Inner<B: Backend = Memory> {
     pub(crate) shared: Arc<Shared<B>>,
+    /// What the queue's dashboards show, made by the first of them.
+    #[cfg(feature = "dashboard")]
+    pub(crate) board: std::sync::OnceLock<Arc<crate::http::dashboard::Board>>,
 }
 
 impl<B: Backend> Drop for Inner<B> {
@@ -111,7 +114,11 @@ impl<B: Backend> Etiquette<B> {
             return Err(error);
         }
         Ok(Self {
-            inner: Arc::new(Inner { shared }),
+            inner: Arc::new(Inner {
+                shared,
+                #[cfg(feature = "dashboard")]
+                board: std::sync::OnceLock::new(),
+            }),
         })
     }
 

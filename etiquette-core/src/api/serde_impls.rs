@@ -1,15 +1,16 @@
-//! JSON-friendly forms of task ids and statuses (feature `serde`).
+//! JSON-friendly forms of task ids, statuses, events and stats (feature
+//! `serde`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{EventKind, TaskEvent, TaskId, TaskStatus};
+use crate::{EventKind, Stats, TaskEvent, TaskId, TaskStatus};
 
 /// Milliseconds since the Unix epoch (negative before it), as JavaScript's
 /// `Date` takes them.
-fn unix_millis(at: SystemTime) -> i64 {
+pub(crate) fn unix_millis(at: SystemTime) -> i64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
         Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
@@ -109,6 +110,27 @@ impl Serialize for TaskEvent {
     }
 }
 
+/// A flat object of every gauge and counter, named as the fields are:
+/// `{"queued":0,"scheduled":0,"retrying":0,"running":2,"accepted":10,…}`.
+impl Serialize for Stats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(12))?;
+        map.serialize_entry("queued", &self.queued)?;
+        map.serialize_entry("scheduled", &self.scheduled)?;
+        map.serialize_entry("retrying", &self.retrying)?;
+        map.serialize_entry("running", &self.running)?;
+        map.serialize_entry("accepted", &self.accepted)?;
+        map.serialize_entry("completed", &self.completed)?;
+        map.serialize_entry("failed", &self.failed)?;
+        map.serialize_entry("panicked", &self.panicked)?;
+        map.serialize_entry("timed_out", &self.timed_out)?;
+        map.serialize_entry("retried", &self.retried)?;
+        map.serialize_entry("cancelled", &self.cancelled)?;
+        map.serialize_entry("handed_back", &self.handed_back)?;
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -146,6 +168,20 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
             r#"{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}"#
+        );
+    }
+
+    #[test]
+    fn stats_serialize_flat() {
+        let stats = crate::Stats {
+            running: 2,
+            accepted: 10,
+            completed: 7,
+            ..crate::Stats::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&stats).unwrap(),
+            r#"{"queued":0,"scheduled":0,"retrying":0,"running":2,"accepted":10,"completed":7,"failed":0,"panicked":0,"timed_out":0,"retried":0,"cancelled":0,"handed_back":0}"#
         );
     }
 

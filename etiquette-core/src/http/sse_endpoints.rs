@@ -9,9 +9,11 @@
 /// `all_events`, which subscribe and answer with `respond(subscription)`.
 ///
 /// `define_sse!(respond -> Response)` names the adapter's function that
-/// turns a [`Subscription`](crate::Subscription) into its framework's SSE
-/// response (through [`SseFrame::stream`](crate::SseFrame::stream)), and
-/// the type the endpoints return. The adapter's `crate::Decorum` (from
+/// turns a stream of [`SseFrame`](crate::SseFrame)s into its framework's
+/// SSE response (`impl Stream<Item = SseFrame> + Send + 'static`; the
+/// endpoints give it a [`Subscription`](crate::Subscription)'s, through
+/// [`SseFrame::stream`](crate::SseFrame::stream), and the dashboard its
+/// own), and the type the endpoints return. The adapter's `crate::Decorum` (from
 /// [`define_decorum!`](crate::define_decorum)) and `crate::Rejected` (from
 /// [`define_rejected!`](crate::define_rejected)) are used.
 #[doc(hidden)]
@@ -80,7 +82,7 @@ macro_rules! define_sse {
         ) -> Result<$response, UnknownTask> {
             let found = decorum.subscribe_task(id, last.0).await;
             let subscription = $crate::TaskLookupError::check(id, found)?;
-            Ok($respond(subscription))
+            Ok($respond($crate::SseFrame::stream(subscription)))
         }
 
         /// Every task's events as an SSE response, framed as in
@@ -90,7 +92,7 @@ macro_rules! define_sse {
             decorum: &crate::Decorum<B>,
             last: LastEventId,
         ) -> $response {
-            $respond(decorum.subscribe(last.0))
+            $respond($crate::SseFrame::stream(decorum.subscribe(last.0)))
         }
     };
 }

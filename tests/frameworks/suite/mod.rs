@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use etiquette_core::backend::Backend;
-use etiquette_core::{Builder, Etiquette};
+use etiquette_core::{Builder, Dashboard, Etiquette};
 use etiquette_tests::Probe;
 
 /// What a test sees of a response.
@@ -22,6 +22,8 @@ pub(crate) struct Reply {
     pub(crate) retry_after: Option<String>,
     pub(crate) task_id: Option<String>,
     pub(crate) content_type: Option<String>,
+    pub(crate) allow: Option<String>,
+    pub(crate) content_security_policy: Option<String>,
     pub(crate) body: String,
 }
 
@@ -39,18 +41,24 @@ impl Reply {
             retry_after: text("retry-after"),
             task_id: text("x-task-id"),
             content_type: text("content-type"),
+            allow: text("allow"),
+            content_security_policy: text("content-security-policy"),
             body: String::from_utf8(body.to_vec()).expect("the body is UTF-8"),
         }
     }
 }
 
 /// Sends requests to an app in-process; tests send them through
-/// [`get_after`], which bounds each one.
+/// [`get_after`] or [`send`], which bound each one.
 pub(crate) trait Client {
-    /// GET with extra request headers, whose values may be any bytes a
-    /// header value may hold.
-    fn get_with(&self, uri: &str, headers: &[(&'static str, &[u8])])
-    -> impl Future<Output = Reply>;
+    /// `method` (`GET`, `POST`, …) with extra request headers, whose values
+    /// may be any bytes a header value may hold, and no body.
+    fn send(
+        &self,
+        method: &'static str,
+        uri: &str,
+        headers: &[(&'static str, &[u8])],
+    ) -> impl Future<Output = Reply>;
 }
 
 /// A framework under test: builds the app serving these routes, each
@@ -77,6 +85,10 @@ pub(crate) trait Framework {
         etiquette: Etiquette<B>,
         probe: Probe,
     ) -> impl Future<Output = impl Client>;
+
+    /// `dashboard` mounted at `/etiquette` in one line, as the adapter's
+    /// docs show.
+    fn dashboard_app<B: Backend>(dashboard: Dashboard<B>) -> impl Future<Output = impl Client>;
 }
 
 async fn get_ok(client: &impl Client, uri: &str) {
@@ -121,18 +133,32 @@ pub(crate) async fn get_after(
         ),
         None => format!("the whole response to GET {uri}"),
     };
-    within(what, client.get_with(uri, headers)).await
+    within(what, client.send("GET", uri, headers)).await
+}
+
+/// `method` on `uri` with `headers`, failing if the response and all its
+/// body take more than 5 seconds.
+pub(crate) async fn send(
+    client: &impl Client,
+    method: &'static str,
+    uri: &str,
+    headers: &[(&'static str, &[u8])],
+) -> Reply {
+    let what = format!("the whole response to {method} {uri}");
+    within(what, client.send(method, uri, headers)).await
 }
 
 /// The `/progress` task, run to its end, then the event streams closed, so
 /// that both SSE routes answer with what is buffered and end: the task's id
 /// and the frames of its whole stream.
 mod backends;
+mod dashboard;
 mod jobs;
 mod queueing;
 mod sse;
 
 pub(crate) use backends::{InMemory, Line, OnPostgres};
+pub(crate) use dashboard::*;
 pub(crate) use jobs::*;
 pub(crate) use queueing::*;
 pub(crate) use sse::*;

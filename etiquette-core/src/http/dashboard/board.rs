@@ -1,0 +1,512 @@
+//! What the dashboard knows of a queue beyond its counters: the tasks
+//! running now with their progress, those waiting to retry, the recent
+//! outcomes and failures, the events of each recent task, and the counters
+//! sampled over time. Written by the queue's follower (`follow.rs`) from its
+//! all-events subscription; read by every dashboard request; each change is
+//! broadcast to the pages watching live (`live.rs`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+
+use crate::api::serde_impls::unix_millis;
+use crate::{EventKind, Stats, TaskEvent, TaskId, TaskStatus};
+
+/// How often the counters are sampled, for the rates chart.
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Samples kept: five minutes of history.
+const SAMPLES: usize = 300;
+/// Outcomes kept, and failures kept (apart, so that a stream of successes
+/// does not push the last failure out of sight).
+const RECENT: usize = 50;
+/// Tasks whose events are kept, the most recently seen first to stay.
+const FOLLOWED_TASKS: usize = 256;
+/// Events kept per task, of which at most [`PROGRESS_PER_TASK`] progress
+/// reports (the latest): a task reporting every millisecond would
+/// otherwise push its start out of its own history.
+const EVENTS_PER_TASK: usize = 64;
+const PROGRESS_PER_TASK: usize = 16;
+/// Changes a page may fall behind by before it is sent a fresh snapshot.
+const UPDATES: usize = 512;
+
+/// An event, and when the dashboard saw it (milliseconds since the Unix
+/// epoch).
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) at_ms: i64,
+    pub(crate) event: TaskEvent,
+}
+
+impl Seen {
+    pub(crate) fn now(event: TaskEvent) -> Self {
+        Self {
+            at_ms: now_ms(),
+            event,
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    unix_millis(SystemTime::now())
+}
+
+/// A task running now, as its events tell.
+#[derive(Debug, Clone)]
+pub(crate) struct Running {
+    /// 0 when the board saw its progress but not its start.
+    pub(crate) attempt: u32,
+    pub(crate) started_ms: i64,
+    pub(crate) fraction: Option<f32>,
+    pub(crate) message: Option<String>,
+}
+
+/// A task waiting out the backoff before its next attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Retry {
+    pub(crate) attempt: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) error: String,
+    pub(crate) at_ms: i64,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub(crate) at_ms: i64,
+    pub(crate) stats: Stats,
+    pub(crate) released: bool,
+}
+
+/// One task's events, the oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    pub(crate) events: VecDeque<Seen>,
+    /// Events dropped to keep within the bounds.
+    pub(crate) omitted: u64,
+}
+
+impl History {
+    fn push(&mut self, seen: Seen) {
+        let is_progress = |seen: &Seen| matches!(seen.event.kind, EventKind::Progress { .. });
+        if is_progress(&seen)
+            && self.events.iter().filter(|old| is_progress(old)).count() >= PROGRESS_PER_TASK
+            && let Some(oldest) = self.events.iter().position(is_progress)
+        {
+            self.events.remove(oldest);
+            self.omitted += 1;
+        }
+        if self.events.len() >= EVENTS_PER_TASK {
+            self.events.pop_front();
+            self.omitted += 1;
+        }
+        self.events.push_back(seen);
+    }
+}
+
+/// A change of the board, as the pages watching it live receive it.
+#[derive(Debug, Clone)]
+pub(crate) enum Update {
+    Event(Seen),
+    Sample(Sample),
+    /// The board was corrected after the follower fell behind: a page
+    /// should start again from a snapshot.
+    Resync,
+    /// The queue closed its event streams: nothing more will change.
+    Closed,
+}
+
+/// The queue's settings a page shows beside its counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_concurrent_tasks: usize,
+    pub(crate) queue_capacity: usize,
+}
+
+/// The board of one queue, shared by all its dashboards.
+#[derive(Debug)]
+pub(crate) struct Board {
+    pub(crate) limits: Limits,
+    state: Mutex<State>,
+    updates: broadcast::Sender<Update>,
+}
+
+/// What the board holds; read under its lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) running: BTreeMap<TaskId, Running>,
+    pub(crate) retrying: BTreeMap<TaskId, Retry>,
+    /// Final events, the newest last.
+    pub(crate) ended: VecDeque<Seen>,
+    /// Final events of failures and time-outs, the newest last.
+    pub(crate) failures: VecDeque<Seen>,
+    histories: HashMap<TaskId, History>,
+    /// The tasks in `histories`, in the order they were first seen.
+    followed: VecDeque<TaskId>,
+    pub(crate) samples: VecDeque<Sample>,
+    /// Events the follower missed by falling behind the queue.
+    pub(crate) missed: u64,
+    pub(crate) closed: bool,
+}
+
+fn push_capped<T>(list: &mut VecDeque<T>, item: T, cap: usize) {
+    if list.len() >= cap {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+impl State {
+    /// Whether `seen` is the final event of a task whose end the board has
+    /// already recorded. (On PostgreSQL a job followed in this process, by
+    /// its handle's outcome or a stream of its own, has its end announced
+    /// once as run here and once as heard back.)
+    fn ends_again(&self, seen: &Seen) -> bool {
+        seen.event.kind.is_final()
+            && self
+                .histories
+                .get(&seen.event.task)
+                .is_some_and(|history| history.events.iter().any(|old| old.event.kind.is_final()))
+    }
+
+    /// Takes one event into the board.
+    fn record(&mut self, seen: &Seen) {
+        let id = seen.event.task;
+        match &seen.event.kind {
+            EventKind::Queued | EventKind::Scheduled { .. } => {}
+            EventKind::Started { attempt } => {
+                self.retrying.remove(&id);
+                let running = Running {
+                    attempt: *attempt,
+                    started_ms: seen.at_ms,
+                    fraction: None,
+                    message: None,
+                };
+                self.running.insert(id, running);
+            }
+            EventKind::Progress { fraction, message } => {
+                // Seen without its start (the board began later, or the
+                // start was missed): shown all the same.
+                let running = self.running.entry(id).or_insert_with(|| Running {
+                    attempt: 0,
+                    started_ms: seen.at_ms,
+                    fraction: None,
+                    message: None,
+                });
+                // A report may give a fraction, a message, or both: what it
+                // leaves out stays as the last report said.
+                if fraction.is_some() {
+                    running.fraction = *fraction;
+                }
+                if message.is_some() {
+                    running.message.clone_from(message);
+                }
+            }
+            EventKind::Retrying {
+                attempt,
+                backoff,
+                error,
+            } => {
+                self.running.remove(&id);
+                let retry = Retry {
+                    attempt: *attempt,
+                    backoff: *backoff,
+                    error: error.clone(),
+                    at_ms: seen.at_ms,
+                };
+                self.retrying.insert(id, retry);
+            }
+            kind => {
+                self.running.remove(&id);
+                self.retrying.remove(&id);
+                if matches!(kind, EventKind::Failed { .. } | EventKind::TimedOut { .. }) {
+                    push_capped(&mut self.failures, seen.clone(), RECENT);
+                }
+                push_capped(&mut self.ended, seen.clone(), RECENT);
+            }
+        }
+        self.remember(seen.clone());
+    }
+
+    fn remember(&mut self, seen: Seen) {
+        let id = seen.event.task;
+        if !self.histories.contains_key(&id) {
+            if self.followed.len() >= FOLLOWED_TASKS
+                && let Some(oldest) = self.followed.pop_front()
+            {
+                self.histories.remove(&oldest);
+            }
+            self.followed.push_back(id);
+        }
+        self.histories.entry(id).or_default().push(seen);
+    }
+
+    /// Task `id`'s events, if the board kept any.
+    pub(crate) fn history(&self, id: TaskId) -> Option<&History> {
+        self.histories.get(&id)
+    }
+
+    /// Corrects what the board says of task `id` by its status in the
+    /// backend (`None`: unknown there), after events were missed.
+    fn correct(&mut self, id: TaskId, status: Option<TaskStatus>) {
+        match status {
+            Some(TaskStatus::Running { attempt }) => {
+                self.retrying.remove(&id);
+                let now = now_ms();
+                let running = self.running.entry(id).or_insert(Running {
+                    attempt,
+                    started_ms: now,
+                    fraction: None,
+                    message: None,
+                });
+                running.attempt = attempt;
+            }
+            Some(TaskStatus::Retrying {
+                attempt,
+                backoff,
+                error,
+            }) => {
+                self.running.remove(&id);
+                let retry = Retry {
+                    attempt,
+                    backoff,
+                    error: error.to_string(),
+                    at_ms: now_ms(),
+                };
+                self.retrying.insert(id, retry);
+            }
+            Some(status) if status.is_finished() => {
+                // Its final event was missed: made up from its status, with
+                // no event id of its own.
+                let event = TaskEvent {
+                    id: 0,
+                    task: id,
+                    kind: EventKind::from_final(&status),
+                };
+                self.record(&Seen::now(event));
+            }
+            // Back in line, or gone from the backend.
+            _ => {
+                self.running.remove(&id);
+                self.retrying.remove(&id);
+            }
+        }
+    }
+}
+
+impl Board {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let (updates, _) = broadcast::channel(UPDATES);
+        Self {
+            limits,
+            state: Mutex::default(),
+            updates,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update under this lock completes before anything can
+        // panic, and no user code runs under it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the board.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        read(&self.lock())
+    }
+
+    /// Reads the board and subscribes to its changes from that moment on,
+    /// under one lock: nothing falls between, nothing comes twice.
+    pub(crate) fn read_and_watch<T>(
+        &self,
+        read: impl FnOnce(&State) -> T,
+    ) -> (T, broadcast::Receiver<Update>) {
+        let state = self.lock();
+        (read(&state), self.updates.subscribe())
+    }
+
+    /// Takes one event in. (Sent under the lock, so that changes reach the
+    /// pages in the order they were made.)
+    pub(crate) fn apply(&self, seen: Seen) {
+        let mut state = self.lock();
+        if state.ends_again(&seen) {
+            return;
+        }
+        state.record(&seen);
+        // No page watching is not an error.
+        let _ = self.updates.send(Update::Event(seen));
+    }
+
+    /// Takes a sample of the counters in.
+    pub(crate) fn sample(&self, stats: Stats, released: bool) {
+        let sample = Sample {
+            at_ms: now_ms(),
+            stats,
+            released,
+        };
+        let mut state = self.lock();
+        push_capped(&mut state.samples, sample, SAMPLES);
+        let _ = self.updates.send(Update::Sample(sample));
+    }
+
+    /// The tasks the board shows running or waiting to retry.
+    pub(crate) fn unfinished(&self) -> Vec<TaskId> {
+        let state = self.lock();
+        state
+            .running
+            .keys()
+            .chain(state.retrying.keys())
+            .copied()
+            .collect()
+    }
+
+    /// After `missed` events were lost: corrects each unfinished task by
+    /// its status (`statuses`), then tells the pages to start again.
+    pub(crate) fn correct(&self, missed: u64, statuses: Vec<(TaskId, Option<TaskStatus>)>) {
+        let mut state = self.lock();
+        state.missed = state.missed.saturating_add(missed);
+        for (id, status) in statuses {
+            state.correct(id, status);
+        }
+        let _ = self.updates.send(Update::Resync);
+    }
+
+    /// The queue closed its event streams: the board stays as it is.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let _ = self.updates.send(Update::Closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(id: u64, task: u64, kind: EventKind) -> Seen {
+        Seen {
+            at_ms: i64::try_from(id).unwrap(),
+            event: TaskEvent {
+                id,
+                task: TaskId::new(task),
+                kind,
+            },
+        }
+    }
+
+    #[test]
+    fn a_task_runs_reports_retries_and_fails() {
+        let mut state = State::default();
+        state.record(&seen(1, 7, EventKind::Queued));
+        state.record(&seen(2, 7, EventKind::Started { attempt: 1 }));
+        let progress = EventKind::Progress {
+            fraction: Some(0.5),
+            message: Some("half".into()),
+        };
+        state.record(&seen(3, 7, progress));
+        // A message alone keeps the fraction.
+        let message = EventKind::Progress {
+            fraction: None,
+            message: Some("still".into()),
+        };
+        state.record(&seen(4, 7, message));
+        let running = &state.running[&TaskId::new(7)];
+        assert_eq!(
+            (
+                running.attempt,
+                running.fraction,
+                running.message.as_deref()
+            ),
+            (1, Some(0.5), Some("still"))
+        );
+        let retrying = EventKind::Retrying {
+            attempt: 1,
+            backoff: Duration::from_secs(1),
+            error: "refused".into(),
+        };
+        state.record(&seen(5, 7, retrying));
+        assert!(state.running.is_empty());
+        assert_eq!(state.retrying[&TaskId::new(7)].error, "refused");
+        state.record(&seen(6, 7, EventKind::Started { attempt: 2 }));
+        assert!(state.retrying.is_empty());
+        let failed = EventKind::Failed {
+            attempts: 2,
+            error: "refused again".into(),
+        };
+        state.record(&seen(7, 7, failed));
+        assert!(state.running.is_empty() && state.retrying.is_empty());
+        assert_eq!((state.ended.len(), state.failures.len()), (1, 1));
+        assert_eq!(state.history(TaskId::new(7)).unwrap().events.len(), 7);
+    }
+
+    #[test]
+    fn a_task_ends_once() {
+        let board = Board::new(Limits {
+            max_concurrent_tasks: 1,
+            queue_capacity: 1,
+        });
+        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(2, 4, EventKind::Cancelled));
+        board.apply(seen(3, 4, EventKind::Cancelled));
+        board.read(|state| {
+            assert_eq!(state.ended.len(), 1);
+            assert_eq!(state.history(TaskId::new(4)).unwrap().events.len(), 2);
+        });
+    }
+
+    #[test]
+    fn histories_are_bounded_and_keep_the_start() {
+        let mut state = State::default();
+        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
+        for id in 2..1000 {
+            let progress = EventKind::Progress {
+                fraction: Some(0.5),
+                message: None,
+            };
+            state.record(&seen(id, 1, progress));
+        }
+        let history = state.history(TaskId::new(1)).unwrap();
+        assert_eq!(history.events.len(), 1 + PROGRESS_PER_TASK);
+        assert_eq!(history.events[0].event.id, 1, "the start is kept");
+        assert_eq!(history.omitted, 998 - PROGRESS_PER_TASK as u64);
+        for task in 2..=(FOLLOWED_TASKS as u64 + 1) {
+            state.record(&seen(task * 1000, task, EventKind::Queued));
+        }
+        assert!(state.history(TaskId::new(1)).is_none(), "the oldest goes");
+        assert_eq!(state.histories.len(), FOLLOWED_TASKS);
+    }
+
+    #[test]
+    fn outcomes_and_failures_are_bounded_apart() {
+        let mut state = State::default();
+        let failed = EventKind::Failed {
+            attempts: 1,
+            error: "x".into(),
+        };
+        state.record(&seen(1, 1, failed));
+        for task in 2..200 {
+            state.record(&seen(task, task, EventKind::Succeeded { attempts: 1 }));
+        }
+        assert_eq!(state.ended.len(), RECENT);
+        assert_eq!(state.failures.len(), 1, "successes do not push it out");
+    }
+
+    #[test]
+    fn missed_events_are_corrected_from_statuses() {
+        let mut state = State::default();
+        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
+        state.record(&seen(2, 2, EventKind::Started { attempt: 1 }));
+        state.record(&seen(3, 3, EventKind::Started { attempt: 1 }));
+        state.correct(TaskId::new(1), Some(TaskStatus::Succeeded { attempts: 1 }));
+        state.correct(TaskId::new(2), None);
+        state.correct(TaskId::new(3), Some(TaskStatus::Running { attempt: 2 }));
+        assert_eq!(
+            state.running.keys().copied().collect::<Vec<_>>(),
+            [TaskId::new(3)]
+        );
+        assert_eq!(state.running[&TaskId::new(3)].attempt, 2);
+        assert_eq!(state.ended.len(), 1);
+        assert_eq!(state.ended[0].event.kind.name(), "succeeded");
+    }
+}

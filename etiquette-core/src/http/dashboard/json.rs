@@ -1,0 +1,245 @@
+//! What the page reads, as JSON: the snapshot of the board, a task with its
+//! events, the live changes; each with what the dashboard may not show
+//! left out (error texts, progress messages), so that nothing hidden ever
+//! leaves the server.
+
+use serde_json::{Map, Value, json};
+
+use super::board::{History, Limits, Sample, Seen, State};
+use crate::{Stats, TaskId, TaskStatus};
+
+/// The columns of each sample in a snapshot's `history.rows`.
+const SAMPLE_COLUMNS: [&str; 8] = [
+    "at_ms",
+    "accepted",
+    "completed",
+    "failed",
+    "cancelled",
+    "running",
+    "queued",
+    "retrying",
+];
+
+/// What a dashboard lets its page do and see; see
+/// [`Dashboard`](super::Dashboard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct View {
+    pub(crate) cancel: bool,
+    pub(crate) errors: bool,
+    pub(crate) messages: bool,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            cancel: false,
+            errors: true,
+            messages: true,
+        }
+    }
+}
+
+impl View {
+    /// Leaves out of a status or event object what may not be shown,
+    /// saying so (`error_hidden`, `message_hidden`) so the page can tell
+    /// "hidden" from "none".
+    fn redact(self, object: &mut Map<String, Value>) {
+        if !self.errors && object.remove("error").is_some() {
+            object.insert("error_hidden".into(), Value::Bool(true));
+        }
+        if !self.messages && object.remove("message").is_some() {
+            object.insert("message_hidden".into(), Value::Bool(true));
+        }
+    }
+
+    /// An event as the page gets it: the event's own JSON (as every SSE
+    /// stream frames it), with `at_ms`, when the dashboard saw it.
+    pub(crate) fn event(self, seen: &Seen) -> Value {
+        let mut value = serde_json::to_value(&seen.event).unwrap_or_default();
+        if let Value::Object(object) = &mut value {
+            object.insert("at_ms".into(), seen.at_ms.into());
+            self.redact(object);
+        }
+        value
+    }
+
+    fn status(self, status: &TaskStatus) -> Value {
+        let mut value = serde_json::to_value(status).unwrap_or_default();
+        if let Value::Object(object) = &mut value {
+            self.redact(object);
+        }
+        value
+    }
+
+    fn options(self) -> Value {
+        json!({ "cancel": self.cancel, "errors": self.errors, "messages": self.messages })
+    }
+
+    /// The counters of a sample, as a row of [`SAMPLE_COLUMNS`].
+    fn sample_row(sample: &Sample) -> Value {
+        let stats = &sample.stats;
+        json!([
+            sample.at_ms,
+            stats.accepted,
+            stats.completed,
+            stats.failed,
+            stats.cancelled,
+            stats.running,
+            stats.queued,
+            stats.retrying,
+        ])
+    }
+
+    /// A sample as a live change: the counters now, and the chart's row.
+    pub(crate) fn sample(sample: &Sample) -> Value {
+        json!({
+            "at_ms": sample.at_ms,
+            "released": sample.released,
+            "stats": sample.stats,
+            "row": Self::sample_row(sample),
+        })
+    }
+
+    /// The whole board, with `stats` as the counters now.
+    pub(crate) fn snapshot(
+        self,
+        limits: Limits,
+        state: &State,
+        stats: &Stats,
+        released: bool,
+    ) -> Value {
+        let running: Vec<Value> = state
+            .running
+            .iter()
+            .map(|(id, running)| {
+                let mut object = json!({
+                    "id": id,
+                    "attempt": running.attempt,
+                    "started_ms": running.started_ms,
+                    "fraction": running.fraction,
+                    "message": running.message,
+                });
+                if let Value::Object(object) = &mut object {
+                    self.redact(object);
+                }
+                object
+            })
+            .collect();
+        let retrying: Vec<Value> = state
+            .retrying
+            .iter()
+            .map(|(id, retry)| {
+                let mut object = json!({
+                    "id": id,
+                    "attempt": retry.attempt,
+                    "backoff_ms": retry.backoff.as_millis(),
+                    "at_ms": retry.at_ms,
+                    "error": retry.error,
+                });
+                if let Value::Object(object) = &mut object {
+                    self.redact(object);
+                }
+                object
+            })
+            .collect();
+        // The newest first, as the page lists them.
+        let newest_first = |list: &std::collections::VecDeque<Seen>| -> Vec<Value> {
+            list.iter().rev().map(|seen| self.event(seen)).collect()
+        };
+        json!({
+            "options": self.options(),
+            "queue": {
+                "max_concurrent_tasks": limits.max_concurrent_tasks,
+                "queue_capacity": limits.queue_capacity,
+                "released": released,
+            },
+            "closed": state.closed,
+            "stats": stats,
+            "history": {
+                "interval_ms": super::board::SAMPLE_EVERY.as_millis(),
+                "columns": SAMPLE_COLUMNS,
+                "rows": state.samples.iter().map(Self::sample_row).collect::<Vec<_>>(),
+            },
+            "running": running,
+            "retrying": retrying,
+            "failures": newest_first(&state.failures),
+            "ended": newest_first(&state.ended),
+            "missed": state.missed,
+        })
+    }
+
+    /// Task `id`: its status (`null` when the backend no longer knows it)
+    /// and the events the board kept of it, the oldest first.
+    pub(crate) fn task(
+        self,
+        id: TaskId,
+        status: Option<&TaskStatus>,
+        history: Option<&History>,
+    ) -> Value {
+        let events: Vec<Value> = history
+            .map(|history| history.events.iter().map(|seen| self.event(seen)).collect())
+            .unwrap_or_default();
+        json!({
+            "id": id,
+            "status": status.map(|status| self.status(status)),
+            "events": events,
+            "omitted": history.map_or(0, |history| history.omitted),
+            "options": self.options(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventKind, TaskEvent};
+
+    fn failed() -> Seen {
+        Seen {
+            at_ms: 5,
+            event: TaskEvent {
+                id: 9,
+                task: TaskId::new(3),
+                kind: EventKind::Failed {
+                    attempts: 2,
+                    error: "password=hunter2 rejected".into(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn events_keep_their_json_and_gain_when_they_were_seen() {
+        let shown = View::default().event(&failed());
+        assert_eq!(
+            shown,
+            json!({"id":9,"task":3,"event":"failed","attempts":2,"error":"password=hunter2 rejected","at_ms":5})
+        );
+    }
+
+    #[test]
+    fn hidden_texts_never_leave() {
+        let view = View {
+            errors: false,
+            messages: false,
+            ..View::default()
+        };
+        let shown = view.event(&failed()).to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains(r#""error_hidden":true"#), "{shown}");
+        let progress = Seen {
+            at_ms: 1,
+            event: TaskEvent {
+                id: 1,
+                task: TaskId::new(1),
+                kind: EventKind::Progress {
+                    fraction: Some(0.5),
+                    message: Some("mailing ada@example.com".into()),
+                },
+            },
+        };
+        let shown = view.event(&progress).to_string();
+        assert!(!shown.contains("ada@"), "{shown}");
+        assert!(shown.contains(r#""fraction":0.5"#), "{shown}");
+    }
+}
