@@ -167,10 +167,10 @@ macro_rules! stamp_on_backend {
             #[$test]
             async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed() {
                 suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed::<
-                                    $framework,
-                                    $line,
-                                >()
-                                .await;
+                                                                            $framework,
+                                                                            $line,
+                                                                        >()
+                                                                        .await;
             }
 
             #[$test]
