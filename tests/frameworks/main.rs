@@ -121,8 +121,11 @@ macro_rules! stamp {
             }
 
             #[$test]
-            async fn dashboard_streams_a_snapshot_and_hides_what_it_must() {
-                suite::dashboard_streams_a_snapshot_and_hides_what_it_must::<$framework>().await;
+            async fn dashboard_streams_a_snapshot_then_its_changes_and_hides_what_it_must() {
+                suite::dashboard_streams_a_snapshot_then_its_changes_and_hides_what_it_must::<
+                    $framework,
+                >()
+                .await;
             }
         }
     };
@@ -162,8 +165,12 @@ macro_rules! stamp_on_backend {
             }
 
             #[$test]
-            async fn dashboard_cancels_a_running_job_when_allowed() {
-                suite::dashboard_cancels_a_running_job_when_allowed::<$framework, $line>().await;
+            async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed() {
+                suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed::<
+                                                                            $framework,
+                                                                            $line,
+                                                                        >()
+                                                                        .await;
             }
 
             #[$test]

@@ -85,7 +85,10 @@ fn cancel_uri(id: u64) -> String {
     format!("/etiquette/api/tasks/{id}/cancel")
 }
 
-pub(crate) async fn dashboard_cancels_a_running_job_when_allowed<F: Framework, S: Line>() {
+pub(crate) async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed<
+    F: Framework,
+    S: Line,
+>() {
     let ((etiquette, _keep), (probe, mut signals)) = (S::queue(2).await, Probe::new());
     let client = F::dashboard_app(Dashboard::new(&etiquette).allow_cancel(true)).await;
     let decorum = etiquette.decorum();
@@ -174,7 +177,7 @@ pub(crate) async fn dashboard_refuses_to_cancel_unless_allowed<F: Framework, S: 
     within("the release of the queue", etiquette.release()).await;
 }
 
-/// `method` on `uri`, without headers.
+/// GET `uri` and its status, content type and one header.
 async fn head_of(client: &impl Client, method: &'static str, uri: &str) -> Reply {
     send(client, method, uri, &[]).await
 }
@@ -241,7 +244,9 @@ async fn reports_then_fails(context: TaskContext) -> Result<(), &'static str> {
     Err("smtp password=hunter2 rejected")
 }
 
-pub(crate) async fn dashboard_streams_a_snapshot_and_hides_what_it_must<F: Framework>() {
+pub(crate) async fn dashboard_streams_a_snapshot_then_its_changes_and_hides_what_it_must<
+    F: Framework,
+>() {
     let etiquette = queue(2);
     let shown = F::dashboard_app(Dashboard::new(&etiquette)).await;
     let hidden = F::dashboard_app(
