@@ -166,11 +166,8 @@ macro_rules! stamp_on_backend {
 
             #[$test]
             async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed() {
-                suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed::<
-                                                                            $framework,
-                                                                            $line,
-                                                                        >()
-                                                                        .await;
+                use suite::dashboard_shows_a_running_job_and_cancels_it_when_allowed as case;
+                case::<$framework, $line>().await;
             }
 
             #[$test]
