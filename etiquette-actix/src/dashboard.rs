@@ -32,8 +32,8 @@ use etiquette_core::dashboard::{
 ///
 /// It takes an [`Etiquette`](crate::Etiquette), a [`Decorum`](crate::Decorum)
 /// or a configured [`Dashboard`] (see there what it shows and lets a
-/// visitor do). The page is at `path` with a trailing slash
-/// (`/etiquette/`); `/etiquette` redirects there.
+/// visitor do). The page is at `path` (`/etiquette`), and at `path`
+/// with a trailing slash (`/etiquette/`).
 ///
 /// # Authentication
 ///

@@ -36,8 +36,9 @@ use http::{HeaderName, HeaderValue, StatusCode};
 ///
 /// It takes an [`Etiquette`](crate::Etiquette), a [`Decorum`](crate::Decorum)
 /// or a configured [`Dashboard`] (see there what it shows and lets a
-/// visitor do). The page is at the mount point with a trailing slash
-/// (`/etiquette/`); `/etiquette` redirects there.
+/// visitor do). The page is at the mount point (`/etiquette`); axum
+/// routes `/etiquette/` to no router nested at `/etiquette`, so nest it
+/// with `nest_service` instead where the page should answer there too.
 ///
 /// # Authentication
 ///

@@ -1,6 +1,8 @@
 //! The live dashboard (feature `dashboard`): what it shows and answers is
 //! the core's [`Dashboard`]; this file only speaks poem.
 
+use std::fmt;
+
 use etiquette_core::backend::Backend;
 use etiquette_core::dashboard::{
     ACTION_HEADER, Dashboard, DashboardBody, DashboardRequest, DashboardResponse,
@@ -32,8 +34,8 @@ use poem::{Endpoint, Request, Response};
 ///
 /// It takes an [`Etiquette`](crate::Etiquette), a [`Decorum`](crate::Decorum)
 /// or a configured [`Dashboard`] (see there what it shows and lets a
-/// visitor do). The page is at the mount point with a trailing slash
-/// (`/etiquette/`); `/etiquette` redirects there.
+/// visitor do). The page is at the mount point (`/etiquette`), and at the
+/// mount point with a trailing slash (`/etiquette/`).
 ///
 /// # Authentication
 ///
@@ -68,8 +70,20 @@ pub fn dashboard<B: Backend>(dashboard: impl Into<Dashboard<B>>) -> DashboardEnd
 }
 
 /// The endpoint [`dashboard()`] makes.
-#[derive(Debug, Clone)]
 pub struct DashboardEndpoint<B: Backend>(Dashboard<B>);
+
+// By hand: derived, they would ask the backend to be `Clone` and `Debug`.
+impl<B: Backend> Clone for DashboardEndpoint<B> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<B: Backend> fmt::Debug for DashboardEndpoint<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DashboardEndpoint").field(&self.0).finish()
+    }
+}
 
 impl<B: Backend> Endpoint for DashboardEndpoint<B> {
     type Output = Response;

@@ -141,6 +141,19 @@ impl Chromium {
             .await;
     }
 
+    /// Whether the page is told the visitor prefers a dark scheme.
+    pub(crate) async fn prefer_dark(&mut self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        let features = json!([{ "name": "prefers-color-scheme", "value": scheme }]);
+        self.call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": features }),
+        )
+        .await;
+        self.eval("new Promise((done) => requestAnimationFrame(() => done(true)))")
+            .await;
+    }
+
     /// Opens `url` and waits until its document has loaded.
     pub(crate) async fn open(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;

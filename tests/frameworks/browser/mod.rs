@@ -1,10 +1,10 @@
 //! The dashboard in headless Chromium, against a real server on
 //! 127.0.0.1: the page goes live, a task's progress is seen moving in the
-//! DOM, screenshots at two widths are taken (saved under the target
-//! directory, `tmp/dashboard/`), cancel works where it is allowed and is
-//! refused where it is not, a task's page shows its events, and the page
-//! says when it lost the server and comes back when a new one listens on
-//! the same port. Each framework's file serves the dashboards its own way
+//! DOM, screenshots are taken at two widths and in the dark scheme (saved
+//! under the target directory, `tmp/dashboard/`), cancel works where it is
+//! allowed and is refused where it is not, a task's page shows its events,
+//! and the page says when it lost the server and comes back when a new one
+//! listens on the same port. Each framework's file serves the dashboards its own way
 //! and runs [`walk_through`].
 
 mod chromium;
@@ -162,6 +162,10 @@ pub(crate) async fn walk_through(
         save_screenshot(&format!("{framework}-{width}"), &png);
     }
     chromium.resize(1280, 900).await;
+    chromium.prefer_dark(true).await;
+    let png = chromium.screenshot().await;
+    save_screenshot(&format!("{framework}-1280-dark"), &png);
+    chromium.prefer_dark(false).await;
 
     // Cancel where it is allowed: a task held at the gate, cancelled with
     // its button.

@@ -16,6 +16,10 @@ use crate::{EventKind, Stats, TaskEvent, TaskId, TaskStatus};
 
 /// How often the counters are sampled, for the rates chart.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, the counters are sent between samples while events
+/// come: so that they keep up with the tasks shown, without a message per
+/// event.
+pub(crate) const COUNTERS_EVERY: Duration = Duration::from_millis(250);
 /// Samples kept: five minutes of history.
 const SAMPLES: usize = 300;
 /// Outcomes kept, and failures kept (apart, so that a stream of successes
@@ -109,7 +113,10 @@ impl History {
 #[derive(Debug, Clone)]
 pub(crate) enum Update {
     Event(Seen),
+    /// A sample, kept for the chart.
     Sample(Sample),
+    /// The counters between samples, not kept.
+    Counters(Sample),
     /// The board was corrected after the follower fell behind: a page
     /// should start again from a snapshot.
     Resync,
@@ -348,6 +355,17 @@ impl Board {
         let mut state = self.lock();
         push_capped(&mut state.samples, sample, SAMPLES);
         let _ = self.updates.send(Update::Sample(sample));
+    }
+
+    /// Sends the counters now to the pages, without keeping them.
+    pub(crate) fn counters(&self, stats: Stats, released: bool) {
+        let sample = Sample {
+            at_ms: now_ms(),
+            stats,
+            released,
+        };
+        let _state = self.lock();
+        let _ = self.updates.send(Update::Counters(sample));
     }
 
     /// The tasks the board shows running or waiting to retry.

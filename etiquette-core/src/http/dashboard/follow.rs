@@ -5,14 +5,15 @@
 
 use std::pin::pin;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use super::board::{Board, Limits, SAMPLE_EVERY, Seen};
+use super::board::{Board, COUNTERS_EVERY, Limits, SAMPLE_EVERY, Seen};
 use crate::api::queue::Inner;
 use crate::backend::{Backend, Engine};
 use crate::engine::shared::Shared;
-use crate::{Spawner, Subscription, TaskId, TaskStatus};
+use crate::{BoxFuture, Lagged, Spawner, Subscription, TaskEvent, TaskId, TaskStatus};
 
 /// The board of the queue `inner` belongs to, started on first use.
 pub(crate) fn board_of<B: Backend>(inner: &Inner<B>) -> Arc<Board> {
@@ -40,6 +41,16 @@ fn start<B: Backend>(shared: &Arc<Shared<B>>) -> Arc<Board> {
     board
 }
 
+/// What woke the follower.
+enum Woke {
+    /// The subscription's next item.
+    Item(Option<Result<TaskEvent, Lagged>>),
+    /// Time for a sample.
+    Sample,
+    /// Time to send the counters the events since the last changed.
+    Counters,
+}
+
 async fn follow<B: Backend>(
     board: Arc<Board>,
     mut subscription: Subscription,
@@ -47,20 +58,45 @@ async fn follow<B: Backend>(
     spawner: Arc<dyn Spawner>,
 ) {
     // The first sample at once, so that a page has counters from the start.
-    let mut tick = spawner.sleep(std::time::Duration::ZERO);
+    let mut sample = spawner.sleep(Duration::ZERO);
+    // Armed by the first event after the counters were last sent. (Timers
+    // of the spawner, not `Instant`s: they keep the queue's own time, which
+    // a test may have paused.)
+    let mut counters: BoxFuture<()> = Box::pin(std::future::pending());
+    let mut counters_armed = false;
     loop {
-        match select(pin!(subscription.next()), &mut tick).await {
-            Either::Left((Some(Ok(event)), _)) => board.apply(Seen::now(event)),
-            Either::Left((Some(Err(lagged)), _)) => {
+        let woke = {
+            let timers = select(&mut sample, &mut counters);
+            match select(pin!(subscription.next()), timers).await {
+                Either::Left((item, _)) => Woke::Item(item),
+                Either::Right((Either::Left(_), _)) => Woke::Sample,
+                Either::Right((Either::Right(_), _)) => Woke::Counters,
+            }
+        };
+        match woke {
+            Woke::Item(Some(Ok(event))) => {
+                board.apply(Seen::now(event));
+                if !counters_armed {
+                    counters = spawner.sleep(COUNTERS_EVERY);
+                    counters_armed = true;
+                }
+            }
+            Woke::Item(Some(Err(lagged))) => {
                 let Some(shared) = queue.upgrade() else { break };
                 let statuses = statuses(&Engine::new(shared), board.unfinished()).await;
                 board.correct(lagged.missed, statuses);
             }
-            Either::Left((None, _)) => break,
-            Either::Right(((), _)) => {
+            Woke::Item(None) => break,
+            Woke::Sample => {
                 let Some(shared) = queue.upgrade() else { break };
                 board.sample(shared.stats(), shared.is_released());
-                tick = spawner.sleep(SAMPLE_EVERY);
+                sample = spawner.sleep(SAMPLE_EVERY);
+            }
+            Woke::Counters => {
+                let Some(shared) = queue.upgrade() else { break };
+                board.counters(shared.stats(), shared.is_released());
+                counters = Box::pin(std::future::pending());
+                counters_armed = false;
             }
         }
     }

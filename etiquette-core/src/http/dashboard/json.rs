@@ -92,11 +92,17 @@ impl View {
 
     /// A sample as a live change: the counters now, and the chart's row.
     pub(crate) fn sample(sample: &Sample) -> Value {
+        let mut value = Self::counters(sample);
+        value["row"] = Self::sample_row(sample);
+        value
+    }
+
+    /// The counters now, between samples (no row for the chart).
+    pub(crate) fn counters(sample: &Sample) -> Value {
         json!({
             "at_ms": sample.at_ms,
             "released": sample.released,
             "stats": sample.stats,
-            "row": Self::sample_row(sample),
         })
     }
 

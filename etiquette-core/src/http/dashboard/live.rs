@@ -1,7 +1,8 @@
 //! The board live, as Server-Sent Events, for one page: a `snapshot` of
 //! the board first, then its changes as they come, `events` (a JSON array
 //! of task events, as many as were ready at once) and `stats` (the
-//! counters, every second). A page that falls behind, or a board corrected
+//! counters: every second with a row for the chart, and at most every
+//! 250 ms between while events come). A page that falls behind, or a board corrected
 //! after its follower fell behind, gets a fresh `snapshot`: the snapshot
 //! is the stream's resumption, so frames carry no ids, and a reconnecting
 //! page starts again from one. The stream ends when the queue closes its
@@ -17,16 +18,26 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::board::{Board, Update};
 use super::json::View;
-use crate::SseFrame;
+use crate::{SseFrame, Stats};
 
 /// Events put in one `events` frame at most.
 const EVENTS_PER_FRAME: usize = 256;
 
+/// Reads the queue's counters now, and whether it is released; `None`
+/// once the queue is gone. (It holds the queue weakly: an open page must
+/// not keep a queue alive whose handles were all dropped.)
+pub(crate) type Counters = Arc<dyn Fn() -> Option<(Stats, bool)> + Send + Sync>;
+
 /// The frames of one page's stream.
-pub(crate) fn frames(board: Arc<Board>, view: View) -> impl Stream<Item = SseFrame> + Send {
+pub(crate) fn frames(
+    board: Arc<Board>,
+    view: View,
+    counters: Counters,
+) -> impl Stream<Item = SseFrame> + Send {
     let live = Live {
         board,
         view,
+        counters,
         updates: None,
         ready: VecDeque::new(),
         ended: false,
@@ -39,6 +50,7 @@ pub(crate) fn frames(board: Arc<Board>, view: View) -> impl Stream<Item = SseFra
 struct Live {
     board: Arc<Board>,
     view: View,
+    counters: Counters,
     /// The board's changes since the last snapshot; `None` when a snapshot
     /// is due.
     updates: Option<Receiver<Update>>,
@@ -80,15 +92,18 @@ impl Live {
         }
     }
 
-    /// The board now, with its latest sample's counters, and its changes
-    /// from this moment on.
+    /// The board now, with the counters now (its latest sample's, once
+    /// the queue is gone), and its changes from this moment on.
     fn snapshot(&mut self) -> SseFrame {
         let view = self.view;
         let limits = self.board.limits;
+        let now = (self.counters)();
         let (snapshot, updates) = self.board.read_and_watch(|state| {
             let latest = state.samples.back();
-            let stats = latest.map(|sample| sample.stats).unwrap_or_default();
-            let released = latest.is_some_and(|sample| sample.released);
+            let (stats, released) = now.unwrap_or_else(|| {
+                let stats = latest.map(|sample| sample.stats).unwrap_or_default();
+                (stats, latest.is_some_and(|sample| sample.released))
+            });
             if state.closed {
                 self.ended = true;
             }
@@ -108,6 +123,11 @@ impl Live {
                 Update::Sample(sample) => {
                     self.flush(&mut events);
                     self.ready.push_back(frame("stats", &View::sample(&sample)));
+                }
+                Update::Counters(sample) => {
+                    self.flush(&mut events);
+                    self.ready
+                        .push_back(frame("stats", &View::counters(&sample)));
                 }
                 Update::Resync => {
                     // What is ready is in the snapshot too.

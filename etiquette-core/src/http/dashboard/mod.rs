@@ -204,7 +204,12 @@ impl<B: Backend> Dashboard<B> {
             Route::Asset(asset) => DashboardResponse::text(method, asset.content_type, asset.body),
             Route::Snapshot => DashboardResponse::json(method, &self.snapshot()),
             Route::Stream => {
-                let frames = live::frames(Arc::clone(&self.board), self.view);
+                let queue = Arc::downgrade(&self.decorum.inner.shared);
+                let counters: live::Counters = Arc::new(move || {
+                    let shared = queue.upgrade()?;
+                    Some((shared.stats(), shared.is_released()))
+                });
+                let frames = live::frames(Arc::clone(&self.board), self.view, counters);
                 DashboardResponse::events(Box::pin(frames))
             }
             Route::Task(id) => self.task(method, id).await,

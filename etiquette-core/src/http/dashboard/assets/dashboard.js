@@ -160,6 +160,8 @@
   function applySample(sample) {
     model.stats = sample.stats;
     model.queue.released = sample.released;
+    // Counters sent between samples have no row for the chart.
+    if (!sample.row) return;
     model.rows.push(sample.row);
     const keep = Math.round(300000 / model.intervalMs);
     if (model.rows.length > keep) model.rows.splice(0, model.rows.length - keep);
@@ -564,19 +566,32 @@
     clearTimeout(retryTimer);
     if (source) source.close();
     setConnection(connected ? 'reconnecting' : 'connecting', connected ? 'Reconnecting…' : 'Connecting…');
-    source = new EventSource(api('stream'));
-    source.addEventListener('snapshot', (message) => {
+    const stream = new EventSource(api('stream'));
+    source = stream;
+    // A stream replaced by a newer one says nothing more.
+    const on = (name, handle) => stream.addEventListener(name, (message) => {
+      if (stream === source) handle(message);
+    });
+    on('snapshot', (message) => {
       heard();
       connected = true;
       retryDelay = 1000;
       applySnapshot(JSON.parse(message.data));
-      if (model.closed) setConnection('closed', 'The queue has stopped');
-      else setConnection('live', 'Live');
       renderOverview();
+      if (model.closed) {
+        // Its stream ends at once: look again now and then, not in a loop,
+        // for a server that comes back with a new queue.
+        stream.close();
+        source = null;
+        setConnection('closed', 'The queue has stopped; checking again every 5 s');
+        retryTimer = setTimeout(connect, 5000);
+        return;
+      }
+      setConnection('live', 'Live');
       // Whatever the page missed while away, its task's page too.
       if (task) loadTask(task.id);
     });
-    source.addEventListener('events', (message) => {
+    on('events', (message) => {
       heard();
       for (const event of JSON.parse(message.data)) applyEvent(event);
       renderRunning();
@@ -585,13 +600,13 @@
       renderEnded();
       renderTask();
     });
-    source.addEventListener('stats', (message) => {
+    on('stats', (message) => {
       heard();
       applySample(JSON.parse(message.data));
       renderStats();
     });
-    source.addEventListener('error', () => {
-      if (source.readyState === EventSource.CLOSED) {
+    on('error', () => {
+      if (stream.readyState === EventSource.CLOSED) {
         // The browser gave up (the server answered with an error): try
         // again, less and less often.
         disconnected();
