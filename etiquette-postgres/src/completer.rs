@@ -223,13 +223,15 @@ async fn write_reports(
 /// cancelled (a cancel asked while it ran wins over a retry or hand-back).
 type Landed = std::collections::HashMap<(i64, i32), bool>;
 
-/// Sends `payloads` on the events channel in one statement, after the
-/// outcomes they follow: once, on a connection made again if lost.
+/// Sends `announced` events on the events channel, as few notifications
+/// in one statement, after the outcomes they follow: once, on a connection
+/// made again if lost.
 async fn announce(
     (config, client): (&Config, &mut Option<Client>),
     statements: &Statements,
-    payloads: &[String],
+    announced: &[String],
 ) {
+    let payloads = events::bundle(announced);
     if client.as_ref().is_none_or(Client::is_closed) {
         *client = connect(config).await.ok();
     }
@@ -239,7 +241,7 @@ async fn announce(
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
         [&statements.events_channel, &payloads];
     if let Err(error) = connected.execute(NOTIFY_MANY, &params).await {
-        tracing::warn!(%error, events = payloads.len(), "announcing task events failed");
+        tracing::warn!(%error, events = announced.len(), "announcing task events failed");
     }
 }
 

@@ -4,9 +4,12 @@
 //! announce are published to this process's subscribers, so that the
 //! Server-Sent Events of a job run on machine A are served by machine B.
 //!
-//! A payload is a small JSON object: the sending process (`o`: a process
-//! hears its own), the job (`t`), and the event (`k` and its fields). Texts are cut
-//! to fit PostgreSQL's 8,000-byte payloads.
+//! An event is a small JSON object: the sending process (`o`: a process
+//! hears its own), the job (`t`), and the event (`k` and its fields). Texts
+//! are cut to fit PostgreSQL's 8,000-byte payloads. One notification
+//! carries as many events as fit ([`bundle`]), one per line: a notification
+//! costs the server and every listening process far more than its bytes
+//! (two per job, one at a time, took a third of a busy worker's time).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -109,7 +112,13 @@ impl Watched {
     /// happened, but a job that ended here just before someone here began
     /// to follow it (its row not yet written) ends for that follower now.
     pub(crate) fn heard(&self, engine: &Engine<Postgres>, owner: i64, payload: &str) {
-        let Some((sender, heard)) = heard(payload) else {
+        for event in payload.lines() {
+            self.heard_one(engine, owner, event);
+        }
+    }
+
+    fn heard_one(&self, engine: &Engine<Postgres>, owner: i64, event: &str) {
+        let Some((sender, heard)) = heard(event) else {
             return;
         };
         let own = sender == owner;
@@ -126,8 +135,32 @@ impl Watched {
     }
 }
 
-/// Longest text (a progress message, an error) a payload carries.
+/// Longest text (a progress message, an error) an event carries, as
+/// JSON escapes it.
 const TEXT: usize = 2_000;
+
+/// Longest notification payload PostgreSQL takes (8,000 bytes), with room.
+const PAYLOAD: usize = 7_900;
+
+/// `events` (each one line: JSON escapes line breaks in strings) joined
+/// into as few payloads as fit, in order.
+pub(crate) fn bundle(events: &[String]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut payload = String::new();
+    for event in events {
+        if !payload.is_empty() && payload.len() + 1 + event.len() > PAYLOAD {
+            payloads.push(std::mem::take(&mut payload));
+        }
+        if !payload.is_empty() {
+            payload.push('\n');
+        }
+        payload.push_str(event);
+    }
+    if !payload.is_empty() {
+        payloads.push(payload);
+    }
+    payloads
+}
 
 /// What a payload announces.
 #[derive(Debug)]
@@ -138,12 +171,21 @@ pub(crate) enum Heard {
     Final(TaskId, TaskStatus),
 }
 
+/// `text`, cut on a character boundary where its JSON form would pass
+/// [`TEXT`] bytes (control characters take six each there).
 fn cut(text: &str) -> String {
-    let mut end = text.len().min(TEXT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    let mut escaped = 0;
+    for (at, character) in text.char_indices() {
+        escaped += match character {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            control if control < ' ' => 6,
+            other => other.len_utf8(),
+        };
+        if escaped > TEXT {
+            return text[..at].to_owned();
+        }
     }
-    text[..end].to_owned()
+    text.to_owned()
 }
 
 /// The payload announcing `kind` of job `task`, from process `owner`.
@@ -286,5 +328,45 @@ mod tests {
         };
         let payload = event(1, 2, &progress).unwrap();
         assert!(payload.len() < 8_000, "{}", payload.len());
+        // Control characters take six bytes each in JSON.
+        let progress = EventKind::Progress {
+            fraction: None,
+            message: Some("\u{1}".repeat(5_000)),
+        };
+        let payload = event(1, 2, &progress).unwrap();
+        assert!(payload.len() < 8_000, "{}", payload.len());
+        assert!(payload.len() > 1_500, "{}", payload.len());
+    }
+
+    #[test]
+    fn events_are_bundled_in_order_into_payloads_that_fit() {
+        let events: Vec<String> = (0..1_000)
+            .map(|task| event(7, task, &EventKind::Started { attempt: 1 }).unwrap())
+            .collect();
+        let payloads = bundle(&events);
+        assert!(payloads.len() < 10, "{} payloads", payloads.len());
+        assert!(payloads.iter().all(|payload| payload.len() <= PAYLOAD));
+        let tasks: Vec<u64> = payloads
+            .iter()
+            .flat_map(|payload| payload.lines())
+            .map(|line| match heard(line) {
+                Some((7, Heard::Event(task, EventKind::Started { attempt: 1 }))) => task.get(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tasks, (0..1_000).collect::<Vec<_>>());
+        // Long errors (cut to 2,000 bytes each) split a bundle; none is lost.
+        let failed = TaskStatus::Failed {
+            attempts: 1,
+            error: TaskError::from_message("x".repeat(5_000)),
+        };
+        let mut events = vec![events[0].clone(); 2];
+        events.splice(1..1, (0..5).map(|task| finished(7, task, &failed)));
+        let payloads = bundle(&events);
+        assert_eq!(payloads.len(), 2, "{payloads:?}");
+        assert!(payloads.iter().all(|payload| payload.len() <= PAYLOAD));
+        let lines: usize = payloads.iter().map(|payload| payload.lines().count()).sum();
+        assert_eq!(lines, 7);
+        assert!(bundle(&[]).is_empty());
     }
 }
