@@ -145,11 +145,16 @@ impl TaskError {
         Self(Arc::new(Repr::Panicked(message)))
     }
 
-    pub(crate) fn timed_out(limit: Duration) -> Self {
+    /// A task that ran past its time limit `limit`
+    /// ([`is_timeout`](Self::is_timeout)), as the queue judges it, or as a
+    /// durable backend reads it back from storage.
+    pub fn timed_out(limit: Duration) -> Self {
         Self(Arc::new(Repr::TimedOut(limit)))
     }
 
-    pub(crate) fn cancelled() -> Self {
+    /// A cancelled task ([`is_cancelled`](Self::is_cancelled)), as the
+    /// queue judges it, or as a durable backend reads it back from storage.
+    pub fn cancelled() -> Self {
         Self(Arc::new(Repr::Cancelled))
     }
 

@@ -35,11 +35,16 @@ pub(crate) fn status(stored: &Stored) -> TaskStatus {
     }
 }
 
-/// A finished status as a handle's outcome.
+/// A finished status as a handle's outcome: the error a handle on the
+/// in-memory queue would get (a time-out and a cancel tell themselves
+/// apart, `is_timeout`, `is_cancelled`).
 pub(crate) fn outcome(status: &TaskStatus) -> Result<(), TaskError> {
     match status {
         TaskStatus::Succeeded { .. } => Ok(()),
         TaskStatus::Failed { error, .. } => Err(error.clone()),
+        TaskStatus::TimedOut { limit, .. } => Err(TaskError::timed_out(*limit)),
+        TaskStatus::Cancelled => Err(TaskError::cancelled()),
+        // Not finished: not an outcome (never asked so).
         _ => Err(TaskError::from_message(status.to_string())),
     }
 }

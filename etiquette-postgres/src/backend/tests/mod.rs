@@ -187,9 +187,15 @@ async fn a_time_out_reads_back_as_one_and_an_error_that_says_so_does_not() {
     let stripe = decorum.job(stripe).timeout(Duration::from_secs(60));
     let stripe = stripe.retry(RetryPolicy::never()).add().await;
     let stripe = stripe.expect("added");
-    outcome("the slow job's outcome", &slow)
+    let error = outcome("the slow job's outcome", &slow)
         .await
         .expect_err("timed out");
+    assert!(error.is_timeout(), "{error}");
+    // Read back from its row, by a handle found by its id.
+    let looked_up = found(&queue, slow.id()).await;
+    let read = outcome("the slow job's outcome, looked up", &looked_up).await;
+    let read = read.expect_err("timed out");
+    assert!(read.is_timeout() && !read.is_cancelled(), "{read}");
     let status = slow.status().await.expect("asked");
     assert!(
         matches!(status, TaskStatus::TimedOut { attempts: 1, limit: read } if read == limit),
@@ -229,7 +235,8 @@ async fn a_scheduled_job_cancelled_from_another_process_never_runs() {
         "a second cancel is too late"
     );
     let error = outcome("the cancelled job's outcome", &handle).await;
-    assert!(error.is_err());
+    let error = error.expect_err("cancelled");
+    assert!(error.is_cancelled() && !error.is_timeout(), "{error}");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     assert!(runs("never").is_empty());
 }
@@ -245,6 +252,9 @@ async fn a_running_job_cancelled_from_another_process_stops_there() {
     outcome("the cancelled job's outcome", &handle)
         .await
         .expect_err("cancelled");
+    let read = outcome("the cancelled job's outcome, elsewhere", &seen).await;
+    let read = read.expect_err("cancelled");
+    assert!(read.is_cancelled(), "{read}");
     assert!(matches!(handle.status().await, Ok(TaskStatus::Cancelled)));
     let (a, b) = (a.release().await, b.release().await);
     assert_eq!(a.cancelled + b.cancelled, 1, "{a} / {b}");
