@@ -26,12 +26,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Config;
 
 use etiquette_core::error_chain;
 
 use crate::completer::{Completer, End};
-use crate::connection::{Pause, connect};
+use crate::connection::{Pause, Session, connect};
 use crate::jobs::{self, Claimed, Statements};
 use crate::leases::Leases;
 use crate::listener::{Events, Listener};
@@ -107,7 +107,7 @@ impl Claimer {
     /// not in `kinds` fail through `completer` (of the same owner), whose
     /// leases it renews.
     pub(crate) fn start(
-        (client, config): (Client, Config),
+        (client, config): (Session, Config),
         statements: Statements,
         settings: Settings,
         (kinds, completer, events): (Arc<Jobs>, Arc<Completer>, Option<Events>),
@@ -177,7 +177,7 @@ impl Claimer {
 }
 
 struct Loop {
-    client: Client,
+    client: Session,
     /// To connect again after the connection was lost.
     config: Config,
     statements: Statements,

@@ -22,10 +22,10 @@ use std::time::Duration;
 use etiquette_core::TaskStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Config;
 
 use crate::backend::events;
-use crate::connection::{Pause, connect, refused_value};
+use crate::connection::{Pause, Session, connect, refused_value};
 use crate::jobs::{NOTIFY_MANY, Statements, millis};
 use crate::leases::Leases;
 
@@ -227,12 +227,12 @@ type Landed = std::collections::HashMap<(i64, i32), bool>;
 /// in one statement, after the outcomes they follow: once, on a connection
 /// made again if lost.
 async fn announce(
-    (config, client): (&Config, &mut Option<Client>),
+    (config, client): (&Config, &mut Option<Session>),
     statements: &Statements,
     announced: &[String],
 ) {
     let payloads = events::bundle(announced);
-    if client.as_ref().is_none_or(Client::is_closed) {
+    if client.as_ref().is_none_or(|session| session.is_closed()) {
         *client = connect(config).await.ok();
     }
     let Some(connected) = client.as_ref() else {
@@ -250,7 +250,7 @@ async fn announce(
 /// outcome cannot hold up the others for ever. One it refuses alone is
 /// logged and dropped: its lease expires and the job is rescued.
 async fn write_or_split(
-    connection: (&Config, &mut Option<Client>),
+    connection: (&Config, &mut Option<Session>),
     statements: &Statements,
     owner: i64,
     batch: &[Report],
@@ -296,7 +296,7 @@ fn storable(text: &str) -> String {
 /// `(id, attempt)` that landed, or the database's error if it refused the
 /// statement itself.
 async fn write_batch(
-    (config, client): (&Config, &mut Option<Client>),
+    (config, client): (&Config, &mut Option<Session>),
     statements: &Statements,
     owner: i64,
     batch: &[Report],
@@ -320,7 +320,7 @@ async fn write_batch(
     let mut pause = Pause::new();
     loop {
         // A lost connection is made again: the outcomes must land.
-        if client.as_ref().is_none_or(Client::is_closed) {
+        if client.as_ref().is_none_or(|session| session.is_closed()) {
             *client = connect(config).await.ok();
         }
         let written = match client.as_ref() {

@@ -1,20 +1,131 @@
 //! The crate's own connections: made with their I/O driven on a tokio
-//! task, and made again after a growing pause while the database does not
-//! answer.
+//! task, each statement prepared once per connection, and made again after
+//! a growing pause while the database does not answer.
 
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, Error, GenericClient, NoTls, Row, Statement};
 
 /// Connects `config`, the connection driven on a tokio task until it ends.
-pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+pub(crate) async fn connect(config: &Config) -> Result<Session, Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         // Ends with an error when the server goes away: the client then
         // reports itself closed, and its owner connects again.
         let _ = connection.await;
     });
-    Ok(client)
+    Ok(Session::new(client))
+}
+
+/// The statements one connection prepared, by their text, each prepared
+/// once. A statement sent as text is prepared again at every use: one
+/// more round trip, and the server parses and plans it each time (a group
+/// of 20 adds spent 0.6 ms planning and 1.6 ms running). Prepared once, the
+/// server plans it for its first uses and then keeps a generic plan.
+///
+/// The crate's statements are fixed texts (one per statement and schema),
+/// so the cache stays small. A statement prepared before a migration
+/// changed its table is planned again by the server.
+#[derive(Default)]
+pub(crate) struct Prepared(Mutex<HashMap<String, Statement>>);
+
+impl Prepared {
+    /// `sql` prepared on `client`, the connection this cache belongs to.
+    pub(crate) async fn get(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+    ) -> Result<Statement, Error> {
+        let known = self.lock().get(sql).cloned();
+        if let Some(statement) = known {
+            return Ok(statement);
+        }
+        let statement = client.prepare(sql).await?;
+        self.lock().insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One of the crate's own connections: a client whose `query`,
+/// `query_opt` and `execute` prepare each statement once ([`Prepared`]).
+/// Everything else is the client's ([`Deref`]).
+pub(crate) struct Session {
+    client: Client,
+    prepared: Prepared,
+}
+
+impl Session {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            prepared: Prepared::default(),
+        }
+    }
+
+    /// The client alone (for the testing helpers, which hand it out).
+    pub(crate) fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// `sql` prepared on this connection.
+    pub(crate) async fn statement(&self, sql: &str) -> Result<Statement, Error> {
+        self.prepared.get(&self.client, sql).await
+    }
+
+    /// The client and the cache of its prepared statements, for the
+    /// statements that take any client (the application's too).
+    pub(crate) const fn parts(&self) -> (&Client, &Prepared) {
+        (&self.client, &self.prepared)
+    }
+
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query(&statement, params).await
+    }
+
+    pub(crate) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query_opt(&statement, params).await
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        let statement = self.statement(sql).await?;
+        self.client.execute(&statement, params).await
+    }
+}
+
+impl Deref for Session {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
 }
 
 /// Whether the server refused a value of a statement (SQLSTATE classes 22,

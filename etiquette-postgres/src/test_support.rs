@@ -4,6 +4,8 @@
 use serde_json::Value;
 use tokio_postgres::Client;
 
+use crate::connection::Session;
+
 use crate::jobs::{Inserted, NewJob, Statements, insert};
 use crate::testing::TempServer;
 use crate::{Schema, migrate};
@@ -11,7 +13,8 @@ use crate::{Schema, migrate};
 /// A started server, etiquette's schema migrated in its `postgres`
 /// database, and a connection to it. The server stops with the value.
 pub(crate) struct Db {
-    pub(crate) client: Client,
+    /// Its statements prepared once, as the crate's own connections'.
+    pub(crate) client: Session,
     pub(crate) statements: Statements,
     pub(crate) server: TempServer,
 }
@@ -22,7 +25,7 @@ pub(crate) async fn db() -> Db {
     let schema = Schema::default();
     migrate(&mut client, &schema).await.expect("migrate");
     Db {
-        client,
+        client: Session::new(client),
         statements: Statements::new(&schema),
         server,
     }
@@ -90,7 +93,10 @@ pub(crate) async fn add(db: &Db, n: usize, notify: bool) -> Vec<i64> {
             notify,
             ..job(&args)
         };
-        match insert(&db.client, &db.statements, &new).await.unwrap() {
+        match insert(db.client.parts(), &db.statements, &new)
+            .await
+            .unwrap()
+        {
             Inserted::New(id) => ids.push(id),
             Inserted::Duplicate(id) => panic!("job {id} held no key"),
         }

@@ -121,7 +121,9 @@ impl TempServer {
     /// # Errors
     /// As `tokio_postgres::connect`.
     pub async fn connect(&self, database: &str) -> Result<Client, tokio_postgres::Error> {
-        crate::connection::connect(&self.url(database).parse()?).await
+        crate::connection::connect(&self.url(database).parse()?)
+            .await
+            .map(crate::connection::Session::into_client)
     }
 
     /// Creates a fresh database and connects to it: one per test keeps

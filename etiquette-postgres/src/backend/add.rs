@@ -10,7 +10,7 @@ use etiquette_core::{AddTaskError, BackendError, Job, TaskBuilder, TaskHandle};
 use serde_json::Value;
 use tokio_postgres::GenericClient;
 
-use crate::connection::refused_value;
+use crate::connection::{Prepared, refused_value};
 use crate::jobs::{self, Inserted, NewJob};
 
 use super::{Postgres, PostgresBuilder, retry, task_id};
@@ -169,7 +169,9 @@ pub(super) async fn insert(
     let row = Row::new(engine, name, work, options)?;
     let shared = &engine.backend().shared;
     let new = row.new_job(&shared.settings);
-    let inserted = jobs::insert(client, &shared.statements, &new).await;
+    // The application's connection: its statement prepared for this use.
+    let prepared = Prepared::default();
+    let inserted = jobs::insert((client, &prepared), &shared.statements, &new).await;
     answer(engine, row.name, inserted.map_err(Failed::new))
 }
 
@@ -201,11 +203,15 @@ async fn insert_many<'a>(
         .collect();
     let queue = (shared.settings.queue.as_str(), shared.settings.notify);
     let inserted = match client {
-        Some(client) => jobs::insert_many(client, &shared.statements, queue, &new).await,
+        Some(client) => {
+            let prepared = Prepared::default();
+            jobs::insert_many((client, &prepared), &shared.statements, queue, &new).await
+        }
         None => {
             let client = engine.backend().client().await;
             let client = client.map_err(AddTaskError::Unavailable)?;
-            jobs::insert_many(&*client, &shared.statements, queue, &new).await
+            let session = client.parts();
+            jobs::insert_many(session, &shared.statements, queue, &new).await
         }
     };
     match inserted {

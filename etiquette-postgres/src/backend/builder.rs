@@ -105,8 +105,8 @@ impl PostgresBuilder {
     /// Supavisor), where LISTEN cannot work: processes then find jobs by
     /// polling, and follow jobs run elsewhere by reading their rows every
     /// poll interval (one statement for all of them), which shows their
-    /// starts, retries and ends but not their progress. Each event is one
-    /// notification, sent in batches.
+    /// starts, retries and ends but not their progress. Events are
+    /// announced in batches, as many to a notification as fit.
     pub const fn notify(mut self, notify: bool) -> Self {
         self.notify = notify;
         self

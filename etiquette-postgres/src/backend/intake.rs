@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Config;
 
 use super::add::{Failed, Row};
 use super::builder::PostgresBuilder;
-use crate::connection::connect;
+use crate::connection::{Session, connect};
 use crate::jobs::{self, Inserted, Statements};
 
 /// The most adds one statement takes.
@@ -48,14 +48,14 @@ struct Pending {
 /// A connection made again when it was lost (or made at its first use).
 struct Connection {
     config: Config,
-    client: Mutex<Option<Arc<Client>>>,
+    client: Mutex<Option<Arc<Session>>>,
 }
 
 impl Intake {
     /// The intake over `client`, its adds committed in groups by a task
     /// on the current runtime, as `settings` and `statements` say.
     pub(crate) fn new(
-        client: Client,
+        client: Session,
         settings: PostgresBuilder,
         statements: Arc<Statements>,
     ) -> Self {
@@ -92,7 +92,7 @@ impl Intake {
     }
 
     /// The connection, made again if it was lost.
-    pub(crate) async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+    pub(crate) async fn client(&self) -> Result<Arc<Session>, tokio_postgres::Error> {
         self.connection.client().await
     }
 
@@ -111,7 +111,7 @@ impl Intake {
 }
 
 impl Connection {
-    async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+    async fn client(&self) -> Result<Arc<Session>, tokio_postgres::Error> {
         let current = self
             .client
             .lock()
@@ -175,13 +175,14 @@ async fn write(
     let new: Vec<_> = group.iter().map(|add| add.row.new_job(settings)).collect();
     if let [one] = &new[..] {
         return vec![
-            jobs::insert(&*client, statements, one)
+            jobs::insert(client.parts(), statements, one)
                 .await
                 .map_err(Failed::new),
         ];
     }
     let queue = (settings.queue.as_str(), settings.notify);
-    match jobs::insert_many(&*client, statements, queue, &new).await {
+    let session = client.parts();
+    match jobs::insert_many(session, statements, queue, &new).await {
         Ok(inserted) => inserted.into_iter().map(Ok).collect(),
         // One job the database refuses (a NUL character in its arguments)
         // must not fail the others: each is tried alone.
@@ -189,7 +190,7 @@ async fn write(
             let mut answers = Vec::with_capacity(new.len());
             for one in &new {
                 answers.push(
-                    jobs::insert(&*client, statements, one)
+                    jobs::insert(session, statements, one)
                         .await
                         .map_err(Failed::new),
                 );

@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use crate::Jobs;
 use crate::completer::{Completer, End, Report};
-use crate::connection::Pause;
+use crate::connection::{Pause, Session};
 use crate::jobs::{self, Statements};
 pub use builder::{ConnectError, InvalidSetting, PostgresBuilder};
 use intake::Intake;
@@ -128,7 +128,7 @@ impl Postgres {
             .map_err(unavailable)
     }
 
-    async fn client(&self) -> Result<Arc<tokio_postgres::Client>, BackendError> {
+    async fn client(&self) -> Result<Arc<Session>, BackendError> {
         self.shared
             .intake
             .client()

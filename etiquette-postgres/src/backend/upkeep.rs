@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use etiquette_core::backend::WeakEngine;
-use tokio_postgres::Client;
 
-use crate::connection::connect;
+use crate::connection::{Session, connect};
 use crate::jobs;
 
 use super::{Postgres, Shared};
@@ -18,7 +17,7 @@ const BATCH: i64 = 10_000;
 /// ago; stops once the queue is gone.
 pub(super) async fn prune(engine: WeakEngine<Postgres>, shared: Arc<Shared>) {
     let settings = &shared.settings;
-    let mut client: Option<Client> = None;
+    let mut client: Option<Session> = None;
     // An interval of zero would panic: 10 ms at the least.
     let period = settings
         .prune_every
@@ -29,7 +28,7 @@ pub(super) async fn prune(engine: WeakEngine<Postgres>, shared: Arc<Shared>) {
         if engine.upgrade().is_none() {
             return;
         }
-        if client.as_ref().is_none_or(Client::is_closed) {
+        if client.as_ref().is_none_or(|session| session.is_closed()) {
             client = connect(&settings.config).await.ok();
         }
         let Some(connected) = client.as_ref() else {

@@ -3,9 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokio_postgres::{Client, Error};
+use tokio_postgres::Error;
 
 use super::Statements;
+use crate::connection::Session;
 
 /// A job's row, as its status is read from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +27,7 @@ pub(crate) struct Stored {
 
 /// Job `id`'s row, if it exists (not pruned).
 pub(crate) async fn stored(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     id: i64,
 ) -> Result<Option<Stored>, Error> {
@@ -36,7 +37,7 @@ pub(crate) async fn stored(
 
 /// The rows of jobs `ids` that exist, each with its id.
 pub(crate) async fn stored_many(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     ids: &[i64],
 ) -> Result<Vec<(i64, Stored)>, Error> {
@@ -80,7 +81,7 @@ pub(crate) enum Cancel {
 
 /// Cancels job `id`, from any process.
 pub(crate) async fn cancel(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     id: i64,
 ) -> Result<Cancel, Error> {
@@ -99,7 +100,7 @@ pub(crate) async fn cancel(
 
 /// `owner`'s running jobs a cancel asked to stop, as `(id, attempt)`.
 pub(crate) async fn cancel_requested(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     owner: i64,
 ) -> Result<Vec<(i64, i32)>, Error> {

@@ -1,6 +1,7 @@
 //! The statements of a job's life on PostgreSQL: insert, claim, heartbeat,
 //! finish or retry (fenced by owner and attempt), and the rescue of
-//! expired leases. Plain SQL, prepared by the server on first use.
+//! expired leases. Plain SQL, prepared once per connection
+//! ([`Session`], [`Prepared`]).
 //!
 //! * **Claim**: `FOR UPDATE SKIP LOCKED` over the waiting rows in claim
 //!   order (priority, then due time, then id), so two claimers never get
@@ -20,7 +21,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, GenericClient};
+use tokio_postgres::{Error, GenericClient};
+
+use crate::connection::{Prepared, Session};
 
 mod lookups;
 mod sql;
@@ -108,7 +111,7 @@ pub(crate) fn millis(duration: Duration) -> f64 {
 /// Inserts a job, through any client or transaction: within the
 /// application's transaction, the job exists if and only if it commits.
 pub(crate) async fn insert(
-    client: &impl GenericClient,
+    (client, prepared): (&impl GenericClient, &Prepared),
     statements: &Statements,
     job: &NewJob<'_>,
 ) -> Result<Inserted, Error> {
@@ -134,14 +137,16 @@ pub(crate) async fn insert(
         } else {
             (&statements.insert, &params[..10])
         };
-        let inserted = client.query_opt(statement, params).await?;
+        let statement = prepared.get(client, statement).await?;
+        let inserted = client.query_opt(&statement, params).await?;
         if let Some(row) = inserted {
             return Ok(Inserted::New(row.get(0)));
         }
         // A live job holds the key; it may finish before we look, and then
         // the key is free again: try the insert once more.
+        let live_with_key = prepared.get(client, &statements.live_with_key).await?;
         let live = client
-            .query_opt(&statements.live_with_key, &[&job.queue, &job.unique_key])
+            .query_opt(&live_with_key, &[&job.queue, &job.unique_key])
             .await?;
         if let Some(row) = live {
             return Ok(Inserted::Duplicate(row.get(0)));
@@ -154,7 +159,7 @@ pub(crate) async fn insert(
 /// in order; a job held off by a live one with its unique key is looked up
 /// (or inserted after all, if that one finished meanwhile).
 pub(crate) async fn insert_many(
-    client: &impl GenericClient,
+    (client, prepared): (&impl GenericClient, &Prepared),
     statements: &Statements,
     (queue, notify): (&str, bool),
     jobs: &[NewJob<'_>],
@@ -182,13 +187,14 @@ pub(crate) async fn insert_many(
         &delays,
         &channel,
     ];
-    let rows = client.query(&statements.insert_many, &params).await?;
+    let insert_many = prepared.get(client, &statements.insert_many).await?;
+    let rows = client.query(&insert_many, &params).await?;
     let mut answers = Vec::with_capacity(jobs.len());
     for (row, job) in rows.iter().zip(jobs) {
         answers.push(if row.get(1) {
             Inserted::New(row.get(0))
         } else {
-            insert(client, statements, job).await?
+            insert((client, prepared), statements, job).await?
         });
     }
     Ok(answers)
@@ -197,7 +203,7 @@ pub(crate) async fn insert_many(
 /// Claims up to `limit` due jobs of `queue` for `owner`, each for one
 /// attempt under a lease of `lease`.
 pub(crate) async fn claim(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     queue: &str,
     owner: i64,
@@ -220,23 +226,24 @@ const QUEUE_LOCK_CLASS: i32 = 0x6571;
 /// counts the running jobs the previous ones claimed; completions take no
 /// lock. A lease that expired no longer counts.
 pub(crate) async fn claim_bounded(
-    client: &mut Client,
+    client: &mut Session,
     statements: &Statements,
     queue: &str,
     owner: i64,
     (limit, max_running): (i64, i64),
     lease: Duration,
 ) -> Result<Vec<Claimed>, Error> {
+    let lock = client
+        .statement("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .await?;
+    let claim = client.statement(&statements.claim_bounded).await?;
     let transaction = client.transaction().await?;
     transaction
-        .execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&QUEUE_LOCK_CLASS, &queue],
-        )
+        .execute(&lock, &[&QUEUE_LOCK_CLASS, &queue])
         .await?;
     let rows = transaction
         .query(
-            &statements.claim_bounded,
+            &claim,
             &[&queue, &limit, &owner, &millis(lease), &max_running],
         )
         .await?;
@@ -263,7 +270,7 @@ fn claimed(rows: Vec<tokio_postgres::Row>) -> Vec<Claimed> {
 /// statement; returns the `(id, attempt)` it still holds (the others were
 /// rescued, or finished).
 pub(crate) async fn heartbeat(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     owner: i64,
     ids: &[i64],
@@ -282,7 +289,7 @@ pub(crate) async fn heartbeat(
 /// `false` if not (its lease was lost: a newer outcome stands).
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn finish(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     (id, owner, attempt): (i64, i64, i32),
     end: Final<'_>,
@@ -303,7 +310,7 @@ pub(crate) async fn finish(
 /// meanwhile: any process may claim it when it is due.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn retry(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     (id, owner, attempt): (i64, i64, i32),
     error: &str,
@@ -320,7 +327,7 @@ pub(crate) async fn retry(
 
 /// Rescues every job whose lease expired: back to wait for its next
 /// attempt, or failed if it had none left. Returns how many.
-pub(crate) async fn rescue(client: &Client, statements: &Statements) -> Result<u64, Error> {
+pub(crate) async fn rescue(client: &Session, statements: &Statements) -> Result<u64, Error> {
     client.execute(&statements.rescue, &[]).await
 }
 
@@ -328,7 +335,7 @@ pub(crate) async fn rescue(client: &Client, statements: &Statements) -> Result<u
 /// statement (each its own short transaction, so that pruning millions of
 /// rows never holds a long lock or a huge transaction); returns how many.
 pub(crate) async fn prune(
-    client: &Client,
+    client: &Session,
     statements: &Statements,
     retention: Duration,
     batch: i64,

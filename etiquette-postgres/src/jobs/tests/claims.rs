@@ -16,7 +16,7 @@ async fn concurrent_claimers_never_get_the_same_job() {
     let ids = add(&db, 200, false).await;
     let mut claimers = Vec::new();
     for owner in 1..=4_i64 {
-        let client = db.server.connect("postgres").await.unwrap();
+        let client = Session::new(db.server.connect("postgres").await.unwrap());
         let statements = Statements::new(&Schema::default());
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
@@ -62,7 +62,10 @@ async fn claims_follow_priority_then_due_time_then_id_and_skip_jobs_not_due() {
             run_at,
             ..job(&args)
         };
-        let Inserted::New(id) = insert(&db.client, &db.statements, &job).await.unwrap() else {
+        let Inserted::New(id) = insert(db.client.parts(), &db.statements, &job)
+            .await
+            .unwrap()
+        else {
             panic!("no key, no duplicate");
         };
         ids.push(id);
@@ -89,7 +92,7 @@ async fn a_bounded_queue_never_runs_more_than_its_bound_across_processes() {
     // each records how many ran at once after each of its claims.
     let mut processes = Vec::new();
     for owner in 1..=4_i64 {
-        let mut client = db.server.connect("postgres").await.unwrap();
+        let mut client = Session::new(db.server.connect("postgres").await.unwrap());
         let statements = Statements::new(&Schema::default());
         processes.push(tokio::spawn(async move {
             let (mut ran, mut most) = (0, 0);

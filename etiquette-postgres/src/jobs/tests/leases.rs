@@ -92,7 +92,10 @@ async fn a_rescued_job_with_no_attempt_left_fails() {
         max_attempts: 1,
         ..job(&args)
     };
-    let Inserted::New(id) = insert(&db.client, &db.statements, &once).await.unwrap() else {
+    let Inserted::New(id) = insert(db.client.parts(), &db.statements, &once)
+        .await
+        .unwrap()
+    else {
         panic!("no key, no duplicate");
     };
     claim(&db.client, &db.statements, "default", 1, 1, Duration::ZERO)

@@ -16,11 +16,16 @@ async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
         unique_key: Some("welcome:ada"),
         ..job(&args)
     };
-    let Inserted::New(id) = insert(&db.client, &db.statements, &keyed).await.unwrap() else {
+    let Inserted::New(id) = insert(db.client.parts(), &db.statements, &keyed)
+        .await
+        .unwrap()
+    else {
         panic!("the first insert added nothing");
     };
     assert_eq!(
-        insert(&db.client, &db.statements, &keyed).await.unwrap(),
+        insert(db.client.parts(), &db.statements, &keyed)
+            .await
+            .unwrap(),
         Inserted::Duplicate(id)
     );
     let other_queue = NewJob {
@@ -28,7 +33,7 @@ async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
         ..keyed.clone()
     };
     assert!(matches!(
-        insert(&db.client, &db.statements, &other_queue)
+        insert(db.client.parts(), &db.statements, &other_queue)
             .await
             .unwrap(),
         Inserted::New(_)
@@ -37,7 +42,9 @@ async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
         .await
         .unwrap();
     assert_eq!(
-        insert(&db.client, &db.statements, &keyed).await.unwrap(),
+        insert(db.client.parts(), &db.statements, &keyed)
+            .await
+            .unwrap(),
         Inserted::Duplicate(id),
         "a running job holds its key"
     );
@@ -45,7 +52,7 @@ async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
         .await
         .unwrap();
     assert!(matches!(
-        insert(&db.client, &db.statements, &keyed).await.unwrap(),
+        insert(db.client.parts(), &db.statements, &keyed).await.unwrap(),
         Inserted::New(new) if new != id
     ));
 }
@@ -55,15 +62,22 @@ async fn an_insert_in_a_transaction_exists_only_if_it_commits() {
     let mut db = db().await;
     let args = json!({});
     let transaction = db.client.transaction().await.unwrap();
-    insert(&transaction, &db.statements, &job(&args))
-        .await
-        .unwrap();
+    insert(
+        (&transaction, &Prepared::default()),
+        &db.statements,
+        &job(&args),
+    )
+    .await
+    .unwrap();
     transaction.rollback().await.unwrap();
     let transaction = db.client.transaction().await.unwrap();
-    let Inserted::New(id) = insert(&transaction, &db.statements, &job(&args))
-        .await
-        .unwrap()
-    else {
+    let Inserted::New(id) = insert(
+        (&transaction, &Prepared::default()),
+        &db.statements,
+        &job(&args),
+    )
+    .await
+    .unwrap() else {
         panic!("no key, no duplicate");
     };
     transaction.commit().await.unwrap();
