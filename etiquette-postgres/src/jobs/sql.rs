@@ -197,7 +197,10 @@ impl Statements {
                      owner = NULL, lease_until = NULL, cancel_requested = false
                  FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::float8[])
                      AS done(id, attempt, state, error, delay_ms)
-                 WHERE job.id = done.id AND job.owner = $1 AND job.attempt = done.attempt
+                 -- `= ANY`: a plan that looks the ids up, whatever it
+                 -- guesses of the array's length (see `claim`).
+                 WHERE job.id = done.id AND job.id = ANY($2)
+                     AND job.owner = $1 AND job.attempt = done.attempt
                      AND job.state = 'running'
                  RETURNING job.id, job.attempt, job.state = 'cancelled'"
             ),
@@ -236,36 +239,46 @@ impl Statements {
             request_cancel: format!(
                 "UPDATE {jobs} SET cancel_requested = true WHERE id = $1 AND state = 'running'"
             ),
+            // The ids as an array, as in the claim (see `claim`).
             prune: format!(
-                "WITH old AS (
+                "DELETE FROM {jobs} WHERE id = ANY(ARRAY(
                      SELECT id FROM {jobs}
                      WHERE finished_at < now() - $1 * interval '1 millisecond'
                      ORDER BY finished_at
                      LIMIT $2
                      FOR UPDATE SKIP LOCKED
-                 )
-                 DELETE FROM {jobs} AS job USING old WHERE job.id = old.id"
+                 ))"
             ),
         }
     }
 }
 
-/// The claim: the due waiting jobs of queue `$1`, at most `limit`, in claim
-/// order, each moved to `running` for owner `$3` under a lease of `$4` ms.
+/// The claim: the due waiting jobs of queue `$1`, at most `limit`, each
+/// moved to `running` for owner `$3` under a lease of `$4` ms, returned in
+/// claim order.
+///
+/// The ids chosen are an array the update looks up in the primary key.
+/// Joined to the table instead (`UPDATE … FROM next`), the generic plan a
+/// prepared statement settles on, which cannot know the limit, merged
+/// them with a scan of the whole primary key: every finished row read at
+/// every claim.
 fn claim(jobs: &str, limit: &str) -> String {
     format!(
-        "WITH next AS (
-             SELECT id FROM {jobs}
-             WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
-             ORDER BY priority, run_at, id
-             LIMIT {limit}
-             FOR UPDATE SKIP LOCKED
+        "WITH claimed AS (
+             UPDATE {jobs} AS job
+             SET state = 'running', attempt = job.attempt + 1, owner = $3,
+                 lease_until = now() + $4 * interval '1 millisecond'
+             WHERE job.id = ANY(ARRAY(
+                 SELECT id FROM {jobs}
+                 WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
+                 ORDER BY priority, run_at, id
+                 LIMIT {limit}
+                 FOR UPDATE SKIP LOCKED
+             ))
+             RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts,
+                       job.priority, job.timeout_ms, job.retry, job.run_at
          )
-         UPDATE {jobs} AS job
-         SET state = 'running', attempt = job.attempt + 1, owner = $3,
-             lease_until = now() + $4 * interval '1 millisecond'
-         FROM next WHERE job.id = next.id
-         RETURNING job.id, job.name, job.args, job.attempt, job.max_attempts,
-                   job.priority, job.timeout_ms, job.retry"
+         SELECT id, name, args, attempt, max_attempts, priority, timeout_ms, retry
+         FROM claimed ORDER BY priority, run_at, id"
     )
 }
