@@ -208,7 +208,7 @@ impl<B: Backend> Decorum<B> {
     /// (see [`TaskHandle::outcome`]).
     ///
     /// ```
-    /// use etiquette_core::{Etiquette, Job, RetryTaskError, TaskContext, TaskStatus};
+    /// use etiquette_core::{Etiquette, Job, RetryPolicy, RetryTaskError, TaskContext, TaskStatus};
     /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     ///
     /// static MAIL_SERVER_UP: AtomicBool = AtomicBool::new(false);
@@ -228,8 +228,8 @@ impl<B: Backend> Decorum<B> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let etiquette = Etiquette::initiate(4)?;
     /// let decorum = etiquette.decorum();
-    /// let welcome = decorum.job(Welcome).add().await?;
-    /// assert!(welcome.outcome().await.is_err()); // one attempt, failed
+    /// let welcome = decorum.job(Welcome).retry(RetryPolicy::never()).add().await?;
+    /// assert!(welcome.outcome().await.is_err()); // its one attempt failed
     ///
     /// MAIL_SERVER_UP.store(true, SeqCst);
     /// let again = decorum.retry_task(welcome.id()).await?;
@@ -237,8 +237,8 @@ impl<B: Backend> Decorum<B> {
     /// again.outcome().await?;
     /// assert!(matches!(again.status_now(), TaskStatus::Succeeded { attempts: 2 }));
     /// assert_eq!(
-    ///     decorum.retry_task(welcome.id()).await,
-    ///     Err(RetryTaskError::Succeeded(welcome.id()))
+    ///     decorum.retry_task(welcome.id()).await.unwrap_err(),
+    ///     RetryTaskError::Succeeded(welcome.id())
     /// );
     /// # Ok(()) }
     /// ```
