@@ -11,8 +11,8 @@ use crate::engine::intake::{try_place, wait_for_place};
 use crate::engine::work::{MemoryWork, Work};
 use crate::memory::enqueue::enqueue;
 use crate::{
-    AddTaskError, BackendError, Job, RetryTaskError, Stats, Subscription, TaskBuilder,
-    TaskContext, TaskHandle, TaskId, TaskOutput, TaskStatus,
+    AddTaskError, BackendError, Job, RetryTaskError, Stats, Subscription, TaskBuilder, TaskContext,
+    TaskHandle, TaskId, TaskOutput, TaskStatus,
 };
 
 /// The cheap, cloneable handle a request handler uses to add tasks.

@@ -89,13 +89,27 @@ async fn a_job_that_failed_for_good_runs_its_next_attempt_under_the_same_id() {
     assert_eq!(again.id(), id, "the same id");
     assert!(!again.was_duplicate());
     outcome("the job's second life", &again).await.unwrap();
-    assert_eq!(attempts_seen(&mut seen), [(id.get(), 1), (id.get(), 2), (id.get(), 3)]);
-    assert!(matches!(again.status_now(), TaskStatus::Succeeded { attempts: 3 }));
+    assert_eq!(
+        attempts_seen(&mut seen),
+        [(id.get(), 1), (id.get(), 2), (id.get(), 3)]
+    );
+    assert!(matches!(
+        again.status_now(),
+        TaskStatus::Succeeded { attempts: 3 }
+    ));
     // Found again by id, and followed by the handle taken before the retry.
     let found = decorum.find(id).await.unwrap().expect("the task is known");
-    assert!(matches!(found.status_now(), TaskStatus::Succeeded { attempts: 3 }));
-    assert!(matches!(task.status_now(), TaskStatus::Succeeded { attempts: 3 }));
-    within("the old handle's outcome", task.outcome()).await.unwrap();
+    assert!(matches!(
+        found.status_now(),
+        TaskStatus::Succeeded { attempts: 3 }
+    ));
+    assert!(matches!(
+        task.status_now(),
+        TaskStatus::Succeeded { attempts: 3 }
+    ));
+    within("the old handle's outcome", task.outcome())
+        .await
+        .unwrap();
     // Its new life, announced as any task's.
     let report = release_after(&etiquette, "a retried job").await;
     let kinds: Vec<EventKind> = drain("the events after the retry", events)
@@ -115,7 +129,12 @@ async fn a_job_that_failed_for_good_runs_its_next_attempt_under_the_same_id() {
     );
     // Counted accepted again; the first life stays counted as failed.
     assert_eq!(
-        (report.accepted, report.failed, report.completed, report.retried),
+        (
+            report.accepted,
+            report.failed,
+            report.completed,
+            report.retried
+        ),
         (2, 1, 1, 1)
     );
 }
@@ -132,9 +151,15 @@ async fn a_job_that_used_up_its_attempts_gets_one_more_and_no_more() {
         Err("attempt 3 failed".to_owned()),
         "one attempt more, and no retry after it"
     );
-    let attempts: Vec<u32> = attempts_seen(&mut seen).into_iter().map(|(_, a)| a).collect();
+    let attempts: Vec<u32> = attempts_seen(&mut seen)
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
     assert_eq!(attempts, [1, 2, 3]);
-    assert!(matches!(again.status_now(), TaskStatus::Failed { attempts: 3, .. }));
+    assert!(matches!(
+        again.status_now(),
+        TaskStatus::Failed { attempts: 3, .. }
+    ));
     // And again: attempt 4.
     let third = decorum.retry_task(task.id()).await.unwrap();
     assert_eq!(
@@ -163,15 +188,28 @@ async fn a_job_cancelled_with_attempts_left_keeps_its_policy() {
     assert!(task.cancel_now());
     assert!(matches!(task.status_now(), TaskStatus::Cancelled));
     let again = decorum.retry_task(task.id()).await.unwrap();
-    assert!(matches!(again.status_now(), TaskStatus::Queued | TaskStatus::Running { .. }));
+    assert!(matches!(
+        again.status_now(),
+        TaskStatus::Queued | TaskStatus::Running { .. }
+    ));
     // Attempt 2 fails, and its policy retries it an hour later: attempt 3.
-    within_for(Duration::from_secs(7200), "the second life", again.outcome())
-        .await
-        .unwrap();
-    let attempts: Vec<u32> = attempts_seen(&mut seen).into_iter().map(|(_, a)| a).collect();
+    within_for(
+        Duration::from_secs(7200),
+        "the second life",
+        again.outcome(),
+    )
+    .await
+    .unwrap();
+    let attempts: Vec<u32> = attempts_seen(&mut seen)
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
     assert_eq!(attempts, [2, 3]);
     let report = release_after(&etiquette, "a cancelled job retried").await;
-    assert_eq!((report.accepted, report.cancelled, report.completed), (2, 1, 1));
+    assert_eq!(
+        (report.accepted, report.cancelled, report.completed),
+        (2, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -190,7 +228,10 @@ async fn a_job_cancelled_in_line_is_retried_from_its_first_attempt() {
     within("the retried job", again.outcome()).await.unwrap();
     assert_eq!(attempts_seen(&mut seen), [(task.id().get(), 1)]);
     let report = release_after(&etiquette, "a job cancelled in line, retried").await;
-    assert_eq!((report.accepted, report.cancelled, report.completed), (3, 1, 2));
+    assert_eq!(
+        (report.accepted, report.cancelled, report.completed),
+        (3, 1, 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,19 +275,33 @@ async fn what_cannot_be_retried_is_refused_with_its_reason() {
         RetryTaskError::Succeeded(succeeded.id())
     );
     // Closure tasks, one-shot and retryable, keep no work.
-    let once = decorum.add_task(async { Err::<(), _>("no") }).await.unwrap();
+    let once = decorum
+        .add_task(async { Err::<(), _>("no") })
+        .await
+        .unwrap();
     assert!(within("the closure task", once.outcome()).await.is_err());
     assert_eq!(
         once.retry().await.unwrap_err(),
         RetryTaskError::NotRetriable(once.id())
     );
-    let factory = decorum.task(|| async { Err::<(), _>("no") }).add().await.unwrap();
+    let factory = decorum
+        .task(|| async { Err::<(), _>("no") })
+        .add()
+        .await
+        .unwrap();
     assert!(within("the factory task", factory.outcome()).await.is_err());
     assert_eq!(
         factory.retry().await.unwrap_err(),
         RetryTaskError::NotRetriable(factory.id())
     );
-    assert!(factory.retry().await.unwrap_err().to_string().contains("closure task"));
+    assert!(
+        factory
+            .retry()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("closure task")
+    );
     // Released.
     let report = release_after(&etiquette, "the refusals").await;
     assert_eq!(report.accepted, 5);
@@ -254,7 +309,11 @@ async fn what_cannot_be_retried_is_refused_with_its_reason() {
         decorum.retry_task(running.id()).await.unwrap_err(),
         RetryTaskError::Released
     );
-    assert_eq!(decorum.stats().accepted, 5, "a refused retry is not counted");
+    assert_eq!(
+        decorum.stats().accepted,
+        5,
+        "a refused retry is not counted"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -275,7 +334,11 @@ async fn a_live_task_holding_the_key_keeps_the_retry_out() {
             holder: live.id(),
         }
     );
-    assert_eq!(decorum.stats().accepted, 2, "a refused retry is not counted");
+    assert_eq!(
+        decorum.stats().accepted,
+        2,
+        "a refused retry is not counted"
+    );
     gate.open();
     within("the live job", live.outcome()).await.unwrap();
     // The key is free: the retry takes it, and holds it while it lives.
@@ -289,7 +352,10 @@ async fn a_live_task_holding_the_key_keeps_the_retry_out() {
     assert!(outcome("the retried keyed job", &again).await.is_err());
     gate.open();
     let report = release_after(&etiquette, "keyed retries").await;
-    assert_eq!((report.accepted, report.failed, report.completed), (3, 2, 1));
+    assert_eq!(
+        (report.accepted, report.failed, report.completed),
+        (3, 2, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -315,7 +381,10 @@ async fn a_full_queue_refuses_the_retry_and_stats_stay_whole() {
     let again = failed.retry().await.unwrap();
     assert!(outcome("the retried job", &again).await.is_err());
     let report = release_after(&etiquette, "a retry refused, then taken").await;
-    assert_eq!((report.accepted, report.failed, report.completed), (4, 2, 2));
+    assert_eq!(
+        (report.accepted, report.failed, report.completed),
+        (4, 2, 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -338,7 +407,12 @@ async fn a_release_waits_for_the_retried_job() {
     let decorum = etiquette.decorum();
     let gate = Gate::closed();
     let (job, _seen) = flaky(1);
-    let failed = decorum.job(job).retry(RetryPolicy::never()).add().await.unwrap();
+    let failed = decorum
+        .job(job)
+        .retry(RetryPolicy::never())
+        .add()
+        .await
+        .unwrap();
     assert!(outcome("the failing job", &failed).await.is_err());
     let _holder = hold_a_worker(&decorum, &gate).await;
     let again = failed.retry().await.unwrap();
@@ -350,6 +424,12 @@ async fn a_release_waits_for_the_retried_job() {
     );
     gate.open();
     let report = within("the release", release).await;
-    assert!(matches!(again.status_now(), TaskStatus::Succeeded { attempts: 2 }));
-    assert_eq!((report.accepted, report.failed, report.completed), (3, 1, 2));
+    assert!(matches!(
+        again.status_now(),
+        TaskStatus::Succeeded { attempts: 2 }
+    ));
+    assert_eq!(
+        (report.accepted, report.failed, report.completed),
+        (3, 1, 2)
+    );
 }

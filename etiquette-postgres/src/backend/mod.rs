@@ -262,7 +262,8 @@ impl Backend for Postgres {
         // A key holder or a state that changed between two statements:
         // asked again, a few times.
         for _ in 0..3 {
-            let retried = jobs::retry_by_hand(&client, &shared.statements, row, announce.as_deref());
+            let retried =
+                jobs::retry_by_hand(&client, &shared.statements, row, announce.as_deref());
             match retried.await.map_err(unavailable)? {
                 jobs::Retried::Done => {
                     engine.publish(id, EventKind::Queued);

@@ -133,8 +133,12 @@ pub(crate) async fn retry_by_hand(
 ) -> Result<Retried, Error> {
     let retried = match announce {
         Some(payload) => {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                [&id, &statements.channel, &statements.events_channel, &payload];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+                &id,
+                &statements.channel,
+                &statements.events_channel,
+                &payload,
+            ];
             client
                 .query_opt(&statements.retry_by_hand_and_notify, &params)
                 .await

@@ -386,7 +386,11 @@ pub(crate) async fn dashboard_refuses_to_retry_unless_allowed<F: Framework, S: L
 
     let refused = send(&cancelling, "POST", &retry_uri(id), FROM_THE_PAGE).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    assert!(refused.body.contains("allow_retry(true)"), "{}", refused.body);
+    assert!(
+        refused.body.contains("allow_retry(true)"),
+        "{}",
+        refused.body
+    );
     assert_eq!(snapshot(&cancelling).await["options"]["retry"], false);
     let unknown = send(&cancelling, "POST", &retry_uri(987_654_321), FROM_THE_PAGE).await;
     assert_eq!(unknown.status, 403, "refused before any lookup");

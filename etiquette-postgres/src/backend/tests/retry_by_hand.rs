@@ -43,9 +43,17 @@ async fn a_failed_job_retried_in_one_process_is_claimed_at_once_by_another() {
     let server = server();
     let a = idle(&server).await;
     let b = deaf_but_listening(&server).await;
-    let failed = add(&a, Tally::new("again").failing(1), Some(RetryPolicy::never())).await;
+    let failed = add(
+        &a,
+        Tally::new("again").failing(1),
+        Some(RetryPolicy::never()),
+    )
+    .await;
     outcome("the first life", &failed).await.expect_err("fails");
-    assert!(matches!(failed.status().await, Ok(TaskStatus::Failed { attempts: 1, .. })));
+    assert!(matches!(
+        failed.status().await,
+        Ok(TaskStatus::Failed { attempts: 1, .. })
+    ));
     let mut events = a.decorum().subscribe(None);
     let again = within("the retry", a.decorum().retry_task(failed.id()))
         .await
@@ -94,9 +102,16 @@ async fn a_job_that_used_up_its_attempts_gets_one_more() {
     let again = failed.retry().await.expect("retried");
     let error = outcome("the second life", &again).await.expect_err("fails");
     assert_eq!(error.to_string(), "attempt 3 fails on purpose");
-    assert_eq!(runs("used-up"), [1, 2, 3], "one attempt more, no retry after it");
+    assert_eq!(
+        runs("used-up"),
+        [1, 2, 3],
+        "one attempt more, no retry after it"
+    );
     let status = again.status().await.expect("asked");
-    assert!(matches!(status, TaskStatus::Failed { attempts: 3, .. }), "{status:?}");
+    assert!(
+        matches!(status, TaskStatus::Failed { attempts: 3, .. }),
+        "{status:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +125,9 @@ async fn a_cancelled_job_is_retried_and_what_cannot_be_is_refused() {
         RetryTaskError::Unknown(unknown)
     );
     // Waiting: nothing to do.
-    let later = decorum.job(Tally::new("later")).delay(Duration::from_secs(3600));
+    let later = decorum
+        .job(Tally::new("later"))
+        .delay(Duration::from_secs(3600));
     let later = later.add().await.expect("added");
     assert_eq!(
         later.retry().await.unwrap_err(),
@@ -119,7 +136,9 @@ async fn a_cancelled_job_is_retried_and_what_cannot_be_is_refused() {
     // Cancelled: back to waiting, due now, its first attempt to make.
     assert!(later.cancel().await.expect("asked"));
     let again = later.retry().await.expect("retried");
-    outcome("the cancelled job, retried", &again).await.expect("succeeds");
+    outcome("the cancelled job, retried", &again)
+        .await
+        .expect("succeeds");
     assert_eq!(runs("later"), [1]);
     assert_succeeded(&later, 1).await;
     // Succeeded.
@@ -148,10 +167,18 @@ async fn a_live_job_holding_the_key_keeps_the_retry_out() {
     let server = server();
     let queue = process(&server, 2, Duration::from_secs(5)).await;
     let decorum = queue.decorum();
-    let failed = decorum.job(Tally::new("keyed").failing(1)).unique_key("report-7");
-    let failed = failed.retry(RetryPolicy::never()).add().await.expect("added");
+    let failed = decorum
+        .job(Tally::new("keyed").failing(1))
+        .unique_key("report-7");
+    let failed = failed
+        .retry(RetryPolicy::never())
+        .add()
+        .await
+        .expect("added");
     outcome("the keyed job", &failed).await.expect_err("fails");
-    let live = decorum.job(Tally::new("holder").gated()).unique_key("report-7");
+    let live = decorum
+        .job(Tally::new("holder").gated())
+        .unique_key("report-7");
     let live = live.add().await.expect("added");
     assert!(!live.was_duplicate(), "the failed job freed its key");
     assert_eq!(
@@ -161,10 +188,15 @@ async fn a_live_job_holding_the_key_keeps_the_retry_out() {
             holder: live.id(),
         }
     );
-    assert!(matches!(failed.status().await, Ok(TaskStatus::Failed { .. })), "unchanged");
+    assert!(
+        matches!(failed.status().await, Ok(TaskStatus::Failed { .. })),
+        "unchanged"
+    );
     open("holder");
     outcome("the key's holder", &live).await.expect("succeeds");
     let again = failed.retry().await.expect("the key is free");
-    outcome("the keyed job, retried", &again).await.expect("succeeds");
+    outcome("the keyed job, retried", &again)
+        .await
+        .expect("succeeds");
     assert_eq!(runs("keyed"), [1, 2]);
 }
