@@ -24,12 +24,15 @@ async fn idle(server: &TempServer) -> Etiquette<Postgres> {
 }
 
 /// A process on `server` that runs jobs, but looks for due ones only once
-/// a minute: within a test's bounds, only a notification wakes it.
+/// a minute (and, with leases of two minutes, heartbeats and rescues no
+/// more often than every 40 s, which also look): within a test's bounds,
+/// only a notification wakes it.
 async fn deaf_but_listening(server: &TempServer) -> Etiquette<Postgres> {
     let postgres = connected(
         Postgres::builder(&server.url("postgres"), super::kinds())
             .expect("a valid url")
-            .poll(Duration::from_secs(60)),
+            .poll(Duration::from_secs(60))
+            .lease(Duration::from_secs(120)),
     )
     .await;
     Etiquette::builder()
