@@ -105,7 +105,7 @@ mod memory;
 pub use api::builder::{Builder, OnFull};
 pub use api::context::TaskContext;
 pub use api::decorum::Decorum;
-pub use api::error::{AddTaskError, BackendError, BuildError, SpawnError};
+pub use api::error::{AddTaskError, BackendError, BuildError, RetryTaskError, SpawnError};
 pub use api::handle::TaskHandle;
 pub use api::job::Job;
 pub use api::queue::Etiquette;

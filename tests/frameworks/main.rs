@@ -174,6 +174,16 @@ macro_rules! stamp_on_backend {
             async fn dashboard_refuses_to_cancel_unless_allowed() {
                 suite::dashboard_refuses_to_cancel_unless_allowed::<$framework, $line>().await;
             }
+
+            #[$test]
+            async fn dashboard_retries_a_cancelled_job_when_allowed() {
+                suite::dashboard_retries_a_cancelled_job_when_allowed::<$framework, $line>().await;
+            }
+
+            #[$test]
+            async fn dashboard_refuses_to_retry_unless_allowed() {
+                suite::dashboard_refuses_to_retry_unless_allowed::<$framework, $line>().await;
+            }
         }
     };
 }

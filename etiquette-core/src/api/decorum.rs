@@ -8,11 +8,11 @@ use crate::api::queue::Inner;
 use crate::backend::options::Plan;
 use crate::backend::{Backend, Engine, Memory};
 use crate::engine::intake::{try_place, wait_for_place};
-use crate::engine::work::Work;
+use crate::engine::work::{MemoryWork, Work};
 use crate::memory::enqueue::enqueue;
 use crate::{
-    AddTaskError, BackendError, Job, Stats, Subscription, TaskBuilder, TaskContext, TaskHandle,
-    TaskId, TaskOutput, TaskStatus,
+    AddTaskError, BackendError, Job, RetryTaskError, Stats, Subscription, TaskBuilder, TaskContext,
+    TaskHandle, TaskId, TaskOutput, TaskStatus,
 };
 
 /// The cheap, cloneable handle a request handler uses to add tasks.
@@ -116,7 +116,7 @@ impl Decorum {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        TaskBuilder::new(self, Work::make_attempt(make), None)
+        TaskBuilder::new(self, MemoryWork::closure(Work::make_attempt(make)), None)
     }
 
     /// The handle of a task still unfinished, or among the most recently
@@ -180,6 +180,76 @@ impl<B: Backend> Decorum<B> {
     /// The backend could not be asked (a database that went away).
     pub async fn find(&self, id: TaskId) -> Result<Option<TaskHandle<B>>, BackendError> {
         B::find(&self.engine(), id).await
+    }
+
+    /// Retries by hand task `id`, a typed [`job`](Self::job) that ended
+    /// failed, timed out or cancelled, as "retry now" on a dead job in
+    /// River (`JobRetry`) or Oban (`retry_job`): it goes back to waiting,
+    /// due now, under the **same id**. Its attempts go on counting (its next
+    /// is attempt n + 1) and its retry policy still applies; if it had used
+    /// up its attempts, it gets one more (`max_attempts` becomes n + 1).
+    /// Its status reads [`Queued`](TaskStatus::Queued) again, a
+    /// [`Queued`](crate::EventKind::Queued) event announces it, its next
+    /// attempt publishes its events as any does, and [`find`](Self::find)
+    /// gives a handle on its new life. Returns that handle.
+    ///
+    /// On the in-memory queue the retried task takes a queue place as an
+    /// added task does, and is counted accepted again
+    /// ([`Stats::accepted`]); its earlier outcome stays counted (failed or
+    /// cancelled), and the new life's is counted when it settles. Its work
+    /// is kept for this from when it is added until it succeeds, and after
+    /// it failed or was cancelled for as long as the queue keeps the task
+    /// ([`Builder::status_retention`](crate::Builder::status_retention))
+    /// or a handle on it lives. A closure task keeps nothing: its work ends
+    /// with it, and it cannot be retried. On a durable backend the job's
+    /// row goes back to waiting, and any process may claim it.
+    ///
+    /// A handle taken before the retry follows the task into its new life
+    /// (see [`TaskHandle::outcome`]).
+    ///
+    /// ```
+    /// use etiquette_core::{Etiquette, Job, RetryPolicy, RetryTaskError, TaskContext, TaskStatus};
+    /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    ///
+    /// static MAIL_SERVER_UP: AtomicBool = AtomicBool::new(false);
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Welcome;
+    ///
+    /// impl Job for Welcome {
+    ///     const NAME: &'static str = "welcome";
+    ///     type Error = &'static str;
+    ///     async fn run(&self, _: TaskContext) -> Result<(), Self::Error> {
+    ///         if MAIL_SERVER_UP.load(SeqCst) { Ok(()) } else { Err("mail server down") }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let etiquette = Etiquette::initiate(4)?;
+    /// let decorum = etiquette.decorum();
+    /// let welcome = decorum.job(Welcome).retry(RetryPolicy::never()).add().await?;
+    /// assert!(welcome.outcome().await.is_err()); // its one attempt failed
+    ///
+    /// MAIL_SERVER_UP.store(true, SeqCst);
+    /// let again = decorum.retry_task(welcome.id()).await?;
+    /// assert_eq!(again.id(), welcome.id());
+    /// again.outcome().await?;
+    /// assert!(matches!(again.status_now(), TaskStatus::Succeeded { attempts: 2 }));
+    /// assert_eq!(
+    ///     decorum.retry_task(welcome.id()).await.unwrap_err(),
+    ///     RetryTaskError::Succeeded(welcome.id())
+    /// );
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RetryTaskError`], having changed nothing: the task is unknown, has
+    /// not finished, succeeded, is a closure task, a live task holds its
+    /// unique key; the queue is full (in memory) or released; the backend
+    /// could not be asked.
+    pub async fn retry_task(&self, id: TaskId) -> Result<TaskHandle<B>, RetryTaskError> {
+        B::retry(&self.engine(), id).await
     }
 
     /// Where task `id` stands, if the queue knows it (see

@@ -4,7 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::BoxError;
+use crate::{BoxError, TaskId};
 
 /// Why a queue could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,3 +206,85 @@ impl fmt::Display for SpawnError {
 }
 
 impl Error for SpawnError {}
+
+/// Why a finished task was not [retried by hand](crate::Decorum::retry_task).
+/// Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryTaskError {
+    /// No task with this id is known: never issued, or finished longer ago
+    /// than the queue keeps it (the in-memory queue's
+    /// [`status_retention`](crate::Builder::status_retention), a durable
+    /// backend's pruning).
+    Unknown(TaskId),
+    /// The task has not finished (queued, scheduled, running or waiting to
+    /// retry, perhaps after a retry by hand a moment ago): nothing to do.
+    NotFinished(TaskId),
+    /// The task succeeded: there is nothing to retry.
+    Succeeded(TaskId),
+    /// The queue did not keep what the task runs: a closure task of the
+    /// in-memory queue (added with [`add_task`](crate::Decorum::add_task)
+    /// or [`task`](crate::Decorum::task)), whose work ends with it. Only
+    /// typed [`job`](crate::Decorum::job)s are retried by hand.
+    NotRetriable(TaskId),
+    /// A live task holds the task's [unique key](crate::TaskBuilder::unique_key):
+    /// retrying it would make two.
+    UniqueKeyHeld {
+        /// The task asked to be retried.
+        task: TaskId,
+        /// The live task holding the key.
+        holder: TaskId,
+    },
+    /// The queue is at capacity (in-memory queue): try again later.
+    Full,
+    /// The queue has been released and accepts nothing more.
+    Released,
+    /// The backend could not be asked (a database that went away).
+    Backend(BackendError),
+}
+
+impl RetryTaskError {
+    /// Whether trying again later may succeed (`Full`, `Backend`).
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, Self::Full | Self::Backend(_))
+    }
+}
+
+impl fmt::Display for RetryTaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(id) => write!(f, "no task {id}"),
+            Self::NotFinished(id) => {
+                write!(f, "task {id} has not finished: there is nothing to retry")
+            }
+            Self::Succeeded(id) => write!(f, "task {id} succeeded: there is nothing to retry"),
+            Self::NotRetriable(id) => write!(
+                f,
+                "task {id} cannot be retried: it is a closure task, whose work the queue \
+                 does not keep (only typed jobs are retried by hand)"
+            ),
+            Self::UniqueKeyHeld { task, holder } => write!(
+                f,
+                "task {task} cannot be retried: live task {holder} holds its unique key"
+            ),
+            Self::Full => f.write_str("the task queue is full, try again later"),
+            Self::Released => f.write_str("the task queue is shutting down"),
+            Self::Backend(error) => error.fmt(f),
+        }
+    }
+}
+
+impl Error for RetryTaskError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Backend(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<BackendError> for RetryTaskError {
+    fn from(error: BackendError) -> Self {
+        Self::Backend(error)
+    }
+}

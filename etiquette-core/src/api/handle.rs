@@ -9,7 +9,7 @@ use crate::api::spawner::BoxFuture;
 use crate::backend::{Backend, Engine, LocalTask, Memory};
 use crate::engine::cell::TaskCell;
 use crate::engine::shared::Shared;
-use crate::{BackendError, TaskError, TaskId, TaskStatus};
+use crate::{BackendError, RetryTaskError, TaskError, TaskId, TaskStatus};
 
 /// A handle on one accepted task. Cheap to clone; dropping it does not
 /// affect the task.
@@ -67,7 +67,7 @@ impl TaskHandle {
 
     /// [`cancel`](Self::cancel) without `.await` (in-memory queue).
     pub fn cancel_now(&self) -> bool {
-        self.engine.shared.cancel(&self.ticket.cell)
+        self.engine.shared.cancel(&self.ticket.cell.latest())
     }
 }
 
@@ -119,8 +119,26 @@ impl<B: Backend> TaskHandle<B> {
         B::cancel(&self.engine, self.id, &self.ticket).await
     }
 
+    /// Retries the task by hand, as
+    /// [`Decorum::retry_task`](crate::Decorum::retry_task) does; returns its
+    /// handle (one on the task's new life, on the in-memory queue).
+    ///
+    /// # Errors
+    /// As [`Decorum::retry_task`](crate::Decorum::retry_task).
+    pub async fn retry(&self) -> Result<Self, RetryTaskError> {
+        B::retry(&self.engine, self.id).await
+    }
+
     /// Waits for the task's outcome: `Ok` if it succeeded, otherwise why not
     /// (its error, a panic, a time-out or a cancellation).
+    ///
+    /// A task [retried by hand](crate::Decorum::retry_task) after it ended
+    /// is the same task, in a new life: this future, awaited after the
+    /// retry, resolves with the new life's outcome, on every backend; one
+    /// that had resolved before keeps the outcome it gave. (On the in-memory
+    /// queue, [`status_now`](Self::status_now) and
+    /// [`cancel_now`](Self::cancel_now) follow the new life too; a durable
+    /// backend looks the task up by id, which finds its latest life.)
     ///
     /// # Cancel safety
     /// Cancel safe: dropping the future only stops the waiting.

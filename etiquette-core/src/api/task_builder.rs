@@ -169,7 +169,7 @@ impl TaskBuilder<'_> {
         }
         try_place(shared)?;
         let JobOptions { plan, retry } = options;
-        enqueue(shared, Work::retryable(make, retry, kind), plan)
+        enqueue(shared, Work::of_memory(make, retry, kind), plan)
     }
 }
 

@@ -16,7 +16,8 @@
 //! * **Intake and lookups**, asked by handlers, maybe across a network, so
 //!   asynchronous and fallible: [`add`](Backend::add),
 //!   [`find`](Backend::find), [`status`](Backend::status),
-//!   [`cancel`](Backend::cancel), [`outcome`](Backend::outcome),
+//!   [`cancel`](Backend::cancel), [`retry`](Backend::retry),
+//!   [`outcome`](Backend::outcome),
 //!   [`subscribe_task`](Backend::subscribe_task).
 //! * **Transitions**, told by the engine as they happen to a task running in
 //!   this process, on its hot path, so synchronous and infallible (a durable
@@ -35,14 +36,15 @@ mod task;
 use std::future::Future;
 use std::time::Duration;
 
+pub use crate::engine::work::MemoryWork;
 pub use crate::memory::Memory;
 pub use engine::{Engine, Offer, WeakEngine};
 pub use options::{JobOptions, Start};
 pub use task::{LocalTask, TaskRef};
 
 use crate::{
-    AddTaskError, BackendError, BuildError, Job, Subscription, TaskError, TaskHandle, TaskId,
-    TaskStatus,
+    AddTaskError, BackendError, BuildError, Job, RetryTaskError, Subscription, TaskError,
+    TaskHandle, TaskId, TaskStatus,
 };
 
 /// Where a task that failed an attempt waits for its next one.
@@ -127,6 +129,23 @@ pub trait Backend: Send + Sync + Sized + 'static {
         id: TaskId,
         ticket: &Self::Ticket,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Retries by hand task `id`, which ended failed, timed out or
+    /// cancelled (see [`Decorum::retry_task`](crate::Decorum::retry_task)):
+    /// back to waiting, due now, under the same id, its attempts counted
+    /// on, with one more attempt if it had used them all up; its handle.
+    /// A backend that cannot keep a job's work answers
+    /// [`RetryTaskError::NotRetriable`], as this default does.
+    ///
+    /// # Errors
+    /// [`RetryTaskError`], having changed nothing.
+    fn retry(
+        engine: &Engine<Self>,
+        id: TaskId,
+    ) -> impl Future<Output = Result<TaskHandle<Self>, RetryTaskError>> + Send {
+        let _ = engine;
+        std::future::ready(Err(RetryTaskError::NotRetriable(id)))
+    }
 
     /// Resolves with task `id`'s outcome once it has one.
     fn outcome(

@@ -71,9 +71,11 @@ impl LocalTask {
 
     /// Where the task stands in this process. A task handed back to the
     /// backend (see [`Backoff::Stored`](super::Backoff::Stored)) stays
-    /// `Retrying`, as it was when it left.
+    /// `Retrying`, as it was when it left. A task of the in-memory queue
+    /// [retried by hand](crate::Decorum::retry_task) after this was taken
+    /// is followed into its latest life.
     pub fn status(&self) -> TaskStatus {
-        self.cell.status()
+        self.cell.latest().status()
     }
 
     /// Whether the task settled here.
@@ -91,8 +93,18 @@ impl LocalTask {
 
     /// Resolves with the task's outcome once it settled here. A task
     /// handed back to the backend has no outcome here: ask the backend.
+    /// A task of the in-memory queue [retried by hand](crate::Decorum::retry_task)
+    /// before this is awaited is followed into its latest life: the outcome
+    /// is that of the life that has no next one when it ends.
     pub async fn outcome(&self) -> Result<(), TaskError> {
-        self.cell.finished().await.to_result()
+        let mut cell = Arc::clone(&self.cell);
+        loop {
+            cell = cell.latest();
+            let outcome = cell.finished().await.to_result();
+            if cell.next_life().is_none() {
+                return outcome;
+            }
+        }
     }
 }
 

@@ -243,7 +243,13 @@ impl Accepted {
     /// destructor is user code: a panic there is the task's panic.
     pub(crate) fn finish<B: Backend>(mut self, shared: &Shared<B>, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
-        let outcome = match guarded("dropping the task", move || drop(work)) {
+        // A typed job that succeeded is not kept for a retry by hand: it
+        // goes with its work (closure tasks keep nothing, and take no lock).
+        let kept = match (&outcome, work.kind()) {
+            (Outcome::Succeeded, Some(_)) => self.cell.kept().take(),
+            _ => None,
+        };
+        let outcome = match guarded("dropping the task", move || drop((work, kept))) {
             Err(message) => Outcome::Failed(TaskError::panicked(message)),
             Ok(()) => outcome,
         };

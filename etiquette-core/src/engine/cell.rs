@@ -6,12 +6,13 @@ use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire,
     Ordering::Release, Ordering::SeqCst, fence,
 };
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use event_listener::Event;
 
 use crate::engine::signal::Signal;
+use crate::memory::retry::Kept;
 use crate::{TaskError, TaskId, TaskStatus};
 
 /// The phases a task moves through. Only the owner of the job moves it
@@ -56,6 +57,14 @@ pub(crate) struct TaskCell {
     /// Set when the task left this process for its backend's store (see
     /// [`Backoff::Stored`](crate::backend::Backoff::Stored)).
     pub(crate) handed_back: AtomicBool,
+    /// A typed job of the in-memory queue: what makes it again, kept from
+    /// its acceptance until it succeeds, or, if it fails or is cancelled,
+    /// for as long as the cell lives, so that it can be retried by hand.
+    /// Its lock also orders retries by hand of this life: one wins.
+    kept: Mutex<Option<Box<Kept>>>,
+    /// The task's next life, once it was retried by hand after this one
+    /// ended: handles on this life follow it.
+    next_life: OnceLock<Arc<TaskCell>>,
 }
 
 impl TaskCell {
@@ -90,7 +99,40 @@ impl TaskCell {
             finished: Event::new(),
             cancel: Signal::new(),
             handed_back: AtomicBool::new(false),
+            kept: Mutex::new(None),
+            next_life: OnceLock::new(),
         }
+    }
+
+    /// Keeps what makes this typed job again (see `kept`).
+    pub(crate) fn keep(&self, kept: Box<Kept>) {
+        *self.kept() = Some(kept);
+    }
+
+    /// What is kept to make this typed job again; locked, so that of two
+    /// retries by hand one wins.
+    pub(crate) fn kept(&self) -> MutexGuard<'_, Option<Box<Kept>>> {
+        // Every update under this lock is a single store or take.
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task's next life, if it was retried by hand.
+    pub(crate) fn next_life(&self) -> Option<&Arc<Self>> {
+        self.next_life.get()
+    }
+
+    /// Records the task's next life; call with `kept` locked.
+    pub(crate) fn set_next_life(&self, next: Arc<Self>) {
+        let _ = self.next_life.set(next);
+    }
+
+    /// The task's latest life: this one, unless it was retried by hand.
+    pub(crate) fn latest(self: &Arc<Self>) -> Arc<Self> {
+        let mut cell = self;
+        while let Some(next) = cell.next_life() {
+            cell = next;
+        }
+        Arc::clone(cell)
     }
 
     /// A worker claims a queued task for an attempt, numbered from 1. Fails

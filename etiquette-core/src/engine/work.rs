@@ -2,6 +2,7 @@
 //! one future per attempt (closures and typed jobs alike).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 
@@ -25,10 +26,52 @@ pub(crate) struct Retryable {
     policy: RetryPolicy,
     /// A typed job's [`Job::NAME`](crate::Job::NAME), for its span.
     kind: Option<&'static str>,
+    /// A typed job on the in-memory queue: what makes its attempts, to keep
+    /// with its task so that it can be retried by hand once it ended (see
+    /// `memory/retry.rs`). Taken out when the task is accepted.
+    again: Option<Remake>,
 }
 
 /// Makes one attempt's future; boxed once, when the task is added.
 pub(crate) type MakeAttempt = Box<dyn FnMut(TaskContext) -> Attempt + Send>;
+
+/// Makes attempts of a typed job, as often as asked and shareable: what the
+/// in-memory queue keeps of a typed job, to make it again for a retry by
+/// hand.
+pub(crate) type Remake = Arc<dyn Fn(TaskContext) -> Attempt + Send + Sync>;
+
+/// A task as the in-memory queue takes it in (its
+/// [`Backend::Work`](crate::backend::Backend::Work)): what makes each
+/// attempt, and, for a typed job, what makes it again should it be
+/// [retried by hand](crate::Decorum::retry_task) after it ended.
+pub struct MemoryWork {
+    pub(crate) make: MakeAttempt,
+    pub(crate) again: Option<Remake>,
+}
+
+impl MemoryWork {
+    /// A closure task's factory: not kept once the task ends.
+    pub(crate) fn closure(make: MakeAttempt) -> Self {
+        Self { make, again: None }
+    }
+
+    /// A typed job's attempts, made by `remake`, which is kept.
+    pub(crate) fn typed(remake: Remake) -> Self {
+        let again = Arc::clone(&remake);
+        Self {
+            make: Box::new(move |context| remake(context)),
+            again: Some(again),
+        }
+    }
+}
+
+impl std::fmt::Debug for MemoryWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryWork")
+            .field("typed", &self.again.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Work {
     pub(crate) fn once<F>(task: F) -> Self
@@ -52,12 +95,51 @@ impl Work {
         Box::new(move |context| -> Attempt { Box::pin(make(context).map(TaskOutput::into_result)) })
     }
 
+    /// [`make_attempt`](Self::make_attempt) for a factory that can be
+    /// shared: a typed job's.
+    pub(crate) fn remake<M, F>(make: M) -> Remake
+    where
+        M: Fn(TaskContext) -> F + Send + Sync + 'static,
+        F: Future + Send + 'static,
+        F::Output: TaskOutput,
+    {
+        Arc::new(move |context| -> Attempt { Box::pin(make(context).map(TaskOutput::into_result)) })
+    }
+
     pub(crate) fn retryable(
         make: MakeAttempt,
         policy: RetryPolicy,
         kind: Option<&'static str>,
     ) -> Self {
-        Self::Retryable(Box::new(Retryable { make, policy, kind }))
+        Self::Retryable(Box::new(Retryable {
+            make,
+            policy,
+            kind,
+            again: None,
+        }))
+    }
+
+    /// Retryable work of the in-memory queue: a typed job's is kept for a
+    /// retry by hand (see [`take_again`](Self::take_again)).
+    pub(crate) fn of_memory(
+        work: MemoryWork,
+        policy: RetryPolicy,
+        kind: Option<&'static str>,
+    ) -> Self {
+        Self::Retryable(Box::new(Retryable {
+            make: work.make,
+            policy,
+            kind,
+            again: work.again,
+        }))
+    }
+
+    /// What makes a typed job again, to keep with its task.
+    pub(crate) fn take_again(&mut self) -> Option<Remake> {
+        match self {
+            Self::Once(_) => None,
+            Self::Retryable(retryable) => retryable.again.take(),
+        }
     }
 
     pub(crate) fn next_attempt(

@@ -10,7 +10,7 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::{AddTaskError, BackendError, InvalidLastEventId, TaskId};
+use crate::{AddTaskError, BackendError, InvalidLastEventId, RetryTaskError, TaskId};
 
 /// An error a web adapter answers with a plain-text response: this status,
 /// a `Retry-After` header when given, and the error's `Display` as the body
@@ -54,6 +54,25 @@ impl Rejection for BackendError {
 
     fn retry_after(&self) -> Option<u64> {
         Some(1)
+    }
+}
+
+/// `404 Not Found` for an unknown task; `409 Conflict` for a task that
+/// cannot be retried now (not finished, succeeded, a closure task, its
+/// unique key held by a live task); `503 Service Unavailable` when the
+/// queue is full (with `Retry-After`), released, or its backend could not
+/// be asked (with `Retry-After`).
+impl Rejection for RetryTaskError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Unknown(_) => 404,
+            Self::Full | Self::Released | Self::Backend(_) => 503,
+            _ => 409,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        self.is_transient().then_some(1)
     }
 }
 
@@ -201,6 +220,22 @@ mod tests {
         assert_eq!(Rejection::retry_after(&AddTaskError::Released), None);
         let invalid = crate::parse_last_event_id(b"abc").unwrap_err();
         assert_eq!((invalid.status(), invalid.retry_after()), (400, None));
+        let id = TaskId::from(7);
+        let retry = |error: RetryTaskError| (error.status(), Rejection::retry_after(&error));
+        assert_eq!(retry(RetryTaskError::Unknown(id)), (404, None));
+        assert_eq!(retry(RetryTaskError::NotFinished(id)), (409, None));
+        assert_eq!(retry(RetryTaskError::Succeeded(id)), (409, None));
+        assert_eq!(retry(RetryTaskError::NotRetriable(id)), (409, None));
+        let held = RetryTaskError::UniqueKeyHeld {
+            task: id,
+            holder: TaskId::from(9),
+        };
+        assert!(held.to_string().contains("live task 9"), "{held}");
+        assert_eq!(retry(held), (409, None));
+        assert_eq!(retry(RetryTaskError::Full), (503, Some(1)));
+        assert_eq!(retry(RetryTaskError::Released), (503, None));
+        let down = RetryTaskError::Backend(BackendError::msg("down"));
+        assert_eq!(retry(down), (503, Some(1)));
         let unknown = UnknownTask(TaskId::from(7));
         assert_eq!(
             (unknown.status(), unknown.to_string()),

@@ -17,7 +17,8 @@ use crate::engine::shared::Shared;
 use crate::engine::work::Work;
 use crate::engine::worker;
 use crate::events::EventKind;
-use crate::{AddTaskError, TaskHandle, TaskId};
+use crate::memory::retry::Kept;
+use crate::{AddTaskError, RetryPolicy, TaskHandle, TaskId};
 
 /// The live task holding `key`, for an adder of a task with that key: it
 /// is not added, and needs no place.
@@ -29,7 +30,7 @@ pub(crate) fn holder(shared: &Arc<Shared>, key: Option<&str>) -> Option<TaskHand
 /// Accepts a task, whose adder holds a place for it, under the next id.
 pub(crate) fn enqueue(
     shared: &Arc<Shared>,
-    work: Work,
+    mut work: Work,
     plan: Plan,
 ) -> Result<TaskHandle, AddTaskError> {
     // Counted before joining so that a snapshot never shows a task settled
@@ -46,6 +47,18 @@ pub(crate) fn enqueue(
         extras,
     } = plan;
     let unique_key = extras.and_then(|extras| extras.unique_key);
+    // A typed job is kept with its task, to be retried by hand once it
+    // ended (see `retry.rs`); made here, outside the line's lock.
+    let kept = work.take_again().map(|remake| {
+        Box::new(Kept {
+            remake,
+            policy: work.policy().cloned().unwrap_or_else(RetryPolicy::never),
+            timeout,
+            priority,
+            kind: work.kind(),
+            unique_key: unique_key.clone(),
+        })
+    });
     // Registered and announced before a worker can claim it (under the
     // line's lock), or before its timer is set: findable and `queued` or
     // `scheduled` before it starts. Its span is made
@@ -55,6 +68,9 @@ pub(crate) fn enqueue(
         let span = Accepted::span(id, work.kind());
         let run_at = start.map(|(_, at)| at);
         let (cell, older) = shared.backend.accepted(id, run_at);
+        if let Some(kept) = kept {
+            cell.keep(kept);
+        }
         shared.events.publish(id, || match run_at {
             None => EventKind::Queued,
             Some(run_at) => EventKind::Scheduled { run_at },

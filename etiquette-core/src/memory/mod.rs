@@ -6,6 +6,7 @@
 
 pub(crate) mod enqueue;
 pub(crate) mod registry;
+pub(crate) mod retry;
 pub(crate) mod unique;
 
 use std::sync::{Arc, MutexGuard};
@@ -16,8 +17,11 @@ use crate::backend::{Backend, Backoff, Engine, JobOptions, LocalTask, TaskRef};
 use crate::engine::cell::TaskCell;
 use crate::engine::intake::wait_for_place;
 use crate::engine::shared::Shared;
-use crate::engine::work::{MakeAttempt, Work};
-use crate::{AddTaskError, BackendError, Subscription, TaskError, TaskHandle, TaskId, TaskStatus};
+use crate::engine::work::{MemoryWork, Work};
+use crate::{
+    AddTaskError, BackendError, RetryTaskError, Subscription, TaskError, TaskHandle, TaskId,
+    TaskStatus,
+};
 use enqueue::{enqueue, forget, holder};
 use registry::Registry;
 use unique::{Keys, Reservation, UniqueKeys};
@@ -69,6 +73,12 @@ impl Memory {
         self.registry.get(id)
     }
 
+    /// Puts the next life of a task retried by hand in place of the old
+    /// one; returns the old one, to drop outside any lock.
+    pub(crate) fn replace(&self, cell: Arc<TaskCell>) -> Option<Arc<TaskCell>> {
+        self.registry.replace(cell)
+    }
+
     /// Held while a task with a unique key is checked and accepted.
     pub(crate) fn keys(&self) -> MutexGuard<'_, Keys> {
         self.unique.lock()
@@ -85,7 +95,7 @@ impl Memory {
 pub(crate) async fn add(
     shared: &Arc<Shared>,
     kind: Option<&'static str>,
-    make: MakeAttempt,
+    work: MemoryWork,
     options: JobOptions,
 ) -> Result<TaskHandle, AddTaskError> {
     if let Some(live) = duplicate_of(shared, &options) {
@@ -93,7 +103,7 @@ pub(crate) async fn add(
     }
     wait_for_place(shared).await?;
     let JobOptions { plan, retry } = options;
-    enqueue(shared, Work::retryable(make, retry, kind), plan)
+    enqueue(shared, Work::of_memory(work, retry, kind), plan)
 }
 
 /// The live task holding the unique key of a task about to be added,
@@ -107,20 +117,22 @@ pub(crate) fn duplicate_of(shared: &Arc<Shared>, options: &JobOptions) -> Option
 
 impl Backend for Memory {
     type Ticket = LocalTask;
-    type Work = MakeAttempt;
+    type Work = MemoryWork;
 
-    fn work<J: Job>(job: J) -> MakeAttempt {
+    /// The job, shared by its attempts and kept with its task, so that it
+    /// can be [retried by hand](crate::Decorum::retry_task) once it ended.
+    fn work<J: Job>(job: J) -> MemoryWork {
         let job = Arc::new(job);
-        Work::make_attempt(move |context| {
+        MemoryWork::typed(Work::remake(move |context| {
             let job = Arc::clone(&job);
             async move { job.run(context).await }
-        })
+        }))
     }
 
     async fn add(
         engine: &Engine<Self>,
         name: Option<&'static str>,
-        work: MakeAttempt,
+        work: MemoryWork,
         options: JobOptions,
     ) -> Result<TaskHandle, AddTaskError> {
         add(&engine.shared, name, work, options).await
@@ -139,12 +151,21 @@ impl Backend for Memory {
         Ok(task.status())
     }
 
+    /// Cancels the task's latest life (see [`LocalTask::status`]).
     async fn cancel(
         engine: &Engine<Self>,
         _id: TaskId,
         task: &LocalTask,
     ) -> Result<bool, BackendError> {
-        Ok(engine.cancel(task))
+        Ok(engine.shared.cancel(&task.cell.latest()))
+    }
+
+    /// A typed job's task that ended failed, timed out or cancelled, while
+    /// the queue still keeps it (its
+    /// [`status_retention`](crate::Builder::status_retention)); see
+    /// [`Decorum::retry_task`](crate::Decorum::retry_task).
+    async fn retry(engine: &Engine<Self>, id: TaskId) -> Result<TaskHandle, RetryTaskError> {
+        retry::retry(&engine.shared, id)
     }
 
     async fn outcome(_engine: Engine<Self>, _id: TaskId, task: LocalTask) -> Result<(), TaskError> {

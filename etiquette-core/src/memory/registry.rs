@@ -101,6 +101,24 @@ impl Registry {
         Some(older)
     }
 
+    /// Puts `cell`, the next life of a task retried by hand, where its
+    /// previous life is kept; returns that life, for the caller to drop
+    /// outside any lock (see `insert`).
+    #[must_use]
+    pub(crate) fn replace(&self, cell: Arc<TaskCell>) -> Option<Arc<TaskCell>> {
+        let mut slot = lock(self.slot(cell.id));
+        if slot.as_ref().is_some_and(|held| held.id == cell.id) {
+            return slot.replace(cell);
+        }
+        // Its slot was taken by a younger task: the old life waits in the
+        // side map, and the new one takes its place there, under the slot's
+        // lock, so that a lookup finds one or the other.
+        let mut displaced = lock(&self.displaced);
+        let older = displaced.insert(cell.id, cell);
+        self.displaced_len.store(displaced.len(), Relaxed);
+        older
+    }
+
     fn displace(&self, cell: Arc<TaskCell>) {
         let mut displaced = lock(&self.displaced);
         displaced.insert(cell.id, cell);

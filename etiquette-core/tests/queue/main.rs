@@ -16,6 +16,7 @@ mod model;
 mod panics_around_tasks;
 mod readme;
 mod retries;
+mod retry_by_hand;
 mod scheduling;
 mod support;
 mod survival;

@@ -191,6 +191,9 @@ fn cut(text: &str) -> String {
 /// The payload announcing `kind` of job `task`, from process `owner`.
 pub(crate) fn event(owner: i64, task: i64, kind: &EventKind) -> Option<String> {
     let body = match kind {
+        // A job retried by hand, back in line (adds are not announced:
+        // their followers begin with their row).
+        EventKind::Queued => json!({ "k": "queued" }),
         EventKind::Started { attempt } => json!({ "k": "started", "a": attempt }),
         EventKind::Progress { fraction, message } => {
             json!({ "k": "progress", "f": fraction, "m": message.as_deref().map(cut) })
@@ -235,6 +238,7 @@ pub(crate) fn heard(payload: &str) -> Option<(i64, Heard)> {
     let ms = |key: &str| body[key].as_f64().and_then(duration_ms).unwrap_or_default();
     let attempts = attempt();
     let heard = match body["k"].as_str()? {
+        "queued" => Heard::Event(task, EventKind::Queued),
         "started" => Heard::Event(task, EventKind::Started { attempt: attempts }),
         "progress" => Heard::Event(
             task,
@@ -316,6 +320,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let payload = event(7, 42, &EventKind::Queued).unwrap();
+        let heard_queued = heard(&payload);
+        assert!(
+            matches!(&heard_queued, Some((7, Heard::Event(_, EventKind::Queued)))),
+            "{heard_queued:?}"
+        );
         assert!(heard("not json").is_none());
     }
 

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use etiquette_core::backend::{Backend, Backoff, Engine, JobOptions, TaskRef};
 use etiquette_core::{
-    AddTaskError, BackendError, BuildError, EventKind, Job, Subscription, TaskError, TaskHandle,
-    TaskId, TaskStatus,
+    AddTaskError, BackendError, BuildError, EventKind, Job, RetryTaskError, Subscription,
+    TaskError, TaskHandle, TaskId, TaskStatus,
 };
 use serde_json::Value;
 
@@ -234,6 +234,57 @@ impl Backend for Postgres {
             postgres.shared.running.cancel(engine, row, None);
         }
         Ok(cancel != jobs::Cancel::TooLate)
+    }
+
+    /// One fenced `UPDATE` of the job's row, from `failed` or `cancelled`
+    /// to `available`, due now (by the database's clock), with one more
+    /// attempt allowed if it had used them up; its last error stays until
+    /// its next attempt writes its own. With notifications on, the same
+    /// statement wakes the processes listening, one of which claims it at
+    /// once, and announces its `Queued` event to them; this process
+    /// publishes it to its own subscribers. A handle taken before reads
+    /// the row, so it sees the new life.
+    async fn retry(engine: &Engine<Self>, id: TaskId) -> Result<TaskHandle<Self>, RetryTaskError> {
+        let Some(row) = row_id(id) else {
+            return Err(RetryTaskError::Unknown(id));
+        };
+        if engine.is_released() {
+            return Err(RetryTaskError::Released);
+        }
+        let postgres = engine.backend();
+        let shared = &postgres.shared;
+        let client = postgres.client().await?;
+        let announce = shared
+            .settings
+            .notify
+            .then(|| events::event(shared.owner, row, &EventKind::Queued))
+            .flatten();
+        // A key holder or a state that changed between two statements:
+        // asked again, a few times.
+        for _ in 0..3 {
+            let retried =
+                jobs::retry_by_hand(&client, &shared.statements, row, announce.as_deref());
+            match retried.await.map_err(unavailable)? {
+                jobs::Retried::Done => {
+                    engine.publish(id, EventKind::Queued);
+                    return Ok(engine.handle(id, (), false));
+                }
+                jobs::Retried::KeyHeld(Some(holder)) => {
+                    let holder = task_id(holder);
+                    return Err(RetryTaskError::UniqueKeyHeld { task: id, holder });
+                }
+                jobs::Retried::KeyHeld(None) => {} // its holder just finished
+                jobs::Retried::NotFinished => match postgres.stored(id).await? {
+                    None => return Err(RetryTaskError::Unknown(id)),
+                    Some(stored) => match stored.state.as_str() {
+                        "succeeded" => return Err(RetryTaskError::Succeeded(id)),
+                        "failed" | "cancelled" => {} // it ended again meanwhile
+                        _ => return Err(RetryTaskError::NotFinished(id)),
+                    },
+                },
+            }
+        }
+        Err(RetryTaskError::NotFinished(id))
     }
 
     /// Reads the job's row until it says the job finished, waiting longer

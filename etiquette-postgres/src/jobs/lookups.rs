@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use tokio_postgres::Error;
+use tokio_postgres::error::SqlState;
 
 use super::Statements;
 use crate::connection::Session;
@@ -108,4 +109,50 @@ pub(crate) async fn cancel_requested(
         .query(&statements.cancel_requested, &[&owner])
         .await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// What a retry by hand did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retried {
+    /// The job waits again, due now.
+    Done,
+    /// Nothing: the job is not failed or cancelled, or does not exist.
+    NotFinished,
+    /// Nothing: a live job holds its unique key (this one, if it is
+    /// still there).
+    KeyHeld(Option<i64>),
+}
+
+/// Puts failed or cancelled job `id` back to wait, due now (see
+/// `Statements::retry_by_hand`); with `announce`, a `Queued` event's
+/// payload, tells listeners of the job and of the event.
+pub(crate) async fn retry_by_hand(
+    client: &Session,
+    statements: &Statements,
+    id: i64,
+    announce: Option<&str>,
+) -> Result<Retried, Error> {
+    let retried = match announce {
+        Some(payload) => {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+                &id,
+                &statements.channel,
+                &statements.events_channel,
+                &payload,
+            ];
+            client
+                .query_opt(&statements.retry_by_hand_and_notify, &params)
+                .await
+        }
+        None => client.query_opt(&statements.retry_by_hand, &[&id]).await,
+    };
+    match retried {
+        Ok(Some(_)) => Ok(Retried::Done),
+        Ok(None) => Ok(Retried::NotFinished),
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            let holder = client.query_opt(&statements.holder_of_key, &[&id]).await?;
+            Ok(Retried::KeyHeld(holder.map(|row| row.get(0))))
+        }
+        Err(error) => Err(error),
+    }
 }

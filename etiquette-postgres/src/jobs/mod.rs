@@ -31,7 +31,8 @@ mod sql;
 mod sqlx;
 
 pub(crate) use lookups::{
-    Cancel, Stored, cancel, cancel_requested, duration_ms, stored, stored_many,
+    Cancel, Retried, Stored, cancel, cancel_requested, duration_ms, retry_by_hand, stored,
+    stored_many,
 };
 pub(crate) use sql::{NOTIFY_MANY, Statements};
 #[cfg(feature = "sqlx")]

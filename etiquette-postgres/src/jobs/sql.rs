@@ -108,6 +108,13 @@ pub(crate) struct Statements {
     pub(super) cancel_waiting: String,
     /// A running job asked to stop, by its owner's next heartbeat.
     pub(super) request_cancel: String,
+    /// A failed or cancelled job back to waiting, due now, for a retry by
+    /// hand; `..._and_notify` announces it on `channel` and its `Queued`
+    /// event on `events_channel`.
+    pub(super) retry_by_hand: String,
+    pub(super) retry_by_hand_and_notify: String,
+    /// The live job holding a job's unique key, other than that job.
+    pub(super) holder_of_key: String,
     /// A batch of rows finished before the retention.
     pub(super) prune: String,
 }
@@ -239,6 +246,18 @@ impl Statements {
             request_cancel: format!(
                 "UPDATE {jobs} SET cancel_requested = true WHERE id = $1 AND state = 'running'"
             ),
+            retry_by_hand: retry_by_hand(&jobs),
+            retry_by_hand_and_notify: format!(
+                "WITH retried AS ({}) SELECT id, pg_notify($2, queue), pg_notify($3, $4)
+                 FROM retried",
+                retry_by_hand(&jobs)
+            ),
+            holder_of_key: format!(
+                "SELECT other.id FROM {jobs} AS job
+                 JOIN {jobs} AS other
+                     ON other.queue = job.queue AND other.unique_key = job.unique_key
+                 WHERE job.id = $1 AND other.id <> job.id AND other.state IN {LIVE}"
+            ),
             // The ids as an array, as in the claim (see `claim`).
             prune: format!(
                 "DELETE FROM {jobs} WHERE id = ANY(ARRAY(
@@ -251,6 +270,24 @@ impl Statements {
             ),
         }
     }
+}
+
+/// A retry by hand of job `$1`, fenced by its state: only a failed or
+/// cancelled job goes back to waiting (`available`, due now), its attempts
+/// counted on (the claim makes the next n + 1), with one more allowed if
+/// it had used them up, as Oban and River do. Its last error stays until
+/// its next attempt writes its own (no waiting state shows it). Into a live
+/// state, it takes its unique key back: the unique index refuses it if a
+/// live job holds the key.
+fn retry_by_hand(jobs: &str) -> String {
+    format!(
+        "UPDATE {jobs}
+         SET state = 'available', run_at = now(), finished_at = NULL,
+             max_attempts = greatest(max_attempts, attempt + 1),
+             cancel_requested = false
+         WHERE id = $1 AND state IN ('failed', 'cancelled')
+         RETURNING id, queue"
+    )
 }
 
 /// The claim: the due waiting jobs of queue `$1`, at most `limit`, each

@@ -299,3 +299,108 @@ pub(crate) async fn dashboard_streams_a_snapshot_then_its_changes_and_hides_what
     assert!(!stream.body.contains("hunter2"), "{}", stream.body);
     within("the release of the queue", etiquette.release()).await;
 }
+
+fn retry_uri(id: u64) -> String {
+    format!("/etiquette/api/tasks/{id}/retry")
+}
+
+/// Cancels the holding job `id` through `client` and waits for its end.
+async fn cancelled_through<B: Backend>(
+    client: &impl Client,
+    handle: &etiquette_core::TaskHandle<B>,
+    id: u64,
+) {
+    let cancelled = send(client, "POST", &cancel_uri(id), FROM_THE_PAGE).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let outcome = within("the cancelled job's outcome", handle.outcome()).await;
+    assert_eq!(outcome.unwrap_err().to_string(), "cancelled");
+}
+
+pub(crate) async fn dashboard_retries_a_cancelled_job_when_allowed<F: Framework, S: Line>() {
+    let ((etiquette, _keep), (probe, mut signals)) = (S::queue(2).await, Probe::new());
+    let dashboard = Dashboard::new(&etiquette)
+        .allow_cancel(true)
+        .allow_retry(true);
+    let client = F::dashboard_app(dashboard).await;
+    assert_eq!(snapshot(&client).await["options"]["retry"], true);
+    let decorum = etiquette.decorum();
+    let (handle, id) = holding_job(&decorum, &probe, &mut signals).await;
+    cancelled_through(&client, &handle, id).await;
+
+    // Allowed, but not from the page.
+    let forged = send(&client, "POST", &retry_uri(id), &[]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains(ACTION_HEADER), "{}", forged.body);
+
+    let retried = send(&client, "POST", &retry_uri(id), FROM_THE_PAGE).await;
+    assert_eq!(
+        (retried.status, retried.content_type.as_deref()),
+        (200, Some("application/json")),
+        "{}",
+        retried.body
+    );
+    let body: serde_json::Value = serde_json::from_str(&retried.body).unwrap();
+    assert_eq!(body, serde_json::json!({ "id": id, "retried": true }));
+    // It runs again, its second attempt, under the same id.
+    within("the retried job to run again", signals.wait_for(1)).await;
+    let running = listed(&client, "running", id).await;
+    assert_eq!(running["attempt"], 2, "{running}");
+    let page = get_after(&client, &format!("/etiquette/api/tasks/{id}"), None).await;
+    let page: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(page["status"]["status"], "running", "{page}");
+    // Running again: nothing to retry.
+    let again = send(&client, "POST", &retry_uri(id), FROM_THE_PAGE).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("not finished"), "{}", again.body);
+
+    probe.open_gate();
+    let found = within("finding the retried job", decorum.find(handle.id())).await;
+    let found = found.unwrap().expect("the job is known");
+    within("the retried job's outcome", found.outcome())
+        .await
+        .unwrap();
+    let status = within("the retried job's status", found.status()).await;
+    let status = status.unwrap();
+    assert_eq!((status.name(), status.attempts()), ("succeeded", 2));
+    let ended = listed(&client, "ended", id).await;
+    assert_eq!(ended["event"], "succeeded", "{ended}");
+
+    // Succeeded: not retriable, and said why.
+    let succeeded = send(&client, "POST", &retry_uri(id), FROM_THE_PAGE).await;
+    assert_eq!(succeeded.status, 409, "{}", succeeded.body);
+    assert!(succeeded.body.contains("succeeded"), "{}", succeeded.body);
+    let unknown = send(&client, "POST", &retry_uri(987_654_321), FROM_THE_PAGE).await;
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (404, "no task 987654321")
+    );
+    within("the release of the queue", etiquette.release()).await;
+}
+
+pub(crate) async fn dashboard_refuses_to_retry_unless_allowed<F: Framework, S: Line>() {
+    let ((etiquette, _keep), (probe, mut signals)) = (S::queue(2).await, Probe::new());
+    let cancelling = F::dashboard_app(Dashboard::new(&etiquette).allow_cancel(true)).await;
+    let decorum = etiquette.decorum();
+    let (handle, id) = holding_job(&decorum, &probe, &mut signals).await;
+    cancelled_through(&cancelling, &handle, id).await;
+
+    let refused = send(&cancelling, "POST", &retry_uri(id), FROM_THE_PAGE).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("allow_retry(true)"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(snapshot(&cancelling).await["options"]["retry"], false);
+    let unknown = send(&cancelling, "POST", &retry_uri(987_654_321), FROM_THE_PAGE).await;
+    assert_eq!(unknown.status, 403, "refused before any lookup");
+    let get = send(&cancelling, "GET", &retry_uri(id), &[]).await;
+    assert_eq!((get.status, get.allow.as_deref()), (405, Some("POST")));
+
+    // Still cancelled: nothing ran again.
+    let status = within("the job's status", handle.status()).await.unwrap();
+    assert_eq!(status.name(), "cancelled");
+    probe.open_gate();
+    within("the release of the queue", etiquette.release()).await;
+    assert_eq!(probe.tallied(), [1], "the job ran once");
+}

@@ -183,6 +183,23 @@ impl Backlog {
         Ok(self.summon(&mut line))
     }
 
+    /// Puts in line the next life of a task retried by hand, made by
+    /// `make` under the task's own id; the caller holds a place for it.
+    /// Hands `make` back, unused, once the line is closed.
+    pub(crate) fn join_again<F>(&self, make: F) -> Result<Summon, F>
+    where
+        F: FnOnce() -> Accepted,
+    {
+        let mut line = lock(&self.line);
+        if line.closed {
+            return Err(make);
+        }
+        let job = make();
+        line.jobs.push(job);
+        self.publish_len(&line);
+        Ok(self.summon(&mut line))
+    }
+
     /// Accepts a new job made by `make` in the `SCHEDULED` phase, under the
     /// next id, but hands it back for the caller to wait out its delay, then
     /// [`rejoin`](Self::rejoin).

@@ -169,17 +169,25 @@ impl State {
     /// already recorded. (On PostgreSQL a job followed in this process, by
     /// its handle's outcome or a stream of its own, has its end announced
     /// once as run here and once as heard back.)
+    /// A task retried by hand after it ended lives again: its new life's
+    /// steps come after the old end, and its new end counts.
     fn ends_again(&self, seen: &Seen) -> bool {
+        let is_step = |old: &&Seen| !matches!(old.event.kind, EventKind::Progress { .. });
         seen.event.kind.is_final()
-            && self
-                .histories
-                .get(&seen.event.task)
-                .is_some_and(|history| history.events.iter().any(|old| old.event.kind.is_final()))
+            && self.histories.get(&seen.event.task).is_some_and(|history| {
+                let last_step = history.events.iter().rev().find(is_step);
+                last_step.is_some_and(|old| old.event.kind.is_final())
+            })
     }
 
     /// Takes one event into the board.
     fn record(&mut self, seen: &Seen) {
         let id = seen.event.task;
+        if !seen.event.kind.is_final() && !matches!(seen.event.kind, EventKind::Progress { .. }) {
+            // Back in line or running again (retried by hand): no longer a
+            // failure to act on. Its end stays among the recent outcomes.
+            self.failures.retain(|failure| failure.event.task != id);
+        }
         match &seen.event.kind {
             EventKind::Queued | EventKind::Scheduled { .. } => {}
             EventKind::Started { attempt } => {
@@ -470,6 +478,35 @@ mod tests {
         board.read(|state| {
             assert_eq!(state.ended.len(), 1);
             assert_eq!(state.history(TaskId::new(4)).unwrap().events.len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_task_retried_by_hand_lives_and_ends_again() {
+        let board = Board::new(Limits {
+            max_concurrent_tasks: 1,
+            queue_capacity: 1,
+        });
+        let failed = || EventKind::Failed {
+            attempts: 1,
+            error: "down".into(),
+        };
+        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(2, 4, failed()));
+        board.read(|state| assert_eq!(state.failures.len(), 1));
+        board.apply(seen(3, 4, EventKind::Queued));
+        board.read(|state| {
+            assert!(state.failures.is_empty(), "no longer a failure to act on");
+            assert_eq!(state.ended.len(), 1, "its end stays an outcome");
+        });
+        board.apply(seen(4, 4, EventKind::Started { attempt: 2 }));
+        board.read(|state| assert!(state.running.contains_key(&TaskId::new(4))));
+        board.apply(seen(5, 4, EventKind::Succeeded { attempts: 2 }));
+        board.apply(seen(6, 4, EventKind::Succeeded { attempts: 2 }));
+        board.read(|state| {
+            assert!(state.running.is_empty());
+            assert_eq!(state.ended.len(), 2, "the new end counts, once");
+            assert_eq!(state.history(TaskId::new(4)).unwrap().events.len(), 5);
         });
     }
 

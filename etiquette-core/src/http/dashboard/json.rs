@@ -25,6 +25,7 @@ const SAMPLE_COLUMNS: [&str; 8] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct View {
     pub(crate) cancel: bool,
+    pub(crate) retry: bool,
     pub(crate) errors: bool,
     pub(crate) messages: bool,
 }
@@ -33,6 +34,7 @@ impl Default for View {
     fn default() -> Self {
         Self {
             cancel: false,
+            retry: false,
             errors: true,
             messages: true,
         }
@@ -72,7 +74,12 @@ impl View {
     }
 
     fn options(self) -> Value {
-        json!({ "cancel": self.cancel, "errors": self.errors, "messages": self.messages })
+        json!({
+            "cancel": self.cancel,
+            "retry": self.retry,
+            "errors": self.errors,
+            "messages": self.messages,
+        })
     }
 
     /// The counters of a sample, as a row of [`SAMPLE_COLUMNS`].

@@ -25,8 +25,9 @@ use crate::backend::{Backend, Memory};
 use crate::{Decorum, Etiquette, TaskId, TaskLookupError, UnknownTask};
 
 /// The request header the dashboard's page sends with every action
-/// (cancel), which the dashboard requires: a form posted from another site
-/// cannot send it, so an action cannot be forged from another origin.
+/// (cancel, retry), which the dashboard requires: a form posted from
+/// another site cannot send it, so an action cannot be forged from another
+/// origin.
 pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 
 /// A live dashboard of one queue, which a web adapter mounts with one line
@@ -48,6 +49,7 @@ pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 /// | option | default | what it does |
 /// |--------|---------|--------------|
 /// | [`allow_cancel`](Self::allow_cancel) | `false` | a Cancel button on each running task, each task waiting to retry, and each unfinished task's page; without it the cancel endpoint answers `403 Forbidden` |
+/// | [`allow_retry`](Self::allow_retry) | `false` | a Retry button on each recent failure and on the page of each failed, timed-out or cancelled task, which puts a typed job back in line under the same id ([`Decorum::retry_task`]); without it the retry endpoint answers `403 Forbidden` |
 /// | [`show_errors`](Self::show_errors) | `true` | the error texts of failed and retrying tasks (the task's error and its sources, as the queue logs them); without it they never leave the server |
 /// | [`show_progress_messages`](Self::show_progress_messages) | `true` | the messages tasks report with their progress; without it only the fractions are sent |
 ///
@@ -99,6 +101,7 @@ pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 /// let DashboardBody::Text(json) = response.body else { unreachable!() };
 /// let snapshot: serde_json::Value = serde_json::from_str(&json)?;
 /// assert_eq!(snapshot["options"]["cancel"], true);
+/// assert_eq!(snapshot["options"]["retry"], false);
 /// assert_eq!(snapshot["queue"]["max_concurrent_tasks"], 4);
 /// # Ok(()) }
 /// ```
@@ -123,6 +126,7 @@ impl<B: Backend> fmt::Debug for Dashboard<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dashboard")
             .field("allow_cancel", &self.view.cancel)
+            .field("allow_retry", &self.view.retry)
             .field("show_errors", &self.view.errors)
             .field("show_progress_messages", &self.view.messages)
             .finish_non_exhaustive()
@@ -151,6 +155,21 @@ impl<B: Backend> Dashboard<B> {
         self
     }
 
+    /// Whether visitors may retry failed and cancelled typed jobs (off by
+    /// default): the page shows a Retry button on each recent failure and
+    /// on the page of each failed, timed-out or cancelled task, and `POST
+    /// api/tasks/{id}/retry` puts the job back in line, due now, under the
+    /// same id, as [`Decorum::retry_task`] does. A task that cannot be
+    /// retried (a closure task, one that succeeded or has not finished,
+    /// one whose unique key a live task holds) is answered `409 Conflict`
+    /// with the reason, which the page shows. A retried task leaves the
+    /// recent failures (its failure stays in its events and among the
+    /// recent outcomes) and shows as it runs again.
+    pub fn allow_retry(mut self, allow: bool) -> Self {
+        self.view.retry = allow;
+        self
+    }
+
     /// Whether the error texts of failed and retrying tasks are shown (on
     /// by default).
     pub fn show_errors(mut self, show: bool) -> Self {
@@ -176,6 +195,7 @@ impl<B: Backend> Dashboard<B> {
     /// | `/api/stream` | `GET` | the board live, as Server-Sent Events |
     /// | `/api/tasks/{id}` | `GET` | a task's status and events as JSON; `404` if unknown |
     /// | `/api/tasks/{id}/cancel` | `POST` | `200` and the task cancelled; `403` unless [allowed](Self::allow_cancel) or without the [`ACTION_HEADER`]; `404` if unknown; `409` if it had finished |
+    /// | `/api/tasks/{id}/retry` | `POST` | `200` and the task back in line; `403` unless [allowed](Self::allow_retry) or without the [`ACTION_HEADER`]; `404` if unknown; `409` with the reason if it cannot be retried ([`RetryTaskError`](crate::RetryTaskError)); `503` if the queue is full or released |
     ///
     /// Anything else is answered `404`, a wrong method `405` with `Allow`,
     /// a malformed id `400`, a backend that cannot be asked `503`; each
@@ -214,6 +234,7 @@ impl<B: Backend> Dashboard<B> {
             }
             Route::Task(id) => self.task(method, id).await,
             Route::Cancel(id) => self.cancel(id, request.action_header).await,
+            Route::Retry(id) => self.retry(id, request.action_header).await,
         }
     }
 
@@ -260,6 +281,24 @@ impl<B: Backend> Dashboard<B> {
                 DashboardResponse::json("POST", &body)
             }
             Ok(false) => DashboardResponse::refused(&Refusal::Finished(id), None),
+            Err(error) => DashboardResponse::refused(&error, None),
+        }
+    }
+}
+
+impl<B: Backend> Dashboard<B> {
+    async fn retry(&self, id: TaskId, action_header: Option<&[u8]>) -> DashboardResponse {
+        if !self.view.retry {
+            return DashboardResponse::refused(&Refusal::RetryNotAllowed, None);
+        }
+        if action_header.is_none() {
+            return DashboardResponse::refused(&Refusal::NotFromThePage, None);
+        }
+        match self.decorum.retry_task(id).await {
+            Ok(_) => {
+                let body = serde_json::json!({ "id": id, "retried": true });
+                DashboardResponse::json("POST", &body)
+            }
             Err(error) => DashboardResponse::refused(&error, None),
         }
     }

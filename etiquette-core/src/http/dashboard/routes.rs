@@ -25,6 +25,8 @@ pub(crate) enum Route {
     Task(TaskId),
     /// Cancels a task (`POST /api/tasks/{id}/cancel`).
     Cancel(TaskId),
+    /// Retries a failed or cancelled typed job (`POST /api/tasks/{id}/retry`).
+    Retry(TaskId),
 }
 
 /// A file the page loads, embedded in the binary.
@@ -105,6 +107,7 @@ impl Route {
             ["api", "stream"] => Self::Stream,
             ["api", "tasks", task] => Self::Task(id(task)?),
             ["api", "tasks", task, "cancel"] => Self::Cancel(id(task)?),
+            ["api", "tasks", task, "retry"] => Self::Retry(id(task)?),
             _ => return Err(Refusal::NoSuchPage),
         };
         let methods = route.methods();
@@ -119,7 +122,7 @@ impl Route {
     const fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Stream => STREAM,
-            Self::Cancel(_) => ACT,
+            Self::Cancel(_) | Self::Retry(_) => ACT,
             _ => READ,
         }
     }
@@ -138,6 +141,8 @@ pub(crate) enum Refusal {
     Method(&'static [&'static str]),
     /// `403 Forbidden`: the application did not allow cancelling.
     CancelNotAllowed,
+    /// `403 Forbidden`: the application did not allow retrying.
+    RetryNotAllowed,
     /// `403 Forbidden`: an action without the header the page sends, as a
     /// cross-site form would post it.
     NotFromThePage,
@@ -165,6 +170,10 @@ impl fmt::Display for Refusal {
                 "cancelling is not allowed on this dashboard: \
                  the application turns it on with `Dashboard::allow_cancel(true)`",
             ),
+            Self::RetryNotAllowed => f.write_str(
+                "retrying is not allowed on this dashboard: \
+                 the application turns it on with `Dashboard::allow_retry(true)`",
+            ),
             Self::NotFromThePage => write!(
                 f,
                 "actions must come from the dashboard's page (header `{}` missing)",
@@ -183,7 +192,7 @@ impl Rejection for Refusal {
             Self::NoSuchPage => 404,
             Self::NotATaskId => 400,
             Self::Method(_) => 405,
-            Self::CancelNotAllowed | Self::NotFromThePage => 403,
+            Self::CancelNotAllowed | Self::RetryNotAllowed | Self::NotFromThePage => 403,
             Self::Finished(_) => 409,
         }
     }
@@ -209,6 +218,10 @@ mod tests {
         assert_eq!(
             route("POST", "/api/tasks/7/cancel"),
             Ok(Route::Cancel(TaskId::new(7)))
+        );
+        assert_eq!(
+            route("POST", "/api/tasks/7/retry"),
+            Ok(Route::Retry(TaskId::new(7)))
         );
     }
 
@@ -238,6 +251,7 @@ mod tests {
             (get_cancel.status(), get_cancel.allow()),
             (405, Some("POST".into()))
         );
+        assert_eq!(refused("GET", "/api/tasks/7/retry").status(), 405);
         assert_eq!(refused("HEAD", "/api/stream").status(), 405);
         assert_eq!(refused("POST", "/").allow(), Some("GET, HEAD".into()));
     }

@@ -15,6 +15,7 @@ use crate::testing::TempServer;
 mod job;
 mod processes;
 mod recovery;
+mod retry_by_hand;
 #[cfg(feature = "sqlx")]
 mod sqlx;
 

@@ -17,7 +17,7 @@
   const SILENCE_MS = 10000;
 
   const model = {
-    options: { cancel: false, errors: true, messages: true },
+    options: { cancel: false, retry: false, errors: true, messages: true },
     queue: { max_concurrent_tasks: 0, queue_capacity: 0, released: false },
     closed: false,
     stats: null,
@@ -74,6 +74,9 @@
     progress: 'progress', retrying: 'retrying', succeeded: 'succeeded', failed: 'failed',
     timed_out: 'timed out', cancelled: 'cancelled',
   };
+  const FINISHED = ['succeeded', 'failed', 'timed_out', 'cancelled'];
+  // The ends a task may be retried by hand from.
+  const RETRIABLE = ['failed', 'timed_out', 'cancelled'];
   const badge = (name) => el('span', { class: `badge ${name}`, text: OUTCOME_NAMES[name] || name });
 
   function errorText(item) {
@@ -122,6 +125,11 @@
   // The same steps as the server's board (board.rs).
   function applyEvent(event) {
     const id = event.task;
+    if (!FINISHED.includes(event.event) && event.event !== 'progress') {
+      // Back in line or running again (retried by hand): no longer a
+      // failure to act on.
+      model.failures = model.failures.filter((failure) => failure.task !== id);
+    }
     switch (event.event) {
       case 'queued':
       case 'scheduled':
@@ -279,6 +287,13 @@
     return button;
   }
 
+  function retryButton(id) {
+    if (!model.options.retry) return null;
+    const button = el('button', { type: 'button', class: 'small', 'data-retry': id, text: 'Retry', 'aria-label': `Retry task ${id}` });
+    button.addEventListener('click', () => retry(id, button));
+    return button;
+  }
+
   // Brings `tbody`'s rows in line with `items` (in order), keeping the rows
   // of items still there, so that focus and buttons survive updates.
   function syncRows(container, items, make, update) {
@@ -346,7 +361,8 @@
       return el('li', { 'data-task': event.task },
         el('div', { class: 'item-head' },
           el('span', {}, taskLink(event.task), ' ', badge(event.event)),
-          el('span', { class: 'meta' }, `after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}, `, time(event.at_ms))),
+          el('span', { class: 'meta' }, `after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}, `, time(event.at_ms)),
+          retryButton(event.task)),
         text ? el('pre', { class: 'error', text }) : null);
     }));
     $('failures-empty').hidden = model.failures.length > 0;
@@ -368,7 +384,12 @@
     renderRetrying();
     renderFailures();
     renderEnded();
-    const mode = [model.options.cancel ? 'Cancelling tasks is allowed.' : 'Read-only.'];
+    const actions = [];
+    if (model.options.cancel) actions.push('Cancelling');
+    if (model.options.retry) actions.push('retrying');
+    const mode = [actions.length
+      ? `${actions.join(' and ').replace(/^./, (c) => c.toUpperCase())} tasks ${actions.length > 1 ? 'are' : 'is'} allowed.`
+      : 'Read-only.'];
     if (!model.options.errors) mode.push('Error texts are hidden.');
     if (!model.options.messages) mode.push('Progress messages are hidden.');
     $('mode').textContent = mode.join(' ');
@@ -376,9 +397,11 @@
 
   // ---- a task's page -------------------------------------------------
 
-  function describe(event) {
+  // `afterEnd`: the task had ended before this event (it was retried by
+  // hand).
+  function describe(event, afterEnd) {
     switch (event.event) {
-      case 'queued': return 'Accepted into the queue.';
+      case 'queued': return afterEnd ? 'Retried by hand: back in line.' : 'Accepted into the queue.';
       case 'scheduled': return `Scheduled to start at ${new Date(event.run_at_ms).toLocaleString()}.`;
       case 'started': return `Attempt ${event.attempt} started.`;
       case 'progress': {
@@ -397,11 +420,11 @@
     }
   }
 
-  function eventItem(event) {
+  function eventItem(event, afterEnd) {
     const text = event.event === 'retrying' || event.event === 'failed' ? errorText(event) : null;
     return el('li', { 'data-event': event.event },
       time(event.at_ms),
-      el('div', { class: 'what' }, badge(event.event), ' ', describe(event),
+      el('div', { class: 'what' }, badge(event.event), ' ', describe(event, afterEnd),
         text ? el('pre', { class: 'error', text }) : null));
   }
 
@@ -422,9 +445,10 @@
       task.pending.push(event);
       return;
     }
+    const afterEnd = task.events.some((old) => FINISHED.includes(old.event));
     task.events.push(event);
     task.status = statusAfter(event, task.status);
-    $('task-events').append(eventItem(event));
+    $('task-events').append(eventItem(event, afterEnd));
     $('task-events-empty').hidden = true;
     renderTask();
   }
@@ -458,7 +482,8 @@
     task.events = body.events;
     task.omitted = body.omitted;
     task.loaded = true;
-    $('task-events').replaceChildren(...task.events.map(eventItem));
+    $('task-events').replaceChildren(...task.events.map((event, index) =>
+      eventItem(event, task.events.slice(0, index).some((old) => FINISHED.includes(old.event)))));
     for (const event of task.pending) {
       if (event.id > newest) taskEvent(event);
     }
@@ -471,11 +496,10 @@
     $('task-missing').hidden = false;
     $('task-facts').hidden = true;
     $('task-cancel').hidden = true;
+    $('task-retry').hidden = true;
     $('task-error-row').hidden = true;
     $('task-events-empty').hidden = true;
   }
-
-  const FINISHED = ['succeeded', 'failed', 'timed_out', 'cancelled'];
 
   function renderTask() {
     if (!task || !task.loaded) return;
@@ -501,6 +525,7 @@
     $('task-error-row').hidden = error === null;
     $('task-error').textContent = error || '';
     $('task-cancel').hidden = !model.options.cancel || !status || FINISHED.includes(name);
+    $('task-retry').hidden = !model.options.retry || !status || !RETRIABLE.includes(name);
     $('task-events-empty').hidden = task.events.length > 0;
     const omitted = $('task-omitted');
     omitted.hidden = !task.omitted;
@@ -520,6 +545,22 @@
       else notice(`Task ${id} was not cancelled: ${await response.text()}`, true);
     } catch (error) {
       notice(`Task ${id} was not cancelled: the server could not be reached.`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function retry(id, button) {
+    button.disabled = true;
+    try {
+      const response = await fetch(api(`tasks/${id}/retry`), {
+        method: 'POST',
+        headers: { 'x-etiquette-dashboard': 'retry' },
+      });
+      if (response.ok) notice(`Task ${id} is back in line.`);
+      else notice(`Task ${id} was not retried: ${await response.text()}`, true);
+    } catch (error) {
+      notice(`Task ${id} was not retried: the server could not be reached.`, true);
     } finally {
       button.disabled = false;
     }
@@ -641,6 +682,9 @@
   });
   $('task-cancel').addEventListener('click', (click) => {
     if (task) cancel(task.id, click.currentTarget);
+  });
+  $('task-retry').addEventListener('click', (click) => {
+    if (task) retry(task.id, click.currentTarget);
   });
   window.addEventListener('hashchange', route);
   route();
