@@ -4,7 +4,8 @@
 //! Run with: `cargo run -p etiquette-examples --bin actix_jobs`
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
-//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue in this
+//! process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -65,7 +66,8 @@ async fn serve<B: Backend>(
                 "/jobs/{id}",
                 web::get().to(support::actix::task_status::<B>),
             )
-            .route("/jobs/{id}/events", web::get().to(job_events::<B>));
+            .route("/jobs/{id}/events", web::get().to(job_events::<B>))
+            .route("/stats", web::get().to(support::actix::stats::<B>));
     };
     let serving = support::actix::serve(routes, stopping.clone());
     support::run(serving, &etiquette, stopping).await

@@ -5,7 +5,8 @@
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
 //! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue's metrics
-//! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`.
+//! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`, and
+//! the queue in this process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -65,6 +66,7 @@ async fn serve<B: Backend>(
         .route("/jobs", post(start_job::<B>))
         .route("/jobs/{id}", get(support::axum::task_status::<B>))
         .route("/jobs/{id}/events", get(job_events::<B>))
+        .route("/stats", get(support::axum::stats::<B>))
         .route("/metrics", get(move || async move { prometheus.render() }))
         .with_state(etiquette.clone());
 

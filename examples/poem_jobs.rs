@@ -4,7 +4,8 @@
 //! Run with: `cargo run -p etiquette-examples --bin poem_jobs`
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
-//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue in this
+//! process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -64,6 +65,7 @@ async fn serve<B: Backend>(
         .at("/jobs", post(start_job::<B>::default()))
         .at("/jobs/:id", get(support::poem::task_status::<B>::default()))
         .at("/jobs/:id/events", get(job_events::<B>::default()))
+        .at("/stats", get(support::poem::stats::<B>::default()))
         .data(etiquette.clone());
 
     let serving = support::poem::serve(app, stopping.clone());
