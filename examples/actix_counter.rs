@@ -41,13 +41,13 @@ async fn serve<B: Backend>(
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
             .service(support::actix::add_task(add_task::<B>))
-            .route(
+            .service(support::actix::get(
                 "/tasks/{id}",
-                web::get().to(support::actix::task_status::<B>),
-            )
-            .route("/stats", web::get().to(support::actix::stats::<B>))
+                support::actix::task_status::<B>,
+            ))
+            .service(support::actix::get("/stats", support::actix::stats::<B>))
             // The baseline the load script compares `/add-task` with.
-            .route("/noop", web::get().to(|| async { "OK" }));
+            .service(support::actix::get("/noop", || async { "OK" }));
     };
     let serving = support::actix::serve(routes, stopping.clone());
     support::run(serving, &etiquette, stopping).await

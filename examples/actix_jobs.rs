@@ -60,14 +60,14 @@ async fn serve<B: Backend>(
     let queue = etiquette.clone();
     let routes = move |app: &mut web::ServiceConfig| {
         app.app_data(web::ThinData(queue.clone()))
-            .route("/", web::get().to(page))
-            .route("/jobs", web::post().to(start_job::<B>))
-            .route(
+            .service(support::actix::get("/", page))
+            .service(web::resource("/jobs").route(web::post().to(start_job::<B>)))
+            .service(support::actix::get(
                 "/jobs/{id}",
-                web::get().to(support::actix::task_status::<B>),
-            )
-            .route("/jobs/{id}/events", web::get().to(job_events::<B>))
-            .route("/stats", web::get().to(support::actix::stats::<B>));
+                support::actix::task_status::<B>,
+            ))
+            .service(support::actix::get("/jobs/{id}/events", job_events::<B>))
+            .service(support::actix::get("/stats", support::actix::stats::<B>));
     };
     let serving = support::actix::serve(routes, stopping.clone());
     support::run(serving, &etiquette, stopping).await
