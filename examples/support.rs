@@ -140,6 +140,32 @@ pub(crate) async fn postgres() -> Result<Option<Postgres>, Failed> {
     Ok(Some(postgres))
 }
 
+/// An example's app, written once for any backend: its routes on the
+/// queue `main` built, served until the stop signal (see [`run`]). A trait
+/// with a generic method, as a closure cannot be generic over the backend:
+/// each example implements it for a small struct of its own.
+pub(crate) trait App {
+    /// Serves the app on `etiquette` until `stopping`, then stops it all.
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: Stopping,
+    ) -> Result<(), Failed>;
+}
+
+/// Builds `queue` on PostgreSQL when `DATABASE_URL` is set ([`postgres`]),
+/// in memory otherwise, and serves `app` on it until `stopping`.
+pub(crate) async fn build_and_serve(
+    queue: Builder,
+    app: impl App,
+    stopping: Stopping,
+) -> Result<(), Failed> {
+    match postgres().await? {
+        None => app.serve(queue.build()?, stopping).await,
+        Some(postgres) => app.serve(queue.build_on(postgres)?, stopping).await,
+    }
+}
+
 /// How long the stop may take, from the signal: `DRAIN_SECS`, 30 s by
 /// default. Open connections and accepted tasks share it.
 pub(crate) fn drain_deadline() -> Duration {
