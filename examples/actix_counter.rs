@@ -23,32 +23,34 @@ async fn add_task<B: Backend>(decorum: Decorum<B>) -> Result<HttpResponse, TaskR
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    // Built once, outside the app, which each worker builds for itself.
-    match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, stopping).await,
-        Some(postgres) => {
-            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, stopping).await
-        }
-    }
+    let queue = Etiquette::builder().max_concurrent_tasks(16);
+    // Built once, outside the app, which each worker builds for itself: on
+    // PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(queue, Counter, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let queue = etiquette.clone();
-    let routes = move |app: &mut web::ServiceConfig| {
-        app.app_data(web::ThinData(queue.clone()))
-            .service(support::actix::add_task(add_task::<B>))
-            .route(
-                "/tasks/{id}",
-                web::get().to(support::actix::task_status::<B>),
-            )
-            .route("/stats", web::get().to(support::actix::stats::<B>))
-            // The baseline the load script compares `/add-task` with.
-            .route("/noop", web::get().to(|| async { "OK" }));
-    };
-    let serving = support::actix::serve(routes, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+/// The app, on whichever backend `main` built its queue.
+struct Counter;
+
+impl support::App for Counter {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let queue = etiquette.clone();
+        let routes = move |app: &mut web::ServiceConfig| {
+            app.app_data(web::ThinData(queue.clone()))
+                .service(support::actix::add_task(add_task::<B>))
+                .service(support::actix::get(
+                    "/tasks/{id}",
+                    support::actix::task_status::<B>,
+                ))
+                .service(support::actix::get("/stats", support::actix::stats::<B>))
+                // The baseline the load script compares `/add-task` with.
+                .service(support::actix::get("/noop", || async { "OK" }));
+        };
+        let serving = support::actix::serve(routes, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

@@ -4,7 +4,8 @@
 //! Run with: `cargo run -p etiquette-examples --bin actix_jobs`
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
-//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue in this
+//! process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -46,27 +47,33 @@ async fn page() -> HttpResponse {
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    match support::postgres().await? {
-        None => serve(support::jobs_queue().build()?, stopping).await,
-        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, stopping).await,
-    }
+    // Built once, outside the app, which each worker builds for itself: on
+    // PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(support::jobs_queue(), Jobs, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let queue = etiquette.clone();
-    let routes = move |app: &mut web::ServiceConfig| {
-        app.app_data(web::ThinData(queue.clone()))
-            .route("/", web::get().to(page))
-            .route("/jobs", web::post().to(start_job::<B>))
-            .route(
-                "/jobs/{id}",
-                web::get().to(support::actix::task_status::<B>),
-            )
-            .route("/jobs/{id}/events", web::get().to(job_events::<B>));
-    };
-    let serving = support::actix::serve(routes, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+/// The app, on whichever backend `main` built its queue.
+struct Jobs;
+
+impl support::App for Jobs {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let queue = etiquette.clone();
+        let routes = move |app: &mut web::ServiceConfig| {
+            app.app_data(web::ThinData(queue.clone()))
+                .service(support::actix::get("/", page))
+                .service(web::resource("/jobs").route(web::post().to(start_job::<B>)))
+                .service(support::actix::get(
+                    "/jobs/{id}",
+                    support::actix::task_status::<B>,
+                ))
+                .service(support::actix::get("/jobs/{id}/events", job_events::<B>))
+                .service(support::actix::get("/stats", support::actix::stats::<B>));
+        };
+        let serving = support::actix::serve(routes, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

@@ -46,29 +46,31 @@ async fn spawn_task() -> Result<([(&'static str, String); 1], &'static str), Sta
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, stopping).await,
-        Some(postgres) => {
-            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, stopping).await
-        }
-    }
+    let queue = Etiquette::builder().max_concurrent_tasks(16);
+    // On PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(queue, Counter, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let app = Router::new()
-        .route("/add-task", support::axum::add_task(add_task::<B>))
-        .route("/tasks/{id}", get(support::axum::task_status::<B>))
-        .route("/stats", get(support::axum::stats::<B>))
-        // The baselines the load script compares `/add-task` with: doing
-        // nothing, and the hand-written `tokio::spawn` + `Semaphore`.
-        .route("/noop", get(|| async { "OK" }))
-        .route("/spawn-task", get(spawn_task))
-        .with_state(etiquette.clone());
+/// The app, on whichever backend `main` built its queue.
+struct Counter;
 
-    let serving = support::axum::serve(app, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+impl support::App for Counter {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let app = Router::new()
+            .route("/add-task", support::axum::add_task(add_task::<B>))
+            .route("/tasks/{id}", get(support::axum::task_status::<B>))
+            .route("/stats", get(support::axum::stats::<B>))
+            // The baselines the load script compares `/add-task` with: doing
+            // nothing, and the hand-written `tokio::spawn` + `Semaphore`.
+            .route("/noop", get(|| async { "OK" }))
+            .route("/spawn-task", get(spawn_task))
+            .with_state(etiquette.clone());
+
+        let serving = support::axum::serve(app, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

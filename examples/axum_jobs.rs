@@ -5,7 +5,8 @@
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
 //! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue's metrics
-//! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`.
+//! in Prometheus text format: `curl http://127.0.0.1:8000/metrics`, and
+//! the queue in this process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -49,25 +50,33 @@ async fn main() -> Result<(), support::Failed> {
     // Installed before the queue is built, which registers its metrics.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let queue = support::jobs_queue().name("jobs");
-    match support::postgres().await? {
-        None => serve(queue.build()?, prometheus, stopping).await,
-        Some(postgres) => serve(queue.build_on(postgres)?, prometheus, stopping).await,
-    }
+    // On PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(queue, Jobs { prometheus }, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
+/// The app, on whichever backend `main` built its queue; `/metrics` renders
+/// what `prometheus` records.
+struct Jobs {
     prometheus: PrometheusHandle,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let app = Router::new()
-        .route("/", get(|| async { Html(support::JOBS_PAGE) }))
-        .route("/jobs", post(start_job::<B>))
-        .route("/jobs/{id}", get(support::axum::task_status::<B>))
-        .route("/jobs/{id}/events", get(job_events::<B>))
-        .route("/metrics", get(move || async move { prometheus.render() }))
-        .with_state(etiquette.clone());
+}
 
-    let serving = support::axum::serve(app, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+impl support::App for Jobs {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let prometheus = self.prometheus;
+        let app = Router::new()
+            .route("/", get(|| async { Html(support::JOBS_PAGE) }))
+            .route("/jobs", post(start_job::<B>))
+            .route("/jobs/{id}", get(support::axum::task_status::<B>))
+            .route("/jobs/{id}/events", get(job_events::<B>))
+            .route("/stats", get(support::axum::stats::<B>))
+            .route("/metrics", get(move || async move { prometheus.render() }))
+            .with_state(etiquette.clone());
+
+        let serving = support::axum::serve(app, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

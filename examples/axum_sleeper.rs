@@ -24,27 +24,29 @@ async fn add_task<B: Backend>(
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, stopping).await,
-        Some(postgres) => {
-            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, stopping).await
-        }
-    }
+    let queue = Etiquette::builder().max_concurrent_tasks(16);
+    // On PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(queue, Sleeper, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let app = Router::new()
-        .route("/add-task", support::axum::add_task(add_task::<B>))
-        .route("/tasks/{id}", get(support::axum::task_status::<B>))
-        .route("/stats", get(support::axum::stats::<B>))
-        // The baseline the load script compares `/add-task` with.
-        .route("/noop", get(|| async { "OK" }))
-        .with_state(etiquette.clone());
+/// The app, on whichever backend `main` built its queue.
+struct Sleeper;
 
-    let serving = support::axum::serve(app, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+impl support::App for Sleeper {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let app = Router::new()
+            .route("/add-task", support::axum::add_task(add_task::<B>))
+            .route("/tasks/{id}", get(support::axum::task_status::<B>))
+            .route("/stats", get(support::axum::stats::<B>))
+            // The baseline the load script compares `/add-task` with.
+            .route("/noop", get(|| async { "OK" }))
+            .with_state(etiquette.clone());
+
+        let serving = support::axum::serve(app, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

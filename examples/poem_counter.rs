@@ -27,30 +27,32 @@ fn noop() -> &'static str {
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    match support::postgres().await? {
-        None => serve(Etiquette::initiate(16)?, stopping).await,
-        Some(postgres) => {
-            let etiquette = Etiquette::builder().max_concurrent_tasks(16);
-            serve(etiquette.build_on(postgres)?, stopping).await
-        }
-    }
+    let queue = Etiquette::builder().max_concurrent_tasks(16);
+    // On PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(queue, Counter, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let app = Route::new()
-        .at("/add-task", support::poem::add_task(add_task::<B>::default))
-        .at(
-            "/tasks/:id",
-            get(support::poem::task_status::<B>::default()),
-        )
-        .at("/stats", get(support::poem::stats::<B>::default()))
-        // The baseline the load script compares `/add-task` with.
-        .at("/noop", get(noop))
-        .data(etiquette.clone());
+/// The app, on whichever backend `main` built its queue.
+struct Counter;
 
-    let serving = support::poem::serve(app, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+impl support::App for Counter {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let app = Route::new()
+            .at("/add-task", support::poem::add_task(add_task::<B>::default))
+            .at(
+                "/tasks/:id",
+                get(support::poem::task_status::<B>::default()),
+            )
+            .at("/stats", get(support::poem::stats::<B>::default()))
+            // The baseline the load script compares `/add-task` with.
+            .at("/noop", get(noop))
+            .data(etiquette.clone());
+
+        let serving = support::poem::serve(app, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

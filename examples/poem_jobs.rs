@@ -4,7 +4,8 @@
 //! Run with: `cargo run -p etiquette-examples --bin poem_jobs`
 //! then open <http://127.0.0.1:8000/> and press the button, or:
 //! `curl -i -X POST http://127.0.0.1:8000/jobs` (202, `Location: /jobs/1`)
-//! and `curl -N http://127.0.0.1:8000/jobs/1/events`.
+//! and `curl -N http://127.0.0.1:8000/jobs/1/events`; the queue in this
+//! process: `curl http://127.0.0.1:8000/stats`.
 //!
 //! On PostgreSQL (`DATABASE_URL` set): several servers share the jobs, and
 //! <http://127.0.0.1:8000/?job=1> follows job 1 wherever it runs.
@@ -49,23 +50,28 @@ fn page() -> Html<&'static str> {
 #[tokio::main]
 async fn main() -> Result<(), support::Failed> {
     let stopping = support::start()?;
-    match support::postgres().await? {
-        None => serve(support::jobs_queue().build()?, stopping).await,
-        Some(postgres) => serve(support::jobs_queue().build_on(postgres)?, stopping).await,
-    }
+    // On PostgreSQL when `DATABASE_URL` is set, in memory otherwise.
+    support::build_and_serve(support::jobs_queue(), Jobs, stopping).await
 }
 
-async fn serve<B: Backend>(
-    etiquette: Etiquette<B>,
-    stopping: support::Stopping,
-) -> Result<(), support::Failed> {
-    let app = Route::new()
-        .at("/", get(page))
-        .at("/jobs", post(start_job::<B>::default()))
-        .at("/jobs/:id", get(support::poem::task_status::<B>::default()))
-        .at("/jobs/:id/events", get(job_events::<B>::default()))
-        .data(etiquette.clone());
+/// The app, on whichever backend `main` built its queue.
+struct Jobs;
 
-    let serving = support::poem::serve(app, stopping.clone());
-    support::run(serving, &etiquette, stopping).await
+impl support::App for Jobs {
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: support::Stopping,
+    ) -> Result<(), support::Failed> {
+        let app = Route::new()
+            .at("/", get(page))
+            .at("/jobs", post(start_job::<B>::default()))
+            .at("/jobs/:id", get(support::poem::task_status::<B>::default()))
+            .at("/jobs/:id/events", get(job_events::<B>::default()))
+            .at("/stats", get(support::poem::stats::<B>::default()))
+            .data(etiquette.clone());
+
+        let serving = support::poem::serve(app, stopping.clone());
+        support::run(serving, &etiquette, stopping).await
+    }
 }

@@ -140,6 +140,32 @@ pub(crate) async fn postgres() -> Result<Option<Postgres>, Failed> {
     Ok(Some(postgres))
 }
 
+/// An example's app, written once for any backend: its routes on the
+/// queue `main` built, served until the stop signal (see [`run`]). A trait
+/// with a generic method, as a closure cannot be generic over the backend:
+/// each example implements it for a small struct of its own.
+pub(crate) trait App {
+    /// Serves the app on `etiquette` until `stopping`, then stops it all.
+    async fn serve<B: Backend>(
+        self,
+        etiquette: Etiquette<B>,
+        stopping: Stopping,
+    ) -> Result<(), Failed>;
+}
+
+/// Builds `queue` on PostgreSQL when `DATABASE_URL` is set ([`postgres`]),
+/// in memory otherwise, and serves `app` on it until `stopping`.
+pub(crate) async fn build_and_serve(
+    queue: Builder,
+    app: impl App,
+    stopping: Stopping,
+) -> Result<(), Failed> {
+    match postgres().await? {
+        None => app.serve(queue.build()?, stopping).await,
+        Some(postgres) => app.serve(queue.build_on(postgres)?, stopping).await,
+    }
+}
+
 /// How long the stop may take, from the signal: `DRAIN_SECS`, 30 s by
 /// default. Open connections and accepted tasks share it.
 pub(crate) fn drain_deadline() -> Duration {
@@ -285,6 +311,14 @@ pub(crate) async fn task_status<B: Backend>(
     }
 }
 
+/// The body of every example's answer to a request no route matches:
+/// `404 Not Found`, `text/plain`, the request's path (without its query)
+/// after `not found: `. A method a route does not take is answered an
+/// empty `405 Method Not Allowed`, in every framework alike.
+pub(crate) fn not_found(path: &str) -> String {
+    format!("not found: {path}")
+}
+
 /// The queue's gauges and counters in this process, as the examples'
 /// `GET /stats` answers them.
 pub(crate) fn stats_json(stats: etiquette_core::Stats) -> serde_json::Value {
@@ -382,7 +416,7 @@ impl Job for TenSteps {
 /// Serving with axum, and the status route its examples share.
 pub(crate) mod axum {
     use ::axum::extract::Path;
-    use ::axum::http::StatusCode;
+    use ::axum::http::{StatusCode, Uri};
     use ::axum::response::{IntoResponse, Response};
     use ::axum::routing::{MethodRouter, get};
     use ::axum::{Json, Router};
@@ -412,14 +446,21 @@ pub(crate) mod axum {
 
     /// Serves `app` on [`address`](super::address) until `stopping`, then
     /// waits for the open connections: for ever, as axum sets them no
-    /// deadline, unless [`run`](super::run) bounds it.
+    /// deadline, unless [`run`](super::run) bounds it. A path no route
+    /// matches is answered [`not_found`](super::not_found).
     pub(crate) async fn serve(app: Router, stopping: super::Stopping) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(super::address());
         let listener = listener.await.map_err(super::bind_error)?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        ::axum::serve(listener, app)
+        ::axum::serve(listener, app.fallback(not_found))
             .with_graceful_shutdown(stopping.wait())
             .await
+    }
+
+    /// What a path no route matches is answered (axum's own answer has no
+    /// body).
+    async fn not_found(uri: Uri) -> (StatusCode, String) {
+        (StatusCode::NOT_FOUND, super::not_found(uri.path()))
     }
 
     /// The queue's gauges and counters in this process (`GET /stats`).
@@ -446,7 +487,7 @@ pub(crate) mod axum {
 /// Serving with actix-web, and the status route its examples share.
 pub(crate) mod actix {
     use actix_web::http::StatusCode;
-    use actix_web::{App, HttpResponse, HttpServer, Resource, web};
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Resource, web};
     use etiquette_actix::Decorum;
     use etiquette_actix::core::backend::Backend;
 
@@ -468,6 +509,21 @@ pub(crate) mod actix {
             }))
     }
 
+    /// The route `path`, taking `GET` (and `HEAD`, as axum and poem do)
+    /// to `handler`; any other method is answered 405, as in the other
+    /// frameworks (`App::route` would answer it 404: its method is part of
+    /// what the path must match).
+    pub(crate) fn get<F, Args>(path: &str, handler: F) -> Resource
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        web::resource(path)
+            .route(web::get().to(handler.clone()))
+            .route(web::head().to(handler))
+    }
+
     /// What `/add-task` answers once the task is added: `OK`, its id in
     /// `x-task-id`.
     pub(crate) fn added(id: impl std::fmt::Display) -> HttpResponse {
@@ -480,18 +536,32 @@ pub(crate) mod actix {
     /// Serves the app that `routes` configures on
     /// [`address`](super::address) until `stopping`, then gives the open
     /// connections until the deadline. `routes` runs once per worker, each
-    /// of which builds an app of its own.
+    /// of which builds an app of its own. A path no route matches is
+    /// answered [`not_found`](super::not_found).
     pub(crate) async fn serve(
         routes: impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
         stopping: super::Stopping,
     ) -> std::io::Result<()> {
-        let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        let app = move || {
+            App::new()
+                .configure(routes.clone())
+                .default_service(web::to(not_found))
+        };
+        let server = HttpServer::new(app)
             .shutdown_signal(stopping.wait())
             .shutdown_timeout(super::drain_deadline().as_secs())
             .bind(super::address())
             .map_err(super::bind_error)?;
         tracing::info!("listening on http://{}", server.addrs()[0]);
         server.run().await
+    }
+
+    /// What a path no route matches is answered (actix-web's own answer
+    /// has no body).
+    async fn not_found(request: HttpRequest) -> HttpResponse {
+        HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body(super::not_found(request.path()))
     }
 
     /// The queue's gauges and counters in this process (`GET /stats`).
@@ -520,10 +590,16 @@ pub(crate) mod actix {
 /// Serving with poem, and the status route its examples share.
 pub(crate) mod poem {
 
+    use std::sync::Arc;
+
+    use ::poem::error::{MethodNotAllowedError, NotFoundError};
     use ::poem::http::StatusCode;
     use ::poem::listener::{Acceptor as _, Listener as _, TcpListener};
     use ::poem::web::{Json, Path};
-    use ::poem::{Endpoint, IntoEndpoint, IntoResponse, Response, RouteMethod, Server, handler};
+    use ::poem::{
+        Endpoint, EndpointExt as _, IntoEndpoint, IntoResponse, Request, Response, RouteMethod,
+        Server, handler,
+    };
     use etiquette_poem::Decorum;
     use etiquette_poem::core::backend::Backend;
 
@@ -558,7 +634,9 @@ pub(crate) mod poem {
     }
 
     /// Serves `app` on [`address`](super::address) until `stopping`, then
-    /// gives the open connections until the deadline.
+    /// gives the open connections until the deadline. A path no route
+    /// matches is answered [`not_found`](super::not_found), a method a
+    /// route does not take an empty 405.
     pub(crate) async fn serve(
         app: impl IntoEndpoint<Endpoint: 'static>,
         stopping: super::Stopping,
@@ -570,9 +648,28 @@ pub(crate) mod poem {
         if let Some(address) = local.first().and_then(|address| address.as_socket_addr()) {
             tracing::info!("listening on http://{address}");
         }
+        let app = app.into_endpoint().around(unmatched);
         Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, stopping.wait(), Some(super::drain_deadline()))
             .await
+    }
+
+    /// Answers as the other frameworks do what no route of `app` takes:
+    /// poem's own answers say "not found" or "method not allowed" without
+    /// the path, and the latter in a body.
+    async fn unmatched<E: Endpoint>(app: Arc<E>, request: Request) -> ::poem::Result<Response> {
+        let path = request.uri().path().to_owned();
+        match app.call(request).await {
+            Ok(answer) => Ok(answer.into_response()),
+            Err(error) if error.is::<NotFoundError>() => Ok(super::not_found(&path)
+                .with_content_type("text/plain; charset=utf-8")
+                .with_status(StatusCode::NOT_FOUND)
+                .into_response()),
+            Err(error) if error.is::<MethodNotAllowedError>() => {
+                Ok(StatusCode::METHOD_NOT_ALLOWED.into_response())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The queue's gauges and counters in this process (`GET /stats`).

@@ -325,7 +325,8 @@ async fn bad_settings_are_refused_by_name_in_every_framework() {
 }
 
 /// How `binary` answers the requests a link checker, a client with the
-/// wrong method or a bad id sends: (request, status, content type, body).
+/// wrong method, a bad id or a wrong path sends: (request, status, content
+/// type, body).
 async fn answers(binary: &str) -> Vec<(String, u16, String, String)> {
     let port = free_port();
     let (child, _) = start_listening(binary, port, &[], BOUND).await;
@@ -339,6 +340,11 @@ async fn answers(binary: &str) -> Vec<(String, u16, String, String)> {
         ("GET", "/add-task"),
         ("GET", "/tasks/abc"),
         ("GET", "/tasks/999999"),
+        ("HEAD", "/tasks/999999"),
+        ("DELETE", "/tasks/1"),
+        ("POST", "/stats"),
+        ("GET", "/nope"),
+        ("POST", "/nope/2?x=1"),
     ] {
         let what = format!("{}'s answer to {method} {path}", name(binary));
         let request = http.request(method.parse().unwrap(), format!("{base}{path}"));
@@ -372,6 +378,11 @@ async fn the_three_frameworks_answer_the_same_request_the_same_way() {
         ("GET /add-task", 200, text, "OK"),
         ("GET /tasks/abc", 400, text, "not a task id: abc"),
         ("GET /tasks/999999", 404, text, "no task 999999"),
+        ("HEAD /tasks/999999", 404, text, ""),
+        ("DELETE /tasks/1", 405, "", ""),
+        ("POST /stats", 405, "", ""),
+        ("GET /nope", 404, text, "not found: /nope"),
+        ("POST /nope/2?x=1", 404, text, "not found: /nope/2"),
     ]
     .into_iter()
     .map(|(request, status, kind, body)| (request.into(), status, kind.into(), body.into()))

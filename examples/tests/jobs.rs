@@ -1,15 +1,22 @@
 //! The jobs examples, end to end: the page's progress bar reaches 100 % in a
-//! real headless Chromium, and shutdown completes while an event stream is
-//! open.
+//! real headless Chromium; a second click follows the second job only; a
+//! refused start and a lost connection are shown as such; and shutdown
+//! completes while an event stream is open.
 
 use std::process::Stdio;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 mod common;
 use common::{free_port, name, send_sigterm, start_listening, within};
+
+#[path = "common/chromium.rs"]
+mod chromium;
+use chromium::Chromium;
 
 /// How long the test waits for the example to start, to answer or to end an
 /// event stream: far longer than any of these takes, short enough to fail
@@ -60,18 +67,8 @@ async fn rendered(port: u16, path: &str) -> String {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = std::env::temp_dir().join(format!("etiquette-chromium-{port}"));
     let output = Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-        ])
+        .args(chromium::HEADLESS)
+        .args(["--virtual-time-budget=15000", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("http://127.0.0.1:{port}{path}"))
         .stderr(Stdio::null())
@@ -202,6 +199,199 @@ async fn an_unknown_job_is_shown_as_such(binary: &str) {
     assert!(terminate(binary, child).await.success());
 }
 
+/// Clicks the page's button.
+const CLICK: &str = "document.getElementById('start').click(), true";
+
+/// What the page shows, as a JavaScript object: the job's id, the bar's
+/// value, the percentage and the state.
+const SHOWN: &str = "({ job: document.getElementById('job').textContent, \
+    bar: document.getElementById('bar').value, \
+    percent: document.getElementById('percent').textContent, \
+    state: document.getElementById('state').textContent })";
+
+/// Records in `window.shown`, from now on, what the page shows after each
+/// change to it.
+fn record_what_is_shown() -> String {
+    format!(
+        "window.shown = []; \
+         new MutationObserver(() => window.shown.push({SHOWN})).observe(document.body, \
+           {{ subtree: true, childList: true, characterData: true, attributes: true }}); \
+         true"
+    )
+}
+
+/// What the page showed since [`record_what_is_shown`].
+async fn shown(chromium: &mut Chromium) -> Vec<Value> {
+    let shown = chromium.eval("window.shown").await;
+    shown.as_array().expect("window.shown recorded").clone()
+}
+
+/// The bar's value in one of [`shown`]'s records, after checking that the
+/// percentage says the same.
+fn bar(shown: &Value) -> u64 {
+    let bar = shown["bar"].as_u64().unwrap();
+    assert_eq!(shown["percent"], format!("{bar}%"), "{shown}");
+    bar
+}
+
+/// A second click follows the second job only. Job 1 is three steps or
+/// more ahead of job 2 when the button is clicked again: were its stream
+/// left open, its events would still move the bar, back and forth between
+/// the two jobs, and "succeeded" would show before job 2 ended.
+async fn a_second_click_follows_only_the_second_job(binary: &str) {
+    let port = free_port();
+    let child = start(binary, port, 200).await;
+    let mut chromium = Chromium::start().await;
+    chromium.open(&format!("http://127.0.0.1:{port}/")).await;
+    chromium.eval(CLICK).await;
+    chromium
+        .until(
+            "job 1 at 30 % on the page",
+            "document.getElementById('job').textContent === '1' \
+             && document.getElementById('bar').value >= 30",
+        )
+        .await;
+    chromium.eval(&record_what_is_shown()).await;
+    chromium.eval(CLICK).await;
+    chromium
+        .until(
+            "job 2 on the page",
+            "document.getElementById('job').textContent === '2'",
+        )
+        .await;
+    let events = within(BOUND, "the end of job 2's event stream", async {
+        let events = reqwest::get(format!("http://127.0.0.1:{port}/jobs/2/events"));
+        events.await.unwrap().text().await.unwrap()
+    })
+    .await;
+    assert!(events.contains("event: succeeded"), "{events}");
+    chromium
+        .until(
+            "the page to show a job succeeded",
+            "window.shown.at(-1)?.state === 'succeeded'",
+        )
+        .await;
+
+    let shown = shown(&mut chromium).await;
+    // Until the second POST is answered, the page still follows job 1.
+    let second: Vec<&Value> = shown.iter().skip_while(|s| s["job"] != "2").collect();
+    assert!(
+        second.iter().all(|s| s["job"] == "2"),
+        "job 2 shown, then another: {shown:#?}"
+    );
+    let bars: Vec<u64> = second.iter().map(|s| bar(s)).collect();
+    assert!(
+        bars.windows(2).all(|pair| pair[0] <= pair[1]),
+        "the bar went back, moved by job 1's events: {bars:?}\n{shown:#?}"
+    );
+    assert_eq!(bars.first(), Some(&0), "{shown:#?}");
+    assert_eq!(bars.last(), Some(&100), "{shown:#?}");
+    let succeeded = second.iter().filter(|s| s["state"] == "succeeded").count();
+    assert_eq!(succeeded, 1, "succeeded once, at job 2's end: {shown:#?}");
+    drop(chromium);
+    assert!(terminate(binary, child).await.success());
+}
+
+/// The jobs example's gauges and counters, from `GET /stats`.
+async fn stats(port: u16) -> Value {
+    let stats = reqwest::get(format!("http://127.0.0.1:{port}/stats"));
+    stats.await.unwrap().json().await.unwrap()
+}
+
+/// A start the server refuses is shown as refused, with the status and
+/// the reason, not as a bar that never moves. The refusal is a real one:
+/// the queue is full (4 jobs running, 1,024 waiting), the page's POST
+/// waits for room, and the server's stop begins: it is answered 503.
+async fn a_refused_start_is_shown_with_its_status(binary: &str) {
+    let port = free_port();
+    // Jobs of ten minutes: none makes room.
+    let child = start(binary, port, 60_000).await;
+    within(BOUND, "1,028 jobs accepted", async {
+        let http = reqwest::Client::new();
+        let mut accepted = tokio::task::JoinSet::new();
+        for _ in 0..1_028 {
+            let post = http.post(format!("http://127.0.0.1:{port}/jobs")).send();
+            accepted.spawn(async move { post.await.unwrap().status().as_u16() });
+            if accepted.len() == 64 {
+                assert_eq!(accepted.join_next().await.unwrap().unwrap(), 202);
+            }
+        }
+        while let Some(status) = accepted.join_next().await {
+            assert_eq!(status.unwrap(), 202);
+        }
+    })
+    .await;
+    let mut chromium = Chromium::start().await;
+    chromium.open(&format!("http://127.0.0.1:{port}/")).await;
+    chromium.eval(CLICK).await;
+    within(BOUND, "the page's POST /jobs to wait for room", async {
+        while stats(port).await["adds_waiting"] != 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let status = terminate(binary, child).await;
+    assert!(status.success(), "{status}");
+    chromium
+        .until(
+            "the page to show its POST /jobs refused",
+            "document.getElementById('state').textContent.startsWith('not started: ')",
+        )
+        .await;
+    let shown = chromium.eval(SHOWN).await;
+    assert_eq!(
+        shown,
+        serde_json::json!({
+            "job": "–", "bar": 0, "percent": "0%",
+            "state": "not started: 503 the task queue is shutting down",
+        })
+    );
+}
+
+/// A server that dies mid-job is shown as a lost connection, and the bar
+/// keeps the last progress the page saw: it claims none it did not see.
+async fn a_lost_connection_is_shown_as_such(binary: &str) {
+    let port = free_port();
+    // Steps of a second: the page sees the first, the server dies in the
+    // second.
+    let mut child = start(binary, port, 1_000).await;
+    let mut chromium = Chromium::start().await;
+    chromium.open(&format!("http://127.0.0.1:{port}/")).await;
+    chromium.eval(&record_what_is_shown()).await;
+    chromium.eval(CLICK).await;
+    chromium
+        .until(
+            "job 1 at 10 % on the page",
+            "document.getElementById('bar').value >= 10",
+        )
+        .await;
+    within(BOUND, "the server to die of SIGKILL", child.kill())
+        .await
+        .unwrap();
+    let lost = "connection lost: reconnecting…";
+    chromium
+        .until(
+            "the page to say the connection was lost",
+            &format!("document.getElementById('state').textContent === {lost:?}"),
+        )
+        .await;
+    let shown = shown(&mut chromium).await;
+    let at = shown.iter().position(|s| s["state"] == lost).unwrap();
+    let before = shown[..at]
+        .iter()
+        .rev()
+        .find(|s| s["state"] != lost)
+        .expect("progress shown before the connection was lost");
+    let seen = bar(before);
+    assert!((10..100).contains(&seen), "{shown:#?}");
+    for after in &shown[at..] {
+        assert_eq!(bar(after), seen, "progress it did not see: {shown:#?}");
+        assert_eq!(after["job"], "1");
+    }
+    let title = chromium.eval("document.title").await;
+    assert_eq!(title, "etiquette: background jobs");
+}
+
 /// The README's walk-through: two servers on one PostgreSQL database, a job
 /// started through A, A killed (SIGKILL) mid-job; B runs the job again once
 /// A's lease expires, and B's page, following the job by id, shows it
@@ -273,6 +463,21 @@ macro_rules! jobs {
             #[tokio::test]
             async fn an_unknown_job_is_shown_as_such() {
                 super::an_unknown_job_is_shown_as_such(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn a_second_click_follows_only_the_second_job() {
+                super::a_second_click_follows_only_the_second_job(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn a_refused_start_is_shown_with_its_status() {
+                super::a_refused_start_is_shown_with_its_status(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
+            }
+
+            #[tokio::test]
+            async fn a_lost_connection_is_shown_as_such() {
+                super::a_lost_connection_is_shown_as_such(env!(concat!("CARGO_BIN_EXE_", stringify!($example)))).await;
             }
 
             #[tokio::test]
