@@ -1,22 +1,29 @@
 //! The dashboard in headless Chromium, against a real server on
 //! 127.0.0.1: the page goes live, a task's progress is seen moving in the
 //! DOM, screenshots are taken at two widths and in the dark scheme (saved
-//! under the target directory, `tmp/dashboard/`), cancel works where it is
-//! allowed and is refused where it is not, a task's page shows its events,
-//! and the page says when it lost the server and comes back when a new one
-//! listens on the same port. Each framework's file serves the dashboards its own way
-//! and runs [`walk_through`].
+//! under the target directory, `tmp/dashboard/`), cancel and retry work
+//! where they are allowed and are refused where they are not, a retry the
+//! queue refuses says why on the page, a task's page shows its events, and
+//! the page says when it lost the server and comes back when a new one
+//! listens on the same port. Each framework's file serves the dashboards
+//! its own way and runs [`walk_through`].
 
 mod chromium;
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use etiquette_core::{Builder, Dashboard, Etiquette, TaskContext};
+use etiquette_core::{
+    Builder, Dashboard, Decorum, Etiquette, Job, RetryPolicy, TaskContext, TaskHandle,
+};
 use etiquette_tests::Probe;
-use tokio::sync::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, Semaphore};
 
 use self::chromium::Chromium;
 use crate::socket::RunningServer;
@@ -40,6 +47,84 @@ impl Error for SendingFailed {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         Some(&self.0)
     }
+}
+
+/// A mail server a [`Welcome`] job sends through: down until the test
+/// brings it up; once up, it holds each job until the test opens its gate,
+/// so that the page can be seen showing the job running.
+#[derive(Debug)]
+struct MailServer {
+    // One flag, read by the job once per attempt and set before the click
+    // that retries it: nothing else is ordered by it.
+    up: AtomicBool,
+    /// Closed means open: jobs waiting at it all pass once it closes.
+    gate: Semaphore,
+}
+
+/// Every mail server, by number: a typed job is only data, so it carries
+/// its server's number, not the server.
+static MAIL_SERVERS: std::sync::Mutex<BTreeMap<u64, Arc<MailServer>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+static NEXT_MAIL_SERVER: AtomicU64 = AtomicU64::new(1);
+
+impl MailServer {
+    /// A server, down, and its number.
+    fn start() -> (u64, Arc<Self>) {
+        let number = NEXT_MAIL_SERVER.fetch_add(1, SeqCst);
+        let server = Arc::new(Self {
+            up: AtomicBool::new(false),
+            gate: Semaphore::new(0),
+        });
+        MAIL_SERVERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(number, Arc::clone(&server));
+        (number, server)
+    }
+
+    fn find(number: u64) -> Option<Arc<Self>> {
+        let servers = MAIL_SERVERS.lock().unwrap_or_else(PoisonError::into_inner);
+        servers.get(&number).cloned()
+    }
+}
+
+/// A typed job, which the dashboard can retry (a closure task it cannot):
+/// fails while its mail server is down, succeeds once it is up and lets it
+/// through.
+#[derive(Debug, Serialize, Deserialize)]
+struct Welcome {
+    server: u64,
+}
+
+impl Job for Welcome {
+    const NAME: &'static str = "welcome";
+    type Error = &'static str;
+
+    async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+        let Some(server) = MailServer::find(self.server) else {
+            return Ok(()); // its test is over
+        };
+        if !server.up.load(SeqCst) {
+            return Err("the mail server is down");
+        }
+        let _ = server.gate.acquire().await;
+        Ok(())
+    }
+}
+
+/// A welcome job through mail server `server`, still down: added, never
+/// retried by the queue, and failed.
+async fn failed_welcome(decorum: &Decorum, server: u64) -> TaskHandle {
+    let welcome = decorum
+        .job(Welcome { server })
+        .retry(RetryPolicy::never())
+        .add()
+        .await
+        .unwrap();
+    within("the welcome job's outcome", welcome.outcome())
+        .await
+        .unwrap_err();
+    welcome
 }
 
 /// Forty steps of 100 ms, each reported.
@@ -92,7 +177,12 @@ pub(crate) async fn walk_through(
     let server = serve(
         port,
         vec![
-            ("/etiquette", Dashboard::new(&etiquette).allow_cancel(true)),
+            (
+                "/etiquette",
+                Dashboard::new(&etiquette)
+                    .allow_cancel(true)
+                    .allow_retry(true),
+            ),
             ("/read-only", Dashboard::new(&etiquette)),
         ],
     );
@@ -110,6 +200,11 @@ pub(crate) async fn walk_through(
     within("the failing task's outcome", failing.outcome())
         .await
         .unwrap_err();
+    // And two typed jobs that failed for good, which can be retried: one
+    // retried here, one left for the read-only page.
+    let (mail_server, mail) = MailServer::start();
+    let welcome = failed_welcome(&decorum, mail_server).await;
+    let spare = failed_welcome(&decorum, mail_server).await;
 
     let mut chromium = Chromium::start(1280, 900).await;
     chromium.open(&format!("{base}/etiquette")).await;
@@ -121,6 +216,15 @@ pub(crate) async fn walk_through(
             "the failure and its error chain on the page",
             "document.getElementById('failures').textContent\
              .includes('sending the welcome email failed: connection refused')",
+        )
+        .await;
+    chromium
+        .until(
+            "the welcome job's failure with its Retry button",
+            &format!(
+                "document.querySelector('#failures li[data-task=\"{0}\"] [data-retry=\"{0}\"]')",
+                welcome.id()
+            ),
         )
         .await;
 
@@ -200,6 +304,91 @@ pub(crate) async fn walk_through(
         )
         .await;
 
+    // Retry where it is allowed: the welcome job, its mail server now up,
+    // retried with its button, runs again under the same id (held there
+    // until the page shows it running), and succeeds.
+    mail.up.store(true, SeqCst);
+    let button = format!(
+        "document.querySelector('#failures [data-retry=\"{}\"]')",
+        welcome.id()
+    );
+    chromium.eval(&format!("{button}.click(), true")).await;
+    chromium
+        .until(
+            "the page to say the welcome job is back in line",
+            &format!(
+                "document.getElementById('notice').textContent === 'Task {} is back in line.' \
+                 && !document.getElementById('notice').classList.contains('bad')",
+                welcome.id()
+            ),
+        )
+        .await;
+    chromium
+        .until(
+            "the retried job running again, its second attempt, on the page",
+            &format!(
+                "document.querySelector('#running tr[data-task=\"{}\"] .attempt')\
+                 ?.textContent === '2'",
+                welcome.id()
+            ),
+        )
+        .await;
+    let again = within("finding the retried job", decorum.find(welcome.id())).await;
+    let again = again.unwrap().expect("the retried job is known");
+    assert_eq!(again.id(), welcome.id());
+    let status = again.status_now();
+    assert_eq!((status.name(), status.attempts()), ("running", 2));
+    mail.gate.close();
+    within("the retried job's outcome", again.outcome())
+        .await
+        .unwrap();
+    let status = again.status_now();
+    assert_eq!((status.name(), status.attempts()), ("succeeded", 2));
+    chromium
+        .until(
+            "the retried job among the finished, succeeded after 2 attempts",
+            &format!(
+                "[...document.querySelectorAll('#ended tr[data-task=\"{}\"]')].some((row) => \
+                 row.children[1].textContent === 'succeeded' \
+                 && row.children[2].textContent === '2')",
+                welcome.id()
+            ),
+        )
+        .await;
+    chromium
+        .until(
+            "the retried job to leave the recent failures",
+            &format!(
+                "!document.querySelector('#failures li[data-task=\"{}\"]')",
+                welcome.id()
+            ),
+        )
+        .await;
+    let answer = chromium
+        .eval(&format!(
+            "fetch('/etiquette/api/tasks/{}').then((r) => r.json()).then((t) => t.status)",
+            welcome.id()
+        ))
+        .await;
+    assert_eq!(answer["status"], "succeeded", "{answer}");
+    assert_eq!(answer["attempts"], 2, "{answer}");
+
+    // Its page: the same id, two attempts, the retry by hand among its
+    // events, and no Retry button now that it succeeded.
+    chromium
+        .open(&format!("{base}/etiquette#/tasks/{}", welcome.id()))
+        .await;
+    chromium
+        .until(
+            "the retried job's page, succeeded after 2 attempts",
+            "document.getElementById('task-status').textContent === 'succeeded' \
+             && document.getElementById('task-attempts').textContent === '2' \
+             && document.getElementById('task-retry').hidden \
+             && document.getElementById('task-events').textContent\
+             .includes('Retried by hand: back in line.')",
+        )
+        .await;
+
     // The task's page: its events, and the error of a failure.
     chromium
         .open(&format!("{base}/etiquette#/tasks/{}", failing.id()))
@@ -224,6 +413,38 @@ pub(crate) async fn walk_through(
     let png = chromium.screenshot().await;
     save_screenshot(&format!("{framework}-task-1280"), &png);
 
+    // A retry the queue refuses says why: the page offers Retry on every
+    // failure, but a closure task's work is not kept, so it cannot run
+    // again (409).
+    chromium
+        .until(
+            "the failed closure task's Retry button",
+            "!document.getElementById('task-retry').hidden",
+        )
+        .await;
+    chromium
+        .eval("document.getElementById('task-retry').click(), true")
+        .await;
+    let refusal = format!(
+        "Task {0} was not retried: task {0} cannot be retried: it is a closure task, whose \
+         work the queue does not keep (only typed jobs are retried by hand)",
+        failing.id()
+    );
+    chromium
+        .until(
+            "the page to say why the closure task was not retried",
+            &format!(
+                "document.getElementById('notice').textContent === {refusal:?} \
+                 && document.getElementById('notice').classList.contains('bad') \
+                 && !document.getElementById('notice').hidden"
+            ),
+        )
+        .await;
+    let status = chromium
+        .eval("document.getElementById('task-status').textContent")
+        .await;
+    assert_eq!(status, "failed", "still failed");
+
     // Cancel where it is not allowed: no button, and the endpoint refuses.
     let held = decorum.add_task(probe.block()).await.unwrap();
     within("the second held task to start", signals.wait_for(1)).await;
@@ -244,6 +465,35 @@ pub(crate) async fn walk_through(
         .eval("document.querySelectorAll('[data-cancel], #task-cancel:not([hidden])').length")
         .await;
     assert_eq!(buttons, 0, "no Cancel button where cancelling is off");
+    // Retry where it is not allowed: the spare welcome job's failure is
+    // shown without a button, and the endpoint refuses.
+    chromium
+        .until(
+            "the spare welcome job's failure on the read-only page",
+            &format!(
+                "document.querySelector('#failures li[data-task=\"{}\"]')",
+                spare.id()
+            ),
+        )
+        .await;
+    let buttons = chromium
+        .eval("document.querySelectorAll('[data-retry], #task-retry:not([hidden])').length")
+        .await;
+    assert_eq!(buttons, 0, "no Retry button where retrying is off");
+    let refused = chromium
+        .eval(&format!(
+            "fetch('/read-only/api/tasks/{}/retry', {{ method: 'POST', \
+             headers: {{ 'x-etiquette-dashboard': 'retry' }} }}) \
+             .then(async (r) => [r.status, await r.text()])",
+            spare.id()
+        ))
+        .await;
+    assert_eq!(refused[0], 403, "{refused}");
+    assert!(
+        refused[1].as_str().unwrap().contains("allow_retry(true)"),
+        "{refused}"
+    );
+    assert_eq!(spare.status_now().name(), "failed", "it did not run again");
     let refused = chromium
         .eval(&format!(
             "fetch('/read-only/api/tasks/{}/cancel', {{ method: 'POST', \

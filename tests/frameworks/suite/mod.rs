@@ -148,9 +148,6 @@ pub(crate) async fn send(
     within(what, client.send(method, uri, headers)).await
 }
 
-/// The `/progress` task, run to its end, then the event streams closed, so
-/// that both SSE routes answer with what is buffered and end: the task's id
-/// and the frames of its whole stream.
 mod backends;
 mod dashboard;
 mod jobs;

@@ -7,6 +7,9 @@ use etiquette_tests::Probe;
 
 use super::{Client, Framework, Line, get_after, queue, within};
 
+/// The `/progress` task, run to its end, then the event streams closed, so
+/// that both SSE routes answer with what is buffered and end: the task's id
+/// and the frames of its whole stream.
 async fn finished_progress_task(client: &impl Client, etiquette: &Etiquette) -> (String, Frames) {
     let id = get_after(client, "/progress", None).await.task_id;
     let id = id.expect("the task id is in x-task-id");
