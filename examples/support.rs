@@ -47,6 +47,7 @@ struct Settings {
     address: SocketAddr,
     drain: Duration,
     step: Duration,
+    sleep: Duration,
     lease: Duration,
 }
 
@@ -57,6 +58,7 @@ fn settings() -> &'static Settings {
         address: SocketAddr::from(([127, 0, 0, 1], 8000)),
         drain: Duration::from_secs(30),
         step: Duration::from_millis(300),
+        sleep: Duration::from_secs(3),
         lease: Duration::from_secs(30),
     })
 }
@@ -83,7 +85,7 @@ fn setting<T: FromStr>(
 }
 
 /// Starts an example: its logs, its settings (`PORT`, `DRAIN_SECS`,
-/// `STEP_MS`, `LEASE_MS`, each checked), and its stop signal. The signal's
+/// `STEP_MS`, `SLEEP_MS`, `LEASE_MS`, each checked), and its stop signal. The signal's
 /// handlers are installed here, before the server announces that it
 /// listens: a signal sent in between would otherwise kill the process
 /// instead of stopping it.
@@ -104,6 +106,11 @@ pub(crate) fn start() -> Result<Stopping, Failed> {
         300,
         (|&ms| ms <= 3_600_000, "milliseconds from 0 to 3600000"),
     )?;
+    let sleep = setting(
+        "SLEEP_MS",
+        3_000,
+        (|&ms| ms <= 3_600_000, "milliseconds from 0 to 3600000"),
+    )?;
     let lease = setting(
         "LEASE_MS",
         30_000,
@@ -116,6 +123,7 @@ pub(crate) fn start() -> Result<Stopping, Failed> {
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         drain: Duration::from_secs(drain),
         step: Duration::from_millis(step),
+        sleep: Duration::from_millis(sleep),
         lease: Duration::from_millis(lease),
     });
     Ok(Stopping::on_signals())
@@ -359,7 +367,8 @@ impl Job for Count {
     }
 }
 
-/// The sleeper examples' job: three seconds of sleep, then a log line.
+/// The sleeper examples' job: three seconds of sleep (`SLEEP_MS` sets
+/// another length), then a log line.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SleepThreeSeconds;
 
@@ -368,7 +377,7 @@ impl Job for SleepThreeSeconds {
     type Error = Infallible;
 
     async fn run(&self, _context: TaskContext) -> Result<(), Infallible> {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(settings().sleep).await;
         tracing::info!("task done");
         Ok(())
     }

@@ -183,7 +183,14 @@ async fn a_half_sent_request_cannot_hold_the_stop(binary: &str) {
 /// cancelled at the deadline are summed up in one line, not one each.
 async fn a_stop_under_load_refuses_waiting_requests_at_once(binary: &str) {
     let port = free_port();
-    let env = [("DRAIN_SECS", "1"), ("RUST_LOG", "info")];
+    // The sleeper's tasks last ten minutes here, so that none of the
+    // running ones can end (and make room) while the queue is filled, on
+    // however slow a machine; the one-second drain cancels them.
+    let env = [
+        ("DRAIN_SECS", "1"),
+        ("SLEEP_MS", "600000"),
+        ("RUST_LOG", "info"),
+    ];
     let (child, log) = start_listening(binary, port, &env, BOUND).await;
     let http = reqwest::Client::new();
     let add = |http: reqwest::Client| async move {
@@ -193,8 +200,7 @@ async fn a_stop_under_load_refuses_waiting_requests_at_once(binary: &str) {
             .await;
         reply.unwrap().status().as_u16()
     };
-    // 16 running and 1,024 waiting for a worker (three seconds each): the
-    // queue is full.
+    // 16 running and 1,024 waiting for a worker: the queue is full.
     within(BOUND, "1,040 tasks accepted", async {
         let mut accepted = tokio::task::JoinSet::new();
         for _ in 0..1_040 {
