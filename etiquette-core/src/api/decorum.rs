@@ -56,7 +56,12 @@ impl Decorum {
     {
         let shared = &self.inner.shared;
         wait_for_place(shared).await?;
-        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
+        enqueue(
+            shared,
+            Work::once(task),
+            Plan::now(shared.config.timeout),
+            None,
+        )
     }
 
     /// Adds a task if there is room now, without waiting.
@@ -72,7 +77,12 @@ impl Decorum {
     {
         let shared = &self.inner.shared;
         try_place(shared)?;
-        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
+        enqueue(
+            shared,
+            Work::once(task),
+            Plan::now(shared.config.timeout),
+            None,
+        )
     }
 
     /// Prepares a retryable task: `make` is called once per attempt to make

@@ -9,9 +9,8 @@ use crate::backend::options::Plan;
 use crate::backend::{Backend, Engine, JobOptions, Memory, Start};
 use crate::engine::intake::try_place;
 use crate::engine::lanes::DEFAULT_PRIORITY;
-use crate::engine::work::Work;
 use crate::memory::duplicate_of;
-use crate::memory::enqueue::enqueue;
+use crate::memory::enqueue::enqueue_retryable;
 use crate::{AddTaskError, Decorum, RetryPolicy, TaskHandle};
 
 /// A retryable task or typed job being prepared; see [`Decorum::task`] and
@@ -169,7 +168,7 @@ impl TaskBuilder<'_> {
         }
         try_place(shared)?;
         let JobOptions { plan, retry } = options;
-        enqueue(shared, Work::of_memory(make, retry, kind), plan)
+        enqueue_retryable(shared, (make, retry, kind), plan)
     }
 }
 

@@ -244,9 +244,10 @@ impl Accepted {
     pub(crate) fn finish<B: Backend>(mut self, shared: &Shared<B>, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
         // A typed job that succeeded is not kept for a retry by hand: it
-        // goes with its work (closure tasks keep nothing, and take no lock).
-        let kept = match (&outcome, work.kind()) {
-            (Outcome::Succeeded, Some(_)) => self.cell.kept().take(),
+        // goes with its work (its destructor is the job's, user code too).
+        // Closure tasks keep nothing: asked nothing, they take no lock.
+        let kept = match outcome {
+            Outcome::Succeeded if work.kind().is_some() => self.cell.take_kept(),
             _ => None,
         };
         let outcome = match guarded("dropping the task", move || drop((work, kept))) {

@@ -57,14 +57,36 @@ pub(crate) struct TaskCell {
     /// Set when the task left this process for its backend's store (see
     /// [`Backoff::Stored`](crate::backend::Backoff::Stored)).
     pub(crate) handed_back: AtomicBool,
-    /// A typed job of the in-memory queue: what makes it again, kept from
-    /// its acceptance until it succeeds, or, if it fails or is cancelled,
-    /// for as long as the cell lives, so that it can be retried by hand.
-    /// Its lock also orders retries by hand of this life: one wins.
+    /// A typed job of the in-memory queue, set when it is accepted: what
+    /// a retry by hand needs ([`Lives`]). Behind one pointer, so that every
+    /// other task (closures, jobs of other backends) pays one word for it
+    /// and no lock.
+    lives: OnceLock<Box<Lives>>,
+}
+
+/// What the in-memory queue keeps of a typed job, to retry it by hand.
+pub(crate) struct Lives {
+    /// What makes it again: kept from its acceptance until it succeeds, or,
+    /// if it fails or is cancelled, for as long as the cell lives. The lock
+    /// also orders retries by hand of this life: one wins.
     kept: Mutex<Option<Box<Kept>>>,
     /// The task's next life, once it was retried by hand after this one
     /// ended: handles on this life follow it.
-    next_life: OnceLock<Arc<TaskCell>>,
+    next: OnceLock<Arc<TaskCell>>,
+}
+
+impl Lives {
+    /// What is kept to make the job again; locked, so that of two retries
+    /// by hand one wins.
+    pub(crate) fn kept(&self) -> MutexGuard<'_, Option<Box<Kept>>> {
+        // Every update under this lock is a single store or take.
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the task's next life; call with `kept` locked.
+    pub(crate) fn set_next(&self, next: Arc<TaskCell>) {
+        let _ = self.next.set(next);
+    }
 }
 
 impl TaskCell {
@@ -99,31 +121,33 @@ impl TaskCell {
             finished: Event::new(),
             cancel: Signal::new(),
             handed_back: AtomicBool::new(false),
-            kept: Mutex::new(None),
-            next_life: OnceLock::new(),
+            lives: OnceLock::new(),
         }
     }
 
-    /// Keeps what makes this typed job again (see `kept`).
+    /// Keeps what makes this typed job again (see [`Lives`]); once.
     pub(crate) fn keep(&self, kept: Box<Kept>) {
-        *self.kept() = Some(kept);
+        let _ = self.lives.set(Box::new(Lives {
+            kept: Mutex::new(Some(kept)),
+            next: OnceLock::new(),
+        }));
     }
 
-    /// What is kept to make this typed job again; locked, so that of two
-    /// retries by hand one wins.
-    pub(crate) fn kept(&self) -> MutexGuard<'_, Option<Box<Kept>>> {
-        // Every update under this lock is a single store or take.
-        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    /// What is kept of this typed job for a retry by hand; `None` for any
+    /// other task.
+    pub(crate) fn lives(&self) -> Option<&Lives> {
+        self.lives.get().map(|lives| &**lives)
+    }
+
+    /// The job succeeded: what was kept to make it again is of no more
+    /// use, and is handed over to be dropped.
+    pub(crate) fn take_kept(&self) -> Option<Box<Kept>> {
+        self.lives()?.kept().take()
     }
 
     /// The task's next life, if it was retried by hand.
     pub(crate) fn next_life(&self) -> Option<&Arc<Self>> {
-        self.next_life.get()
-    }
-
-    /// Records the task's next life; call with `kept` locked.
-    pub(crate) fn set_next_life(&self, next: Arc<Self>) {
-        let _ = self.next_life.set(next);
+        self.lives()?.next.get()
     }
 
     /// The task's latest life: this one, unless it was retried by hand.

@@ -26,10 +26,6 @@ pub(crate) struct Retryable {
     policy: RetryPolicy,
     /// A typed job's [`Job::NAME`](crate::Job::NAME), for its span.
     kind: Option<&'static str>,
-    /// A typed job on the in-memory queue: what makes its attempts, to keep
-    /// with its task so that it can be retried by hand once it ended (see
-    /// `memory/retry.rs`). Taken out when the task is accepted.
-    again: Option<Remake>,
 }
 
 /// Makes one attempt's future; boxed once, when the task is added.
@@ -111,35 +107,7 @@ impl Work {
         policy: RetryPolicy,
         kind: Option<&'static str>,
     ) -> Self {
-        Self::Retryable(Box::new(Retryable {
-            make,
-            policy,
-            kind,
-            again: None,
-        }))
-    }
-
-    /// Retryable work of the in-memory queue: a typed job's is kept for a
-    /// retry by hand (see [`take_again`](Self::take_again)).
-    pub(crate) fn of_memory(
-        work: MemoryWork,
-        policy: RetryPolicy,
-        kind: Option<&'static str>,
-    ) -> Self {
-        Self::Retryable(Box::new(Retryable {
-            make: work.make,
-            policy,
-            kind,
-            again: work.again,
-        }))
-    }
-
-    /// What makes a typed job again, to keep with its task.
-    pub(crate) fn take_again(&mut self) -> Option<Remake> {
-        match self {
-            Self::Once(_) => None,
-            Self::Retryable(retryable) => retryable.again.take(),
-        }
+        Self::Retryable(Box::new(Retryable { make, policy, kind }))
     }
 
     pub(crate) fn next_attempt(

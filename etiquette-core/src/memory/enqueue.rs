@@ -14,7 +14,7 @@ use crate::engine::guard::guarded;
 use crate::engine::intake::Refund;
 use crate::engine::later;
 use crate::engine::shared::Shared;
-use crate::engine::work::Work;
+use crate::engine::work::{MemoryWork, Work};
 use crate::engine::worker;
 use crate::events::EventKind;
 use crate::memory::retry::Kept;
@@ -27,11 +27,39 @@ pub(crate) fn holder(shared: &Arc<Shared>, key: Option<&str>) -> Option<TaskHand
     Some(TaskHandle::local(cell, shared, true))
 }
 
-/// Accepts a task, whose adder holds a place for it, under the next id.
+/// Accepts a retryable task or typed job, whose adder holds a place for
+/// it, under the next id (see [`enqueue`]). A typed job's work is kept
+/// with its task, to be retried by hand once it ended (see `retry.rs`):
+/// made here, outside the line's lock, and only for typed jobs, so that a
+/// closure task pays nothing for it.
+pub(crate) fn enqueue_retryable(
+    shared: &Arc<Shared>,
+    (work, policy, kind): (MemoryWork, RetryPolicy, Option<&'static str>),
+    plan: Plan,
+) -> Result<TaskHandle, AddTaskError> {
+    let kept = work.again.map(|remake| {
+        Box::new(Kept {
+            remake,
+            policy: policy.clone(),
+            timeout: plan.timeout,
+            priority: plan.priority,
+            kind,
+            unique_key: plan
+                .extras
+                .as_ref()
+                .and_then(|extras| extras.unique_key.clone()),
+        })
+    });
+    enqueue(shared, Work::retryable(work.make, policy, kind), plan, kept)
+}
+
+/// Accepts a task, whose adder holds a place for it, under the next id;
+/// `kept`, for a typed job, is kept with it (see [`enqueue_retryable`]).
 pub(crate) fn enqueue(
     shared: &Arc<Shared>,
-    mut work: Work,
+    work: Work,
     plan: Plan,
+    kept: Option<Box<Kept>>,
 ) -> Result<TaskHandle, AddTaskError> {
     // Counted before joining so that a snapshot never shows a task settled
     // that is not yet accepted.
@@ -47,18 +75,6 @@ pub(crate) fn enqueue(
         extras,
     } = plan;
     let unique_key = extras.and_then(|extras| extras.unique_key);
-    // A typed job is kept with its task, to be retried by hand once it
-    // ended (see `retry.rs`); made here, outside the line's lock.
-    let kept = work.take_again().map(|remake| {
-        Box::new(Kept {
-            remake,
-            policy: work.policy().cloned().unwrap_or_else(RetryPolicy::never),
-            timeout,
-            priority,
-            kind: work.kind(),
-            unique_key: unique_key.clone(),
-        })
-    });
     // Registered and announced before a worker can claim it (under the
     // line's lock), or before its timer is set: findable and `queued` or
     // `scheduled` before it starts. Its span is made

@@ -22,7 +22,7 @@ use crate::{
     AddTaskError, BackendError, RetryTaskError, Subscription, TaskError, TaskHandle, TaskId,
     TaskStatus,
 };
-use enqueue::{enqueue, forget, holder};
+use enqueue::{enqueue_retryable, forget, holder};
 use registry::Registry;
 use unique::{Keys, Reservation, UniqueKeys};
 
@@ -103,7 +103,7 @@ pub(crate) async fn add(
     }
     wait_for_place(shared).await?;
     let JobOptions { plan, retry } = options;
-    enqueue(shared, Work::of_memory(work, retry, kind), plan)
+    enqueue_retryable(shared, (work, retry, kind), plan)
 }
 
 /// The live task holding the unique key of a task about to be added,

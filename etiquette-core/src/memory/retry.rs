@@ -76,15 +76,22 @@ pub(crate) fn retry(shared: &Arc<Shared>, id: TaskId) -> Result<TaskHandle, Retr
     };
     // The registry holds the latest life; this is a step that never waits.
     let old = found.latest();
+    let refused_by_state = || match old.outcome() {
+        None => Some(RetryTaskError::NotFinished(id)),
+        Some(TaskStatus::Succeeded { .. }) => Some(RetryTaskError::Succeeded(id)),
+        Some(_) => None,
+    };
+    let Some(lives) = old.lives() else {
+        // A closure task keeps nothing to make it again.
+        return Err(refused_by_state().unwrap_or(RetryTaskError::NotRetriable(id)));
+    };
     // Held until the next life is in line: of two retries, one wins.
-    let mut kept = old.kept();
+    let mut kept = lives.kept();
     if old.next_life().is_some() {
         return Err(RetryTaskError::NotFinished(id)); // the other won
     }
-    match old.outcome() {
-        None => return Err(RetryTaskError::NotFinished(id)),
-        Some(TaskStatus::Succeeded { .. }) => return Err(RetryTaskError::Succeeded(id)),
-        Some(_) => {}
+    if let Some(refused) = refused_by_state() {
+        return Err(refused);
     }
     let Some(recipe) = kept.as_ref() else {
         return Err(RetryTaskError::NotRetriable(id));
@@ -120,7 +127,7 @@ pub(crate) fn retry(shared: &Arc<Shared>, id: TaskId) -> Result<TaskHandle, Retr
     let make = || {
         let span = Accepted::span(id, kind);
         forgotten = shared.backend.replace(Arc::clone(&cell));
-        old.set_next_life(Arc::clone(&cell));
+        lives.set_next(Arc::clone(&cell));
         shared.events.publish(id, || EventKind::Queued);
         Accepted::new(Arc::clone(&cell), work, timeout, priority, span)
     };
