@@ -113,7 +113,7 @@ pub use api::retry::{RetryParts, RetryPolicy};
 #[cfg(feature = "tokio")]
 pub use api::spawner::TokioSpawner;
 pub use api::spawner::{BoxFuture, Spawner};
-pub use api::stats::{ReleaseReport, Stats};
+pub use api::stats::{ReleaseReport, Stats, StoredJobs};
 pub use api::status::{TaskError, TaskStatus};
 pub use api::task::{BoxError, TaskId, TaskOutput, error_chain};
 pub use api::task_builder::TaskBuilder;

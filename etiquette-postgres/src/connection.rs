@@ -55,7 +55,7 @@ impl Prepared {
 }
 
 /// One of the crate's own connections: a client whose `query`,
-/// `query_opt` and `execute` prepare each statement once ([`Prepared`]).
+/// `query_one`, `query_opt` and `execute` prepare each statement once ([`Prepared`]).
 /// Everything else is the client's ([`Deref`]).
 pub(crate) struct Session {
     client: Client,
@@ -93,6 +93,15 @@ impl Session {
     ) -> Result<Vec<Row>, Error> {
         let statement = self.statement(sql).await?;
         self.client.query(&statement, params).await
+    }
+
+    pub(crate) async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query_one(&statement, params).await
     }
 
     pub(crate) async fn query_opt(

@@ -184,6 +184,12 @@ macro_rules! stamp_on_backend {
             async fn dashboard_refuses_to_retry_unless_allowed() {
                 suite::dashboard_refuses_to_retry_unless_allowed::<$framework, $line>().await;
             }
+
+            #[$test]
+            async fn dashboard_counts_the_jobs_stored_across_processes() {
+                suite::dashboard_counts_the_jobs_stored_across_processes::<$framework, $line>()
+                    .await;
+            }
         }
     };
 }

@@ -11,8 +11,8 @@ use crate::engine::intake::{try_place, wait_for_place};
 use crate::engine::work::{MemoryWork, Work};
 use crate::memory::enqueue::enqueue;
 use crate::{
-    AddTaskError, BackendError, Job, RetryTaskError, Stats, Subscription, TaskBuilder, TaskContext,
-    TaskHandle, TaskId, TaskOutput, TaskStatus,
+    AddTaskError, BackendError, Job, RetryTaskError, Stats, StoredJobs, Subscription, TaskBuilder,
+    TaskContext, TaskHandle, TaskId, TaskOutput, TaskStatus,
 };
 
 /// The cheap, cloneable handle a request handler uses to add tasks.
@@ -282,5 +282,16 @@ impl<B: Backend> Decorum<B> {
     /// A snapshot of the queue's gauges and counters.
     pub fn stats(&self) -> Stats {
         self.inner.shared.stats()
+    }
+
+    /// The jobs a durable backend stores for the queue, by state, across
+    /// every process that works it (a query; see [`StoredJobs`]); `None`
+    /// on the in-memory queue, whose [`stats`](Self::stats) are the whole
+    /// truth.
+    ///
+    /// # Errors
+    /// The backend could not be asked (a database that went away).
+    pub async fn stored_jobs(&self) -> Result<Option<StoredJobs>, BackendError> {
+        B::stored_jobs(&self.engine()).await
     }
 }

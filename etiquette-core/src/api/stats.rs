@@ -137,6 +137,45 @@ pub struct ReleaseReport {
     pub handed_back: u64,
 }
 
+/// The jobs a durable backend stores for a queue, by state, across every
+/// process that works it ([`Decorum::stored_jobs`](crate::Decorum::stored_jobs)):
+/// what [`Stats`], this process's counters, cannot see (a web server that
+/// only adds jobs runs none of them). Each count stops at
+/// [`cap`](Self::cap): counting a backlog of millions every few seconds
+/// would cost the database more than a glance at it is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoredJobs {
+    /// Waiting, and due.
+    pub queued: u64,
+    /// Waiting for their start time.
+    pub scheduled: u64,
+    /// Running, in whichever process.
+    pub running: u64,
+    /// Waiting for their next attempt.
+    pub retrying: u64,
+    /// What each count is counted to at most: a count equal to it means
+    /// at least that many.
+    pub cap: u64,
+}
+
+impl StoredJobs {
+    /// The counts a backend read (`queued`, `scheduled`, `running`,
+    /// `retrying`), each counted to `cap` at most.
+    pub const fn new(
+        (queued, scheduled, running, retrying): (u64, u64, u64, u64),
+        cap: u64,
+    ) -> Self {
+        Self {
+            queued,
+            scheduled,
+            running,
+            retrying,
+            cap,
+        }
+    }
+}
+
 impl From<Stats> for ReleaseReport {
     fn from(stats: Stats) -> Self {
         Self {

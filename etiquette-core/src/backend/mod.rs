@@ -43,8 +43,8 @@ pub use options::{JobOptions, Start};
 pub use task::{LocalTask, TaskRef};
 
 use crate::{
-    AddTaskError, BackendError, BuildError, Job, RetryTaskError, Subscription, TaskError,
-    TaskHandle, TaskId, TaskStatus,
+    AddTaskError, BackendError, BuildError, Job, RetryTaskError, StoredJobs, Subscription,
+    TaskError, TaskHandle, TaskId, TaskStatus,
 };
 
 /// Where a task that failed an attempt waits for its next one.
@@ -145,6 +145,20 @@ pub trait Backend: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<TaskHandle<Self>, RetryTaskError>> + Send {
         let _ = engine;
         std::future::ready(Err(RetryTaskError::NotRetriable(id)))
+    }
+
+    /// The jobs the backend stores for this queue, by state, across every
+    /// process (see [`StoredJobs`]); `None` (the default) where this
+    /// process's [`Stats`](crate::Stats) are the whole truth, as on the
+    /// in-memory queue.
+    ///
+    /// # Errors
+    /// The backend could not be asked.
+    fn stored_jobs(
+        engine: &Engine<Self>,
+    ) -> impl Future<Output = Result<Option<StoredJobs>, BackendError>> + Send {
+        let _ = engine;
+        std::future::ready(Ok(None))
     }
 
     /// Resolves with task `id`'s outcome once it has one.

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use etiquette_core::backend::{Backend, Backoff, Engine, JobOptions, TaskRef};
 use etiquette_core::{
-    AddTaskError, BackendError, BuildError, EventKind, Job, RetryTaskError, Subscription,
-    TaskError, TaskHandle, TaskId, TaskStatus,
+    AddTaskError, BackendError, BuildError, EventKind, Job, RetryTaskError, StoredJobs,
+    Subscription, TaskError, TaskHandle, TaskId, TaskStatus,
 };
 use serde_json::Value;
 
@@ -149,6 +149,11 @@ fn row_id(id: TaskId) -> Option<i64> {
 fn unavailable(error: tokio_postgres::Error) -> BackendError {
     BackendError::new("PostgreSQL did not answer", error)
 }
+
+/// What each count of [`Postgres::stored_jobs`](Backend::stored_jobs)
+/// is counted to at most: a dashboard asks every two seconds, and a
+/// backlog of millions is as well shown as "10,000+".
+const STORED_CAP: i64 = 10_000;
 
 impl Backend for Postgres {
     type Ticket = ();
@@ -285,6 +290,19 @@ impl Backend for Postgres {
             }
         }
         Err(RetryTaskError::NotFinished(id))
+    }
+
+    /// The queue's rows by state, each counted to [`STORED_CAP`] at most,
+    /// along the indexes of waiting and running rows (never the finished).
+    async fn stored_jobs(engine: &Engine<Self>) -> Result<Option<StoredJobs>, BackendError> {
+        let postgres = engine.backend();
+        let shared = &postgres.shared;
+        let client = postgres.client().await?;
+        let queue = shared.settings.queue.as_str();
+        let counts = jobs::stored_jobs(&client, &shared.statements, queue, STORED_CAP);
+        let [queued, scheduled, running, retrying] = counts.await.map_err(unavailable)?;
+        let counts = (queued, scheduled, running, retrying);
+        Ok(Some(StoredJobs::new(counts, STORED_CAP.unsigned_abs())))
     }
 
     /// Reads the job's row until it says the job finished, waiting longer

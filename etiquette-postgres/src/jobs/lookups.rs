@@ -156,3 +156,17 @@ pub(crate) async fn retry_by_hand(
         Err(error) => Err(error),
     }
 }
+
+/// Queue `queue`'s waiting (due), scheduled, running and retrying rows,
+/// each counted to `cap` at most.
+pub(crate) async fn stored_jobs(
+    client: &Session,
+    statements: &Statements,
+    queue: &str,
+    cap: i64,
+) -> Result<[u64; 4], Error> {
+    let row = client
+        .query_one(&statements.stored_jobs, &[&queue, &cap])
+        .await?;
+    Ok([0, 1, 2, 3].map(|column| row.get::<_, i64>(column).unsigned_abs()))
+}

@@ -32,7 +32,7 @@ mod sqlx;
 
 pub(crate) use lookups::{
     Cancel, Retried, Stored, cancel, cancel_requested, duration_ms, retry_by_hand, stored,
-    stored_many,
+    stored_jobs, stored_many,
 };
 pub(crate) use sql::{NOTIFY_MANY, Statements};
 #[cfg(feature = "sqlx")]

@@ -115,6 +115,9 @@ pub(crate) struct Statements {
     pub(super) retry_by_hand_and_notify: String,
     /// The live job holding a job's unique key, other than that job.
     pub(super) holder_of_key: String,
+    /// A queue's waiting, scheduled, running and retrying rows, each
+    /// counted to a cap.
+    pub(super) stored_jobs: String,
     /// A batch of rows finished before the retention.
     pub(super) prune: String,
 }
@@ -251,6 +254,19 @@ impl Statements {
                 "WITH retried AS ({}) SELECT id, pg_notify($2, queue), pg_notify($3, $4)
                  FROM retried",
                 retry_by_hand(&jobs)
+            ),
+            // Each count along a partial index of live rows, stopped at
+            // the cap: never a scan of the finished rows.
+            stored_jobs: format!(
+                "SELECT
+                   (SELECT count(*) FROM (SELECT 1 FROM {jobs} WHERE queue = $1
+                       AND state = 'available' AND run_at <= now() LIMIT $2) AS due),
+                   (SELECT count(*) FROM (SELECT 1 FROM {jobs} WHERE queue = $1
+                       AND state = 'available' AND run_at > now() LIMIT $2) AS later),
+                   (SELECT count(*) FROM (SELECT 1 FROM {jobs} WHERE queue = $1
+                       AND state = 'running' LIMIT $2) AS running),
+                   (SELECT count(*) FROM (SELECT 1 FROM {jobs} WHERE queue = $1
+                       AND state = 'retrying' LIMIT $2) AS retrying)"
             ),
             holder_of_key: format!(
                 "SELECT other.id FROM {jobs} AS job

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 
 use crate::api::serde_impls::unix_millis;
-use crate::{EventKind, Stats, TaskEvent, TaskId, TaskStatus};
+use crate::{EventKind, Stats, StoredJobs, TaskEvent, TaskId, TaskStatus};
 
 /// How often the counters are sampled, for the rates chart.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -20,6 +20,9 @@ pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// come: so that they keep up with the tasks shown, without a message per
 /// event.
 pub(crate) const COUNTERS_EVERY: Duration = Duration::from_millis(250);
+/// How many samples apart the jobs a durable backend stores are counted
+/// (a query across every process's jobs, capped; see `StoredJobs`).
+pub(crate) const STORED_EVERY: u32 = 2;
 /// Samples kept: five minutes of history.
 const SAMPLES: usize = 300;
 /// Outcomes kept, and failures kept (apart, so that a stream of successes
@@ -117,6 +120,8 @@ pub(crate) enum Update {
     Sample(Sample),
     /// The counters between samples, not kept.
     Counters(Sample),
+    /// The jobs a durable backend stores, counted again.
+    Stored(StoredJobs),
     /// The board was corrected after the follower fell behind: a page
     /// should start again from a snapshot.
     Resync,
@@ -152,6 +157,9 @@ pub(crate) struct State {
     /// The tasks in `histories`, in the order they were first seen.
     followed: VecDeque<TaskId>,
     pub(crate) samples: VecDeque<Sample>,
+    /// The jobs a durable backend stores, as last counted; `None` on the
+    /// in-memory queue.
+    pub(crate) stored: Option<StoredJobs>,
     /// Events the follower missed by falling behind the queue.
     pub(crate) missed: u64,
     pub(crate) closed: bool,
@@ -363,6 +371,13 @@ impl Board {
         let mut state = self.lock();
         push_capped(&mut state.samples, sample, SAMPLES);
         let _ = self.updates.send(Update::Sample(sample));
+    }
+
+    /// Takes in the jobs a durable backend stores, as counted now.
+    pub(crate) fn stored(&self, stored: StoredJobs) {
+        let mut state = self.lock();
+        state.stored = Some(stored);
+        let _ = self.updates.send(Update::Stored(stored));
     }
 
     /// Sends the counters now to the pages, without keeping them.

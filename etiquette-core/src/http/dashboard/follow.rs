@@ -1,7 +1,8 @@
 //! How a queue's board is kept: one per queue, made by its first dashboard,
 //! and written by a follower running on the queue's spawner, which takes
 //! in every task event (its all-events subscription) and samples the
-//! counters every second, until the queue closes its event streams.
+//! counters every second (and, on a durable backend, counts the jobs it
+//! stores every two), until the queue closes its event streams.
 
 use std::pin::pin;
 use std::sync::{Arc, Weak};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use super::board::{Board, COUNTERS_EVERY, Limits, SAMPLE_EVERY, Seen};
+use super::board::{Board, COUNTERS_EVERY, Limits, SAMPLE_EVERY, STORED_EVERY, Seen};
 use crate::api::queue::Inner;
 use crate::backend::{Backend, Engine};
 use crate::engine::shared::Shared;
@@ -64,6 +65,8 @@ async fn follow<B: Backend>(
     // a test may have paused.)
     let mut counters: BoxFuture<()> = Box::pin(std::future::pending());
     let mut counters_armed = false;
+    // Samples until the stored jobs are counted again; at once first.
+    let mut stored_in = 0;
     loop {
         let woke = {
             let timers = select(&mut sample, &mut counters);
@@ -91,6 +94,17 @@ async fn follow<B: Backend>(
                 let Some(shared) = queue.upgrade() else { break };
                 board.sample(shared.stats(), shared.is_released());
                 sample = spawner.sleep(SAMPLE_EVERY);
+                if stored_in == 0 {
+                    stored_in = STORED_EVERY;
+                    // A count that fails (a database away) leaves the
+                    // last one shown; the next sample asks again.
+                    match B::stored_jobs(&Engine::new(shared)).await {
+                        Ok(Some(stored)) => board.stored(stored),
+                        Ok(None) => {}
+                        Err(_unreachable) => stored_in = 1,
+                    }
+                }
+                stored_in -= 1;
             }
             Woke::Counters => {
                 let Some(shared) = queue.upgrade() else { break };

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::board::{History, Limits, Sample, Seen, State};
-use crate::{Stats, TaskId, TaskStatus};
+use crate::{Stats, StoredJobs, TaskId, TaskStatus};
 
 /// The columns of each sample in a snapshot's `history.rows`.
 const SAMPLE_COLUMNS: [&str; 8] = [
@@ -177,7 +177,19 @@ impl View {
             "retrying": retrying,
             "failures": newest_first(&state.failures),
             "ended": newest_first(&state.ended),
+            "stored": state.stored.as_ref().map(Self::stored),
             "missed": state.missed,
+        })
+    }
+
+    /// The jobs a durable backend stores, across every process.
+    pub(crate) fn stored(stored: &StoredJobs) -> Value {
+        json!({
+            "queued": stored.queued,
+            "scheduled": stored.scheduled,
+            "running": stored.running,
+            "retrying": stored.retrying,
+            "cap": stored.cap,
         })
     }
 

@@ -2,7 +2,8 @@
 //! the board first, then its changes as they come, `events` (a JSON array
 //! of task events, as many as were ready at once) and `stats` (the
 //! counters: every second with a row for the chart, and at most every
-//! 250 ms between while events come). A page that falls behind, or a board corrected
+//! 250 ms between while events come), and, on a durable backend, `stored`
+//! (the jobs it stores across every process, every two seconds). A page that falls behind, or a board corrected
 //! after its follower fell behind, gets a fresh `snapshot`: the snapshot
 //! is the stream's resumption, so frames carry no ids, and a reconnecting
 //! page starts again from one. The stream ends when the queue closes its
@@ -128,6 +129,11 @@ impl Live {
                     self.flush(&mut events);
                     self.ready
                         .push_back(frame("stats", &View::counters(&sample)));
+                }
+                Update::Stored(stored) => {
+                    self.flush(&mut events);
+                    self.ready
+                        .push_back(frame("stored", &View::stored(&stored)));
                 }
                 Update::Resync => {
                     // What is ready is in the snapshot too.

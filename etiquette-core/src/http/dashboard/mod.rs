@@ -78,7 +78,10 @@ pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 /// one). The follower ends when the queue closes its event streams.
 ///
 /// The counters are this process's; on a durable backend, the tasks and
-/// events are every process's that the backend announces here.
+/// events are every process's that the backend announces here, and a
+/// section shows the jobs it stores across every process (queued,
+/// scheduled, running, waiting to retry; [`Decorum::stored_jobs`], asked
+/// every two seconds, each count capped at what the backend says).
 ///
 /// ```
 /// use etiquette_core::Etiquette;

@@ -458,3 +458,77 @@ async fn add_many_stores_all_in_order_or_none() {
     assert!(gone.is_none(), "rolled back with the transaction");
     assert_eq!(count().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_runs_nothing_counts_the_jobs_stored_across_processes() {
+    let server = server();
+    let adder = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .work(false),
+    )
+    .await;
+    let adder = Etiquette::builder().build_on(adder).expect("build");
+    let worker = process(&server, 1, Duration::from_secs(5)).await;
+    let decorum = adder.decorum();
+    let later = RetryPolicy::exponential(3, Duration::from_secs(3600));
+    // One waiting an hour for its second attempt, one running (the
+    // worker's only slot, held), two due behind it, three scheduled.
+    let failing = decorum.job(Tally::new("stored-retrying").failing_with("not yet"));
+    let failing = failing.retry(later).add().await.expect("added");
+    until("the failing job to wait for its retry", || {
+        runs("stored-retrying").len() == 1
+    })
+    .await;
+    within("the failing job's retry to be written", async {
+        while !matches!(failing.status().await, Ok(TaskStatus::Retrying { .. })) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let held = decorum.job(Tally::new("stored-held").gated()).add().await;
+    held.expect("added");
+    until("the held job to run", || runs("stored-held").len() == 1).await;
+    for n in 0..2 {
+        let due = decorum
+            .job(Tally::new(&format!("stored-due-{n}")))
+            .add()
+            .await;
+        due.expect("added");
+    }
+    for n in 0..3 {
+        let job = decorum.job(Tally::new(&format!("stored-later-{n}")));
+        job.delay(Duration::from_secs(3600))
+            .add()
+            .await
+            .expect("added");
+    }
+    let stored = decorum
+        .stored_jobs()
+        .await
+        .expect("asked")
+        .expect("counted");
+    let counts = (
+        stored.queued,
+        stored.scheduled,
+        stored.running,
+        stored.retrying,
+    );
+    assert_eq!(counts, (2, 3, 1, 1), "{stored:?}");
+    assert_eq!(stored.cap, 10_000);
+    // This process's own counters see none of them.
+    let own = adder.stats();
+    assert_eq!(
+        (own.running, own.queued, own.scheduled),
+        (0, 0, 0),
+        "{own:?}"
+    );
+    // Each count stops at its cap.
+    let client = server.connect("postgres").await.expect("a connection");
+    let client = crate::connection::Session::new(client);
+    let statements = crate::jobs::Statements::new(&crate::Schema::default());
+    let capped = crate::jobs::stored_jobs(&client, &statements, "default", 2).await;
+    assert_eq!(capped.expect("counted"), [2, 2, 1, 1]);
+    open("stored-held");
+    drop(worker);
+}

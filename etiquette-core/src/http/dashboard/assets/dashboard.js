@@ -113,6 +113,7 @@
     model.queue = snapshot.queue;
     model.closed = snapshot.closed;
     model.stats = snapshot.stats;
+    model.stored = snapshot.stored;
     model.intervalMs = snapshot.history.interval_ms;
     model.rows = snapshot.history.rows;
     model.running = new Map(snapshot.running.map((item) => [item.id, item]));
@@ -378,8 +379,22 @@
     $('ended-empty').hidden = model.ended.length > 0;
   }
 
+  // The jobs a durable backend stores, across every process; counted up
+  // to a cap, shown as "10,000+" there. Hidden on the in-memory queue.
+  function renderStored() {
+    const stored = model.stored;
+    $('stored').hidden = !stored;
+    if (!stored) return;
+    const count = (n) => (n >= stored.cap ? `${number(stored.cap)}+` : number(n));
+    $('stored-queued').textContent = count(stored.queued);
+    $('stored-scheduled').textContent = count(stored.scheduled);
+    $('stored-running').textContent = count(stored.running);
+    $('stored-retrying').textContent = count(stored.retrying);
+  }
+
   function renderOverview() {
     renderStats();
+    renderStored();
     renderRunning();
     renderRetrying();
     renderFailures();
@@ -645,6 +660,11 @@
       heard();
       applySample(JSON.parse(message.data));
       renderStats();
+    });
+    on('stored', (message) => {
+      heard();
+      model.stored = JSON.parse(message.data);
+      renderStored();
     });
     on('error', () => {
       if (stream.readyState === EventSource.CLOSED) {
