@@ -55,8 +55,9 @@ impl Watched {
         self.tasks().keys().copied().collect()
     }
 
-    /// Job `id`'s row reads `status` (notifications off): its end is
-    /// published, and, if `publish` (it does not run here, where the engine
+    /// Job `id`'s row reads `status` (see `follow.rs`): its end is
+    /// published, unless its followers already had it, and, if `publish`
+    /// (notifications are off, and it does not run here, where the engine
     /// publishes its steps), the step it took since the last read: rows
     /// show states, so steps between two reads, and progress, are not seen.
     pub(crate) fn read(
@@ -67,7 +68,7 @@ impl Watched {
         publish: bool,
     ) {
         if status.is_finished() {
-            self.finish(engine, id, status);
+            self.finish_followed(engine, id, status);
             return;
         }
         let now = (status.name(), status.attempts());
@@ -96,6 +97,16 @@ impl Watched {
             _ => return, // back in line (handed back): no event for it
         };
         engine.publish(TaskId::from(id.unsigned_abs()), kind);
+    }
+
+    /// Job `id`, followed here, finished with `status`, as its row shows:
+    /// its followers get its final event, unless a notification ended them
+    /// already (then it is followed no more, and nothing is published).
+    pub(crate) fn finish_followed(&self, engine: &Engine<Postgres>, id: i64, status: TaskStatus) {
+        let followed = self.tasks().remove(&id);
+        if let Some(followed) = followed {
+            engine.finish_watched(&followed.task, status);
+        }
     }
 
     /// Job `id` finished elsewhere with `status`: its followers here get its

@@ -1,8 +1,16 @@
-//! Following jobs run elsewhere without notifications (`notify(false)`,
-//! behind a transaction-pooling proxy): every poll interval, one statement
-//! reads the rows of the jobs followed here, and what they show changed is
-//! published: starts, retries and ends, not progress, which only
-//! notifications carry.
+//! Following jobs run elsewhere by their rows: every poll interval, one
+//! statement reads the rows of the jobs followed here (none, no statement).
+//!
+//! * Without notifications (`notify(false)`, behind a transaction-pooling
+//!   proxy) it is the only way: what the rows show changed is published,
+//!   starts, retries and ends, not progress, which only notifications
+//!   carry.
+//! * With notifications, it catches the ends they lost: a notification
+//!   sent while this process's LISTEN connection was away (a database
+//!   restart, a process that had just started, a process running the job
+//!   with notifications off) is never heard, and its followers would wait
+//!   for ever. Only ends are taken from rows then; steps come from the
+//!   notifications.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +24,8 @@ use crate::jobs;
 /// Reads the followed jobs' rows every poll interval, until the queue is
 /// gone.
 pub(super) async fn follow_rows(engine: WeakEngine<Postgres>, shared: Arc<Shared>) {
+    // With notifications, the steps are theirs: rows only end jobs.
+    let steps = !shared.settings.notify;
     loop {
         tokio::time::sleep(shared.settings.poll).await;
         let ids = shared.watched.ids();
@@ -48,11 +58,13 @@ pub(super) async fn follow_rows(engine: WeakEngine<Postgres>, shared: Arc<Shared
             // A job running here has its steps published by the engine.
             let elsewhere = shared.running.task(id, None).is_none();
             let status = status::status(&stored);
-            shared.watched.read(&engine, id, status, elsewhere);
+            shared.watched.read(&engine, id, status, elsewhere && steps);
         }
         for id in missing {
             // Pruned: it finished long ago.
-            shared.watched.finish(&engine, id, TaskStatus::Cancelled);
+            shared
+                .watched
+                .finish_followed(&engine, id, TaskStatus::Cancelled);
         }
     }
 }

@@ -170,9 +170,8 @@ impl Backend for Postgres {
         };
         let shared = Arc::clone(&engine.backend().shared);
         runtime.spawn(upkeep::prune(engine.downgrade(), Arc::clone(&shared)));
-        if !shared.settings.notify {
-            runtime.spawn(follow::follow_rows(engine.downgrade(), Arc::clone(&shared)));
-        }
+        // With notifications too: the ends they lost (see `follow.rs`).
+        runtime.spawn(follow::follow_rows(engine.downgrade(), Arc::clone(&shared)));
         // A process that does not work the queue still listens, for the
         // events of the jobs it follows: its claimer has no room.
         let room = if shared.settings.work {

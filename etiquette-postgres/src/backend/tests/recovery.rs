@@ -248,6 +248,48 @@ async fn a_job_run_in_one_process_streams_its_events_to_another() {
     assert!(within("its end", again.next()).await.is_none());
 }
 
+/// A notification this process never heard (sent while its LISTEN
+/// connection was away, or never sent: the job ran in a process with
+/// notifications off) must not leave a follower waiting for ever: the
+/// job's row ends its stream within a poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_end_was_never_announced_still_ends_its_followers_streams() {
+    let server = server();
+    let quiet = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .notify(false)
+            .poll(Duration::from_millis(100)),
+    )
+    .await;
+    let quiet = Etiquette::builder().build_on(quiet).expect("build");
+    // Listening, working another queue, polling every 100 ms.
+    let b = connected(
+        Postgres::builder(&server.url("postgres"), kinds())
+            .expect("a valid url")
+            .queue("elsewhere")
+            .poll(Duration::from_millis(100)),
+    )
+    .await;
+    let b = Etiquette::builder().build_on(b).expect("build");
+    let handle = add(&quiet, Tally::new("unannounced").gated(), None).await;
+    until("the unannounced job to start", || {
+        runs("unannounced") == [1]
+    })
+    .await;
+    let subscription = b.decorum().subscribe_task(handle.id(), None).await;
+    let mut events = subscription.expect("asked").expect("known");
+    open("unannounced");
+    let mut kinds = Vec::new();
+    within("B's stream of the unannounced job to end", async {
+        while let Some(event) = events.next().await {
+            kinds.push(event.expect("no lag").kind);
+        }
+    })
+    .await;
+    assert_eq!(kinds, [EventKind::Succeeded { attempts: 1 }], "{kinds:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_across_processes_holds_whatever_each_process_allows() {
     let server = server();
