@@ -112,9 +112,9 @@ pub(crate) async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed<
     let body: serde_json::Value = serde_json::from_str(&cancelled.body).unwrap();
     assert_eq!(body, serde_json::json!({ "id": id, "cancelled": true }));
     let outcome = within("the cancelled job's outcome", handle.outcome()).await;
-    // (Not `is_cancelled()`: PostgreSQL's outcomes are errors read back as
-    // text.)
-    assert_eq!(outcome.unwrap_err().to_string(), "cancelled");
+    let error = outcome.unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    assert_eq!(error.to_string(), "cancelled");
     let status = within("the cancelled job's status", handle.status()).await;
     assert_eq!(status.unwrap().name(), "cancelled");
 
@@ -403,4 +403,45 @@ pub(crate) async fn dashboard_refuses_to_retry_unless_allowed<F: Framework, S: L
     probe.open_gate();
     within("the release of the queue", etiquette.release()).await;
     assert_eq!(probe.tallied(), [1], "the job ran once");
+}
+
+/// On a durable backend the page shows the jobs stored across every
+/// process (a scheduled job sits in the table, not in this process's
+/// counters); on the in-memory queue there is no such section.
+pub(crate) async fn dashboard_counts_the_jobs_stored_across_processes<F: Framework, S: Line>() {
+    let ((etiquette, _keep), (probe, _signals)) = (S::queue(1).await, Probe::new());
+    let client = F::dashboard_app(Dashboard::new(&etiquette)).await;
+    let query = JobQuery {
+        n: 1,
+        delay_ms: Some(3_600_000),
+        ..JobQuery::default()
+    };
+    let decorum = etiquette.decorum();
+    let added = etiquette_tests::add_job(&decorum, &probe, query);
+    within("adding a job due in an hour", added).await.unwrap();
+    let stored = within("the jobs stored, counted", decorum.stored_jobs()).await;
+    let stored = stored.expect("asked");
+    if S::KEEPS_TASKS_HERE {
+        assert_eq!(
+            stored, None,
+            "the in-memory queue's stats are the whole truth"
+        );
+        // Its first count is made at once, with the first sample.
+        let snapshot = until("the first sample", || async {
+            let snapshot = snapshot(&client).await;
+            (!snapshot["history"]["rows"].as_array()?.is_empty()).then_some(snapshot)
+        })
+        .await;
+        assert!(snapshot["stored"].is_null(), "{snapshot}");
+        return;
+    }
+    let stored = stored.expect("a durable backend counts");
+    assert_eq!((stored.queued, stored.scheduled), (0, 1), "{stored:?}");
+    let shown = until("the scheduled job among the jobs stored", || async {
+        let snapshot = snapshot(&client).await;
+        (snapshot["stored"]["scheduled"] == 1).then_some(snapshot)
+    })
+    .await;
+    assert_eq!(shown["stored"]["queued"], 0, "{shown}");
+    assert_eq!(shown["stored"]["cap"], 10_000, "{shown}");
 }
