@@ -230,7 +230,10 @@ async fn the_dashboard_nested_as_a_service_serves_both_paths() {
 }
 
 /// The dashboards, each nested at its path, served on 127.0.0.1:`port`.
-fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> RunningServer {
+fn serve_dashboards<B: Backend>(
+    port: u16,
+    dashboards: Vec<(&'static str, Dashboard<B>)>,
+) -> RunningServer {
     let app = dashboards
         .into_iter()
         .fold(Router::new(), |app, (path, dashboard)| {
@@ -245,4 +248,9 @@ fn serve_dashboards(port: u16, dashboards: Vec<(&'static str, Dashboard)>) -> Ru
 #[tokio::test]
 async fn the_dashboard_in_chromium() {
     crate::browser::walk_through("axum", serve_dashboards).await;
+}
+
+#[tokio::test]
+async fn the_dashboard_on_postgres_in_chromium() {
+    crate::browser::stored_jobs_in_chromium(serve_dashboards).await;
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use etiquette_core::{
     Builder, Dashboard, Decorum, Etiquette, Job, RetryPolicy, TaskContext, TaskHandle,
 };
+use etiquette_postgres::Postgres;
 use etiquette_tests::Probe;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Semaphore};
@@ -552,4 +553,51 @@ pub(crate) async fn walk_through(
     restarted.close_event_streams();
     server.shut_down().await;
     within("the release of the second queue", restarted.release()).await;
+}
+
+/// On PostgreSQL the page shows the jobs stored across every process, in
+/// a section the in-memory walk-through never shows: a job due in an hour
+/// sits in the table, not in this process's counters, and is counted
+/// there.
+pub(crate) async fn stored_jobs_in_chromium(
+    serve: impl Fn(u16, Vec<(&'static str, Dashboard<Postgres>)>) -> RunningServer,
+) {
+    use crate::suite::{Line, OnPostgres};
+
+    let _one_at_a_time = ONE_BROWSER.lock().await;
+    let port = crate::socket::free_port();
+    let (etiquette, _database) = OnPostgres::queue(1).await;
+    let server = serve(port, vec![("/etiquette", Dashboard::new(&etiquette))]);
+    let (probe, _signals) = Probe::new();
+    let query = etiquette_tests::JobQuery {
+        n: 1,
+        delay_ms: Some(3_600_000),
+        ..etiquette_tests::JobQuery::default()
+    };
+    let decorum = etiquette.decorum();
+    let added = etiquette_tests::add_job(&decorum, &probe, query);
+    within("adding a job due in an hour", added).await.unwrap();
+
+    let mut chromium = Chromium::start(1280, 900).await;
+    chromium
+        .open(&format!("http://127.0.0.1:{port}/etiquette"))
+        .await;
+    chromium
+        .until("the page to go live", &state_is(&["live"]))
+        .await;
+    chromium
+        .until(
+            "the stored jobs' section to count the scheduled job",
+            "!document.getElementById('stored').hidden \
+             && document.getElementById('stored-scheduled').textContent === '1' \
+             && document.getElementById('stored-queued').textContent === '0'",
+        )
+        .await;
+    // This process's own counters never saw it.
+    let own = chromium
+        .eval("document.getElementById('stat-scheduled').textContent")
+        .await;
+    assert_eq!(own, "0", "this process's scheduled counter");
+    etiquette.close_event_streams();
+    server.shut_down().await;
 }
