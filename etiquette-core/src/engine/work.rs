@@ -69,6 +69,13 @@ impl std::fmt::Debug for MemoryWork {
     }
 }
 
+impl Retryable {
+    /// Whether this is a typed job (it has a kind).
+    pub(crate) const fn is_typed(&self) -> bool {
+        self.kind.is_some()
+    }
+}
+
 impl Work {
     pub(crate) fn once<F>(task: F) -> Self
     where
