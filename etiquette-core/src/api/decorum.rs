@@ -56,12 +56,7 @@ impl Decorum {
     {
         let shared = &self.inner.shared;
         wait_for_place(shared).await?;
-        enqueue(
-            shared,
-            Work::once(task),
-            Plan::now(shared.config.timeout),
-            None,
-        )
+        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
     }
 
     /// Adds a task if there is room now, without waiting.
@@ -77,12 +72,7 @@ impl Decorum {
     {
         let shared = &self.inner.shared;
         try_place(shared)?;
-        enqueue(
-            shared,
-            Work::once(task),
-            Plan::now(shared.config.timeout),
-            None,
-        )
+        enqueue(shared, Work::once(task), Plan::now(shared.config.timeout))
     }
 
     /// Prepares a retryable task: `make` is called once per attempt to make

@@ -243,14 +243,24 @@ impl Accepted {
     /// destructor is user code: a panic there is the task's panic.
     pub(crate) fn finish<B: Backend>(mut self, shared: &Shared<B>, outcome: Outcome) {
         let work = std::mem::replace(&mut self.work, Work::Once(None));
-        // A typed job that succeeded is not kept for a retry by hand: it
-        // goes with its work (its destructor is the job's, user code too).
-        // Closure tasks keep nothing: asked nothing, they take no lock.
-        let kept = match outcome {
-            Outcome::Succeeded if work.kind().is_some() => self.cell.take_kept(),
-            _ => None,
+        let dropped = match work {
+            // A closure task's future: nothing else is kept of it. Told
+            // apart here, by the match that dropping the work would make
+            // anyway, so that the bookkeeping of typed jobs below costs it
+            // nothing.
+            Work::Once(attempt) => guarded("dropping the task", move || drop(attempt)),
+            Work::Retryable(retryable) => {
+                // A typed job that succeeded is not kept for a retry by
+                // hand: it goes with its work (its destructor is the job's,
+                // user code too).
+                let kept = match outcome {
+                    Outcome::Succeeded if retryable.is_typed() => self.cell.take_kept(),
+                    _ => None,
+                };
+                guarded("dropping the task", move || drop((retryable, kept)))
+            }
         };
-        let outcome = match guarded("dropping the task", move || drop((work, kept))) {
+        let outcome = match dropped {
             Err(message) => Outcome::Failed(TaskError::panicked(message)),
             Ok(()) => outcome,
         };

@@ -57,11 +57,14 @@ pub(crate) struct TaskCell {
     /// Set when the task left this process for its backend's store (see
     /// [`Backoff::Stored`](crate::backend::Backoff::Stored)).
     pub(crate) handed_back: AtomicBool,
-    /// A typed job of the in-memory queue, set when it is accepted: what
-    /// a retry by hand needs ([`Lives`]). Behind one pointer, so that every
-    /// other task (closures, jobs of other backends) pays one word for it
-    /// and no lock.
-    lives: OnceLock<Box<Lives>>,
+    /// A typed job of the in-memory queue, from its acceptance: what a
+    /// retry by hand needs ([`Lives`]). Behind one pointer, given when the
+    /// cell is made, so that every other task (closures, jobs of other
+    /// backends) pays one word for it, no lock, and no step but a look at
+    /// it when the cell is dropped: an `Arc`, never shared, rather than a
+    /// `Box`, because its drop is a call, where a `Box`'s would be inlined
+    /// into the cell's and cost every cell a register.
+    lives: Option<Arc<Lives>>,
 }
 
 /// What the in-memory queue keeps of a typed job, to retry it by hand.
@@ -76,6 +79,15 @@ pub(crate) struct Lives {
 }
 
 impl Lives {
+    /// What is kept of a typed job as it is accepted (made before, outside
+    /// the line's lock).
+    pub(crate) fn new(kept: Box<Kept>) -> Arc<Self> {
+        Arc::new(Self {
+            kept: Mutex::new(Some(kept)),
+            next: OnceLock::new(),
+        })
+    }
+
     /// What is kept to make the job again; locked, so that of two retries
     /// by hand one wins.
     pub(crate) fn kept(&self) -> MutexGuard<'_, Option<Box<Kept>>> {
@@ -121,22 +133,23 @@ impl TaskCell {
             finished: Event::new(),
             cancel: Signal::new(),
             handed_back: AtomicBool::new(false),
-            lives: OnceLock::new(),
+            lives: None,
         }
     }
 
-    /// Keeps what makes this typed job again (see [`Lives`]); once.
-    pub(crate) fn keep(&self, kept: Box<Kept>) {
-        let _ = self.lives.set(Box::new(Lives {
-            kept: Mutex::new(Some(kept)),
-            next: OnceLock::new(),
-        }));
+    /// The cell of a typed job of the in-memory queue, keeping what makes it
+    /// again (see [`Lives`]); `None` keeps nothing.
+    #[inline]
+    #[must_use]
+    pub(crate) fn keeping(mut self, lives: Option<Arc<Lives>>) -> Self {
+        self.lives = lives;
+        self
     }
 
     /// What is kept of this typed job for a retry by hand; `None` for any
     /// other task.
     pub(crate) fn lives(&self) -> Option<&Lives> {
-        self.lives.get().map(|lives| &**lives)
+        self.lives.as_deref()
     }
 
     /// The job succeeded: what was kept to make it again is of no more

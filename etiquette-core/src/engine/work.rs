@@ -8,6 +8,7 @@ use futures_util::FutureExt as _;
 
 use crate::api::spawner::BoxFuture;
 use crate::api::task::{BoxError, TaskOutput};
+use crate::engine::cell::Lives;
 use crate::{RetryPolicy, TaskContext};
 
 pub(crate) type Attempt = BoxFuture<Result<(), BoxError>>;
@@ -26,6 +27,9 @@ pub(crate) struct Retryable {
     policy: RetryPolicy,
     /// A typed job's [`Job::NAME`](crate::Job::NAME), for its span.
     kind: Option<&'static str>,
+    /// What the in-memory queue keeps of a typed job to retry it by hand,
+    /// on its way to the job's cell (see [`Work::accepted`]).
+    lives: Option<Arc<Lives>>,
 }
 
 /// Makes one attempt's future; boxed once, when the task is added.
@@ -69,6 +73,13 @@ impl std::fmt::Debug for MemoryWork {
     }
 }
 
+impl Retryable {
+    /// Whether this is a typed job (it has a kind).
+    pub(crate) const fn is_typed(&self) -> bool {
+        self.kind.is_some()
+    }
+}
+
 impl Work {
     pub(crate) fn once<F>(task: F) -> Self
     where
@@ -107,7 +118,34 @@ impl Work {
         policy: RetryPolicy,
         kind: Option<&'static str>,
     ) -> Self {
-        Self::Retryable(Box::new(Retryable { make, policy, kind }))
+        Self::keeping(make, policy, kind, None)
+    }
+
+    /// [`retryable`](Self::retryable) work carrying, for a typed job of
+    /// the in-memory queue, what is kept of it to retry it by hand.
+    pub(crate) fn keeping(
+        make: MakeAttempt,
+        policy: RetryPolicy,
+        kind: Option<&'static str>,
+        lives: Option<Arc<Lives>>,
+    ) -> Self {
+        Self::Retryable(Box::new(Retryable {
+            make,
+            policy,
+            kind,
+            lives,
+        }))
+    }
+
+    /// As the task is accepted: its kind, for its span, and what is kept of
+    /// a typed job, taken out for its cell. Both in one look at the work,
+    /// so that a task keeping nothing pays no step for it.
+    #[inline]
+    pub(crate) fn accepted(&mut self) -> (Option<&'static str>, Option<Arc<Lives>>) {
+        match self {
+            Self::Once(_) => (None, None),
+            Self::Retryable(retryable) => (retryable.kind, retryable.lives.take()),
+        }
     }
 
     pub(crate) fn next_attempt(
@@ -117,14 +155,6 @@ impl Work {
         match self {
             Self::Once(task) => task.take(),
             Self::Retryable(retryable) => Some((retryable.make)(context())),
-        }
-    }
-
-    /// The typed job's name, if it is one.
-    pub(crate) fn kind(&self) -> Option<&'static str> {
-        match self {
-            Self::Once(_) => None,
-            Self::Retryable(retryable) => retryable.kind,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::backend::options::Plan;
 use crate::engine::attempt::Accepted;
 use crate::engine::backlog::Summon;
-use crate::engine::cell::TaskCell;
+use crate::engine::cell::{Lives, TaskCell};
 use crate::engine::guard::guarded;
 use crate::engine::intake::Refund;
 use crate::engine::later;
@@ -37,8 +37,8 @@ pub(crate) fn enqueue_retryable(
     (work, policy, kind): (MemoryWork, RetryPolicy, Option<&'static str>),
     plan: Plan,
 ) -> Result<TaskHandle, AddTaskError> {
-    let kept = work.again.map(|remake| {
-        Box::new(Kept {
+    let lives = work.again.map(|remake| {
+        Lives::new(Box::new(Kept {
             remake,
             policy: policy.clone(),
             timeout: plan.timeout,
@@ -48,18 +48,17 @@ pub(crate) fn enqueue_retryable(
                 .extras
                 .as_ref()
                 .and_then(|extras| extras.unique_key.clone()),
-        })
+        }))
     });
-    enqueue(shared, Work::retryable(work.make, policy, kind), plan, kept)
+    enqueue(shared, Work::keeping(work.make, policy, kind, lives), plan)
 }
 
-/// Accepts a task, whose adder holds a place for it, under the next id;
-/// `kept`, for a typed job, is kept with it (see [`enqueue_retryable`]).
+/// Accepts a task, whose adder holds a place for it, under the next id; a
+/// typed job's work carries what is kept of it (see [`enqueue_retryable`]).
 pub(crate) fn enqueue(
     shared: &Arc<Shared>,
-    work: Work,
+    mut work: Work,
     plan: Plan,
-    kept: Option<Box<Kept>>,
 ) -> Result<TaskHandle, AddTaskError> {
     // Counted before joining so that a snapshot never shows a task settled
     // that is not yet accepted.
@@ -81,12 +80,10 @@ pub(crate) fn enqueue(
     // first, the task registered after, so that nothing is registered if
     // the tracing subscriber panics.
     let make = |id| {
-        let span = Accepted::span(id, work.kind());
+        let (kind, lives) = work.accepted();
+        let span = Accepted::span(id, kind);
         let run_at = start.map(|(_, at)| at);
-        let (cell, older) = shared.backend.accepted(id, run_at);
-        if let Some(kept) = kept {
-            cell.keep(kept);
-        }
+        let (cell, older) = shared.backend.accepted(id, run_at, lives);
         shared.events.publish(id, || match run_at {
             None => EventKind::Queued,
             Some(run_at) => EventKind::Scheduled { run_at },

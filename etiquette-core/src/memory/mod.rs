@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::api::job::Job;
 use crate::backend::{Backend, Backoff, Engine, JobOptions, LocalTask, TaskRef};
-use crate::engine::cell::TaskCell;
+use crate::engine::cell::{Lives, TaskCell};
 use crate::engine::intake::wait_for_place;
 use crate::engine::shared::Shared;
 use crate::engine::work::{MemoryWork, Work};
@@ -50,19 +50,20 @@ impl Memory {
         }
     }
 
-    /// A task accepted under `id`, to start at once or at `start`: its
-    /// cell, registered, and the older cell the registry forgot for it, if
-    /// any.
+    /// A task accepted under `id`, to start at once or at `start`, keeping
+    /// `lives` if it is a typed job: its cell, registered, and the older
+    /// cell the registry forgot for it, if any.
     #[inline]
     pub(crate) fn accepted(
         &self,
         id: TaskId,
         start: Option<SystemTime>,
+        lives: Option<Arc<Lives>>,
     ) -> (Arc<TaskCell>, Option<Arc<TaskCell>>) {
         // Each made straight into its allocation: a cell is too big to copy.
         let cell = match start {
-            None => Arc::new(TaskCell::new(id)),
-            Some(at) => Arc::new(TaskCell::scheduled(id, at)),
+            None => Arc::new(TaskCell::new(id).keeping(lives)),
+            Some(at) => Arc::new(TaskCell::scheduled(id, at).keeping(lives)),
         };
         let forgotten = self.registry.insert(Arc::clone(&cell));
         (cell, forgotten)

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use crate::engine::attempt::Accepted;
-use crate::engine::cell::TaskCell;
+use crate::engine::cell::{Lives, TaskCell};
 use crate::engine::intake::{Refund, try_place};
 use crate::engine::shared::Shared;
 use crate::engine::work::{Remake, Work};
@@ -119,8 +119,7 @@ pub(crate) fn retry(shared: &Arc<Shared>, id: TaskId) -> Result<TaskHandle, Retr
     }
     let reservation = keys.as_ref().map(|_| shared.backend.reserve_key());
     let unique_key = next.unique_key.clone();
-    let cell = Arc::new(TaskCell::offered(id, attempts));
-    cell.keep(next);
+    let cell = Arc::new(TaskCell::offered(id, attempts).keeping(Some(Lives::new(next))));
     let mut forgotten = None;
     // Registered, linked from the old life and announced under the line's
     // lock, before a worker can claim it, as an added task is.
