@@ -11,7 +11,14 @@ use tokio_postgres::Client;
 
 /// Every migration, in order: its version (from 1, no gaps), its name, its
 /// SQL with `{schema}` for the quoted schema name.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "jobs", include_str!("migrations/0001_jobs.sql")),
+    (
+        2,
+        "owner_only_while_running",
+        include_str!("migrations/0002_owner_only_while_running.sql"),
+    ),
+];
 
 /// The schema version this build of the crate knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -6,6 +6,7 @@ use crate::test_support::Db;
 
 mod claims;
 mod leases;
+mod plans;
 mod rows;
 
 const LEASE: Duration = Duration::from_secs(30);

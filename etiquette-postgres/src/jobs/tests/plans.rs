@@ -1,0 +1,96 @@
+//! The plans the server picks for the statements that look running jobs up
+//! by id: the primary key, whatever the statistics say.
+//!
+//! Statistics gathered while nothing ran (an `ANALYZE` of an idle queue, or
+//! right after a bulk add) estimate no running row at all. A statement that
+//! names `state = 'running'` then lets the planner pick a partial index of
+//! running rows as the cheapest path and filter the ids out of it: it walks
+//! every entry of that index, dead ones included, at every outcome. A run
+//! of 100k jobs fell from 18k to 1.3k jobs/s so (BENCHMARKS.md).
+
+use crate::test_support::{Db, db};
+
+/// Finished rows enough that a scan of the table is never the cheapest
+/// plan, waiting jobs, and statistics gathered while none ran.
+async fn idle_statistics(db: &Db) {
+    db.client
+        .parts()
+        .0
+        .batch_execute(
+            "INSERT INTO etiquette.jobs (queue, name, args, state, attempt, finished_at)
+             SELECT 'default', 'done', 'null', 'succeeded', 1, now()
+             FROM generate_series(1, 20000);
+             INSERT INTO etiquette.jobs (queue, name, args)
+             SELECT 'default', 'waiting', 'null' FROM generate_series(1, 500);
+             ANALYZE etiquette.jobs;",
+        )
+        .await
+        .unwrap();
+}
+
+/// The plans `sql` gets with `arguments` (SQL literals), custom and
+/// generic, as EXPLAIN prints them.
+async fn plans(db: &Db, sql: &str, arguments: &str) -> Vec<String> {
+    let client = db.client.parts().0;
+    let mut plans = Vec::new();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        client
+            .batch_execute(&format!(
+                "SET plan_cache_mode = {mode}; PREPARE looked_up AS {sql}"
+            ))
+            .await
+            .unwrap();
+        let lines: Vec<String> = client
+            .query(&format!("EXPLAIN EXECUTE looked_up({arguments})"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        client
+            .batch_execute("DEALLOCATE looked_up; RESET plan_cache_mode")
+            .await
+            .unwrap();
+        plans.push(format!("{mode}:\n{}", lines.join("\n")));
+    }
+    plans
+}
+
+#[tokio::test]
+async fn outcomes_and_heartbeats_look_jobs_up_by_id_even_when_statistics_saw_none_running() {
+    let db = db().await;
+    idle_statistics(&db).await;
+    let statements = &db.statements;
+    let ids = "'{20001,20002,20003}'";
+    for (name, sql, arguments) in [
+        (
+            "report_many",
+            &statements.report_many,
+            format!(
+                "1, {ids}, '{{1,1,1}}', '{{succeeded,succeeded,succeeded}}', '{{NULL,NULL,NULL}}', '{{0,0,0}}'"
+            ),
+        ),
+        (
+            "heartbeat",
+            &statements.heartbeat,
+            format!("1, 30000, {ids}"),
+        ),
+        (
+            "finish",
+            &statements.finish,
+            "20001, 1, 1, 'succeeded', NULL".to_owned(),
+        ),
+        (
+            "retry",
+            &statements.retry,
+            "20001, 1, 1, 'boom', 1000".to_owned(),
+        ),
+    ] {
+        for plan in plans(&db, sql, &arguments).await {
+            assert!(
+                !plan.contains("jobs_running") && !plan.contains("jobs_leases"),
+                "{name} walks an index of running rows instead of looking its ids up:\n{plan}"
+            );
+        }
+    }
+}
