@@ -101,7 +101,7 @@ impl Completer {
         let batches = Arc::new(AtomicU64::new(0));
         let leases = Leases::default();
         let task = tokio::spawn(write_reports(
-            config,
+            without_nested_loops(config),
             statements,
             (owner, notify, Arc::clone(&batches)),
             (received, leases.clone()),
@@ -165,6 +165,22 @@ impl Completer {
         drop(self.reports);
         let _ = self.task.await;
     }
+}
+
+/// `config` with nested-loop joins off for the connection's statements:
+/// the outcomes' join of the batch to its rows by id must hash (or merge).
+/// The planner estimates the rows found by `owner = $1` from statistics,
+/// and statistics gathered while nothing ran (no row had an owner) make it
+/// one: it then runs the batch once per row found, a join of n by n (70 ms
+/// for a batch of 450 on a 100k-row table, against 9 ms hashed). No other
+/// statement runs on this connection but the events' NOTIFY.
+pub(crate) fn without_nested_loops(mut config: Config) -> Config {
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} -c enable_nestloop=off"),
+        _ => "-c enable_nestloop=off".to_owned(),
+    };
+    config.options(options);
+    config
 }
 
 async fn write_reports(
