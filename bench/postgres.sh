@@ -175,21 +175,29 @@ measured() { # name jobs command...
     local before after cpu_before cpu_after out
     before=$(pg_stats)
     cpu_before=$(pg_cpu)
-    out=$("$@")
+    # The client's CPU: the command's own and that of every process it
+    # waited for (all but the server's), or, from `pg_bench race`, its
+    # workers' while the race ran (without their start).
+    local TIMEFORMAT='%U %S'
+    { time out=$("$@" 2>&3); } 3>&2 2>"$WORK/times"
+    local client_s
+    client_s=$(echo "$out" | field client_cpu_s)
+    [ -n "$client_s" ] || client_s=$(awk '{print $1 + $2}' "$WORK/times")
     sleep 0.5
     after=$(pg_stats)
     cpu_after=$(pg_cpu)
     local line
     line=$(awk -v b="$before" -v a="$after" -v c0="$cpu_before" -v c1="$cpu_after" -v jobs="$jobs" \
-        -v s="$(echo "$out" | field elapsed_s)" -v polls="$(echo "$out" | field polls)" '
+        -v s="$(echo "$out" | field elapsed_s)" -v polls="$(echo "$out" | field polls)" -v client="$client_s" '
         BEGIN {
             split(b, x, "|"); split(a, y, "|")
-            printf "xacts_per_job=%.3f flushes_per_s=%.0f wal_bytes_per_job=%.0f pg_cpu_us_per_job=%.1f",
-                (y[1] - x[1] - polls) / jobs, (y[2] - x[2]) / s, (y[3] - x[3]) / jobs, (c1 - c0) * 1e6 / jobs
+            printf "xacts_per_job=%.3f flushes_per_s=%.0f wal_bytes_per_job=%.0f pg_cpu_us_per_job=%.1f client_cpu_us_per_job=%.1f",
+                (y[1] - x[1] - polls) / jobs, (y[2] - x[2]) / s, (y[3] - x[3]) / jobs, (c1 - c0) * 1e6 / jobs,
+                client * 1e6 / jobs
         }')
     echo "   $name: $out $line"
     local figures=("$(echo "$out" | field jobs_per_s)")
-    for key in xacts_per_job flushes_per_s wal_bytes_per_job pg_cpu_us_per_job; do
+    for key in xacts_per_job flushes_per_s wal_bytes_per_job pg_cpu_us_per_job client_cpu_us_per_job; do
         figures+=("$(echo "$line" | field "$key")")
     done
     note "$name" "${figures[@]}"
@@ -403,7 +411,7 @@ stat() { # key [min]
             n++
         }
         END {
-            if (n == 0) {print "- - - - - -"; exit}
+            if (n == 0) {print "- - - - - - -"; exit}
             sub(/^[^ ]+ /, "", line)
             printf "%s %s\n", line, (n == 1) ? "1-round" : lo "–" hi
         }' "$RESULTS"
@@ -423,14 +431,15 @@ echo
 echo "Jobs/s: the best round and the range over all rounds. The rest, from the"
 echo "best round: the server's transactions (xact_commit: a statement sent as"
 echo "text and prepared unnamed counts two, its Parse and its Execute), WAL"
-echo "bytes and CPU per job, and its WAL flushes per second."
+echo "bytes and CPU per job, and its WAL flushes per second; the CPU per job of"
+echo "everything else the measurement ran (workers, adders, pgbench), the client."
 echo
-echo "| measure | jobs/s | spread | xacts/job | WAL flushes/s | WAL bytes/job | server CPU µs/job |"
-echo "|---|---|---|---|---|---|---|"
+echo "| measure | jobs/s | spread | xacts/job | WAL flushes/s | WAL bytes/job | server CPU µs/job | client CPU µs/job |"
+echo "|---|---|---|---|---|---|---|---|"
 row() { # key label
     local figures
     read -r -a figures <<<"$(stat "$1")"
-    echo "| $2 | ${figures[0]} | ${figures[5]} | ${figures[1]} | ${figures[2]} | ${figures[3]} | ${figures[4]} |"
+    echo "| $2 | ${figures[0]} | ${figures[6]} | ${figures[1]} | ${figures[2]} | ${figures[3]} | ${figures[4]} | ${figures[5]} |"
 }
 row e2e.etiquette.p1 "end to end, etiquette, 1 process × $LIMIT"
 row e2e.etiquette.p3 "end to end, etiquette, 3 processes × $LIMIT"
@@ -487,4 +496,19 @@ echo "| axum /add-task ≥ 3× insert per request (better pool) | $(ratio "$http
 echo "| add_many ≥ 100k jobs/s | $many jobs/s | $(met "$many" 100000) |"
 echo "| $BIG finished rows within 20 % of the empty table | $(ratio "$big" "$empty") ($big / $empty) | $(met "$(ratio "$big" "$empty")" 0.8) |"
 echo
+# The machine's CPU shared by the server and the workers bounds any queue:
+# jobs/s <= cores / (server + client CPU per job).
+budget() { # key
+    read -r -a figures <<<"$(stat "$1")"
+    awk -v s="${figures[4]}" -v c="${figures[5]}" -v n="$(nproc)" \
+        'BEGIN {if (s + c > 0) printf "%.1f + %.1f = %.1f µs, at most %.0f jobs/s on %d cores", s, c, s + c, n * 1e6 / (s + c), n; else print "-"}'
+}
+if section 1; then
+    echo "CPU per job, server + client, and the bound it sets on this machine:"
+    for key in e2e.etiquette.p1 e2e.etiquette.p3 e2e.graphile_fast.p1 e2e.graphile_fast.p3; do
+        echo "- $key: $(budget "$key")"
+    done
+    echo "- 2x the better graphile-worker fastest ($fastest jobs/s) leaves $(awk -v f="$fastest" -v n="$(nproc)" 'BEGIN {if (f > 0) printf "%.1f", n * 1e6 / (2 * f); else print "-"}') µs of CPU per job, server and client together"
+    echo
+fi
 echo "reproduce: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")$([ "$SECTIONS" != 1234 ] && echo "SECTIONS=$SECTIONS ")bash bench/postgres.sh"

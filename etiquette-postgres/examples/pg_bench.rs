@@ -216,6 +216,8 @@ async fn race(args: &[String]) -> Result<(), Error> {
     // and walked every finished row, 100 ms of the server's CPU per poll.
     client.batch_execute("SET enable_seqscan = off").await?;
     let poll = client.prepare(&pending).await?;
+    let pids: Vec<u32> = children.iter().filter_map(tokio::process::Child::id).collect();
+    let cpu_before = cpu_seconds(&pids);
     let started = Instant::now();
     if handshake {
         for child in &mut children {
@@ -238,6 +240,7 @@ async fn race(args: &[String]) -> Result<(), Error> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let client_cpu = cpu_seconds(&pids) - cpu_before;
     drop(client);
     for child in &mut children {
         if handshake {
@@ -265,9 +268,36 @@ async fn race(args: &[String]) -> Result<(), Error> {
     }
     #[allow(clippy::cast_precision_loss)]
     let rate = jobs as f64 / elapsed;
-    println!("elapsed_s={elapsed:.3} jobs_per_s={rate:.0} polls={polls} ran={ran}");
+    println!(
+        "elapsed_s={elapsed:.3} jobs_per_s={rate:.0} polls={polls} ran={ran} client_cpu_s={client_cpu:.3}"
+    );
     Ok(())
 }
+
+/// The CPU time `pids` (and the children they reaped) used so far, from
+/// `/proc`: the workers' own, without what they spent starting.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // After the command's name: the state is field 3, utime,
+            // stime, cutime and cstime fields 14 to 17.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            rest.split_whitespace()
+                .skip(11)
+                .take(4)
+                .filter_map(|field| field.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = ticks as f64 / CLOCK_TICKS;
+    seconds
+}
+
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s times.
+const CLOCK_TICKS: f64 = 100.0;
 
 /// Adds on a process that works nothing (`work(false)`), timed from the
 /// first add to the last answer.
