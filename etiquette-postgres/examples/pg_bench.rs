@@ -216,7 +216,10 @@ async fn race(args: &[String]) -> Result<(), Error> {
     // and walked every finished row, 100 ms of the server's CPU per poll.
     client.batch_execute("SET enable_seqscan = off").await?;
     let poll = client.prepare(&pending).await?;
-    let pids: Vec<u32> = children.iter().filter_map(tokio::process::Child::id).collect();
+    let pids: Vec<u32> = children
+        .iter()
+        .filter_map(tokio::process::Child::id)
+        .collect();
     let cpu_before = cpu_seconds(&pids);
     let started = Instant::now();
     if handshake {
