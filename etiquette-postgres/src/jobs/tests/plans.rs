@@ -117,3 +117,27 @@ async fn outcomes_and_heartbeats_look_jobs_up_by_id_even_when_statistics_saw_non
         }
     }
 }
+
+/// The outcomes and heartbeats fence on the owner alone: only sound if no
+/// row but a running one can have an owner.
+#[tokio::test]
+async fn only_a_running_job_can_have_an_owner() {
+    let db = db().await;
+    let client = db.client.parts().0;
+    client
+        .batch_execute(
+            "INSERT INTO etiquette.jobs (queue, name, args, state, attempt, finished_at)
+             VALUES ('default', 'done', 'null', 'succeeded', 1, now())",
+        )
+        .await
+        .unwrap();
+    let refused = client
+        .execute("UPDATE etiquette.jobs SET owner = 1", &[])
+        .await
+        .expect_err("a finished row took an owner");
+    assert_eq!(
+        refused.as_db_error().map(|error| error.constraint()),
+        Some(Some("jobs_owned_only_while_running")),
+        "{refused}"
+    );
+}
