@@ -103,9 +103,10 @@ impl Drop for Claimer {
 
 impl Claimer {
     /// Starts claiming with `client` (its own connection), on the current
-    /// tokio runtime; `config` is for the LISTEN connection. Rows of kinds
-    /// not in `kinds` fail through `completer` (of the same owner), whose
-    /// leases it renews.
+    /// tokio runtime; `config` is for the LISTEN connection. Only rows of
+    /// the kinds in `kinds` are claimed; one whose arguments no longer
+    /// decode fails through `completer` (of the same owner), whose leases
+    /// it renews.
     pub(crate) fn start(
         (client, config): (Session, Config),
         statements: Statements,
@@ -120,8 +121,10 @@ impl Claimer {
         let stopping = Arc::new(Stopping::default());
         let (deliver, jobs) = mpsc::channel(settings.local_limit.max(1));
         let (report_lost, lost) = mpsc::unbounded_channel();
+        let names = kinds.names();
         let task = tokio::spawn(claim_loop(Loop {
             client,
+            names,
             config,
             statements,
             settings,
@@ -178,6 +181,8 @@ impl Claimer {
 
 struct Loop {
     client: Session,
+    /// The kinds' names, the only rows a claim takes.
+    names: Vec<&'static str>,
     /// To connect again after the connection was lost.
     config: Config,
     statements: Statements,
@@ -270,7 +275,7 @@ impl Loop {
                 jobs::claim(
                     &self.client,
                     &self.statements,
-                    &settings.queue,
+                    (&settings.queue, &self.names),
                     settings.owner,
                     limit,
                     settings.lease,
@@ -281,7 +286,7 @@ impl Loop {
                 jobs::claim_bounded(
                     &mut self.client,
                     &self.statements,
-                    &settings.queue,
+                    (&settings.queue, &self.names),
                     settings.owner,
                     (limit, max),
                     settings.lease,
@@ -300,8 +305,9 @@ impl Loop {
             let (kind, make) = match self.kinds.decode(&job.name, job.args.clone()) {
                 Ok(decoded) => decoded,
                 Err(error) => {
-                    // Never runs anywhere: a row no process here can make
-                    // again would only be claimed and rescued for ever.
+                    // Its arguments no longer decode (its kind is known:
+                    // the claim takes no other): this code can never run
+                    // it, and it would only be claimed and rescued for ever.
                     tracing::error!(job_id = job.id, %error, "a stored job cannot be run");
                     let end = End::Failed(error_chain(&error));
                     self.completer.end(job.id, job.attempt, end);

@@ -91,6 +91,10 @@
 //!   with `NOTIFY` (its end once its outcome is written), so
 //!   `subscribe_task`, and the adapters' Server-Sent Events, follow a job
 //!   run by any process.
+//! * **Only the kinds it knows.** A process claims only jobs of the kinds
+//!   it registered ([`Jobs`]); others wait for a process that knows them.
+//!   During a rolling deploy, the old workers leave a kind only the new
+//!   code has for the new workers, instead of failing it.
 //! * **Processes that only add.** [`PostgresBuilder::work`]`(false)` makes
 //!   a process that claims nothing (a web server in front of dedicated
 //!   workers): it adds, looks up, cancels and follows jobs as any other.

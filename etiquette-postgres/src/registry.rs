@@ -71,7 +71,8 @@ impl Jobs {
         Ok((kind, attempt))
     }
 
-    fn names(&self) -> Vec<&'static str> {
+    /// The kinds' names, sorted.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
         let mut names: Vec<_> = self.decoders.keys().copied().collect();
         names.sort_unstable();
         names

@@ -52,6 +52,9 @@ pub(crate) fn job(args: &Value) -> NewJob<'_> {
     }
 }
 
+/// The kinds [`job`]'s jobs are, as a claim takes them.
+pub(crate) const KINDS: &[&str] = &["send_email"];
+
 /// The kinds the tests' jobs are: `send_email`, whose argument `n` is a
 /// number, doing nothing.
 pub(crate) fn kinds() -> crate::Jobs {

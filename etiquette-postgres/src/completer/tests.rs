@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::Schema;
 use crate::jobs::claim;
-use crate::test_support::{Db, add, db};
+use crate::test_support::{Db, KINDS, add, db};
 
 const OWNER: i64 = 7;
 
@@ -22,7 +22,7 @@ async fn setup_with_claimed(n: usize) -> (Db, Vec<(i64, i32)>) {
     let claimed = claim(
         &setup.client,
         &setup.statements,
-        "default",
+        ("default", KINDS),
         OWNER,
         limit,
         Duration::from_secs(60),

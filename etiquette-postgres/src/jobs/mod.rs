@@ -201,18 +201,21 @@ pub(crate) async fn insert_many(
     Ok(answers)
 }
 
-/// Claims up to `limit` due jobs of `queue` for `owner`, each for one
-/// attempt under a lease of `lease`.
+/// Claims up to `limit` due jobs of `queue` of one of `kinds` for `owner`,
+/// each for one attempt under a lease of `lease`.
 pub(crate) async fn claim(
     client: &Session,
     statements: &Statements,
-    queue: &str,
+    (queue, kinds): (&str, &[&str]),
     owner: i64,
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<Claimed>, Error> {
     let rows = client
-        .query(&statements.claim, &[&queue, &limit, &owner, &millis(lease)])
+        .query(
+            &statements.claim,
+            &[&queue, &limit, &owner, &millis(lease), &kinds],
+        )
         .await?;
     Ok(claimed(rows))
 }
@@ -229,7 +232,7 @@ const QUEUE_LOCK_CLASS: i32 = 0x6571;
 pub(crate) async fn claim_bounded(
     client: &mut Session,
     statements: &Statements,
-    queue: &str,
+    (queue, kinds): (&str, &[&str]),
     owner: i64,
     (limit, max_running): (i64, i64),
     lease: Duration,
@@ -245,7 +248,7 @@ pub(crate) async fn claim_bounded(
     let rows = transaction
         .query(
             &claim,
-            &[&queue, &limit, &owner, &millis(lease), &max_running],
+            &[&queue, &limit, &owner, &millis(lease), &kinds, &max_running],
         )
         .await?;
     transaction.commit().await?;

@@ -163,7 +163,7 @@ impl Statements {
             claim_bounded: claim(
                 &jobs,
                 &format!(
-                    "greatest(0, least($2, $5 - (
+                    "greatest(0, least($2, $6 - (
                          SELECT count(*) FROM {jobs}
                          WHERE queue = $1 AND state = 'running' AND lease_until > now()
                      )))"
@@ -312,9 +312,14 @@ fn retry_by_hand(jobs: &str) -> String {
     )
 }
 
-/// The claim: the due waiting jobs of queue `$1`, at most `limit`, each
+/// The claim: the due waiting jobs of queue `$1` whose kind is one of
+/// `$5` (the kinds the claiming process can run), at most `limit`, each
 /// moved to `running` for owner `$3` under a lease of `$4` ms, returned in
 /// claim order.
+///
+/// A job of a kind the process does not know stays waiting for one that
+/// does, as graphile-worker's claim does: during a rolling deploy, an old
+/// worker must not take (and fail) a job only the new code can run.
 ///
 /// The ids chosen are an array the update looks up in the primary key.
 /// Joined to the table instead (`UPDATE … FROM next`), the generic plan a
@@ -330,6 +335,7 @@ fn claim(jobs: &str, limit: &str) -> String {
              WHERE job.id = ANY(ARRAY(
                  SELECT id FROM {jobs}
                  WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= now()
+                     AND name = ANY($5)
                  ORDER BY priority, run_at, id
                  LIMIT {limit}
                  FOR UPDATE SKIP LOCKED

@@ -532,3 +532,63 @@ async fn a_process_that_runs_nothing_counts_the_jobs_stored_across_processes() {
     open("stored-held");
     drop(worker);
 }
+
+/// A kind only the next release of the application knows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OnlyInTheNextRelease;
+
+impl etiquette_core::Job for OnlyInTheNextRelease {
+    const NAME: &'static str = "only_in_the_next_release";
+    type Error = std::convert::Infallible;
+
+    async fn run(&self, _context: etiquette_core::TaskContext) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A rolling deploy: the new web server adds a kind of job the old workers
+/// do not know. They leave it waiting (it neither fails nor uses an
+/// attempt there) for a worker of the new release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_claims_only_the_kinds_it_knows_and_leaves_the_others_waiting() {
+    let server = server();
+    let next_kinds = || {
+        let kinds = kinds().register::<OnlyInTheNextRelease>();
+        kinds.expect("two kinds")
+    };
+    let old_worker = process(&server, 4, Duration::from_secs(5)).await;
+    let web = connected(
+        Postgres::builder(&server.url("postgres"), next_kinds())
+            .expect("a valid url")
+            .work(false),
+    )
+    .await;
+    let web = Etiquette::builder().build_on(web).expect("build");
+    let decorum = web.decorum();
+    // First in claim order, then a job the old worker knows: the claim that
+    // takes the second would have taken the first if it could.
+    let new_kind = decorum.job(OnlyInTheNextRelease).priority(-1).add().await;
+    let new_kind = new_kind.expect("added");
+    let known = decorum.job(Tally::new("rolling-known")).add().await;
+    let known = known.expect("added");
+    outcome("the old worker to run the job it knows", &known)
+        .await
+        .expect("succeeded");
+    let status = new_kind.status().await.expect("asked");
+    assert!(
+        matches!(status, TaskStatus::Queued),
+        "the old worker took a job of a kind it does not know: {status:?}"
+    );
+    let new_worker = connected(
+        Postgres::builder(&server.url("postgres"), next_kinds())
+            .expect("a valid url")
+            .poll(Duration::from_millis(100)),
+    )
+    .await;
+    let new_worker = Etiquette::builder().build_on(new_worker).expect("build");
+    outcome("the new release's worker to run the new kind", &new_kind)
+        .await
+        .expect("succeeded");
+    assert_succeeded(&new_kind, 1).await;
+    drop((old_worker, new_worker));
+}

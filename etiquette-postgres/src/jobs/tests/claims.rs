@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::*;
 use super::{LEASE, state_of};
 use crate::Schema;
-use crate::test_support::{Db, add, db, job, running};
+use crate::test_support::{Db, KINDS, add, db, job, running};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claimers_never_get_the_same_job() {
@@ -21,7 +21,7 @@ async fn concurrent_claimers_never_get_the_same_job() {
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = claim(&client, &statements, "default", owner, 7, LEASE)
+                let batch = claim(&client, &statements, ("default", KINDS), owner, 7, LEASE)
                     .await
                     .unwrap();
                 if batch.is_empty() {
@@ -70,7 +70,7 @@ async fn claims_follow_priority_then_due_time_then_id_and_skip_jobs_not_due() {
         };
         ids.push(id);
     }
-    let claimed = claim(&db.client, &db.statements, "default", 1, 10, LEASE)
+    let claimed = claim(&db.client, &db.statements, ("default", KINDS), 1, 10, LEASE)
         .await
         .unwrap();
     let order: Vec<_> = claimed.iter().map(|job| job.id).collect();
@@ -101,7 +101,7 @@ async fn a_bounded_queue_never_runs_more_than_its_bound_across_processes() {
                 let batch = claim_bounded(
                     &mut client,
                     &statements,
-                    "default",
+                    ("default", KINDS),
                     owner,
                     (10, BOUND),
                     LEASE,
@@ -149,7 +149,7 @@ async fn bounded(db: &mut Db, owner: i64) -> Vec<Claimed> {
     claim_bounded(
         &mut db.client,
         &db.statements,
-        "default",
+        ("default", KINDS),
         owner,
         (10, 3),
         LEASE,
@@ -164,9 +164,16 @@ async fn a_bounded_claim_takes_only_the_room_left_and_ignores_expired_leases() {
     add(&db, 10, false).await;
     assert_eq!(bounded(&mut db, 1).await.len(), 3);
     assert!(bounded(&mut db, 2).await.is_empty(), "the bound was full");
-    let first = claim(&db.client, &db.statements, "default", 3, 1, Duration::ZERO)
-        .await
-        .unwrap();
+    let first = claim(
+        &db.client,
+        &db.statements,
+        ("default", KINDS),
+        3,
+        1,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.len(), 1, "an unbounded claim ignores the bound");
     // 4 running, one of them with an expired lease: the room is 3 - 3 = 0.
     assert!(bounded(&mut db, 2).await.is_empty());
