@@ -154,6 +154,14 @@ impl<B: Backend> Etiquette<B> {
     /// Cancellation takes effect when a task yields: a task blocking its
     /// thread without ever yielding still delays the return.
     ///
+    /// On a durable backend, every task settled, it then waits up to
+    /// `timeout` again for their outcomes to be stored (the jobs handed
+    /// back at the deadline included, so that other processes take them at
+    /// once): a database that went away cannot take them, and those jobs
+    /// run again elsewhere once their leases expire. Plan for twice
+    /// `timeout` in all within a shutdown grace period (Kubernetes'
+    /// `terminationGracePeriodSeconds`, systemd's `TimeoutStopSec`).
+    ///
     /// # Cancel safety
     /// As for `release`. Once the deadline has fired, the cancellation
     /// stands even if this future is dropped.
