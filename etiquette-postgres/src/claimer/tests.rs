@@ -239,8 +239,11 @@ async fn a_lease_lost_to_a_rescue_is_reported() {
     assert_eq!(lost, Some((id, 1)));
 }
 
+/// A row of a known kind whose arguments no longer decode fails at once
+/// with the reason; a row of a kind this process does not know is not
+/// claimed at all: it waits for a process that knows it.
 #[tokio::test]
-async fn a_row_no_kind_here_can_run_fails_at_once_with_the_reason() {
+async fn a_row_whose_arguments_do_not_decode_fails_at_once_and_an_unknown_kind_waits() {
     let setup = db().await;
     setup
         .client
@@ -260,6 +263,8 @@ async fn a_row_no_kind_here_can_run_fails_at_once_with_the_reason() {
         },
     )
     .await;
+    // The bad row is first in claim order: the claim that took the good
+    // one took it before, and the unknown kind before both if it could.
     let ready = next_n(&mut claimer, 1, Duration::from_secs(10), "the good job").await;
     assert_eq!(ready[0].id, good[0], "only the good row is run");
     let failed = tokio::time::timeout(Duration::from_secs(10), async {
@@ -272,25 +277,30 @@ async fn a_row_no_kind_here_can_run_fails_at_once_with_the_reason() {
                 )
                 .await
                 .unwrap();
-            if rows.len() == 2 {
+            if !rows.is_empty() {
                 return rows;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
-    .expect("waited more than 10 s for the two bad rows to fail");
+    .expect("waited more than 10 s for the undecodable row to fail");
     let failed: Vec<(String, String)> = failed.iter().map(|row| (row.get(0), row.get(1))).collect();
-    assert_eq!(failed[0].0, "send_sms");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "send_email");
     assert!(
-        failed[0].1.contains("no job kind named \"send_sms\""),
+        failed[0].1.contains("do not deserialise: invalid type"),
         "{}",
         failed[0].1
     );
-    assert_eq!(failed[1].0, "send_email");
-    assert!(
-        failed[1].1.contains("do not deserialise: invalid type"),
-        "{}",
-        failed[1].1
-    );
+    let unknown = setup
+        .client
+        .query_one(
+            "SELECT state, attempt FROM etiquette.jobs WHERE name = 'send_sms'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let unknown: (String, i32) = (unknown.get(0), unknown.get(1));
+    assert_eq!(unknown, ("available".to_owned(), 0));
 }
