@@ -118,6 +118,41 @@ async fn outcomes_and_heartbeats_look_jobs_up_by_id_even_when_statistics_saw_non
     }
 }
 
+#[tokio::test]
+async fn the_claim_walks_the_waiting_jobs_index_whatever_the_statistics_say() {
+    let db = db().await;
+    let claimer = db.client.parts().0;
+    let arguments = "'default', 100, 1, 30000, '{send_email}'";
+    // Statistics of a queue where nothing waited, then of one where every
+    // row waited (right after a bulk add).
+    idle_statistics(&db).await;
+    claimer
+        .batch_execute(
+            "DELETE FROM etiquette.jobs WHERE state = 'available'; ANALYZE etiquette.jobs;
+             INSERT INTO etiquette.jobs (queue, name, args)
+             SELECT 'default', 'send_email', 'null' FROM generate_series(1, 500);",
+        )
+        .await
+        .unwrap();
+    let mut plans_seen = plans(claimer, &db.statements.claim, arguments).await;
+    claimer
+        .batch_execute(
+            "DELETE FROM etiquette.jobs WHERE state = 'succeeded';
+             INSERT INTO etiquette.jobs (queue, name, args)
+             SELECT 'default', 'send_email', 'null' FROM generate_series(1, 20000);
+             ANALYZE etiquette.jobs;",
+        )
+        .await
+        .unwrap();
+    plans_seen.extend(plans(claimer, &db.statements.claim, arguments).await);
+    for plan in plans_seen {
+        assert!(
+            plan.contains("jobs_waiting") && !plan.contains("Seq Scan"),
+            "the claim does not walk the waiting jobs' index:\n{plan}"
+        );
+    }
+}
+
 /// The outcomes and heartbeats fence on the owner alone: only sound if no
 /// row but a running one can have an owner.
 #[tokio::test]
