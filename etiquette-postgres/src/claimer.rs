@@ -243,7 +243,6 @@ async fn claim_loop(mut this: Loop) {
             () = tokio::time::sleep(this.settings.poll) => {}
             _ = heartbeat.tick() => {
                 this.heartbeat().await;
-                this.cancel_requested().await;
             }
             _ = rescue.tick() => {
                 if let Err(error) = jobs::rescue(&this.client, &this.statements).await {
@@ -323,26 +322,6 @@ impl Loop {
         Ok(got == room)
     }
 
-    /// Reports the held attempts a cancel asked to stop.
-    async fn cancel_requested(&self) {
-        if self.leases.running() == 0 {
-            return;
-        }
-        let owner = self.settings.owner;
-        match jobs::cancel_requested(&self.client, &self.statements, owner).await {
-            Ok(asked) => {
-                // An attempt that ended here needs no stop: its outcome is
-                // written, and a cancel asked meanwhile wins over a retry.
-                for (id, attempt) in asked {
-                    if self.leases.is_running(id, attempt) {
-                        let _ = self.report_lost.send((id, attempt));
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "looking for cancelled jobs failed"),
-        }
-    }
-
     /// Renews every held lease in one statement, of the attempts running
     /// here and of those whose outcomes are being written; reports the lost
     /// ones still running.
@@ -361,17 +340,26 @@ impl Loop {
             settings.lease,
         )
         .await;
-        let kept: HashSet<(i64, i32)> = match renewed {
-            Ok(kept) => kept.into_iter().collect(),
+        let renewed = match renewed {
+            Ok(renewed) => renewed,
             Err(error) => {
                 tracing::warn!(%error, "renewing leases failed");
                 return;
             }
         };
+        let kept: HashSet<(i64, i32)> = renewed.iter().map(|&(held, _)| held).collect();
         for (id, attempt) in held.into_iter().filter(|held| !kept.contains(held)) {
             // Written meanwhile, or lost: only an attempt still running
             // here is cancelled.
             if self.leases.lost(id, attempt) {
+                let _ = self.report_lost.send((id, attempt));
+            }
+        }
+        for ((id, attempt), asked) in renewed {
+            // A cancel asked from any process. An attempt that ended here
+            // needs no stop: its outcome is written, and a cancel asked
+            // meanwhile wins over a retry.
+            if asked && self.leases.is_running(id, attempt) {
                 let _ = self.report_lost.send((id, attempt));
             }
         }

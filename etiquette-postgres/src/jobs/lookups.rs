@@ -99,18 +99,6 @@ pub(crate) async fn cancel(
     Ok(Cancel::TooLate)
 }
 
-/// `owner`'s running jobs a cancel asked to stop, as `(id, attempt)`.
-pub(crate) async fn cancel_requested(
-    client: &Session,
-    statements: &Statements,
-    owner: i64,
-) -> Result<Vec<(i64, i32)>, Error> {
-    let rows = client
-        .query(&statements.cancel_requested, &[&owner])
-        .await?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-}
-
 /// What a retry by hand did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retried {

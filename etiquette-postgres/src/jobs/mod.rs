@@ -31,8 +31,7 @@ mod sql;
 mod sqlx;
 
 pub(crate) use lookups::{
-    Cancel, Retried, Stored, cancel, cancel_requested, duration_ms, retry_by_hand, stored,
-    stored_jobs, stored_many,
+    Cancel, Retried, Stored, cancel, duration_ms, retry_by_hand, stored, stored_jobs, stored_many,
 };
 pub(crate) use sql::{NOTIFY_MANY, Statements};
 #[cfg(feature = "sqlx")]
@@ -272,20 +271,21 @@ fn claimed(rows: Vec<tokio_postgres::Row>) -> Vec<Claimed> {
 
 /// Renews `owner`'s leases on `ids` for `lease` from now, in one
 /// statement; returns the `(id, attempt)` it still holds (the others were
-/// rescued, or finished).
+/// rescued, or finished), each with whether a cancel asked it to stop
+/// (from any process): one statement a heartbeat, not two.
 pub(crate) async fn heartbeat(
     client: &Session,
     statements: &Statements,
     owner: i64,
     ids: &[i64],
     lease: Duration,
-) -> Result<Vec<(i64, i32)>, Error> {
+) -> Result<Vec<((i64, i32), bool)>, Error> {
     let rows = client
         .query(&statements.heartbeat, &[&owner, &millis(lease), &ids])
         .await?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
         .collect())
 }
 

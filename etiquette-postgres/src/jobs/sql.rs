@@ -86,7 +86,8 @@ pub(crate) struct Statements {
     pub(super) claim: String,
     /// The claim, within a bound on running jobs across processes.
     pub(super) claim_bounded: String,
-    /// An owner's leases renewed.
+    /// An owner's leases renewed, each with whether a cancel asked it to
+    /// stop.
     pub(super) heartbeat: String,
     /// An attempt ended for good, fenced.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -98,8 +99,6 @@ pub(crate) struct Statements {
     pub(crate) report_many: String,
     /// Expired leases rescued.
     pub(super) rescue: String,
-    /// An owner's running jobs that a cancel asked to stop.
-    pub(super) cancel_requested: String,
     /// A job's state, for its status.
     pub(super) status: String,
     /// The states of many jobs, each with its id.
@@ -179,7 +178,7 @@ impl Statements {
             heartbeat: format!(
                 "UPDATE {jobs} SET lease_until = now() + $2 * interval '1 millisecond'
                  WHERE owner = $1 AND id = ANY($3)
-                 RETURNING id, attempt"
+                 RETURNING id, attempt, cancel_requested"
             ),
             finish: format!(
                 "UPDATE {jobs}
@@ -231,10 +230,6 @@ impl Statements {
                      error = 'lease expired: the process running it stopped heartbeating',
                      run_at = now(), owner = NULL, lease_until = NULL
                  WHERE state = 'running' AND lease_until <= now()"
-            ),
-            cancel_requested: format!(
-                "SELECT id, attempt FROM {jobs}
-                 WHERE owner = $1 AND state = 'running' AND cancel_requested"
             ),
             status: format!(
                 "SELECT state, attempt, run_at, error,

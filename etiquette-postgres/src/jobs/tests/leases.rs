@@ -85,7 +85,7 @@ async fn a_job_whose_owner_heartbeats_is_never_rescued() {
     let held = heartbeat(&db.client, &db.statements, 1, &ids[..1], LEASE)
         .await
         .unwrap();
-    assert_eq!(held, [(ids[0], 1)]);
+    assert_eq!(held, [((ids[0], 1), false)]);
     assert_eq!(rescue(&db.client, &db.statements).await.unwrap(), 1);
     assert_eq!(state_of(&db, ids[0]).await, ("running".to_owned(), 1));
     assert_eq!(state_of(&db, ids[1]).await, ("retrying".to_owned(), 1));
