@@ -197,8 +197,8 @@ impl State {
             self.failures.retain(|failure| failure.event.task != id);
         }
         match &seen.event.kind {
-            EventKind::Queued | EventKind::Scheduled { .. } => {}
-            EventKind::Started { attempt } => {
+            EventKind::Queued { .. } | EventKind::Scheduled { .. } => {}
+            EventKind::Started { attempt, .. } => {
                 self.retrying.remove(&id);
                 let running = Running {
                     attempt: *attempt,
@@ -439,8 +439,15 @@ mod tests {
     #[test]
     fn a_task_runs_reports_retries_and_fails() {
         let mut state = State::default();
-        state.record(&seen(1, 7, EventKind::Queued));
-        state.record(&seen(2, 7, EventKind::Started { attempt: 1 }));
+        state.record(&seen(1, 7, EventKind::Queued { job: None }));
+        state.record(&seen(
+            2,
+            7,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         let progress = EventKind::Progress {
             fraction: Some(0.5),
             message: Some("half".into()),
@@ -469,7 +476,14 @@ mod tests {
         state.record(&seen(5, 7, retrying));
         assert!(state.running.is_empty());
         assert_eq!(state.retrying[&TaskId::new(7)].error, "refused");
-        state.record(&seen(6, 7, EventKind::Started { attempt: 2 }));
+        state.record(&seen(
+            6,
+            7,
+            EventKind::Started {
+                attempt: 2,
+                job: None,
+            },
+        ));
         assert!(state.retrying.is_empty());
         let failed = EventKind::Failed {
             attempts: 2,
@@ -487,7 +501,14 @@ mod tests {
             max_concurrent_tasks: 1,
             queue_capacity: 1,
         });
-        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(
+            1,
+            4,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         board.apply(seen(2, 4, EventKind::Cancelled));
         board.apply(seen(3, 4, EventKind::Cancelled));
         board.read(|state| {
@@ -506,15 +527,29 @@ mod tests {
             attempts: 1,
             error: "down".into(),
         };
-        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(
+            1,
+            4,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         board.apply(seen(2, 4, failed()));
         board.read(|state| assert_eq!(state.failures.len(), 1));
-        board.apply(seen(3, 4, EventKind::Queued));
+        board.apply(seen(3, 4, EventKind::Queued { job: None }));
         board.read(|state| {
             assert!(state.failures.is_empty(), "no longer a failure to act on");
             assert_eq!(state.ended.len(), 1, "its end stays an outcome");
         });
-        board.apply(seen(4, 4, EventKind::Started { attempt: 2 }));
+        board.apply(seen(
+            4,
+            4,
+            EventKind::Started {
+                attempt: 2,
+                job: None,
+            },
+        ));
         board.read(|state| assert!(state.running.contains_key(&TaskId::new(4))));
         board.apply(seen(5, 4, EventKind::Succeeded { attempts: 2 }));
         board.apply(seen(6, 4, EventKind::Succeeded { attempts: 2 }));
@@ -528,7 +563,14 @@ mod tests {
     #[test]
     fn histories_are_bounded_and_keep_the_start() {
         let mut state = State::default();
-        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
+        state.record(&seen(
+            1,
+            1,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         for id in 2..1000 {
             let progress = EventKind::Progress {
                 fraction: Some(0.5),
@@ -541,7 +583,7 @@ mod tests {
         assert_eq!(history.events[0].event.id, 1, "the start is kept");
         assert_eq!(history.omitted, 998 - PROGRESS_PER_TASK as u64);
         for task in 2..=(FOLLOWED_TASKS as u64 + 1) {
-            state.record(&seen(task * 1000, task, EventKind::Queued));
+            state.record(&seen(task * 1000, task, EventKind::Queued { job: None }));
         }
         assert!(state.history(TaskId::new(1)).is_none(), "the oldest goes");
         assert_eq!(state.histories.len(), FOLLOWED_TASKS);
@@ -565,9 +607,30 @@ mod tests {
     #[test]
     fn missed_events_are_corrected_from_statuses() {
         let mut state = State::default();
-        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
-        state.record(&seen(2, 2, EventKind::Started { attempt: 1 }));
-        state.record(&seen(3, 3, EventKind::Started { attempt: 1 }));
+        state.record(&seen(
+            1,
+            1,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
+        state.record(&seen(
+            2,
+            2,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
+        state.record(&seen(
+            3,
+            3,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         state.correct(TaskId::new(1), Some(TaskStatus::Succeeded { attempts: 1 }));
         state.correct(TaskId::new(2), None);
         state.correct(TaskId::new(3), Some(TaskStatus::Running { attempt: 2 }));
