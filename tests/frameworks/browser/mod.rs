@@ -4,10 +4,11 @@
 //! the target directory, `tmp/dashboard/`), cancel and retry work where
 //! they are allowed and are refused where they are not, a typed job is
 //! shown with its name and offered a Retry button where a closure task is
-//! not, a retry the queue refuses says why on the page, a task's page shows
-//! its events, and the page says when it lost the server and comes back
-//! when a new one listens on the same port. Each framework's file serves
-//! the dashboards its own way and runs [`walk_through`].
+//! not, a double click retries once, a retry the queue refuses says why on
+//! the page, a task's page shows its events, and the page says when it lost
+//! the server and comes back when a new one listens on the same port. Each
+//! framework's file serves the dashboards its own way and runs
+//! [`walk_through`].
 
 mod chromium;
 
@@ -190,6 +191,84 @@ fn retry_button(id: etiquette_core::TaskId) -> String {
     format!("document.querySelector('#failures [data-retry=\"{id}\"]')")
 }
 
+/// Task `id`, a welcome job failed (its mail server down), clicked twice on
+/// the page with a re-render between the clicks, is retried once: the page
+/// sends one retry, and the queue ran one more attempt. The page is at the
+/// overview.
+async fn a_double_click_retries_once(
+    chromium: &mut Chromium,
+    decorum: &Decorum,
+    id: etiquette_core::TaskId,
+) {
+    let button = retry_button(id);
+    chromium
+        .until(
+            "the twice-clicked job's Retry button",
+            &format!("{button} !== null"),
+        )
+        .await;
+    chromium.eval(HOLD_RETRIES).await;
+    chromium.eval(&format!("{button}.click(), true")).await;
+    chromium
+        .until(
+            "the first click's retry, held",
+            "window.heldRetries.length === 1",
+        )
+        .await;
+    // The failures are drawn again as a task ends: the second click lands
+    // on the button drawn then.
+    let other = decorum.add_task(async {}).await.unwrap();
+    chromium
+        .until(
+            "a task that ended after the click, on the page (its lists redrawn)",
+            &format!(
+                "document.querySelector('#ended tr[data-task=\"{}\"]')",
+                other.id()
+            ),
+        )
+        .await;
+    let disabled = chromium.eval(&format!("{button}.disabled")).await;
+    assert_eq!(
+        disabled, true,
+        "the redrawn button, while its retry is in flight"
+    );
+    chromium.eval(&format!("{button}.click(), true")).await;
+    // Sent in turn: the first; once its new life failed too (its mail
+    // server is down), any other, which the queue would then take.
+    chromium.eval("window.heldRetries[0](), true").await;
+    chromium
+        .until(
+            "the page to say the twice-clicked job is back in line",
+            &format!(
+                "document.getElementById('notice').textContent === 'Task {id} is back in line.'"
+            ),
+        )
+        .await;
+    let again = within("finding the twice-clicked job", decorum.find(id)).await;
+    let again = again.unwrap().expect("the retried job is known");
+    within("the twice-clicked job's second life", again.outcome())
+        .await
+        .unwrap_err();
+    let sent = chromium
+        .eval("window.heldRetries.slice(1).forEach((send) => send()), window.heldRetries.length")
+        .await;
+    chromium
+        .until(
+            "every retry the page sent, answered",
+            "window.answeredRetries === window.heldRetries.length",
+        )
+        .await;
+    // What the queue did (a second retry, taken, would have put the job
+    // back in line for a third attempt), then what the page sent.
+    let status = again.status_now();
+    assert_eq!(
+        (status.name(), status.attempts()),
+        ("failed", 2),
+        "one retry, one more attempt"
+    );
+    assert_eq!(sent, 1, "retries the page sent for two clicks");
+}
+
 /// A retry the queue refuses says why: the page's retry of task `id`, a
 /// welcome job failed through `mail` (down), held while the application
 /// retries the job itself (it runs, held at its mail server's gate), is
@@ -285,8 +364,8 @@ pub(crate) async fn walk_through(
     let (mail_server, mail) = MailServer::start();
     let welcome = failed_welcome(&decorum, mail_server).await;
     let spare = failed_welcome(&decorum, mail_server).await;
-    // One more, through a mail server of its own, for a retry from the
-    // page that the queue refuses.
+    // One more, through a mail server of its own, for the page's retries
+    // that the queue takes once, or refuses.
     let (clicked_server, clicked_mail) = MailServer::start();
     let clicked = failed_welcome(&decorum, clicked_server).await;
 
@@ -473,6 +552,7 @@ pub(crate) async fn walk_through(
     assert_eq!(answer["status"], "succeeded", "{answer}");
     assert_eq!(answer["attempts"], 2, "{answer}");
 
+    a_double_click_retries_once(&mut chromium, &decorum, clicked.id()).await;
     a_refused_retry_says_why(&mut chromium, &decorum, clicked.id(), &clicked_mail).await;
 
     // Its page: the same id, two attempts, the retry by hand among its

@@ -32,6 +32,10 @@
   // The task whose page is open: { id, job, retriable, status, events,
   // omitted, loaded }.
   let task = null;
+  // The tasks whose retry was sent and not yet answered. Kept apart from
+  // the buttons, which a re-render replaces: a click on a new button
+  // during a retry in flight must not send a second one.
+  const retriesInFlight = new Set();
 
   // ---- small helpers -------------------------------------------------
 
@@ -292,12 +296,16 @@
   }
 
   // Only on an end the server says the task may be retried from
-  // (`retriable`: a typed job's failure, never a closure task's).
+  // (`retriable`: a typed job's failure, never a closure task's); disabled
+  // while a retry of it is in flight.
   function retryButton(event) {
     if (!model.options.retry || !event.retriable) return null;
     const id = event.task;
-    const button = el('button', { type: 'button', class: 'small', 'data-retry': id, text: 'Retry', 'aria-label': `Retry task ${id}` });
-    button.addEventListener('click', () => retry(id, button));
+    const button = el('button', {
+      type: 'button', class: 'small', 'data-retry': id, text: 'Retry', 'aria-label': `Retry task ${id}`,
+      disabled: retriesInFlight.has(id),
+    });
+    button.addEventListener('click', () => retry(id));
     return button;
   }
 
@@ -556,6 +564,7 @@
     $('task-error').textContent = error || '';
     $('task-cancel').hidden = !model.options.cancel || !status || FINISHED.includes(name);
     $('task-retry').hidden = !model.options.retry || !task.retriable;
+    $('task-retry').disabled = retriesInFlight.has(task.id);
     $('task-events-empty').hidden = task.events.length > 0;
     const omitted = $('task-omitted');
     omitted.hidden = !task.omitted;
@@ -580,8 +589,21 @@
     }
   }
 
-  async function retry(id, button) {
-    button.disabled = true;
+  // The Retry buttons of task `id` drawn now, disabled while its retry is
+  // in flight (those drawn later are made so by `retryButton` and
+  // `renderTask`).
+  function markRetrying(id) {
+    const busy = retriesInFlight.has(id);
+    for (const button of document.querySelectorAll(`[data-retry="${id}"]`)) button.disabled = busy;
+    if (task && task.id === id) $('task-retry').disabled = busy;
+  }
+
+  // One retry of a task at a time: its buttons stay disabled, through
+  // every re-render, until the answer came.
+  async function retry(id) {
+    if (retriesInFlight.has(id)) return;
+    retriesInFlight.add(id);
+    markRetrying(id);
     try {
       const response = await fetch(api(`tasks/${id}/retry`), {
         method: 'POST',
@@ -592,7 +614,8 @@
     } catch (error) {
       notice(`Task ${id} was not retried: the server could not be reached.`, true);
     } finally {
-      button.disabled = false;
+      retriesInFlight.delete(id);
+      markRetrying(id);
     }
   }
 
@@ -718,8 +741,8 @@
   $('task-cancel').addEventListener('click', (click) => {
     if (task) cancel(task.id, click.currentTarget);
   });
-  $('task-retry').addEventListener('click', (click) => {
-    if (task) retry(task.id, click.currentTarget);
+  $('task-retry').addEventListener('click', () => {
+    if (task) retry(task.id);
   });
   window.addEventListener('hashchange', route);
   route();
