@@ -50,6 +50,13 @@ impl Jobs {
         self.decoders.contains_key(name)
     }
 
+    /// Kind `name`'s [`Job::NAME`], if it is registered here: how a name
+    /// read from a row or heard from another process becomes the
+    /// `&'static str` an event carries.
+    pub(crate) fn name(&self, name: &str) -> Option<&'static str> {
+        self.decoders.get(name).map(|(kind, _)| *kind)
+    }
+
     /// Makes the job of a row again, ready to run its attempts; with its
     /// kind's name.
     pub(crate) fn decode(
@@ -209,6 +216,8 @@ mod tests {
         assert_eq!(args, serde_json::json!({ "to": "ada@example.com" }));
         assert!(jobs().decode("send_email", args).is_ok());
         assert!(jobs().knows("resize") && !jobs().knows("unknown"));
+        assert_eq!(jobs().name("resize"), Some(Resize::NAME));
+        assert_eq!(jobs().name("unknown"), None);
     }
 
     #[test]

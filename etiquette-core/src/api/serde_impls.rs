@@ -68,7 +68,10 @@ impl Serialize for TaskStatus {
 
 /// A flat object: `id`, `task`, `event` (see [`EventKind::name`]) plus the
 /// fields that apply, e.g.
-/// `{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}`.
+/// `{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}`
+/// or `{"id":8,"task":4,"event":"started","attempt":1,"job":"send_welcome"}`.
+/// A field the event leaves out (`None`) is not written: a closure task's
+/// `queued`, `scheduled` and `started` have no `job`.
 impl Serialize for TaskEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -76,11 +79,11 @@ impl Serialize for TaskEvent {
         map.serialize_entry("task", &self.task)?;
         map.serialize_entry("event", self.kind.name())?;
         match &self.kind {
-            EventKind::Queued | EventKind::Cancelled => {}
-            EventKind::Scheduled { run_at } => {
+            EventKind::Queued { .. } | EventKind::Cancelled => {}
+            EventKind::Scheduled { run_at, .. } => {
                 map.serialize_entry("run_at_ms", &unix_millis(*run_at))?;
             }
-            EventKind::Started { attempt } => map.serialize_entry("attempt", attempt)?,
+            EventKind::Started { attempt, .. } => map.serialize_entry("attempt", attempt)?,
             EventKind::Progress { fraction, message } => {
                 if let Some(fraction) = fraction {
                     map.serialize_entry("fraction", fraction)?;
@@ -105,6 +108,9 @@ impl Serialize for TaskEvent {
                 map.serialize_entry("attempts", attempts)?;
                 map.serialize_entry("error", error)?;
             }
+        }
+        if let Some(job) = self.kind.job() {
+            map.serialize_entry("job", job)?;
         }
         map.end()
     }
@@ -168,6 +174,31 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
             r#"{"id":7,"task":3,"event":"progress","fraction":0.5,"message":"resizing"}"#
+        );
+    }
+
+    #[test]
+    fn events_name_their_job_when_it_is_known() {
+        let event = |kind| crate::TaskEvent {
+            id: 8,
+            task: TaskId::new(4),
+            kind,
+        };
+        let started = |job| crate::EventKind::Started { attempt: 1, job };
+        assert_eq!(
+            serde_json::to_string(&event(started(Some("send_welcome")))).unwrap(),
+            r#"{"id":8,"task":4,"event":"started","attempt":1,"job":"send_welcome"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&event(started(None))).unwrap(),
+            r#"{"id":8,"task":4,"event":"started","attempt":1}"#
+        );
+        let queued = crate::EventKind::Queued {
+            job: Some("send_welcome"),
+        };
+        assert_eq!(
+            serde_json::to_string(&event(queued)).unwrap(),
+            r#"{"id":8,"task":4,"event":"queued","job":"send_welcome"}"#
         );
     }
 

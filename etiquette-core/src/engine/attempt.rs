@@ -341,7 +341,7 @@ impl<B: Backend> InHand<B, &Arc<Shared<B>>> {
             || backlog.len(),
             shared.counters.running.load(Relaxed),
         );
-        shared.started(&job.cell, attempt);
+        shared.started(&job.cell, attempt, &job.work);
         job.span.record("attempt", attempt);
         let span = job.span.clone();
         let started_at = Stamp::now();

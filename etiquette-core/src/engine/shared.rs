@@ -14,6 +14,7 @@ use crate::backend::{Backend, Memory, TaskRef};
 use crate::engine::backlog::Backlog;
 use crate::engine::cell::{BACKOFF, QUEUED, RUNNING, SCHEDULED, TaskCell};
 use crate::engine::metrics::Metrics;
+use crate::engine::work::Work;
 use crate::events::{EventKind, Events};
 use crate::{OnFull, ReleaseReport, RetryPolicy, Spawner, Stats, TaskError, TaskStatus};
 
@@ -131,11 +132,15 @@ impl<B: Backend> Shared<B> {
         self.settle_one();
     }
 
-    /// Attempt `attempt` of a task started.
+    /// Attempt `attempt` of a task running `work` started. The job's name
+    /// is read from the work only if someone listens: a closure task's
+    /// start costs nothing more for it.
     #[inline]
-    pub(crate) fn started(&self, cell: &Arc<TaskCell>, attempt: u32) {
-        self.events
-            .publish(cell.id, || EventKind::Started { attempt });
+    pub(crate) fn started(&self, cell: &Arc<TaskCell>, attempt: u32, work: &Work) {
+        self.events.publish(cell.id, || EventKind::Started {
+            attempt,
+            job: work.kind(),
+        });
         self.backend.started(TaskRef::new(cell), attempt);
     }
 

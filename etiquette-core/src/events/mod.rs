@@ -29,18 +29,32 @@ pub struct TaskEvent {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind {
-    /// Accepted into the queue.
-    Queued,
+    /// Accepted into the queue, or back in line after a
+    /// [retry by hand](crate::Decorum::retry_task).
+    Queued {
+        /// The typed job's [`Job::NAME`](crate::Job::NAME); `None` for a
+        /// closure task, and for a job of a kind this process does not
+        /// run, heard from another process (a durable backend's).
+        job: Option<&'static str>,
+    },
     /// Accepted to run at `run_at`, at the earliest (instead of
     /// `Queued`); `Started` follows once it is due and a slot is free.
     Scheduled {
         /// When it may start.
         run_at: SystemTime,
+        /// The typed job's [`Job::NAME`](crate::Job::NAME); `None` for a
+        /// closure task, and for a job of a kind this process does not
+        /// run, heard from another process (a durable backend's).
+        job: Option<&'static str>,
     },
     /// An attempt started (from 1).
     Started {
         /// The attempt.
         attempt: u32,
+        /// The typed job's [`Job::NAME`](crate::Job::NAME); `None` for a
+        /// closure task, and for a job of a kind this process does not
+        /// run, heard from another process (a durable backend's).
+        job: Option<&'static str>,
     },
     /// The task reported progress through its [`TaskContext`](crate::TaskContext).
     Progress {
@@ -85,7 +99,7 @@ impl EventKind {
     /// field.
     pub const fn name(&self) -> &'static str {
         match self {
-            Self::Queued => "queued",
+            Self::Queued { .. } => "queued",
             Self::Scheduled { .. } => "scheduled",
             Self::Started { .. } => "started",
             Self::Progress { .. } => "progress",
@@ -94,6 +108,16 @@ impl EventKind {
             Self::Failed { .. } => "failed",
             Self::TimedOut { .. } => "timed_out",
             Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The typed job's [`Job::NAME`](crate::Job::NAME), told where the task
+    /// is first seen: by `Queued`, `Scheduled` and `Started`; `None` for a
+    /// closure task and for every other kind of event.
+    pub const fn job(&self) -> Option<&'static str> {
+        match self {
+            Self::Queued { job } | Self::Scheduled { job, .. } | Self::Started { job, .. } => *job,
+            _ => None,
         }
     }
 

@@ -90,7 +90,10 @@ mod tests {
         let event = TaskEvent {
             id: 7,
             task: TaskId::new(3),
-            kind: EventKind::Started { attempt: 1 },
+            kind: EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
         };
         let frame = SseFrame::from(&Ok(event));
         assert_eq!(

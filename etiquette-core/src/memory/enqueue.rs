@@ -84,9 +84,15 @@ pub(crate) fn enqueue(
         let span = Accepted::span(id, kind);
         let run_at = start.map(|(_, at)| at);
         let (cell, older) = shared.backend.accepted(id, run_at, lives);
+        // The job's name read again, and only if someone listens (see
+        // `Work::kind`): `kind` kept alive across the call above cost every
+        // task a spill.
         shared.events.publish(id, || match run_at {
-            None => EventKind::Queued,
-            Some(run_at) => EventKind::Scheduled { run_at },
+            None => EventKind::Queued { job: work.kind() },
+            Some(run_at) => EventKind::Scheduled {
+                run_at,
+                job: work.kind(),
+            },
         });
         forgotten = older;
         // Made last, in place: the job is the largest thing a task moves.

@@ -127,7 +127,9 @@ pub(crate) fn retry(shared: &Arc<Shared>, id: TaskId) -> Result<TaskHandle, Retr
         let span = Accepted::span(id, kind);
         forgotten = shared.backend.replace(Arc::clone(&cell));
         lives.set_next(Arc::clone(&cell));
-        shared.events.publish(id, || EventKind::Queued);
+        shared
+            .events
+            .publish(id, || EventKind::Queued { job: kind });
         Accepted::new(Arc::clone(&cell), work, timeout, priority, span)
     };
     let joined = shared.backlog.join_again(make);

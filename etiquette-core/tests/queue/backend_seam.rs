@@ -365,10 +365,11 @@ async fn the_engine_publishes_the_events_of_offered_jobs() {
     let task = ledger.claim(offer(40, |_| async { Ok(()) })).await.unwrap();
     let this_task = ledger.engine().subscribe_local(&task, None);
     // An offered job is not announced as queued: its events begin with its
-    // attempt.
+    // attempt, which names its kind.
     let id = TaskId::from(40);
+    let job = Some("ledger_job");
     let expected = [
-        (id, EventKind::Started { attempt: 1 }),
+        (id, EventKind::Started { attempt: 1, job }),
         (id, EventKind::Succeeded { attempts: 1 }),
     ];
     // Ends after the final event, so drained within the bound.

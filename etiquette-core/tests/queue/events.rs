@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use etiquette_core::{Builder, Decorum, Etiquette, EventKind, RetryPolicy, Subscription};
+use etiquette_core::{
+    Builder, Decorum, Etiquette, EventKind, Job, RetryPolicy, Subscription, TaskContext, TaskId,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::support::{Gate, build, flaky_once, release_after, within};
 
@@ -94,6 +97,82 @@ async fn each_outcome_has_its_full_ordered_sequence() {
     assert_eq!(names_of(&seen), ["queued", "started", "failed"]);
     let seen = events("the end of the cancelled task's events", cancelled.id()).await;
     assert_eq!(names_of(&seen), ["queued", "started", "cancelled"]);
+}
+
+/// A typed job that succeeds at once.
+#[derive(Serialize, Deserialize)]
+struct Resize;
+
+impl Job for Resize {
+    const NAME: &'static str = "resize";
+    type Error = std::convert::Infallible;
+
+    async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The job each of task `id`'s events names, by event name.
+async fn jobs_named(
+    decorum: &Decorum,
+    what: &str,
+    id: TaskId,
+) -> Vec<(&'static str, Option<&'static str>)> {
+    let seen = drain(what, decorum.subscribe_task_now(id, None).unwrap()).await;
+    seen.iter()
+        .map(|(_, kind)| (kind.name(), kind.job()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_typed_jobs_events_name_it_where_it_is_first_seen_and_a_closures_name_nothing() {
+    let (etiquette, decorum) = queue(256);
+    let job = decorum.job(Resize).add().await.unwrap();
+    let later_job = decorum
+        .job(Resize)
+        .delay(Duration::from_secs(1))
+        .add()
+        .await
+        .unwrap();
+    let closure = decorum.add_task(async {}).await.unwrap();
+    let later_closure = decorum
+        .task(|| async {})
+        .delay(Duration::from_secs(1))
+        .add()
+        .await
+        .unwrap();
+    release_after(
+        &etiquette,
+        "two jobs and two closure tasks, two of them delayed",
+    )
+    .await;
+
+    let named = Some("resize");
+    assert_eq!(
+        jobs_named(&decorum, "the typed job's events", job.id()).await,
+        [("queued", named), ("started", named), ("succeeded", None)]
+    );
+    assert_eq!(
+        jobs_named(&decorum, "the delayed typed job's events", later_job.id()).await,
+        [
+            ("scheduled", named),
+            ("started", named),
+            ("succeeded", None)
+        ]
+    );
+    assert_eq!(
+        jobs_named(&decorum, "the closure task's events", closure.id()).await,
+        [("queued", None), ("started", None), ("succeeded", None)]
+    );
+    assert_eq!(
+        jobs_named(
+            &decorum,
+            "the delayed closure task's events",
+            later_closure.id()
+        )
+        .await,
+        [("scheduled", None), ("started", None), ("succeeded", None)]
+    );
 }
 
 #[tokio::test]
@@ -188,7 +267,10 @@ async fn closing_streams_ends_open_subscriptions() {
         .await
         .unwrap();
     let first = within("the first event of the queue's stream", all.next()).await;
-    assert_eq!(first.unwrap().unwrap().kind, EventKind::Queued);
+    assert_eq!(
+        first.unwrap().unwrap().kind,
+        EventKind::Queued { job: None }
+    );
     etiquette.close_event_streams();
     // What was published before the close is still delivered, then the end.
     let rest = within("the end of the closed stream", async {

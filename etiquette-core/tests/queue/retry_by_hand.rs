@@ -122,8 +122,11 @@ async fn a_job_that_failed_for_good_runs_its_next_attempt_under_the_same_id() {
     assert_eq!(
         kinds,
         [
-            EventKind::Queued,
-            EventKind::Started { attempt: 3 },
+            EventKind::Queued { job: Some("flaky") },
+            EventKind::Started {
+                attempt: 3,
+                job: Some("flaky")
+            },
             EventKind::Succeeded { attempts: 3 },
         ]
     );

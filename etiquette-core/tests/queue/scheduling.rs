@@ -102,7 +102,10 @@ async fn a_delayed_tasks_events_say_when_it_is_due_then_follow_its_run() {
             kinds.as_slice(),
             [
                 EventKind::Scheduled { .. },
-                EventKind::Started { attempt: 1 },
+                EventKind::Started {
+                    attempt: 1,
+                    job: None
+                },
                 EventKind::Succeeded { attempts: 1 }
             ]
         ),

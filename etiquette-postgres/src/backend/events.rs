@@ -5,7 +5,10 @@
 //! Server-Sent Events of a job run on machine A are served by machine B.
 //!
 //! An event is a small JSON object: the sending process (`o`: a process
-//! hears its own), the job (`t`), and the event (`k` and its fields). Texts
+//! hears its own), the job (`t`), and the event (`k` and its fields; `j`,
+//! the job's kind, on `queued` and `started`, the events that name it,
+//! which a hearing process maps back to the name of a kind it registered,
+//! or to none: it may not run every kind). Texts
 //! are cut to fit PostgreSQL's 8,000-byte payloads. One notification
 //! carries as many events as fit ([`bundle`]), one per line: a notification
 //! costs the server and every listening process far more than its bytes
@@ -19,6 +22,7 @@ use etiquette_core::{EventKind, TaskError, TaskId, TaskStatus};
 use serde_json::{Value, json};
 
 use super::Postgres;
+use crate::Jobs;
 use crate::jobs::{duration_ms, millis};
 
 /// The jobs run elsewhere that subscribers here follow, by id: each a task
@@ -60,11 +64,12 @@ impl Watched {
     /// (notifications are off, and it does not run here, where the engine
     /// publishes its steps), the step it took since the last read: rows
     /// show states, so steps between two reads, and progress, are not seen.
+    /// `job` is the row's kind, if this process registered it.
     pub(crate) fn read(
         &self,
         engine: &Engine<Postgres>,
         id: i64,
-        status: TaskStatus,
+        (status, job): (TaskStatus, Option<&'static str>),
         publish: bool,
     ) {
         if status.is_finished() {
@@ -84,7 +89,7 @@ impl Watched {
             }
         }
         let kind = match status {
-            TaskStatus::Running { attempt } => EventKind::Started { attempt },
+            TaskStatus::Running { attempt } => EventKind::Started { attempt, job },
             TaskStatus::Retrying {
                 attempt,
                 backoff,
@@ -118,18 +123,24 @@ impl Watched {
         engine.finish_watched(&task, status);
     }
 
-    /// Publishes what `payload` announces. This process (`owner`) hears
+    /// Publishes what `payload` announces, naming the jobs by the kinds
+    /// registered here (`jobs`). This process (`owner`) hears
     /// its own announcements too: their events were published here as they
     /// happened, but a job that ended here just before someone here began
     /// to follow it (its row not yet written) ends for that follower now.
-    pub(crate) fn heard(&self, engine: &Engine<Postgres>, owner: i64, payload: &str) {
+    pub(crate) fn heard(
+        &self,
+        engine: &Engine<Postgres>,
+        (owner, jobs): (i64, &Jobs),
+        payload: &str,
+    ) {
         for event in payload.lines() {
-            self.heard_one(engine, owner, event);
+            self.heard_one(engine, (owner, jobs), event);
         }
     }
 
-    fn heard_one(&self, engine: &Engine<Postgres>, owner: i64, event: &str) {
-        let Some((sender, heard)) = heard(event) else {
+    fn heard_one(&self, engine: &Engine<Postgres>, (owner, jobs): (i64, &Jobs), event: &str) {
+        let Some((sender, heard)) = heard(event, jobs) else {
             return;
         };
         let own = sender == owner;
@@ -201,11 +212,13 @@ fn cut(text: &str) -> String {
 
 /// The payload announcing `kind` of job `task`, from process `owner`.
 pub(crate) fn event(owner: i64, task: i64, kind: &EventKind) -> Option<String> {
-    let body = match kind {
+    let mut body = match kind {
         // A job retried by hand, back in line (adds are not announced:
-        // their followers begin with their row).
-        EventKind::Queued => json!({ "k": "queued" }),
-        EventKind::Started { attempt } => json!({ "k": "started", "a": attempt }),
+        // their followers begin with their row). Its name is added by the
+        // statement that retries it, which reads it from the row (see
+        // `Statements::retry_by_hand_and_notify`).
+        EventKind::Queued { .. } => json!({ "k": "queued" }),
+        EventKind::Started { attempt, .. } => json!({ "k": "started", "a": attempt }),
         EventKind::Progress { fraction, message } => {
             json!({ "k": "progress", "f": fraction, "m": message.as_deref().map(cut) })
         }
@@ -216,6 +229,9 @@ pub(crate) fn event(owner: i64, task: i64, kind: &EventKind) -> Option<String> {
         } => json!({ "k": "retrying", "a": attempt, "b": millis(*backoff), "e": cut(error) }),
         _ => return None,
     };
+    if let Some(job) = kind.job() {
+        body["j"] = json!(job);
+    }
     Some(with_sender(owner, task, body))
 }
 
@@ -238,9 +254,10 @@ fn with_sender(owner: i64, task: i64, mut body: Value) -> String {
     body.to_string()
 }
 
-/// Who sent `payload` and what it announces; `None` if it does not parse
-/// (from a newer or older version: ignored).
-pub(crate) fn heard(payload: &str) -> Option<(i64, Heard)> {
+/// Who sent `payload` and what it announces, its job named by the kind of
+/// that name in `jobs` (none if this process registered no such kind);
+/// `None` if it does not parse (from a newer or older version: ignored).
+pub(crate) fn heard(payload: &str, jobs: &Jobs) -> Option<(i64, Heard)> {
     let body: Value = serde_json::from_str(payload).ok()?;
     let sender = body["o"].as_i64()?;
     let task = TaskId::from(body["t"].as_i64()?.unsigned_abs());
@@ -248,9 +265,16 @@ pub(crate) fn heard(payload: &str) -> Option<(i64, Heard)> {
     let text = |key: &str| body[key].as_str().map(str::to_owned);
     let ms = |key: &str| body[key].as_f64().and_then(duration_ms).unwrap_or_default();
     let attempts = attempt();
+    let job = body["j"].as_str().and_then(|name| jobs.name(name));
     let heard = match body["k"].as_str()? {
-        "queued" => Heard::Event(task, EventKind::Queued),
-        "started" => Heard::Event(task, EventKind::Started { attempt: attempts }),
+        "queued" => Heard::Event(task, EventKind::Queued { job }),
+        "started" => Heard::Event(
+            task,
+            EventKind::Started {
+                attempt: attempts,
+                job,
+            },
+        ),
         "progress" => Heard::Event(
             task,
             EventKind::Progress {
@@ -292,13 +316,83 @@ pub(crate) fn heard(payload: &str) -> Option<(i64, Heard)> {
 mod tests {
     use std::time::Duration;
 
+    use etiquette_core::{Job, TaskContext};
+    use serde::{Deserialize, Serialize};
+
     use super::*;
+
+    fn started(attempt: u32, job: Option<&'static str>) -> EventKind {
+        EventKind::Started { attempt, job }
+    }
+
+    /// A kind a hearing process may have registered.
+    #[derive(Serialize, Deserialize)]
+    struct Welcome;
+
+    impl Job for Welcome {
+        const NAME: &'static str = "welcome";
+        type Error = std::convert::Infallible;
+
+        async fn run(&self, _context: TaskContext) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_jobs_name_crosses_to_a_process_that_runs_its_kind_and_no_further() {
+        let runs_it = Jobs::new().register::<Welcome>().unwrap();
+        let payload = event(7, 42, &started(1, Some(Welcome::NAME))).unwrap();
+        assert!(payload.contains(r#""j":"welcome""#), "{payload}");
+        let heard_started = heard(&payload, &runs_it);
+        assert!(
+            matches!(&heard_started, Some((7, Heard::Event(_, kind))) if *kind == started(1, Some("welcome"))),
+            "{heard_started:?}"
+        );
+        // A process that does not run the kind hears the event, unnamed.
+        let heard_elsewhere = heard(&payload, &Jobs::new());
+        assert!(
+            matches!(&heard_elsewhere, Some((7, Heard::Event(_, kind))) if *kind == started(1, None)),
+            "{heard_elsewhere:?}"
+        );
+        // As the retry's statement adds it to a `queued` (see `jobs/sql.rs`).
+        let queued = r#"{"j": "welcome", "k": "queued", "o": 7, "t": 42}"#;
+        let heard_queued = heard(queued, &runs_it);
+        assert!(
+            matches!(
+                &heard_queued,
+                Some((
+                    7,
+                    Heard::Event(
+                        _,
+                        EventKind::Queued {
+                            job: Some("welcome")
+                        }
+                    )
+                ))
+            ),
+            "{heard_queued:?}"
+        );
+        let unknown = r#"{"j": "send_sms", "k": "queued", "o": 7, "t": 42}"#;
+        let heard_unknown = heard(unknown, &runs_it);
+        assert!(
+            matches!(
+                &heard_unknown,
+                Some((7, Heard::Event(_, EventKind::Queued { job: None })))
+            ),
+            "{heard_unknown:?}"
+        );
+        // Unnamed, the payload carries no key for it.
+        assert!(!event(7, 42, &started(1, None)).unwrap().contains(r#""j""#));
+    }
 
     #[test]
     fn events_and_ends_cross_intact_with_their_sender() {
-        let started = EventKind::Started { attempt: 2 };
+        let started = EventKind::Started {
+            attempt: 2,
+            job: None,
+        };
         let payload = event(7, 42, &started).unwrap();
-        let heard_started = heard(&payload);
+        let heard_started = heard(&payload, &Jobs::new());
         assert!(
             matches!(&heard_started, Some((7, Heard::Event(task, kind))) if task.get() == 42 && *kind == started),
             "{heard_started:?}"
@@ -308,7 +402,7 @@ mod tests {
             message: Some("half".to_owned()),
         };
         let payload = event(7, 42, &progress).unwrap();
-        let heard_progress = heard(&payload);
+        let heard_progress = heard(&payload, &Jobs::new());
         assert!(
             matches!(&heard_progress, Some((7, Heard::Event(_, kind))) if *kind == progress),
             "{heard_progress:?}"
@@ -316,7 +410,7 @@ mod tests {
         let limit = Duration::from_millis(1_500);
         let timed_out = TaskStatus::TimedOut { attempts: 3, limit };
         let payload = finished(7, 42, &timed_out);
-        match heard(&payload) {
+        match heard(&payload, &Jobs::new()) {
             Some((
                 7,
                 Heard::Final(
@@ -331,13 +425,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let payload = event(7, 42, &EventKind::Queued).unwrap();
-        let heard_queued = heard(&payload);
+        let payload = event(7, 42, &EventKind::Queued { job: None }).unwrap();
+        let heard_queued = heard(&payload, &Jobs::new());
         assert!(
-            matches!(&heard_queued, Some((7, Heard::Event(_, EventKind::Queued)))),
+            matches!(
+                &heard_queued,
+                Some((7, Heard::Event(_, EventKind::Queued { job: None })))
+            ),
             "{heard_queued:?}"
         );
-        assert!(heard("not json").is_none());
+        assert!(heard("not json", &Jobs::new()).is_none());
     }
 
     #[test]
@@ -362,7 +459,7 @@ mod tests {
     #[test]
     fn events_are_bundled_in_order_into_payloads_that_fit() {
         let events: Vec<String> = (0..1_000)
-            .map(|task| event(7, task, &EventKind::Started { attempt: 1 }).unwrap())
+            .map(|task| event(7, task, &started(1, None)).unwrap())
             .collect();
         let payloads = bundle(&events);
         assert!(payloads.len() < 10, "{} payloads", payloads.len());
@@ -370,8 +467,8 @@ mod tests {
         let tasks: Vec<u64> = payloads
             .iter()
             .flat_map(|payload| payload.lines())
-            .map(|line| match heard(line) {
-                Some((7, Heard::Event(task, EventKind::Started { attempt: 1 }))) => task.get(),
+            .map(|line| match heard(line, &Jobs::new()) {
+                Some((7, Heard::Event(task, kind))) if kind == started(1, None) => task.get(),
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -46,7 +46,8 @@ pub(super) async fn feed(engine: WeakEngine<Postgres>, shared: Arc<Shared>, loca
             },
             Some(payload) = events.recv() => {
                 if let Some(engine) = engine.upgrade() {
-                    shared.watched.heard(&engine, shared.owner, &payload);
+                    let hearer = (shared.owner, &shared.settings.jobs);
+                    shared.watched.heard(&engine, hearer, &payload);
                 }
             }
             () = running.closing.notified(), if !closing => {
@@ -123,7 +124,7 @@ async fn take_in(engine: &WeakEngine<Postgres>, shared: &Shared, ready: Ready) {
     };
     let Ready { job, kind, make } = ready;
     let (id, attempt) = (job.id, job.attempt);
-    if let Some(older) = shared.running.expect(id, attempt) {
+    if let Some(older) = shared.running.expect(id, attempt, kind) {
         engine.cancel(&older);
     }
     let offer = Offer::new(task_id(id), kind, make)

@@ -57,8 +57,11 @@ pub(super) async fn follow_rows(engine: WeakEngine<Postgres>, shared: Arc<Shared
             missing.remove(&id);
             // A job running here has its steps published by the engine.
             let elsewhere = shared.running.task(id, None).is_none();
-            let status = status::status(&stored);
-            shared.watched.read(&engine, id, status, elsewhere && steps);
+            let named = (
+                status::status(&stored),
+                shared.settings.jobs.name(&stored.name),
+            );
+            shared.watched.read(&engine, id, named, elsewhere && steps);
         }
         for id in missing {
             // Pruned: it finished long ago.

@@ -258,10 +258,12 @@ impl Backend for Postgres {
         let postgres = engine.backend();
         let shared = &postgres.shared;
         let client = postgres.client().await?;
+        // Named by the statement, which reads the row (see `retry_by_hand`).
+        let queued = EventKind::Queued { job: None };
         let announce = shared
             .settings
             .notify
-            .then(|| events::event(shared.owner, row, &EventKind::Queued))
+            .then(|| events::event(shared.owner, row, &queued))
             .flatten();
         // A key holder or a state that changed between two statements:
         // asked again, a few times.
@@ -269,8 +271,9 @@ impl Backend for Postgres {
             let retried =
                 jobs::retry_by_hand(&client, &shared.statements, row, announce.as_deref());
             match retried.await.map_err(unavailable)? {
-                jobs::Retried::Done => {
-                    engine.publish(id, EventKind::Queued);
+                jobs::Retried::Done(name) => {
+                    let job = shared.settings.jobs.name(&name);
+                    engine.publish(id, EventKind::Queued { job });
                     return Ok(engine.handle(id, (), false));
                 }
                 jobs::Retried::KeyHeld(Some(holder)) => {
@@ -362,16 +365,22 @@ impl Backend for Postgres {
             Some(stored) => {
                 // Where its followers begin; without notifications, the
                 // step from which its row is read again (`follow.rs`).
+                let job = shared.settings.jobs.name(&stored.name);
                 shared
                     .watched
-                    .read(engine, row, status::status(&stored), false);
+                    .read(engine, row, (status::status(&stored), job), false);
                 Ok(Some(subscription))
             }
         }
     }
 
+    /// Announced with the job's name, from its claim.
     fn started(&self, task: TaskRef<'_>, attempt: u32) {
-        self.announce(task, &EventKind::Started { attempt });
+        if !self.shared.settings.notify {
+            return; // nobody to tell: no need to look the name up
+        }
+        let job = row_id(task.id()).and_then(|id| self.shared.running.kind(id));
+        self.announce(task, &EventKind::Started { attempt, job });
     }
 
     fn progress(&self, task: TaskRef<'_>, fraction: Option<f32>, message: Option<&str>) {

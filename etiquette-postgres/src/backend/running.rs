@@ -16,6 +16,9 @@ use super::Postgres;
 /// engine once offered.
 struct Held {
     attempt: i32,
+    /// Its kind's `Job::NAME`, as this process registered it: for the
+    /// events announced as it runs here.
+    kind: &'static str,
     task: Option<LocalTask>,
     /// The older attempt's task this claim replaced (its lease was lost,
     /// and this process claimed the job again), until it ends.
@@ -86,10 +89,10 @@ impl Running {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Job `id` is about to be offered for attempt `attempt`; an older
-    /// attempt of it still here (its lease was lost, and this process
-    /// claimed it again) is returned, to be cancelled.
-    pub(super) fn expect(&self, id: i64, attempt: i32) -> Option<LocalTask> {
+    /// Job `id`, of kind `kind`, is about to be offered for attempt
+    /// `attempt`; an older attempt of it still here (its lease was lost,
+    /// and this process claimed it again) is returned, to be cancelled.
+    pub(super) fn expect(&self, id: i64, attempt: i32, kind: &'static str) -> Option<LocalTask> {
         let mut held = self.held();
         let older = held.get(&id).and_then(|older| older.task.clone());
         let replaced = older.clone();
@@ -97,6 +100,7 @@ impl Running {
             id,
             Held {
                 attempt,
+                kind,
                 task: None,
                 replaced,
             },
@@ -122,6 +126,11 @@ impl Running {
             return None;
         }
         held.task.clone()
+    }
+
+    /// The kind of job `id`, if it is held here.
+    pub(super) fn kind(&self, id: i64) -> Option<&'static str> {
+        Some(self.held().get(&id)?.kind)
     }
 
     /// Cancels job `id`'s attempt `attempt` here, running or still in

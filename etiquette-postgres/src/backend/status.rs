@@ -64,6 +64,7 @@ mod tests {
             wait: Duration::ZERO,
             timeout,
             later: false,
+            name: "tally".to_owned(),
         })
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct Stored {
     pub(crate) timeout: Option<Duration>,
     /// Whether `run_at` is still to come.
     pub(crate) later: bool,
+    /// Its kind's `Job::NAME`.
+    pub(crate) name: String,
 }
 
 /// Job `id`'s row, if it exists (not pruned).
@@ -45,7 +47,7 @@ pub(crate) async fn stored_many(
     let rows = client.query(&statements.statuses, &[&ids]).await?;
     Ok(rows
         .iter()
-        .map(|row| (row.get(7), Stored::from_row(row)))
+        .map(|row| (row.get(8), Stored::from_row(row)))
         .collect())
 }
 
@@ -60,6 +62,7 @@ impl Stored {
             wait: duration_ms(row.get(4)).unwrap_or_default(),
             timeout: row.get::<_, Option<f64>>(5).and_then(duration_ms),
             later: row.get(6),
+            name: row.get(7),
         }
     }
 }
@@ -100,10 +103,10 @@ pub(crate) async fn cancel(
 }
 
 /// What a retry by hand did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Retried {
-    /// The job waits again, due now.
-    Done,
+    /// The job waits again, due now; its kind's `Job::NAME`.
+    Done(String),
     /// Nothing: the job is not failed or cancelled, or does not exist.
     NotFinished,
     /// Nothing: a live job holds its unique key (this one, if it is
@@ -113,7 +116,8 @@ pub(crate) enum Retried {
 
 /// Puts failed or cancelled job `id` back to wait, due now (see
 /// `Statements::retry_by_hand`); with `announce`, a `Queued` event's
-/// payload, tells listeners of the job and of the event.
+/// payload, tells listeners of the job and of the event (named by the
+/// statement, from the row).
 pub(crate) async fn retry_by_hand(
     client: &Session,
     statements: &Statements,
@@ -135,7 +139,7 @@ pub(crate) async fn retry_by_hand(
         None => client.query_opt(&statements.retry_by_hand, &[&id]).await,
     };
     match retried {
-        Ok(Some(_)) => Ok(Retried::Done),
+        Ok(Some(row)) => Ok(Retried::Done(row.get("name"))),
         Ok(None) => Ok(Retried::NotFinished),
         Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             let holder = client.query_opt(&statements.holder_of_key, &[&id]).await?;

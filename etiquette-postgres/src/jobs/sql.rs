@@ -234,13 +234,13 @@ impl Statements {
             status: format!(
                 "SELECT state, attempt, run_at, error,
                         greatest(0, extract(epoch FROM run_at - now()) * 1000)::float8,
-                        timeout_ms, run_at > now()
+                        timeout_ms, run_at > now(), name
                  FROM {jobs} WHERE id = $1"
             ),
             statuses: format!(
                 "SELECT state, attempt, run_at, error,
                         greatest(0, extract(epoch FROM run_at - now()) * 1000)::float8,
-                        timeout_ms, run_at > now(), id
+                        timeout_ms, run_at > now(), name, id
                  FROM {jobs} WHERE id = ANY($1)"
             ),
             cancel_waiting: format!(
@@ -251,8 +251,12 @@ impl Statements {
                 "UPDATE {jobs} SET cancel_requested = true WHERE id = $1 AND state = 'running'"
             ),
             retry_by_hand: retry_by_hand(&jobs),
+            // The `queued` event's payload (`$4`) is made before the row is
+            // read: the job's name (`j`, see `backend/events.rs`) is added
+            // here, from the row.
             retry_by_hand_and_notify: format!(
-                "WITH retried AS ({}) SELECT id, pg_notify($2, queue), pg_notify($3, $4)
+                "WITH retried AS ({}) SELECT id, name, pg_notify($2, queue),
+                     pg_notify($3, ($4::text::jsonb || jsonb_build_object('j', name))::text)
                  FROM retried",
                 retry_by_hand(&jobs)
             ),
@@ -303,7 +307,7 @@ fn retry_by_hand(jobs: &str) -> String {
              max_attempts = greatest(max_attempts, attempt + 1),
              cancel_requested = false
          WHERE id = $1 AND state IN ('failed', 'cancelled')
-         RETURNING id, queue"
+         RETURNING id, queue, name"
     )
 }
 

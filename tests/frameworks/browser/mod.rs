@@ -1,12 +1,14 @@
-//! The dashboard in headless Chromium, against a real server on
-//! 127.0.0.1: the page goes live, a task's progress is seen moving in the
-//! DOM, screenshots are taken at two widths and in the dark scheme (saved
-//! under the target directory, `tmp/dashboard/`), cancel and retry work
-//! where they are allowed and are refused where they are not, a retry the
-//! queue refuses says why on the page, a task's page shows its events, and
-//! the page says when it lost the server and comes back when a new one
-//! listens on the same port. Each framework's file serves the dashboards
-//! its own way and runs [`walk_through`].
+//! The dashboard in headless Chromium, against a real server on 127.0.0.1:
+//! the page goes live, a task's progress is seen moving in the DOM,
+//! screenshots are taken at two widths and in the dark scheme (saved under
+//! the target directory, `tmp/dashboard/`), cancel and retry work where
+//! they are allowed and are refused where they are not, a typed job is
+//! shown with its name and offered a Retry button where a closure task is
+//! not, a double click retries once, a retry the queue refuses says why on
+//! the page, a task's page shows its events, and the page says when it lost
+//! the server and comes back when a new one listens on the same port. Each
+//! framework's file serves the dashboards its own way and runs
+//! [`walk_through`].
 
 mod chromium;
 
@@ -164,6 +166,162 @@ fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
     path
 }
 
+/// Holds the page's retries: each `POST …/retry` waits in
+/// `window.heldRetries` until the test sends it (`window.heldRetries[i]()`);
+/// `window.answeredRetries` counts those answered. What the page sends is
+/// then seen, and sent, in the test's own time. Installed once per page.
+const HOLD_RETRIES: &str = "(() => {
+    if (window.heldRetries) return true;
+    window.heldRetries = [];
+    window.answeredRetries = 0;
+    const send = window.fetch;
+    window.fetch = (url, init) => {
+        if (!(init && init.method === 'POST' && String(url).endsWith('/retry'))) return send(url, init);
+        return new Promise((resolve, reject) => window.heldRetries.push(() => {
+            const sent = send(url, init);
+            sent.finally(() => { window.answeredRetries += 1; });
+            sent.then(resolve, reject);
+        }));
+    };
+    return true;
+})()";
+
+/// The Retry button of task `id` among the recent failures, in JavaScript.
+fn retry_button(id: etiquette_core::TaskId) -> String {
+    format!("document.querySelector('#failures [data-retry=\"{id}\"]')")
+}
+
+/// Task `id`, a welcome job failed (its mail server down), clicked twice on
+/// the page with a re-render between the clicks, is retried once: the page
+/// sends one retry, and the queue ran one more attempt. The page is at the
+/// overview.
+async fn a_double_click_retries_once(
+    chromium: &mut Chromium,
+    decorum: &Decorum,
+    id: etiquette_core::TaskId,
+) {
+    let button = retry_button(id);
+    chromium
+        .until(
+            "the twice-clicked job's Retry button",
+            &format!("{button} !== null"),
+        )
+        .await;
+    chromium.eval(HOLD_RETRIES).await;
+    chromium.eval(&format!("{button}.click(), true")).await;
+    chromium
+        .until(
+            "the first click's retry, held",
+            "window.heldRetries.length === 1",
+        )
+        .await;
+    // The failures are drawn again as a task ends: the second click lands
+    // on the button drawn then.
+    let other = decorum.add_task(async {}).await.unwrap();
+    chromium
+        .until(
+            "a task that ended after the click, on the page (its lists redrawn)",
+            &format!(
+                "document.querySelector('#ended tr[data-task=\"{}\"]')",
+                other.id()
+            ),
+        )
+        .await;
+    let disabled = chromium.eval(&format!("{button}.disabled")).await;
+    assert_eq!(
+        disabled, true,
+        "the redrawn button, while its retry is in flight"
+    );
+    chromium.eval(&format!("{button}.click(), true")).await;
+    // Sent in turn: the first; once its new life failed too (its mail
+    // server is down), any other, which the queue would then take.
+    chromium.eval("window.heldRetries[0](), true").await;
+    chromium
+        .until(
+            "the page to say the twice-clicked job is back in line",
+            &format!(
+                "document.getElementById('notice').textContent === 'Task {id} is back in line.'"
+            ),
+        )
+        .await;
+    let again = within("finding the twice-clicked job", decorum.find(id)).await;
+    let again = again.unwrap().expect("the retried job is known");
+    within("the twice-clicked job's second life", again.outcome())
+        .await
+        .unwrap_err();
+    let sent = chromium
+        .eval("window.heldRetries.slice(1).forEach((send) => send()), window.heldRetries.length")
+        .await;
+    chromium
+        .until(
+            "every retry the page sent, answered",
+            "window.answeredRetries === window.heldRetries.length",
+        )
+        .await;
+    // What the queue did (a second retry, taken, would have put the job
+    // back in line for a third attempt), then what the page sent.
+    let status = again.status_now();
+    assert_eq!(
+        (status.name(), status.attempts()),
+        ("failed", 2),
+        "one retry, one more attempt"
+    );
+    assert_eq!(sent, 1, "retries the page sent for two clicks");
+}
+
+/// A retry the queue refuses says why: the page's retry of task `id`, a
+/// welcome job failed through `mail` (down), held while the application
+/// retries the job itself (it runs, held at its mail server's gate), is
+/// answered 409, and the page shows the reason. The page is at the
+/// overview.
+async fn a_refused_retry_says_why(
+    chromium: &mut Chromium,
+    decorum: &Decorum,
+    id: etiquette_core::TaskId,
+    mail: &MailServer,
+) {
+    let button = retry_button(id);
+    chromium
+        .until(
+            "the failed job's Retry button, enabled",
+            &format!("{button} && !{button}.disabled"),
+        )
+        .await;
+    chromium.eval(HOLD_RETRIES).await;
+    let held = chromium.eval("window.heldRetries.length").await;
+    chromium.eval(&format!("{button}.click(), true")).await;
+    chromium
+        .until(
+            "the page's retry, held",
+            &format!("window.heldRetries.length === {held} + 1"),
+        )
+        .await;
+    mail.up.store(true, SeqCst);
+    // Unfinished until the gate opens, whether in line or running.
+    let running = within("the application's retry", decorum.retry_task(id))
+        .await
+        .unwrap();
+    chromium
+        .eval(&format!("window.heldRetries[{held}](), true"))
+        .await;
+    let refusal =
+        format!("Task {id} was not retried: task {id} has not finished: there is nothing to retry");
+    chromium
+        .until(
+            "the page to say why the job was not retried",
+            &format!(
+                "document.getElementById('notice').textContent === {refusal:?} \
+                 && document.getElementById('notice').classList.contains('bad') \
+                 && !document.getElementById('notice').hidden"
+            ),
+        )
+        .await;
+    mail.gate.close();
+    within("the application's retry's outcome", running.outcome())
+        .await
+        .unwrap();
+}
+
 /// The walk-through, on the server `serve(port, dashboards)` starts
 /// (`framework` names its screenshots).
 pub(crate) async fn walk_through(
@@ -206,6 +364,10 @@ pub(crate) async fn walk_through(
     let (mail_server, mail) = MailServer::start();
     let welcome = failed_welcome(&decorum, mail_server).await;
     let spare = failed_welcome(&decorum, mail_server).await;
+    // One more, through a mail server of its own, for the page's retries
+    // that the queue takes once, or refuses.
+    let (clicked_server, clicked_mail) = MailServer::start();
+    let clicked = failed_welcome(&decorum, clicked_server).await;
 
     let mut chromium = Chromium::start(1280, 900).await;
     chromium.open(&format!("{base}/etiquette")).await;
@@ -221,13 +383,29 @@ pub(crate) async fn walk_through(
         .await;
     chromium
         .until(
-            "the welcome job's failure with its Retry button",
+            "the welcome job's failure with its name and its Retry button",
             &format!(
-                "document.querySelector('#failures li[data-task=\"{0}\"] [data-retry=\"{0}\"]')",
+                "document.querySelector('#failures li[data-task=\"{0}\"] [data-retry=\"{0}\"]') \
+                 && document.querySelector('#failures li[data-task=\"{0}\"] .job')\
+                 ?.textContent === 'welcome'",
                 welcome.id()
             ),
         )
         .await;
+    // A closure task cannot run again: its failure has no Retry button,
+    // and no name.
+    let offered = chromium
+        .eval(&format!(
+            "[...document.querySelectorAll('#failures li[data-task=\"{}\"]')]\
+             .map((li) => [li.querySelectorAll('[data-retry]').length, li.querySelector('.job').textContent])",
+            failing.id()
+        ))
+        .await;
+    assert_eq!(
+        offered,
+        serde_json::json!([[0, ""]]),
+        "the closure task's failure"
+    );
 
     // A task's progress, seen moving.
     let stepping = decorum.task_with_context(forty_steps).add().await.unwrap();
@@ -374,6 +552,9 @@ pub(crate) async fn walk_through(
     assert_eq!(answer["status"], "succeeded", "{answer}");
     assert_eq!(answer["attempts"], 2, "{answer}");
 
+    a_double_click_retries_once(&mut chromium, &decorum, clicked.id()).await;
+    a_refused_retry_says_why(&mut chromium, &decorum, clicked.id(), &clicked_mail).await;
+
     // Its page: the same id, two attempts, the retry by hand among its
     // events, and no Retry button now that it succeeded.
     chromium
@@ -384,6 +565,7 @@ pub(crate) async fn walk_through(
             "the retried job's page, succeeded after 2 attempts",
             "document.getElementById('task-status').textContent === 'succeeded' \
              && document.getElementById('task-attempts').textContent === '2' \
+             && document.getElementById('task-job').textContent === 'welcome' \
              && document.getElementById('task-retry').hidden \
              && document.getElementById('task-events').textContent\
              .includes('Retried by hand: back in line.')",
@@ -414,37 +596,27 @@ pub(crate) async fn walk_through(
     let png = chromium.screenshot().await;
     save_screenshot(&format!("{framework}-task-1280"), &png);
 
-    // A retry the queue refuses says why: the page offers Retry on every
-    // failure, but a closure task's work is not kept, so it cannot run
-    // again (409).
-    chromium
-        .until(
-            "the failed closure task's Retry button",
-            "!document.getElementById('task-retry').hidden",
-        )
+    // A closure task's page offers no Retry (its work is not kept, so it
+    // cannot run again); a typed job's, failed, does, with its name.
+    let closure = chromium
+        .eval("[document.getElementById('task-retry').hidden, document.getElementById('task-job').textContent]")
         .await;
-    chromium
-        .eval("document.getElementById('task-retry').click(), true")
-        .await;
-    let refusal = format!(
-        "Task {0} was not retried: task {0} cannot be retried: it is a closure task, whose \
-         work the queue does not keep (only typed jobs are retried by hand)",
-        failing.id()
+    assert_eq!(
+        closure,
+        serde_json::json!([true, ""]),
+        "the closure task's page"
     );
     chromium
+        .open(&format!("{base}/etiquette#/tasks/{}", spare.id()))
+        .await;
+    chromium
         .until(
-            "the page to say why the closure task was not retried",
-            &format!(
-                "document.getElementById('notice').textContent === {refusal:?} \
-                 && document.getElementById('notice').classList.contains('bad') \
-                 && !document.getElementById('notice').hidden"
-            ),
+            "the failed welcome job's page, named, with its Retry button",
+            "document.getElementById('task-status').textContent === 'failed' \
+             && document.getElementById('task-job').textContent === 'welcome' \
+             && !document.getElementById('task-retry').hidden",
         )
         .await;
-    let status = chromium
-        .eval("document.getElementById('task-status').textContent")
-        .await;
-    assert_eq!(status, "failed", "still failed");
 
     // Cancel where it is not allowed: no button, and the endpoint refuses.
     let held = decorum.add_task(probe.block()).await.unwrap();

@@ -96,6 +96,8 @@ pub(crate) async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed<
 
     let running = listed(&client, "running", id).await;
     assert_eq!(running["attempt"], 1, "{running}");
+    // Named by its kind, from its start on to its end and its page.
+    assert_eq!(running["job"], "tally", "{running}");
     let snapshot = snapshot(&client).await;
     assert_eq!(snapshot["options"]["cancel"], true);
     assert_eq!(snapshot["queue"]["max_concurrent_tasks"], 2);
@@ -121,10 +123,20 @@ pub(crate) async fn dashboard_shows_a_running_job_and_cancels_it_when_allowed<
     // Its page: the status the backend gives, and the events the board saw.
     let ended = listed(&client, "ended", id).await;
     assert_eq!(ended["event"], "cancelled", "{ended}");
+    assert_eq!(
+        (&ended["job"], &ended["retriable"]),
+        (&"tally".into(), &true.into()),
+        "{ended}"
+    );
     let task = get_after(&client, &format!("/etiquette/api/tasks/{id}"), None).await;
     assert_eq!(task.status, 200, "{}", task.body);
     let task: serde_json::Value = serde_json::from_str(&task.body).unwrap();
     assert_eq!(task["status"]["status"], "cancelled", "{task}");
+    assert_eq!(
+        (&task["job"], &task["retriable"]),
+        (&"tally".into(), &true.into()),
+        "{task}"
+    );
     let events: Vec<&str> = task["events"]
         .as_array()
         .unwrap()

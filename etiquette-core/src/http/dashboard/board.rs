@@ -44,15 +44,41 @@ const UPDATES: usize = 512;
 pub(crate) struct Seen {
     pub(crate) at_ms: i64,
     pub(crate) event: TaskEvent,
+    /// The task's typed job, if the board knows it: named by the event
+    /// itself (`queued`, `scheduled`, `started`) or, for the others, by an
+    /// earlier event of the task (see [`State::record`]), so that a
+    /// failure names its job, and can be retried, as the task's start did.
+    pub(crate) job: Option<&'static str>,
 }
 
 impl Seen {
     pub(crate) fn now(event: TaskEvent) -> Self {
         Self {
             at_ms: now_ms(),
+            job: event.kind.job(),
             event,
         }
     }
+
+    /// Whether a visitor may retry the task from this event, its end (see
+    /// [`retriable`]).
+    pub(crate) fn retriable(&self) -> bool {
+        retriable(&self.event.kind, self.job)
+    }
+}
+
+/// Whether a task that ended with `end` (its final event) may be retried
+/// by hand from the dashboard: it failed, timed out or was cancelled, and
+/// it is a typed job, named by its events. A closure task keeps no work to
+/// run again (the queue answers `409`), and a job of a kind the board never
+/// heard named (started in another process, of a kind this one does not
+/// run) is not offered either: the page shows no Retry button for them.
+pub(crate) fn retriable(end: &EventKind, job: Option<&str>) -> bool {
+    job.is_some()
+        && matches!(
+            end,
+            EventKind::Failed { .. } | EventKind::TimedOut { .. } | EventKind::Cancelled
+        )
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -62,6 +88,8 @@ pub(crate) fn now_ms() -> i64 {
 /// A task running now, as its events tell.
 #[derive(Debug, Clone)]
 pub(crate) struct Running {
+    /// Its typed job, if known (see [`Seen::job`]).
+    pub(crate) job: Option<&'static str>,
     /// 0 when the board saw its progress but not its start.
     pub(crate) attempt: u32,
     pub(crate) started_ms: i64,
@@ -72,6 +100,8 @@ pub(crate) struct Running {
 /// A task waiting out the backoff before its next attempt.
 #[derive(Debug, Clone)]
 pub(crate) struct Retry {
+    /// Its typed job, if known (see [`Seen::job`]).
+    pub(crate) job: Option<&'static str>,
     pub(crate) attempt: u32,
     pub(crate) backoff: Duration,
     pub(crate) error: String,
@@ -188,19 +218,25 @@ impl State {
             })
     }
 
-    /// Takes one event into the board.
-    fn record(&mut self, seen: &Seen) {
+    /// Takes one event into the board; returns it as the board saw it,
+    /// naming the task's job if an earlier event did.
+    fn record(&mut self, mut seen: Seen) -> Seen {
         let id = seen.event.task;
+        if seen.job.is_none() {
+            seen.job = self.job_of(id);
+        }
+        let job = seen.job;
         if !seen.event.kind.is_final() && !matches!(seen.event.kind, EventKind::Progress { .. }) {
             // Back in line or running again (retried by hand): no longer a
             // failure to act on. Its end stays among the recent outcomes.
             self.failures.retain(|failure| failure.event.task != id);
         }
         match &seen.event.kind {
-            EventKind::Queued | EventKind::Scheduled { .. } => {}
-            EventKind::Started { attempt } => {
+            EventKind::Queued { .. } | EventKind::Scheduled { .. } => {}
+            EventKind::Started { attempt, .. } => {
                 self.retrying.remove(&id);
                 let running = Running {
+                    job,
                     attempt: *attempt,
                     started_ms: seen.at_ms,
                     fraction: None,
@@ -212,6 +248,7 @@ impl State {
                 // Seen without its start (the board began later, or the
                 // start was missed): shown all the same.
                 let running = self.running.entry(id).or_insert_with(|| Running {
+                    job,
                     attempt: 0,
                     started_ms: seen.at_ms,
                     fraction: None,
@@ -233,6 +270,7 @@ impl State {
             } => {
                 self.running.remove(&id);
                 let retry = Retry {
+                    job,
                     attempt: *attempt,
                     backoff: *backoff,
                     error: error.clone(),
@@ -250,6 +288,17 @@ impl State {
             }
         }
         self.remember(seen.clone());
+        seen
+    }
+
+    /// Task `id`'s typed job, as its events named it: kept with it while it
+    /// runs or waits to retry, and with its history (whose last event names
+    /// it if any did: each event after the first named is named on record).
+    pub(crate) fn job_of(&self, id: TaskId) -> Option<&'static str> {
+        let running = || self.running.get(&id)?.job;
+        let retrying = || self.retrying.get(&id)?.job;
+        let history = || self.histories.get(&id)?.events.back()?.job;
+        running().or_else(retrying).or_else(history)
     }
 
     fn remember(&mut self, seen: Seen) {
@@ -273,11 +322,13 @@ impl State {
     /// Corrects what the board says of task `id` by its status in the
     /// backend (`None`: unknown there), after events were missed.
     fn correct(&mut self, id: TaskId, status: Option<TaskStatus>) {
+        let job = self.job_of(id);
         match status {
             Some(TaskStatus::Running { attempt }) => {
                 self.retrying.remove(&id);
                 let now = now_ms();
                 let running = self.running.entry(id).or_insert(Running {
+                    job,
                     attempt,
                     started_ms: now,
                     fraction: None,
@@ -292,6 +343,7 @@ impl State {
             }) => {
                 self.running.remove(&id);
                 let retry = Retry {
+                    job,
                     attempt,
                     backoff,
                     error: error.to_string(),
@@ -307,7 +359,7 @@ impl State {
                     task: id,
                     kind: EventKind::from_final(&status),
                 };
-                self.record(&Seen::now(event));
+                self.record(Seen::now(event));
             }
             // Back in line, or gone from the backend.
             _ => {
@@ -356,7 +408,7 @@ impl Board {
         if state.ends_again(&seen) {
             return;
         }
-        state.record(&seen);
+        let seen = state.record(seen);
         // No page watching is not an error.
         let _ = self.updates.send(Update::Event(seen));
     }
@@ -428,6 +480,7 @@ mod tests {
     fn seen(id: u64, task: u64, kind: EventKind) -> Seen {
         Seen {
             at_ms: i64::try_from(id).unwrap(),
+            job: kind.job(),
             event: TaskEvent {
                 id,
                 task: TaskId::new(task),
@@ -439,19 +492,26 @@ mod tests {
     #[test]
     fn a_task_runs_reports_retries_and_fails() {
         let mut state = State::default();
-        state.record(&seen(1, 7, EventKind::Queued));
-        state.record(&seen(2, 7, EventKind::Started { attempt: 1 }));
+        state.record(seen(1, 7, EventKind::Queued { job: None }));
+        state.record(seen(
+            2,
+            7,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         let progress = EventKind::Progress {
             fraction: Some(0.5),
             message: Some("half".into()),
         };
-        state.record(&seen(3, 7, progress));
+        state.record(seen(3, 7, progress));
         // A message alone keeps the fraction.
         let message = EventKind::Progress {
             fraction: None,
             message: Some("still".into()),
         };
-        state.record(&seen(4, 7, message));
+        state.record(seen(4, 7, message));
         let running = &state.running[&TaskId::new(7)];
         assert_eq!(
             (
@@ -466,19 +526,133 @@ mod tests {
             backoff: Duration::from_secs(1),
             error: "refused".into(),
         };
-        state.record(&seen(5, 7, retrying));
+        state.record(seen(5, 7, retrying));
         assert!(state.running.is_empty());
         assert_eq!(state.retrying[&TaskId::new(7)].error, "refused");
-        state.record(&seen(6, 7, EventKind::Started { attempt: 2 }));
+        state.record(seen(
+            6,
+            7,
+            EventKind::Started {
+                attempt: 2,
+                job: None,
+            },
+        ));
         assert!(state.retrying.is_empty());
         let failed = EventKind::Failed {
             attempts: 2,
             error: "refused again".into(),
         };
-        state.record(&seen(7, 7, failed));
+        state.record(seen(7, 7, failed));
         assert!(state.running.is_empty() && state.retrying.is_empty());
         assert_eq!((state.ended.len(), state.failures.len()), (1, 1));
         assert_eq!(state.history(TaskId::new(7)).unwrap().events.len(), 7);
+    }
+
+    #[test]
+    fn a_jobs_name_is_kept_from_its_first_event_to_its_end() {
+        let mut state = State::default();
+        let welcome = Some("welcome");
+        let id = TaskId::new(7);
+        state.record(seen(1, 7, EventKind::Queued { job: welcome }));
+        // Seen running by its progress, its start missed: named all the same.
+        let progress = EventKind::Progress {
+            fraction: Some(0.5),
+            message: None,
+        };
+        let recorded = state.record(seen(2, 7, progress));
+        assert_eq!(
+            recorded.job, welcome,
+            "an event that names nothing is named"
+        );
+        assert_eq!(state.running[&id].job, welcome);
+        let retrying = EventKind::Retrying {
+            attempt: 1,
+            backoff: Duration::from_secs(1),
+            error: "down".into(),
+        };
+        state.record(seen(3, 7, retrying));
+        assert_eq!(state.retrying[&id].job, welcome);
+        // Its history forgotten, it is still known while it waits.
+        state.histories.clear();
+        assert_eq!(state.job_of(id), welcome);
+        state.record(seen(
+            4,
+            7,
+            EventKind::Started {
+                attempt: 2,
+                job: None,
+            },
+        ));
+        assert_eq!(state.running[&id].job, welcome);
+        let failed = EventKind::Failed {
+            attempts: 2,
+            error: "down again".into(),
+        };
+        state.record(seen(5, 7, failed));
+        assert_eq!(state.failures[0].job, welcome, "its failure names it");
+        assert_eq!(state.ended[0].job, welcome);
+        assert_eq!(state.job_of(id), welcome, "and so does its history");
+        // Corrected after missed events: still named.
+        state.record(seen(6, 7, EventKind::Queued { job: welcome }));
+        state.histories.clear();
+        state.record(seen(
+            7,
+            7,
+            EventKind::Started {
+                attempt: 3,
+                job: welcome,
+            },
+        ));
+        state.correct(
+            id,
+            Some(TaskStatus::Retrying {
+                attempt: 3,
+                backoff: Duration::from_secs(1),
+                error: crate::TaskError::from_message("down".to_owned()),
+            }),
+        );
+        assert_eq!(state.retrying[&id].job, welcome);
+    }
+
+    #[test]
+    fn only_a_named_tasks_failure_is_retriable() {
+        let mut state = State::default();
+        let failed = || EventKind::Failed {
+            attempts: 1,
+            error: "down".into(),
+        };
+        // A typed job and a closure task, both failed.
+        state.record(seen(
+            1,
+            1,
+            EventKind::Started {
+                attempt: 1,
+                job: Some("welcome"),
+            },
+        ));
+        state.record(seen(2, 1, failed()));
+        state.record(seen(
+            3,
+            2,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
+        state.record(seen(4, 2, failed()));
+        let offered: Vec<(u64, bool)> = state
+            .failures
+            .iter()
+            .map(|seen| (seen.event.task.get(), seen.retriable()))
+            .collect();
+        assert_eq!(offered, [(1, true), (2, false)]);
+        // A job's other ends: retriable if it did not succeed.
+        let named = Some("welcome");
+        assert!(retriable(&EventKind::Cancelled, named));
+        assert!(retriable(&EventKind::TimedOut { attempts: 1 }, named));
+        assert!(!retriable(&EventKind::Succeeded { attempts: 1 }, named));
+        assert!(!retriable(&EventKind::Queued { job: named }, named));
+        assert!(!retriable(&EventKind::Cancelled, None));
     }
 
     #[test]
@@ -487,7 +661,14 @@ mod tests {
             max_concurrent_tasks: 1,
             queue_capacity: 1,
         });
-        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(
+            1,
+            4,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         board.apply(seen(2, 4, EventKind::Cancelled));
         board.apply(seen(3, 4, EventKind::Cancelled));
         board.read(|state| {
@@ -506,15 +687,29 @@ mod tests {
             attempts: 1,
             error: "down".into(),
         };
-        board.apply(seen(1, 4, EventKind::Started { attempt: 1 }));
+        board.apply(seen(
+            1,
+            4,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         board.apply(seen(2, 4, failed()));
         board.read(|state| assert_eq!(state.failures.len(), 1));
-        board.apply(seen(3, 4, EventKind::Queued));
+        board.apply(seen(3, 4, EventKind::Queued { job: None }));
         board.read(|state| {
             assert!(state.failures.is_empty(), "no longer a failure to act on");
             assert_eq!(state.ended.len(), 1, "its end stays an outcome");
         });
-        board.apply(seen(4, 4, EventKind::Started { attempt: 2 }));
+        board.apply(seen(
+            4,
+            4,
+            EventKind::Started {
+                attempt: 2,
+                job: None,
+            },
+        ));
         board.read(|state| assert!(state.running.contains_key(&TaskId::new(4))));
         board.apply(seen(5, 4, EventKind::Succeeded { attempts: 2 }));
         board.apply(seen(6, 4, EventKind::Succeeded { attempts: 2 }));
@@ -528,20 +723,27 @@ mod tests {
     #[test]
     fn histories_are_bounded_and_keep_the_start() {
         let mut state = State::default();
-        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
+        state.record(seen(
+            1,
+            1,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         for id in 2..1000 {
             let progress = EventKind::Progress {
                 fraction: Some(0.5),
                 message: None,
             };
-            state.record(&seen(id, 1, progress));
+            state.record(seen(id, 1, progress));
         }
         let history = state.history(TaskId::new(1)).unwrap();
         assert_eq!(history.events.len(), 1 + PROGRESS_PER_TASK);
         assert_eq!(history.events[0].event.id, 1, "the start is kept");
         assert_eq!(history.omitted, 998 - PROGRESS_PER_TASK as u64);
         for task in 2..=(FOLLOWED_TASKS as u64 + 1) {
-            state.record(&seen(task * 1000, task, EventKind::Queued));
+            state.record(seen(task * 1000, task, EventKind::Queued { job: None }));
         }
         assert!(state.history(TaskId::new(1)).is_none(), "the oldest goes");
         assert_eq!(state.histories.len(), FOLLOWED_TASKS);
@@ -554,9 +756,9 @@ mod tests {
             attempts: 1,
             error: "x".into(),
         };
-        state.record(&seen(1, 1, failed));
+        state.record(seen(1, 1, failed));
         for task in 2..200 {
-            state.record(&seen(task, task, EventKind::Succeeded { attempts: 1 }));
+            state.record(seen(task, task, EventKind::Succeeded { attempts: 1 }));
         }
         assert_eq!(state.ended.len(), RECENT);
         assert_eq!(state.failures.len(), 1, "successes do not push it out");
@@ -565,9 +767,30 @@ mod tests {
     #[test]
     fn missed_events_are_corrected_from_statuses() {
         let mut state = State::default();
-        state.record(&seen(1, 1, EventKind::Started { attempt: 1 }));
-        state.record(&seen(2, 2, EventKind::Started { attempt: 1 }));
-        state.record(&seen(3, 3, EventKind::Started { attempt: 1 }));
+        state.record(seen(
+            1,
+            1,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
+        state.record(seen(
+            2,
+            2,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
+        state.record(seen(
+            3,
+            3,
+            EventKind::Started {
+                attempt: 1,
+                job: None,
+            },
+        ));
         state.correct(TaskId::new(1), Some(TaskStatus::Succeeded { attempts: 1 }));
         state.correct(TaskId::new(2), None);
         state.correct(TaskId::new(3), Some(TaskStatus::Running { attempt: 2 }));

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::board::{History, Limits, Sample, Seen, State};
-use crate::{Stats, StoredJobs, TaskId, TaskStatus};
+use super::board::{History, Limits, Sample, Seen, State, retriable};
+use crate::{EventKind, Stats, StoredJobs, TaskId, TaskStatus};
 
 /// The columns of each sample in a snapshot's `history.rows`.
 const SAMPLE_COLUMNS: [&str; 8] = [
@@ -55,11 +55,20 @@ impl View {
     }
 
     /// An event as the page gets it: the event's own JSON (as every SSE
-    /// stream frames it), with `at_ms`, when the dashboard saw it.
+    /// stream frames it), with `at_ms`, when the dashboard saw it, `job`,
+    /// its task's job when the board knows it (an end names the job its
+    /// start did), and, on an end the task may be retried from,
+    /// `"retriable": true` (see [`Seen::retriable`]).
     pub(crate) fn event(self, seen: &Seen) -> Value {
         let mut value = serde_json::to_value(&seen.event).unwrap_or_default();
         if let Value::Object(object) = &mut value {
             object.insert("at_ms".into(), seen.at_ms.into());
+            if let Some(job) = seen.job {
+                object.entry("job").or_insert_with(|| job.into());
+            }
+            if seen.retriable() {
+                object.insert("retriable".into(), true.into());
+            }
             self.redact(object);
         }
         value
@@ -127,6 +136,7 @@ impl View {
             .map(|(id, running)| {
                 let mut object = json!({
                     "id": id,
+                    "job": running.job,
                     "attempt": running.attempt,
                     "started_ms": running.started_ms,
                     "fraction": running.fraction,
@@ -144,6 +154,7 @@ impl View {
             .map(|(id, retry)| {
                 let mut object = json!({
                     "id": id,
+                    "job": retry.job,
                     "attempt": retry.attempt,
                     "backoff_ms": retry.backoff.as_millis(),
                     "at_ms": retry.at_ms,
@@ -193,19 +204,26 @@ impl View {
         })
     }
 
-    /// Task `id`: its status (`null` when the backend no longer knows it)
-    /// and the events the board kept of it, the oldest first.
+    /// Task `id`: its status (`null` when the backend no longer knows it),
+    /// its typed `job` as the board knows it (`null` if not), whether it
+    /// may be retried now (see [`retriable`]), and the events the board
+    /// kept of it, the oldest first.
     pub(crate) fn task(
         self,
         id: TaskId,
         status: Option<&TaskStatus>,
+        job: Option<&'static str>,
         history: Option<&History>,
     ) -> Value {
         let events: Vec<Value> = history
             .map(|history| history.events.iter().map(|seen| self.event(seen)).collect())
             .unwrap_or_default();
+        let ended = status.filter(|status| status.is_finished());
+        let retriable = ended.is_some_and(|status| retriable(&EventKind::from_final(status), job));
         json!({
             "id": id,
+            "job": job,
+            "retriable": retriable,
             "status": status.map(|status| self.status(status)),
             "events": events,
             "omitted": history.map_or(0, |history| history.omitted),
@@ -217,11 +235,12 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventKind, TaskEvent};
+    use crate::TaskEvent;
 
     fn failed() -> Seen {
         Seen {
             at_ms: 5,
+            job: None,
             event: TaskEvent {
                 id: 9,
                 task: TaskId::new(3),
@@ -243,6 +262,43 @@ mod tests {
     }
 
     #[test]
+    fn a_jobs_events_name_it_and_its_failure_is_retriable() {
+        let named = Seen {
+            job: Some("welcome"),
+            ..failed()
+        };
+        assert_eq!(
+            View::default().event(&named),
+            json!({"id":9,"task":3,"event":"failed","attempts":2,"error":"password=hunter2 rejected",
+                   "at_ms":5,"job":"welcome","retriable":true})
+        );
+        // A closure task's (as `failed()` is): neither.
+        let shown = View::default().event(&failed());
+        assert!(
+            shown.get("job").is_none() && shown.get("retriable").is_none(),
+            "{shown}"
+        );
+        // Its page says so too, from its status.
+        let status = TaskStatus::Failed {
+            attempts: 2,
+            error: crate::TaskError::from_message("down"),
+        };
+        let task = View::default().task(TaskId::new(3), Some(&status), Some("welcome"), None);
+        assert_eq!(
+            (&task["job"], &task["retriable"]),
+            (&json!("welcome"), &json!(true))
+        );
+        let task = View::default().task(TaskId::new(3), Some(&status), None, None);
+        assert_eq!(
+            (&task["job"], &task["retriable"]),
+            (&json!(null), &json!(false))
+        );
+        let running = TaskStatus::Running { attempt: 1 };
+        let task = View::default().task(TaskId::new(3), Some(&running), Some("welcome"), None);
+        assert_eq!(task["retriable"], false, "not before it ended");
+    }
+
+    #[test]
     fn hidden_texts_never_leave() {
         let view = View {
             errors: false,
@@ -254,6 +310,7 @@ mod tests {
         assert!(shown.contains(r#""error_hidden":true"#), "{shown}");
         let progress = Seen {
             at_ms: 1,
+            job: None,
             event: TaskEvent {
                 id: 1,
                 task: TaskId::new(1),

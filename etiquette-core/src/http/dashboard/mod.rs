@@ -37,7 +37,8 @@ pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 /// The page shows the queue's counters and its rates over the last five
 /// minutes (a chart), the tasks running now with their progress, those
 /// waiting to retry, the recent failures with their errors and the recent
-/// outcomes; each task has a page of its own with its events. It updates
+/// outcomes, each typed job named by its kind ([`Job::NAME`](crate::Job::NAME));
+/// each task has a page of its own with its events. It updates
 /// live over Server-Sent Events and shows when it lost the server and
 /// when it is back. Its HTML, CSS and script are embedded in the binary:
 /// nothing is loaded from elsewhere.
@@ -49,7 +50,7 @@ pub const ACTION_HEADER: &str = "x-etiquette-dashboard";
 /// | option | default | what it does |
 /// |--------|---------|--------------|
 /// | [`allow_cancel`](Self::allow_cancel) | `false` | a Cancel button on each running task, each task waiting to retry, and each unfinished task's page; without it the cancel endpoint answers `403 Forbidden` |
-/// | [`allow_retry`](Self::allow_retry) | `false` | a Retry button on each recent failure and on the page of each failed, timed-out or cancelled task, which puts a typed job back in line under the same id ([`Decorum::retry_task`]); without it the retry endpoint answers `403 Forbidden` |
+/// | [`allow_retry`](Self::allow_retry) | `false` | a Retry button on each recent failure of a typed job and on the page of each failed, timed-out or cancelled typed job, which puts a typed job back in line under the same id ([`Decorum::retry_task`]); without it the retry endpoint answers `403 Forbidden` |
 /// | [`show_errors`](Self::show_errors) | `true` | the error texts of failed and retrying tasks (the task's error and its sources, as the queue logs them); without it they never leave the server |
 /// | [`show_progress_messages`](Self::show_progress_messages) | `true` | the messages tasks report with their progress; without it only the fractions are sent |
 ///
@@ -159,8 +160,10 @@ impl<B: Backend> Dashboard<B> {
     }
 
     /// Whether visitors may retry failed and cancelled typed jobs (off by
-    /// default): the page shows a Retry button on each recent failure and
-    /// on the page of each failed, timed-out or cancelled task, and `POST
+    /// default): the page shows a Retry button on each recent failure of a
+    /// typed job and on the page of each failed, timed-out or cancelled
+    /// typed job (known by its name, which the page shows beside its id;
+    /// a closure task, which cannot run again, gets no button), and `POST
     /// api/tasks/{id}/retry` puts the job back in line, due now, under the
     /// same id, as [`Decorum::retry_task`] does. A task that cannot be
     /// retried (a closure task, one that succeeded or has not finished,
@@ -258,8 +261,10 @@ impl<B: Backend> Dashboard<B> {
         };
         let task = self.board.read(|state| {
             let history = state.history(id);
-            (status.is_some() || history.is_some())
-                .then(|| self.view.task(id, status.as_ref(), history))
+            (status.is_some() || history.is_some()).then(|| {
+                self.view
+                    .task(id, status.as_ref(), state.job_of(id), history)
+            })
         });
         match task {
             Some(task) => DashboardResponse::json(method, &task),

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use etiquette_core::{Etiquette, EventKind, RetryPolicy, RetryTaskError, TaskId, TaskStatus};
+use etiquette_core::{
+    Etiquette, EventKind, Job as _, RetryPolicy, RetryTaskError, TaskId, TaskStatus,
+};
 
 use super::job::{Tally, open, runs};
 use super::{add, assert_succeeded, connected, found, outcome, process, server, within};
@@ -58,6 +60,7 @@ async fn a_failed_job_retried_in_one_process_is_claimed_at_once_by_another() {
         Ok(TaskStatus::Failed { attempts: 1, .. })
     ));
     let mut events = a.decorum().subscribe(None);
+    let mut heard_in_b = b.decorum().subscribe(None);
     let again = within("the retry", a.decorum().retry_task(failed.id()))
         .await
         .expect("retried");
@@ -83,14 +86,30 @@ async fn a_failed_job_retried_in_one_process_is_claimed_at_once_by_another() {
         }
     })
     .await;
+    // Each names the job: `queued` from the row the retry read, `started`
+    // as the other process announced it (from its claim) and this one heard
+    // it, mapped back to the kind it registered.
+    let job = Some(Tally::NAME);
     assert_eq!(
         kinds,
         [
-            EventKind::Queued,
-            EventKind::Started { attempt: 2 },
+            EventKind::Queued { job },
+            EventKind::Started { attempt: 2, job },
             EventKind::Succeeded { attempts: 2 },
         ]
     );
+    // And in the process that ran it, `queued` as the retrying process
+    // announced it (the statement naming it from the row).
+    let queued = within("the queued event in the running process", async {
+        while let Some(Ok(event)) = heard_in_b.next().await {
+            if event.task == failed.id() && event.kind.name() == "queued" {
+                return Some(event.kind);
+            }
+        }
+        None
+    })
+    .await;
+    assert_eq!(queued, Some(EventKind::Queued { job }));
     let report = b.release().await;
     assert_eq!((report.failed, report.completed), (1, 1), "{report}");
 }

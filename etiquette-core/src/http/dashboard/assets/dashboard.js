@@ -29,8 +29,13 @@
     ended: [],
     missed: 0,
   };
-  // The task whose page is open: { id, status, events, omitted, loaded }.
+  // The task whose page is open: { id, job, retriable, status, events,
+  // omitted, loaded }.
   let task = null;
+  // The tasks whose retry was sent and not yet answered. Kept apart from
+  // the buttons, which a re-render replaces: a click on a new button
+  // during a retry in flight must not send a second one.
+  const retriesInFlight = new Set();
 
   // ---- small helpers -------------------------------------------------
 
@@ -69,14 +74,16 @@
     return el('a', { href: `#/tasks/${id}`, text: `#${id}`, 'aria-label': `Task ${id}` });
   }
 
+  // A typed job's name (its kind), shown beside its task's id; none for a
+  // closure task, or a job the server never heard named.
+  const jobName = (job) => el('span', { class: 'job', text: job || '' });
+
   const OUTCOME_NAMES = {
     queued: 'queued', scheduled: 'scheduled', running: 'running', started: 'started',
     progress: 'progress', retrying: 'retrying', succeeded: 'succeeded', failed: 'failed',
     timed_out: 'timed out', cancelled: 'cancelled',
   };
   const FINISHED = ['succeeded', 'failed', 'timed_out', 'cancelled'];
-  // The ends a task may be retried by hand from.
-  const RETRIABLE = ['failed', 'timed_out', 'cancelled'];
   const badge = (name) => el('span', { class: `badge ${name}`, text: OUTCOME_NAMES[name] || name });
 
   function errorText(item) {
@@ -137,12 +144,12 @@
         break;
       case 'started':
         model.retrying.delete(id);
-        model.running.set(id, { id, attempt: event.attempt, started_ms: event.at_ms, fraction: null, message: null });
+        model.running.set(id, { id, job: event.job, attempt: event.attempt, started_ms: event.at_ms, fraction: null, message: null });
         break;
       case 'progress': {
         let running = model.running.get(id);
         if (!running) {
-          running = { id, attempt: 0, started_ms: event.at_ms, fraction: null, message: null };
+          running = { id, job: event.job, attempt: 0, started_ms: event.at_ms, fraction: null, message: null };
           model.running.set(id, running);
         }
         if (event.fraction !== undefined) running.fraction = event.fraction;
@@ -153,7 +160,7 @@
       case 'retrying':
         model.running.delete(id);
         model.retrying.set(id, {
-          id, attempt: event.attempt, backoff_ms: event.backoff_ms, at_ms: event.at_ms,
+          id, job: event.job, attempt: event.attempt, backoff_ms: event.backoff_ms, at_ms: event.at_ms,
           error: event.error, error_hidden: event.error_hidden,
         });
         break;
@@ -288,10 +295,17 @@
     return button;
   }
 
-  function retryButton(id) {
-    if (!model.options.retry) return null;
-    const button = el('button', { type: 'button', class: 'small', 'data-retry': id, text: 'Retry', 'aria-label': `Retry task ${id}` });
-    button.addEventListener('click', () => retry(id, button));
+  // Only on an end the server says the task may be retried from
+  // (`retriable`: a typed job's failure, never a closure task's); disabled
+  // while a retry of it is in flight.
+  function retryButton(event) {
+    if (!model.options.retry || !event.retriable) return null;
+    const id = event.task;
+    const button = el('button', {
+      type: 'button', class: 'small', 'data-retry': id, text: 'Retry', 'aria-label': `Retry task ${id}`,
+      disabled: retriesInFlight.has(id),
+    });
+    button.addEventListener('click', () => retry(id));
     return button;
   }
 
@@ -318,12 +332,13 @@
     syncRows($('running'), items, (item) => {
       const bar = el('progress', { max: 100, 'aria-label': `Progress of task ${item.id}` });
       return el('tr', { 'data-task': item.id },
-        el('td', {}, taskLink(item.id)),
+        el('td', {}, taskLink(item.id), ' ', jobName()),
         el('td', { class: 'narrow-hide attempt' }),
         el('td', {}, el('div', { class: 'progress-cell' }, bar, el('span', { class: 'percent' }), el('span', { class: 'message' }))),
         el('td', { class: 'elapsed' }),
         el('td', { class: 'actions' }, cancelButton(item.id)));
     }, (row, item) => {
+      row.querySelector('.job').textContent = item.job || '';
       row.querySelector('.attempt').textContent = item.attempt ? String(item.attempt) : '–';
       const bar = row.querySelector('progress');
       const value = percent(item.fraction);
@@ -341,9 +356,10 @@
     const items = [...model.retrying.values()].sort((a, b) => a.id - b.id);
     syncRows($('retrying'), items, (item) => el('li', { 'data-task': item.id },
       el('div', { class: 'item-head' },
-        el('span', {}, taskLink(item.id), ' ', el('span', { class: 'meta' })),
+        el('span', {}, taskLink(item.id), ' ', jobName(), ' ', el('span', { class: 'meta' })),
         cancelButton(item.id)),
       el('pre', { class: 'error' })), (row, item) => {
+      row.querySelector('.job').textContent = item.job || '';
       const due = item.at_ms + item.backoff_ms - Date.now();
       row.querySelector('.meta').textContent = `attempt ${item.attempt} failed; ${due > 0 ? `next in ${duration(due)}` : 'next attempt due'}`;
       const text = errorText(item);
@@ -361,9 +377,9 @@
       const text = errorText(event) || (event.event === 'timed_out' ? 'The last attempt ran past its time limit.' : '');
       return el('li', { 'data-task': event.task },
         el('div', { class: 'item-head' },
-          el('span', {}, taskLink(event.task), ' ', badge(event.event)),
+          el('span', {}, taskLink(event.task), ' ', jobName(event.job), ' ', badge(event.event)),
           el('span', { class: 'meta' }, `after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}, `, time(event.at_ms)),
-          retryButton(event.task)),
+          retryButton(event)),
         text ? el('pre', { class: 'error', text }) : null);
     }));
     $('failures-empty').hidden = model.failures.length > 0;
@@ -372,7 +388,7 @@
   function renderEnded() {
     const body = $('ended');
     body.replaceChildren(...model.ended.map((event) => el('tr', { 'data-task': event.task },
-      el('td', {}, taskLink(event.task)),
+      el('td', {}, taskLink(event.task), ' ', jobName(event.job)),
       el('td', {}, badge(event.event)),
       el('td', { class: 'narrow-hide', text: event.attempts === undefined ? '–' : String(event.attempts) }),
       el('td', {}, time(event.at_ms)))));
@@ -463,14 +479,18 @@
     const afterEnd = task.events.some((old) => FINISHED.includes(old.event));
     task.events.push(event);
     task.status = statusAfter(event, task.status);
+    if (event.job) task.job = event.job;
+    // Retriable from its end only; back in line, no more.
+    task.retriable = Boolean(event.retriable);
     $('task-events').append(eventItem(event, afterEnd));
     $('task-events-empty').hidden = true;
     renderTask();
   }
 
   async function loadTask(id) {
-    task = { id, loaded: false, pending: [], events: [], status: null };
+    task = { id, job: null, retriable: false, loaded: false, pending: [], events: [], status: null };
     $('task-id').textContent = `#${id}`;
+    $('task-job').textContent = '';
     document.title = `Task ${id} · etiquette`;
     $('task-missing').hidden = true;
     $('task-facts').hidden = false;
@@ -494,6 +514,8 @@
     if (!task || task.id !== id) return;
     const newest = body.events.reduce((max, event) => Math.max(max, event.id), 0);
     task.status = body.status;
+    task.job = body.job;
+    task.retriable = body.retriable;
     task.events = body.events;
     task.omitted = body.omitted;
     task.loaded = true;
@@ -520,6 +542,7 @@
     if (!task || !task.loaded) return;
     const status = task.status;
     const name = status ? status.status : 'unknown';
+    $('task-job').textContent = task.job || '';
     const statusNode = $('task-status');
     statusNode.className = `badge ${name}`;
     statusNode.textContent = status ? (OUTCOME_NAMES[name] || name) : 'no longer known to the queue';
@@ -540,7 +563,8 @@
     $('task-error-row').hidden = error === null;
     $('task-error').textContent = error || '';
     $('task-cancel').hidden = !model.options.cancel || !status || FINISHED.includes(name);
-    $('task-retry').hidden = !model.options.retry || !status || !RETRIABLE.includes(name);
+    $('task-retry').hidden = !model.options.retry || !task.retriable;
+    $('task-retry').disabled = retriesInFlight.has(task.id);
     $('task-events-empty').hidden = task.events.length > 0;
     const omitted = $('task-omitted');
     omitted.hidden = !task.omitted;
@@ -565,8 +589,21 @@
     }
   }
 
-  async function retry(id, button) {
-    button.disabled = true;
+  // The Retry buttons of task `id` drawn now, disabled while its retry is
+  // in flight (those drawn later are made so by `retryButton` and
+  // `renderTask`).
+  function markRetrying(id) {
+    const busy = retriesInFlight.has(id);
+    for (const button of document.querySelectorAll(`[data-retry="${id}"]`)) button.disabled = busy;
+    if (task && task.id === id) $('task-retry').disabled = busy;
+  }
+
+  // One retry of a task at a time: its buttons stay disabled, through
+  // every re-render, until the answer came.
+  async function retry(id) {
+    if (retriesInFlight.has(id)) return;
+    retriesInFlight.add(id);
+    markRetrying(id);
     try {
       const response = await fetch(api(`tasks/${id}/retry`), {
         method: 'POST',
@@ -577,7 +614,8 @@
     } catch (error) {
       notice(`Task ${id} was not retried: the server could not be reached.`, true);
     } finally {
-      button.disabled = false;
+      retriesInFlight.delete(id);
+      markRetrying(id);
     }
   }
 
@@ -703,8 +741,8 @@
   $('task-cancel').addEventListener('click', (click) => {
     if (task) cancel(task.id, click.currentTarget);
   });
-  $('task-retry').addEventListener('click', (click) => {
-    if (task) retry(task.id, click.currentTarget);
+  $('task-retry').addEventListener('click', () => {
+    if (task) retry(task.id);
   });
   window.addEventListener('hashchange', route);
   route();
