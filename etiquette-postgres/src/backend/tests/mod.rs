@@ -107,6 +107,31 @@ async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("waited more than 20 s for {what}"))
 }
 
+/// Waits until `processes` processes listen on `server`: a process's LISTEN
+/// connection comes up after its queue is built, and a notification sent
+/// before is not heard there (its followers learn only the end, from the
+/// row). Fails after 20 s.
+async fn listening(server: &TempServer, processes: i64) {
+    let client = server.connect("postgres").await.expect("a connection");
+    within(&format!("{processes} processes to LISTEN"), async {
+        loop {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE query LIKE 'LISTEN %' AND state = 'idle'",
+                    &[],
+                )
+                .await
+                .expect("pg_stat_activity");
+            if row.get::<_, i64>(0) >= processes {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 /// Waits until `done` holds, checking every 20 ms, failing after 20 s.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     within(what, async {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use etiquette_core::{Etiquette, EventKind, RetryPolicy, TaskStatus};
 
 use super::{
-    Tally, add, assert_succeeded, connected, found, in_flight, kinds, open, outcome, peak, process,
-    runs, server, two, until, within,
+    Tally, add, assert_succeeded, connected, found, in_flight, kinds, listening, open, outcome,
+    peak, process, runs, server, two, until, within,
 };
 use crate::Postgres;
 
@@ -220,6 +220,7 @@ async fn a_job_run_in_one_process_streams_its_events_to_another() {
     )
     .await;
     let b = Etiquette::builder().build_on(b).expect("build");
+    listening(&server, 2).await;
     let job = Tally::new("followed").gated();
     let handle = add(&a, job, None).await;
     until("the followed job to start in A", || runs("followed") == [1]).await;

@@ -10,7 +10,7 @@ use etiquette_core::{
 };
 
 use super::job::{Tally, open, runs};
-use super::{add, assert_succeeded, connected, found, outcome, process, server, within};
+use super::{add, assert_succeeded, connected, found, listening, outcome, process, server, within};
 use crate::Postgres;
 use crate::testing::TempServer;
 
@@ -48,6 +48,7 @@ async fn a_failed_job_retried_in_one_process_is_claimed_at_once_by_another() {
     let server = server();
     let a = idle(&server).await;
     let b = deaf_but_listening(&server).await;
+    listening(&server, 2).await;
     let failed = add(
         &a,
         Tally::new("again").failing(1),
