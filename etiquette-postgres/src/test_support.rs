@@ -55,6 +55,25 @@ pub(crate) fn job(args: &Value) -> NewJob<'_> {
 /// The kinds [`job`]'s jobs are, as a claim takes them.
 pub(crate) const KINDS: &[&str] = &["send_email"];
 
+/// Claims for `owner` up to `limit` of [`job`]'s jobs, each under a lease
+/// of `lease`, on the test's connection.
+pub(crate) async fn claim_as(
+    db: &Db,
+    owner: i64,
+    limit: i64,
+    lease: std::time::Duration,
+) -> Vec<crate::jobs::Claimed> {
+    let claimed = crate::jobs::claim(
+        &db.client,
+        &db.statements,
+        ("default", KINDS),
+        owner,
+        limit,
+        lease,
+    );
+    claimed.await.expect("claimed")
+}
+
 /// The kinds the tests' jobs are: `send_email`, whose argument `n` is a
 /// number, doing nothing.
 pub(crate) fn kinds() -> crate::Jobs {

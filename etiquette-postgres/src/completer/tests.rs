@@ -8,8 +8,7 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::Schema;
-use crate::jobs::claim;
-use crate::test_support::{Db, KINDS, add, db};
+use crate::test_support::{Db, add, claim_as, db};
 
 const OWNER: i64 = 7;
 
@@ -19,16 +18,7 @@ async fn setup_with_claimed(n: usize) -> (Db, Vec<(i64, i32)>) {
     let setup = db().await;
     add(&setup, n, false).await;
     let limit = i64::try_from(n).unwrap();
-    let claimed = claim(
-        &setup.client,
-        &setup.statements,
-        ("default", KINDS),
-        OWNER,
-        limit,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let claimed = claim_as(&setup, OWNER, limit, Duration::from_secs(60)).await;
     let claimed = claimed.iter().map(|job| (job.id, job.attempt)).collect();
     (setup, claimed)
 }

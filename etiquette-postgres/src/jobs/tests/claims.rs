@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::*;
 use super::{LEASE, state_of};
 use crate::Schema;
-use crate::test_support::{Db, KINDS, add, db, job, running};
+use crate::test_support::{Db, KINDS, add, claim_as, db, job, running};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claimers_never_get_the_same_job() {
@@ -70,9 +70,7 @@ async fn claims_follow_priority_then_due_time_then_id_and_skip_jobs_not_due() {
         };
         ids.push(id);
     }
-    let claimed = claim(&db.client, &db.statements, ("default", KINDS), 1, 10, LEASE)
-        .await
-        .unwrap();
+    let claimed = claim_as(&db, 1, 10, LEASE).await;
     let order: Vec<_> = claimed.iter().map(|job| job.id).collect();
     assert_eq!(order, [ids[2], ids[1], ids[4], ids[0]]);
     assert!(
@@ -164,16 +162,7 @@ async fn a_bounded_claim_takes_only_the_room_left_and_ignores_expired_leases() {
     add(&db, 10, false).await;
     assert_eq!(bounded(&mut db, 1).await.len(), 3);
     assert!(bounded(&mut db, 2).await.is_empty(), "the bound was full");
-    let first = claim(
-        &db.client,
-        &db.statements,
-        ("default", KINDS),
-        3,
-        1,
-        Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let first = claim_as(&db, 3, 1, Duration::ZERO).await;
     assert_eq!(first.len(), 1, "an unbounded claim ignores the bound");
     // 4 running, one of them with an expired lease: the room is 3 - 3 = 0.
     assert!(bounded(&mut db, 2).await.is_empty());

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::super::*;
 use super::{LEASE, state_of};
-use crate::test_support::{KINDS, add, db, job};
+use crate::test_support::{add, claim_as, db, job};
 
 #[tokio::test]
 async fn a_stale_owner_can_never_overwrite_a_newer_attempt() {
@@ -15,23 +15,12 @@ async fn a_stale_owner_can_never_overwrite_a_newer_attempt() {
         unreachable!()
     };
     // Owner 1 claims with a lease that expires at once, stops heartbeating.
-    let first = claim(
-        &db.client,
-        &db.statements,
-        ("default", KINDS),
-        1,
-        1,
-        Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let first = claim_as(&db, 1, 1, Duration::ZERO).await;
     assert_eq!(first[0].attempt, 1);
     assert_eq!(rescue(&db.client, &db.statements).await.unwrap(), 1);
     assert_eq!(state_of(&db, id).await, ("retrying".to_owned(), 1));
     // Owner 2 claims the second attempt.
-    let second = claim(&db.client, &db.statements, ("default", KINDS), 2, 1, LEASE)
-        .await
-        .unwrap();
+    let second = claim_as(&db, 2, 1, LEASE).await;
     assert_eq!((second[0].id, second[0].attempt), (id, 2));
     // Owner 1 wakes up: nothing it reports lands.
     let stale = (id, 1, 1);
@@ -70,16 +59,7 @@ async fn a_stale_owner_can_never_overwrite_a_newer_attempt() {
 async fn a_job_whose_owner_heartbeats_is_never_rescued() {
     let db = db().await;
     let ids = add(&db, 2, false).await;
-    let claimed = claim(
-        &db.client,
-        &db.statements,
-        ("default", KINDS),
-        1,
-        2,
-        Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let claimed = claim_as(&db, 1, 2, Duration::ZERO).await;
     assert_eq!(claimed.len(), 2);
     // The owner renews one lease before any rescue runs.
     let held = heartbeat(&db.client, &db.statements, 1, &ids[..1], LEASE)
@@ -112,16 +92,7 @@ async fn a_rescued_job_with_no_attempt_left_fails() {
     else {
         panic!("no key, no duplicate");
     };
-    claim(
-        &db.client,
-        &db.statements,
-        ("default", KINDS),
-        1,
-        1,
-        Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    claim_as(&db, 1, 1, Duration::ZERO).await;
     rescue(&db.client, &db.statements).await.unwrap();
     assert_eq!(state_of(&db, id).await, ("failed".to_owned(), 1));
 }
@@ -132,9 +103,7 @@ async fn a_retry_frees_the_job_for_any_process_once_due() {
     let [id] = add(&db, 1, false).await[..] else {
         unreachable!()
     };
-    claim(&db.client, &db.statements, ("default", KINDS), 1, 1, LEASE)
-        .await
-        .unwrap();
+    claim_as(&db, 1, 1, LEASE).await;
     assert!(
         retry(
             &db.client,
@@ -146,9 +115,7 @@ async fn a_retry_frees_the_job_for_any_process_once_due() {
         .await
         .unwrap()
     );
-    let none = claim(&db.client, &db.statements, ("default", KINDS), 2, 1, LEASE)
-        .await
-        .unwrap();
+    let none = claim_as(&db, 2, 1, LEASE).await;
     assert!(
         none.is_empty(),
         "a job was claimed before its backoff ended"
@@ -165,8 +132,6 @@ async fn a_retry_frees_the_job_for_any_process_once_due() {
         )
         .await
         .unwrap();
-    let again = claim(&db.client, &db.statements, ("default", KINDS), 2, 1, LEASE)
-        .await
-        .unwrap();
+    let again = claim_as(&db, 2, 1, LEASE).await;
     assert_eq!((again[0].id, again[0].attempt), (id, 2));
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::super::*;
 use super::LEASE;
-use crate::test_support::{KINDS, add, db, job};
+use crate::test_support::{add, claim_as, db, job};
 
 #[tokio::test]
 async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
@@ -38,9 +38,7 @@ async fn a_live_unique_key_returns_the_live_job_and_frees_when_it_finishes() {
             .unwrap(),
         Inserted::New(_)
     ));
-    claim(&db.client, &db.statements, ("default", KINDS), 1, 1, LEASE)
-        .await
-        .unwrap();
+    claim_as(&db, 1, 1, LEASE).await;
     assert_eq!(
         insert(db.client.parts(), &db.statements, &keyed)
             .await
